@@ -1,0 +1,31 @@
+//! stsdub: dubs the AAC audio of a live stream through a remote speech-to-speech
+//! (STS) service and puts the dubbed audio back in step with the video.
+//!
+//! This file only registers the plugin; the element glue lives in `stsdub/`,
+//! and everything that can be tested without a pipeline lives in its own module.
+
+use gst::glib;
+
+pub mod m4a;
+pub mod runtime;
+pub mod scheduler;
+pub mod segmenter;
+pub mod splice;
+pub mod sts;
+mod stsdub;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    stsdub::register(plugin)
+}
+
+gst::plugin_define!(
+    stsdub,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,611 @@
+//! One stream's session with the STS: connect, `stream:init`, fragments in
+//! flight with their timeouts, answers, `stream:end`, and reconnection.
+//!
+//! The session is a tokio task driven by commands. Every fragment handed to it
+//! gets exactly one reply: the dubbed M4A, or the reason it falls back. A
+//! fragment whose caller gave up (its receiver was dropped, e.g. at a live
+//! deadline) is not sent, and a late answer for it is only reported.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::protocol::*;
+use super::transport::{ConnectOptions, Connection, Incoming};
+use crate::scheduler::FallbackReason;
+
+/// How long `stream:end` waits for `stream:complete` before disconnecting.
+pub const END_WAIT: Duration = Duration::from_secs(5);
+/// Upper bound for the websocket + namespace + `stream:init` handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The plan's reconnect schedule.
+pub const DEFAULT_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+    Duration::from_secs(32),
+];
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub url: String,
+    pub stream_id: String,
+    pub worker_id: String,
+    pub stream: StreamConfig,
+    pub max_inflight: u32,
+    pub timeout: Duration,
+    pub backoff: Vec<Duration>,
+}
+
+/// A segment ready to be sent.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub fragment_id: String,
+    pub pts_ns: u64,
+    pub duration_ms: u64,
+    pub m4a: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Dubbed {
+    pub m4a: Vec<u8>,
+    pub sequence_number: u64,
+    pub round_trip: Duration,
+    pub partial: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub reason: FallbackReason,
+    pub detail: String,
+}
+
+impl Fallback {
+    fn new(reason: FallbackReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub type Reply = Result<Dubbed, Fallback>;
+
+/// What the session tells its element (for logs and bus messages).
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    Connected {
+        session_id: String,
+        max_inflight: u32,
+    },
+    ConnectFailed {
+        error: String,
+        retry_in: Duration,
+    },
+    Disconnected {
+        reason: String,
+    },
+    LateAnswer {
+        fragment_id: String,
+    },
+    Warning {
+        fragment_id: Option<String>,
+        message: String,
+    },
+    Completed {
+        total_fragments: Option<u64>,
+        statistics: Option<Value>,
+    },
+}
+
+pub type EventSink = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+
+enum Command {
+    Submit(Fragment, oneshot::Sender<Reply>),
+    Applied(String),
+    End,
+}
+
+/// The element's handle; dropping every clone ends the session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl SessionHandle {
+    /// Starts the session on `runtime`; it connects in the background.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        config: SessionConfig,
+        events: EventSink,
+    ) -> Self {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        runtime.spawn(Session::new(config, events, receiver).run());
+        Self { commands }
+    }
+
+    /// Hands a fragment over; the receiver gets exactly one reply.
+    pub fn submit(&self, fragment: Fragment) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Command::Submit(_, tx))) =
+            self.commands.send(Command::Submit(fragment, tx))
+        {
+            let _ = tx.send(Err(Fallback::new(
+                FallbackReason::Disconnected,
+                "session ended",
+            )));
+        }
+        rx
+    }
+
+    /// The dubbed audio of `fragment_id` went out: acknowledge it as applied.
+    pub fn applied(&self, fragment_id: String) {
+        let _ = self.commands.send(Command::Applied(fragment_id));
+    }
+
+    /// Ends the stream: `stream:end`, a bounded wait for `stream:complete`, disconnect.
+    pub fn end(&self) {
+        let _ = self.commands.send(Command::End);
+    }
+}
+
+struct InFlight {
+    reply: oneshot::Sender<Reply>,
+    sequence_number: u64,
+    sent_at: Instant,
+    expires: Instant,
+}
+
+enum Ended {
+    /// The element is done with the session.
+    Finished,
+    Lost(String),
+}
+
+struct Session {
+    config: SessionConfig,
+    events: EventSink,
+    commands: mpsc::UnboundedReceiver<Command>,
+    waiting: VecDeque<(Fragment, oneshot::Sender<Reply>)>,
+    in_flight: HashMap<String, InFlight>,
+    max_inflight: u32,
+    next_sequence: u64,
+}
+
+impl Session {
+    fn new(
+        config: SessionConfig,
+        events: EventSink,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
+        let max_inflight = config.max_inflight;
+        Self {
+            config,
+            events,
+            commands,
+            waiting: VecDeque::new(),
+            in_flight: HashMap::new(),
+            max_inflight,
+            next_sequence: 0,
+        }
+    }
+
+    async fn run(mut self) {
+        let mut failures = 0usize;
+        loop {
+            match self.establish().await {
+                Ok(connection) => {
+                    failures = 0;
+                    match self.serve(connection).await {
+                        Ended::Finished => return,
+                        Ended::Lost(reason) => {
+                            self.fall_back_all(FallbackReason::Disconnected, &reason);
+                            (self.events)(SessionEvent::Disconnected { reason });
+                        }
+                    }
+                }
+                Err(error) => {
+                    let retry_in = self.backoff(failures);
+                    (self.events)(SessionEvent::ConnectFailed { error, retry_in });
+                }
+            }
+            let delay = self.backoff(failures);
+            failures += 1;
+            if !self.wait_disconnected(delay).await {
+                return;
+            }
+        }
+    }
+
+    fn backoff(&self, failures: usize) -> Duration {
+        let last = self.config.backoff.len().saturating_sub(1);
+        self.config
+            .backoff
+            .get(failures.min(last))
+            .copied()
+            .unwrap_or(Duration::from_secs(2))
+    }
+
+    /// Connects and opens the stream; fragments arriving meanwhile wait.
+    async fn establish(&mut self) -> Result<Connection, String> {
+        let options = ConnectOptions {
+            url: self.config.url.clone(),
+            headers: vec![
+                ("X-Stream-ID", self.config.stream_id.clone()),
+                ("X-Worker-ID", self.config.worker_id.clone()),
+            ],
+            auth: None,
+            timeout: CONNECT_TIMEOUT,
+        };
+        let mut connection = Connection::connect(options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let init = StreamInit {
+            stream_id: self.config.stream_id.clone(),
+            worker_id: self.config.worker_id.clone(),
+            config: self.config.stream.clone(),
+            max_inflight: self.config.max_inflight,
+            timeout_ms: self.config.timeout.as_millis() as u32,
+        };
+        connection
+            .emit(STREAM_INIT, &init)
+            .map_err(|e| e.to_string())?;
+        let ready = tokio::time::timeout(CONNECT_TIMEOUT, wait_for_ready(&mut connection))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no {STREAM_READY} within {} ms",
+                    CONNECT_TIMEOUT.as_millis()
+                )
+            })??;
+        // The server's max_inflight wins when it is lower; 0 would stall us.
+        self.max_inflight = match ready.max_inflight {
+            Some(server) if server > 0 => server.min(self.config.max_inflight),
+            _ => self.config.max_inflight,
+        };
+        self.next_sequence = 0;
+        (self.events)(SessionEvent::Connected {
+            session_id: ready.session_id,
+            max_inflight: self.max_inflight,
+        });
+        Ok(connection)
+    }
+
+    async fn serve(&mut self, mut connection: Connection) -> Ended {
+        let mut ending: Option<Instant> = None;
+        loop {
+            self.send_waiting(&connection);
+            let next_expiry = self.in_flight.values().map(|f| f.expires).min();
+            let wake = match (next_expiry, ending) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            tokio::select! {
+                command = self.commands.recv(), if ending.is_none() => match command {
+                    Some(Command::Submit(fragment, reply)) => self.waiting.push_back((fragment, reply)),
+                    Some(Command::Applied(fragment_id)) => {
+                        let ack = FragmentAck { fragment_id, status: "applied".into() };
+                        let _ = connection.emit(FRAGMENT_ACK, &ack);
+                    }
+                    Some(Command::End) => {
+                        let end = StreamEnd { stream_id: self.config.stream_id.clone() };
+                        let _ = connection.emit(STREAM_END, &end);
+                        ending = Some(Instant::now() + END_WAIT);
+                    }
+                    None => {
+                        connection.close().await;
+                        return Ended::Finished;
+                    }
+                },
+                incoming = connection.incoming.recv() => match incoming {
+                    Some(Incoming::Event { name, data }) => {
+                        if self.on_event(&name, data) {
+                            self.fall_back_all(FallbackReason::Disconnected, "stream complete");
+                            connection.close().await;
+                            return Ended::Finished;
+                        }
+                    }
+                    Some(Incoming::Closed(reason)) => return Ended::Lost(reason),
+                    None => return Ended::Lost("connection task ended".into()),
+                },
+                _ = sleep_until_opt(wake) => {
+                    if ending.is_some_and(|deadline| Instant::now() >= deadline) {
+                        (self.events)(SessionEvent::Warning {
+                            fragment_id: None,
+                            message: format!("no {STREAM_COMPLETE} within {} ms of {STREAM_END}", END_WAIT.as_millis()),
+                        });
+                        self.fall_back_all(FallbackReason::Timeout, "stream ended");
+                        connection.close().await;
+                        return Ended::Finished;
+                    }
+                    self.expire(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Sends queued fragments while there is a free slot; skips abandoned ones.
+    fn send_waiting(&mut self, connection: &Connection) {
+        while (self.in_flight.len() as u32) < self.max_inflight {
+            let Some((fragment, reply)) = self.waiting.pop_front() else {
+                return;
+            };
+            if reply.is_closed() {
+                continue;
+            }
+            let sequence_number = self.next_sequence;
+            let data = FragmentData {
+                fragment_id: fragment.fragment_id.clone(),
+                stream_id: self.config.stream_id.clone(),
+                sequence_number,
+                timestamp: unix_millis(),
+                audio: AudioPayload {
+                    format: AUDIO_FORMAT.into(),
+                    sample_rate_hz: self.config.stream.sample_rate_hz,
+                    channels: self.config.stream.channels,
+                    duration_ms: fragment.duration_ms,
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(&fragment.m4a),
+                },
+                metadata: FragmentMetadata {
+                    pts_ns: fragment.pts_ns,
+                },
+            };
+            if let Err(e) = connection.emit(FRAGMENT_DATA, &data) {
+                let _ = reply.send(Err(Fallback::new(
+                    FallbackReason::Disconnected,
+                    e.to_string(),
+                )));
+                continue;
+            }
+            self.next_sequence += 1;
+            let now = Instant::now();
+            self.in_flight.insert(
+                fragment.fragment_id,
+                InFlight {
+                    reply,
+                    sequence_number,
+                    sent_at: now,
+                    expires: now + self.config.timeout,
+                },
+            );
+        }
+    }
+
+    /// Handles one server event; true once the stream is complete.
+    fn on_event(&mut self, name: &str, data: Value) -> bool {
+        match name {
+            FRAGMENT_PROCESSED => self.on_processed(data),
+            FRAGMENT_ACK | STREAM_READY | BACKPRESSURE => {}
+            STREAM_COMPLETE => {
+                let complete: StreamComplete =
+                    serde_json::from_value(data).unwrap_or(StreamComplete {
+                        total_fragments: None,
+                        statistics: None,
+                    });
+                (self.events)(SessionEvent::Completed {
+                    total_fragments: complete.total_fragments,
+                    statistics: complete.statistics,
+                });
+                return true;
+            }
+            "" => self.warn(None, format!("unreadable packet from the STS: {data}")),
+            other => self.warn(None, format!("ignoring unknown STS event '{other}'")),
+        }
+        false
+    }
+
+    fn on_processed(&mut self, data: Value) {
+        let fragment_id = data
+            .get("fragment_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let processed: FragmentProcessed = match serde_json::from_value(data) {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("malformed {FRAGMENT_PROCESSED}: {e}");
+                match fragment_id.and_then(|id| self.in_flight.remove(&id).map(|f| (id, f))) {
+                    Some((id, flight)) => {
+                        self.warn(Some(id), message.clone());
+                        let _ = flight
+                            .reply
+                            .send(Err(Fallback::new(FallbackReason::InvalidReply, message)));
+                    }
+                    None => self.warn(None, message),
+                }
+                return;
+            }
+        };
+        let Some(flight) = self.in_flight.remove(&processed.fragment_id) else {
+            (self.events)(SessionEvent::LateAnswer {
+                fragment_id: processed.fragment_id,
+            });
+            return;
+        };
+        let reply = answer(processed, flight.sequence_number, flight.sent_at.elapsed());
+        if flight.reply.send(reply).is_err() {
+            // The element gave up on it at its deadline while we waited.
+            self.warn(None, "an answer arrived after its deadline".into());
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.expires <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(flight) = self.in_flight.remove(&id) {
+                let detail = format!("no answer within {} ms", self.config.timeout.as_millis());
+                let _ = flight
+                    .reply
+                    .send(Err(Fallback::new(FallbackReason::Timeout, detail)));
+            }
+        }
+    }
+
+    fn fall_back_all(&mut self, reason: FallbackReason, detail: &str) {
+        for (_, flight) in self.in_flight.drain() {
+            let _ = flight.reply.send(Err(Fallback::new(reason, detail)));
+        }
+        for (_, reply) in self.waiting.drain(..) {
+            let _ = reply.send(Err(Fallback::new(reason, detail)));
+        }
+    }
+
+    /// Waits out a backoff; fragments meanwhile fall back at once. False when
+    /// the element is done with the session.
+    async fn wait_disconnected(&mut self, delay: Duration) -> bool {
+        self.fall_back_all(FallbackReason::Disconnected, "not connected to the STS");
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Submit(_, reply)) => {
+                        let _ = reply.send(Err(Fallback::new(FallbackReason::Disconnected, "not connected to the STS")));
+                    }
+                    Some(Command::Applied(_)) => {}
+                    Some(Command::End) | None => return false,
+                },
+                _ = tokio::time::sleep_until(until) => return true,
+            }
+        }
+    }
+
+    fn warn(&self, fragment_id: Option<String>, message: String) {
+        (self.events)(SessionEvent::Warning {
+            fragment_id,
+            message,
+        });
+    }
+}
+
+fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Duration) -> Reply {
+    let partial = processed.status == ProcessedStatus::Partial;
+    match (processed.status, processed.dubbed_audio) {
+        (ProcessedStatus::Failed, _) => {
+            let (code, message) = processed
+                .error
+                .map(|e| (e.code, e.message.unwrap_or_default()))
+                .unwrap_or_else(|| ("UNKNOWN".into(), String::new()));
+            Err(Fallback::new(
+                FallbackReason::Error,
+                format!("{code}: {message}"),
+            ))
+        }
+        (_, None) => Err(Fallback::new(
+            FallbackReason::InvalidReply,
+            "answer without dubbed_audio",
+        )),
+        (_, Some(audio)) => {
+            match base64::engine::general_purpose::STANDARD.decode(audio.data_base64.as_bytes()) {
+                Ok(m4a) => Ok(Dubbed {
+                    m4a,
+                    sequence_number,
+                    round_trip,
+                    partial,
+                }),
+                Err(e) => Err(Fallback::new(
+                    FallbackReason::InvalidReply,
+                    format!("dubbed_audio is not base64: {e}"),
+                )),
+            }
+        }
+    }
+}
+
+async fn wait_for_ready(connection: &mut Connection) -> Result<StreamReady, String> {
+    loop {
+        match connection.incoming.recv().await {
+            Some(Incoming::Event { name, data }) if name == STREAM_READY => {
+                return serde_json::from_value(data)
+                    .map_err(|e| format!("malformed {STREAM_READY}: {e}"));
+            }
+            Some(Incoming::Event { .. }) => continue,
+            Some(Incoming::Closed(reason)) => return Err(reason),
+            None => return Err("connection closed".into()),
+        }
+    }
+}
+
+async fn sleep_until_opt(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn processed(status: ProcessedStatus, data: Option<&str>) -> FragmentProcessed {
+        FragmentProcessed {
+            fragment_id: "f".into(),
+            stream_id: None,
+            sequence_number: None,
+            status,
+            dubbed_audio: data.map(|d| AudioPayload {
+                format: "m4a".into(),
+                sample_rate_hz: 48000,
+                channels: 2,
+                duration_ms: 6000,
+                data_base64: d.into(),
+            }),
+            transcript: None,
+            translated_text: None,
+            processing_time_ms: None,
+            stage_timings: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn answers_map_to_dubbed_or_fallback() {
+        let ok = answer(
+            processed(ProcessedStatus::Success, Some("AAEC")),
+            3,
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.m4a, ok.sequence_number, ok.partial),
+            (vec![0, 1, 2], 3, false)
+        );
+        assert!(
+            answer(
+                processed(ProcessedStatus::Partial, Some("AAEC")),
+                0,
+                Duration::ZERO
+            )
+            .unwrap()
+            .partial
+        );
+        let failed =
+            answer(processed(ProcessedStatus::Failed, None), 0, Duration::ZERO).unwrap_err();
+        assert_eq!(failed.reason, FallbackReason::Error);
+        let missing =
+            answer(processed(ProcessedStatus::Success, None), 0, Duration::ZERO).unwrap_err();
+        assert_eq!(missing.reason, FallbackReason::InvalidReply);
+        let garbage = answer(
+            processed(ProcessedStatus::Success, Some("%%%")),
+            0,
+            Duration::ZERO,
+        )
+        .unwrap_err();
+        assert_eq!(garbage.reason, FallbackReason::InvalidReply);
+    }
+}

@@ -1,0 +1,438 @@
+//! Socket.IO v5 over Engine.IO v4, websocket transport only, on tokio-tungstenite.
+//!
+//! Only what a client of one namespace needs: the open packet, ping/pong, the
+//! namespace CONNECT (and CONNECT_ERROR), events as JSON text, DISCONNECT.
+//! `connect` returns only once the namespace is acknowledged, and a peer that
+//! stops answering is noticed within pingInterval + pingTimeout.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// How long a polite close may take before the socket is just dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    Url(String),
+    Connect(String),
+    /// The server refused the namespace (Socket.IO CONNECT_ERROR).
+    Refused(String),
+    Protocol(String),
+    Timeout,
+    Closed,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportError::Url(e) => write!(f, "invalid STS URL: {e}"),
+            TransportError::Connect(e) => write!(f, "cannot connect: {e}"),
+            TransportError::Refused(e) => write!(f, "server refused the connection: {e}"),
+            TransportError::Protocol(e) => write!(f, "protocol error: {e}"),
+            TransportError::Timeout => write!(f, "timed out"),
+            TransportError::Closed => write!(f, "connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// The Engine.IO websocket endpoint for a Socket.IO server URL:
+/// `http://host:port[/path]` → `ws://host:port/socket.io/?EIO=4&transport=websocket`.
+pub fn engine_io_url(sts_url: &str) -> Result<String, TransportError> {
+    let (scheme, rest) = sts_url
+        .split_once("://")
+        .ok_or_else(|| TransportError::Url(format!("'{sts_url}' has no scheme")))?;
+    let ws_scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        other => return Err(TransportError::Url(format!("unsupported scheme '{other}'"))),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(TransportError::Url(format!("'{sts_url}' has no host")));
+    }
+    Ok(format!(
+        "{ws_scheme}://{authority}/socket.io/?EIO=4&transport=websocket"
+    ))
+}
+
+/// One Engine.IO packet as it arrives in a websocket text frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Packet {
+    Open {
+        ping_interval: Duration,
+        ping_timeout: Duration,
+    },
+    Close,
+    Ping,
+    Pong,
+    Noop,
+    /// Socket.IO CONNECT acknowledged on the main namespace.
+    Connected,
+    /// Socket.IO CONNECT_ERROR with the server's message.
+    ConnectError(String),
+    /// Socket.IO DISCONNECT from the server.
+    Disconnect,
+    Event {
+        name: String,
+        data: Value,
+    },
+    /// Anything we do not act on (other namespaces, acks, binary events).
+    Other,
+}
+
+pub fn parse_packet(text: &str) -> Result<Packet, TransportError> {
+    let mut chars = text.chars();
+    let kind = chars
+        .next()
+        .ok_or_else(|| TransportError::Protocol("empty packet".into()))?;
+    let body = chars.as_str();
+    match kind {
+        '0' => parse_open(body),
+        '1' => Ok(Packet::Close),
+        '2' => Ok(Packet::Ping),
+        '3' => Ok(Packet::Pong),
+        '6' => Ok(Packet::Noop),
+        '4' => parse_socket_io(body),
+        other => Err(TransportError::Protocol(format!(
+            "unknown Engine.IO packet type '{other}'"
+        ))),
+    }
+}
+
+fn parse_open(body: &str) -> Result<Packet, TransportError> {
+    let open: Value = serde_json::from_str(body)
+        .map_err(|e| TransportError::Protocol(format!("open packet: {e}")))?;
+    let millis = |key: &str| {
+        open.get(key)
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis)
+            .ok_or_else(|| TransportError::Protocol(format!("open packet lacks {key}")))
+    };
+    Ok(Packet::Open {
+        ping_interval: millis("pingInterval")?,
+        ping_timeout: millis("pingTimeout")?,
+    })
+}
+
+fn parse_socket_io(body: &str) -> Result<Packet, TransportError> {
+    let mut chars = body.chars();
+    let kind = chars
+        .next()
+        .ok_or_else(|| TransportError::Protocol("empty Socket.IO packet".into()))?;
+    let rest = chars.as_str();
+    // Packets for another namespace start with "/name,"; we only use "/".
+    if rest.starts_with('/') {
+        return Ok(Packet::Other);
+    }
+    match kind {
+        '0' => Ok(Packet::Connected),
+        '1' => Ok(Packet::Disconnect),
+        '2' => parse_event(rest),
+        '4' => {
+            let message = serde_json::from_str::<Value>(rest)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| rest.to_owned());
+            Ok(Packet::ConnectError(message))
+        }
+        _ => Ok(Packet::Other),
+    }
+}
+
+fn parse_event(rest: &str) -> Result<Packet, TransportError> {
+    // An event may carry an ack id before the array: "42" + "17[...]".
+    let array = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let value: Value = serde_json::from_str(array)
+        .map_err(|e| TransportError::Protocol(format!("event is not JSON: {e}")))?;
+    let mut items = match value {
+        Value::Array(items) if !items.is_empty() => items.into_iter(),
+        _ => {
+            return Err(TransportError::Protocol(
+                "event is not a non-empty array".into(),
+            ));
+        }
+    };
+    let name = match items.next() {
+        Some(Value::String(name)) => name,
+        _ => {
+            return Err(TransportError::Protocol(
+                "event name is not a string".into(),
+            ));
+        }
+    };
+    Ok(Packet::Event {
+        name,
+        data: items.next().unwrap_or(Value::Null),
+    })
+}
+
+pub fn encode_event(name: &str, data: &impl Serialize) -> Result<String, TransportError> {
+    let payload = serde_json::to_string(&(name, data))
+        .map_err(|e| TransportError::Protocol(e.to_string()))?;
+    Ok(format!("42{payload}"))
+}
+
+/// What the connection hands to its owner.
+#[derive(Debug)]
+pub enum Incoming {
+    Event { name: String, data: Value },
+    Closed(String),
+}
+
+pub struct ConnectOptions {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    /// Sent as the CONNECT packet's auth payload when present.
+    pub auth: Option<Value>,
+    pub timeout: Duration,
+}
+
+/// A live Socket.IO connection; dropping it closes the websocket.
+pub struct Connection {
+    outgoing: mpsc::UnboundedSender<String>,
+    pub incoming: mpsc::UnboundedReceiver<Incoming>,
+    pump: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(pump) = &self.pump {
+            pump.abort();
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Connection {
+    /// Opens the websocket and the main namespace, all within `options.timeout`.
+    pub async fn connect(options: ConnectOptions) -> Result<Self, TransportError> {
+        tokio::time::timeout(options.timeout, Self::handshake(&options))
+            .await
+            .map_err(|_| TransportError::Timeout)?
+    }
+
+    async fn handshake(options: &ConnectOptions) -> Result<Self, TransportError> {
+        let mut request = engine_io_url(&options.url)?
+            .into_client_request()
+            .map_err(|e| TransportError::Url(e.to_string()))?;
+        for (name, value) in &options.headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| TransportError::Url(format!("header {name} is not valid")))?;
+            request.headers_mut().insert(*name, value);
+        }
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| TransportError::Connect(e.to_string()))?;
+
+        let (ping_interval, ping_timeout) = match next_packet(&mut socket).await? {
+            Packet::Open {
+                ping_interval,
+                ping_timeout,
+            } => (ping_interval, ping_timeout),
+            other => {
+                return Err(TransportError::Protocol(format!(
+                    "expected open packet, got {other:?}"
+                )));
+            }
+        };
+        let connect = match &options.auth {
+            Some(auth) => format!("40{auth}"),
+            None => "40".to_owned(),
+        };
+        send_text(&mut socket, connect).await?;
+        loop {
+            match next_packet(&mut socket).await? {
+                Packet::Connected => break,
+                Packet::ConnectError(message) => return Err(TransportError::Refused(message)),
+                Packet::Ping => send_text(&mut socket, "3".to_owned()).await?,
+                Packet::Close | Packet::Disconnect => return Err(TransportError::Closed),
+                _ => {}
+            }
+        }
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(pump(socket, out_rx, in_tx, ping_interval + ping_timeout));
+        Ok(Self {
+            outgoing: out_tx,
+            incoming: in_rx,
+            pump: Some(pump),
+        })
+    }
+
+    pub fn emit(&self, name: &str, data: &impl Serialize) -> Result<(), TransportError> {
+        let text = encode_event(name, data)?;
+        self.outgoing.send(text).map_err(|_| TransportError::Closed)
+    }
+
+    /// Leaves the namespace and closes the websocket, politely.
+    pub async fn close(mut self) {
+        let _ = self.outgoing.send("41".to_owned());
+        let _ = self.outgoing.send("1".to_owned());
+        // The pump ends once it has written the close; bound the wait.
+        if let Some(pump) = self.pump.take() {
+            let abort = pump.abort_handle();
+            if tokio::time::timeout(CLOSE_WAIT, pump).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+async fn send_text(socket: &mut Socket, text: String) -> Result<(), TransportError> {
+    socket
+        .send(Message::text(text))
+        .await
+        .map_err(|e| TransportError::Connect(e.to_string()))
+}
+
+async fn next_packet(socket: &mut Socket) -> Result<Packet, TransportError> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => return parse_packet(text.as_str()),
+            Some(Ok(Message::Close(_))) | None => return Err(TransportError::Closed),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(TransportError::Connect(e.to_string())),
+        }
+    }
+}
+
+/// Moves packets between the websocket and the channels, answers pings, and
+/// declares the peer dead when no ping arrives within `liveness`.
+async fn pump(
+    mut socket: Socket,
+    mut outgoing: mpsc::UnboundedReceiver<String>,
+    incoming: mpsc::UnboundedSender<Incoming>,
+    liveness: Duration,
+) {
+    let mut alive_until = Instant::now() + liveness;
+    let reason = loop {
+        tokio::select! {
+            text = outgoing.recv() => {
+                let Some(text) = text else { break "closed by us".to_owned() };
+                let closing = text == "1";
+                if let Err(e) = socket.send(Message::text(text)).await {
+                    break format!("send failed: {e}");
+                }
+                if closing {
+                    let _ = socket.close(None).await;
+                    break "closed by us".to_owned();
+                }
+            }
+            message = socket.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => break "closed by the server".to_owned(),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break format!("receive failed: {e}"),
+                };
+                alive_until = Instant::now() + liveness;
+                match parse_packet(text.as_str()) {
+                    Ok(Packet::Ping) => {
+                        if let Err(e) = socket.send(Message::text("3")).await {
+                            break format!("send failed: {e}");
+                        }
+                    }
+                    Ok(Packet::Event { name, data }) => {
+                        let _ = incoming.send(Incoming::Event { name, data });
+                    }
+                    Ok(Packet::Close) | Ok(Packet::Disconnect) => break "closed by the server".to_owned(),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = incoming.send(Incoming::Event {
+                            name: String::new(),
+                            data: Value::String(e.to_string()),
+                        });
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(alive_until) => {
+                break format!("no ping from the server within {} ms", liveness.as_millis());
+            }
+        }
+    };
+    let _ = incoming.send(Incoming::Closed(reason));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn url_maps_to_engine_io_websocket_endpoint() {
+        assert_eq!(
+            engine_io_url("http://127.0.0.1:8080").unwrap(),
+            "ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            engine_io_url("https://sts.example:443/").unwrap(),
+            "wss://sts.example:443/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(engine_io_url("ftp://x").is_err());
+        assert!(engine_io_url("localhost:80").is_err());
+        assert!(engine_io_url("http://").is_err());
+    }
+
+    #[test]
+    fn packets_parse() {
+        assert_eq!(
+            parse_packet(r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#).unwrap(),
+            Packet::Open {
+                ping_interval: Duration::from_millis(25000),
+                ping_timeout: Duration::from_millis(20000)
+            }
+        );
+        assert_eq!(parse_packet("2").unwrap(), Packet::Ping);
+        assert_eq!(
+            parse_packet(r#"40{"sid":"abc"}"#).unwrap(),
+            Packet::Connected
+        );
+        assert_eq!(
+            parse_packet(r#"44{"message":"Not authorized"}"#).unwrap(),
+            Packet::ConnectError("Not authorized".into())
+        );
+        assert_eq!(
+            parse_packet(r#"42["stream:ready",{"session_id":"s"}]"#).unwrap(),
+            Packet::Event {
+                name: "stream:ready".into(),
+                data: json!({"session_id": "s"})
+            }
+        );
+        assert_eq!(
+            parse_packet(r#"4212["x"]"#).unwrap(),
+            Packet::Event {
+                name: "x".into(),
+                data: Value::Null
+            }
+        );
+        assert_eq!(parse_packet("42/admin,[\"x\"]").unwrap(), Packet::Other);
+        assert!(parse_packet("42[1]").is_err());
+        assert!(parse_packet("42{").is_err());
+        assert!(parse_packet("").is_err());
+        assert!(parse_packet("9").is_err());
+    }
+
+    #[test]
+    fn events_encode_as_socket_io_arrays() {
+        assert_eq!(
+            encode_event(
+                "fragment:ack",
+                &json!({"fragment_id": "a", "status": "applied"})
+            )
+            .unwrap(),
+            r#"42["fragment:ack",{"fragment_id":"a","status":"applied"}]"#
+        );
+    }
+}

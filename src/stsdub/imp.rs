@@ -1,0 +1,1546 @@
+//! # stsdub
+//!
+//! Dubs a stream's AAC audio through a remote speech-to-speech (STS) service
+//! and puts the dubbed audio back in step with the video. Audio is cut into
+//! `segment-duration` segments on AAC frame boundaries, each sent as M4A over
+//! Socket.IO; each segment leaves either dubbed (trimmed or padded to exactly
+//! its length) or, when the STS is late, failing or gone, as the original
+//! frames. Output audio is gapless and as long as the input.
+//!
+//! Video passes through `video_sink` → `video_src` untouched and is held until
+//! the audio of the same instant has left, so no queue has to be sized by hand.
+//!
+//! In a live pipeline the element adds `latency` to the pipeline latency, and a
+//! segment that has no answer by its deadline goes out as original audio. In a
+//! non-live pipeline there is no deadline: up to `max-inflight` segments are in
+//! flight and each waits up to `timeout`.
+//!
+//! ## Example
+//!
+//! ```text
+//! gst-launch-1.0 rtspsrc location=rtsp://host/stream protocols=tcp name=src \
+//!   src. ! rtph264depay ! h264parse ! dub.video_sink \
+//!   src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
+//!   stsdub name=dub sts-url=http://sts:8000 stream-id=match-1 \
+//!   dub.video_src ! queue ! mux.  dub.audio_src ! queue ! mux. \
+//!   flvmux name=mux streamable=true ! rtmpsink location=rtmp://host/live/out
+//! ```
+//!
+//! Lock order: `settings` before `state`. Nothing is pushed, posted or
+//! notified while `state` is held, except `Condvar::notify_all`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::m4a::{self, AacConfig};
+use crate::runtime::RUNTIME;
+use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
+use crate::segmenter::{Frame, Segment, Segmenter};
+use crate::splice::{self, Fit};
+use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
+use crate::sts::session::{self, Fragment, SessionConfig, SessionEvent, SessionHandle};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "stsdub",
+        gst::DebugColorFlags::empty(),
+        Some("STS dubbing element"),
+    )
+});
+
+const PROP_STS_URL: &str = "sts-url";
+const PROP_STREAM_ID: &str = "stream-id";
+const PROP_WORKER_ID: &str = "worker-id";
+const PROP_SOURCE_LANGUAGE: &str = "source-language";
+const PROP_TARGET_LANGUAGE: &str = "target-language";
+const PROP_VOICE_PROFILE: &str = "voice-profile";
+const PROP_SEGMENT_DURATION: &str = "segment-duration";
+const PROP_LATENCY: &str = "latency";
+const PROP_TIMEOUT: &str = "timeout";
+const PROP_MAX_INFLIGHT: &str = "max-inflight";
+
+const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
+const DEFAULT_STREAM_ID: &str = "stream";
+const DEFAULT_WORKER_ID: &str = "stsdub";
+const DEFAULT_SOURCE_LANGUAGE: &str = "en";
+const DEFAULT_TARGET_LANGUAGE: &str = "es";
+const DEFAULT_VOICE_PROFILE: &str = "default";
+const DEFAULT_SEGMENT_DURATION_MS: u32 = 6_000;
+const DEFAULT_TIMEOUT_MS: u32 = 8_000;
+/// segment + timeout + processing allowance + deadline margin
+/// (`scheduler::coherent_latency`): an answer within the timeout is never late.
+const DEFAULT_LATENCY_MS: u32 = 14_500;
+const DEFAULT_MAX_INFLIGHT: u32 = 3;
+
+const MIN_SEGMENT_DURATION_MS: u32 = 500;
+const MAX_SEGMENT_DURATION_MS: u32 = 60_000;
+const MAX_LATENCY_MS: u32 = 300_000;
+const MIN_TIMEOUT_MS: u32 = 100;
+const MAX_TIMEOUT_MS: u32 = 120_000;
+const MAX_MAX_INFLIGHT: u32 = 32;
+
+/// In a non-live pipeline, video may run this far ahead of the audio that has
+/// left before its input blocks (beyond the segments in flight): enough for
+/// any sanely interleaved file, bounded so a long file is not read into memory.
+const NON_LIVE_VIDEO_SLACK: gst::ClockTime = gst::ClockTime::from_seconds(10);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    sts_url: String,
+    stream_id: String,
+    worker_id: String,
+    source_language: String,
+    target_language: String,
+    voice_profile: String,
+    segment_duration: gst::ClockTime,
+    latency: gst::ClockTime,
+    timeout: gst::ClockTime,
+    max_inflight: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            sts_url: DEFAULT_STS_URL.into(),
+            stream_id: DEFAULT_STREAM_ID.into(),
+            worker_id: DEFAULT_WORKER_ID.into(),
+            source_language: DEFAULT_SOURCE_LANGUAGE.into(),
+            target_language: DEFAULT_TARGET_LANGUAGE.into(),
+            voice_profile: DEFAULT_VOICE_PROFILE.into(),
+            segment_duration: gst::ClockTime::from_mseconds(DEFAULT_SEGMENT_DURATION_MS.into()),
+            latency: gst::ClockTime::from_mseconds(DEFAULT_LATENCY_MS.into()),
+            timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
+            max_inflight: DEFAULT_MAX_INFLIGHT,
+        }
+    }
+}
+
+/// A segment waiting in the output queue, with what identifies it on the wire.
+struct QueuedSegment {
+    fragment_id: String,
+    segment: Segment<gst::Buffer>,
+}
+
+/// Dubbed frames fitted to their segment, timestamps still to be set.
+struct DubbedFrames {
+    frames: Vec<gst::Buffer>,
+    fit: Fit,
+    round_trip: Duration,
+}
+
+/// What can be cancelled while a segment waits for its outcome.
+struct Pending {
+    deadline: Option<gst::SingleShotClockId>,
+    task: tokio::task::AbortHandle,
+}
+
+enum VideoItem {
+    Buffer(gst::Buffer),
+    Event(gst::Event),
+}
+
+struct State {
+    settings: Settings,
+    session: Option<SessionHandle>,
+    aac: Option<AacConfig>,
+    audio_segment: gst::FormattedSegment<gst::ClockTime>,
+    video_segment: gst::FormattedSegment<gst::ClockTime>,
+    segmenter: Segmenter<gst::Buffer>,
+    queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
+    pending: HashMap<u64, Pending>,
+    /// None until the upstream latency query told us.
+    live: Option<bool>,
+    upstream_latency: gst::ClockTime,
+    /// The latency sinks render with, from the LATENCY event.
+    pipeline_latency: Option<gst::ClockTime>,
+    audio_flushing: bool,
+    video_flushing: bool,
+    /// EOS has left on audio_src: video no longer waits for audio.
+    audio_done: bool,
+    /// Running time up to which audio has left.
+    audio_position: Option<gst::ClockTime>,
+    video_queue: VecDeque<VideoItem>,
+    video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
+    discont_pending: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let settings = Settings::default();
+        Self {
+            segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+            settings,
+            session: None,
+            aac: None,
+            audio_segment: gst::FormattedSegment::new(),
+            video_segment: gst::FormattedSegment::new(),
+            queue: OutputQueue::default(),
+            pending: HashMap::new(),
+            live: None,
+            upstream_latency: gst::ClockTime::ZERO,
+            pipeline_latency: None,
+            audio_flushing: true,
+            video_flushing: true,
+            audio_done: false,
+            audio_position: None,
+            video_queue: VecDeque::new(),
+            video_wake: None,
+            discont_pending: true,
+        }
+    }
+}
+
+impl State {
+    /// Cancels every wait and task, forgets queued audio (flush or stop).
+    fn abandon_audio(&mut self) {
+        for (_, pending) in self.pending.drain() {
+            if let Some(deadline) = pending.deadline {
+                deadline.unschedule();
+            }
+            pending.task.abort();
+        }
+        self.queue.clear();
+        self.segmenter.discard();
+        self.audio_position = None;
+        self.audio_done = false;
+        self.discont_pending = true;
+    }
+
+    fn abandon_video(&mut self) {
+        self.video_queue.clear();
+        if let Some((_, id)) = self.video_wake.take() {
+            id.unschedule();
+        }
+    }
+
+    /// The latency sinks render with, as far as we know it.
+    fn render_latency(&self) -> gst::ClockTime {
+        self.pipeline_latency
+            .unwrap_or(self.upstream_latency + self.settings.latency)
+    }
+
+    /// Running time of the first video item still queued.
+    fn video_head_running_time(&self) -> Option<gst::ClockTime> {
+        match self.video_queue.front()? {
+            VideoItem::Buffer(buffer) => {
+                let ts = buffer.dts_or_pts()?;
+                self.video_segment.to_running_time(ts)
+            }
+            VideoItem::Event(_) => None,
+        }
+    }
+
+    fn video_queued_span(&self) -> gst::ClockTime {
+        let last = self.video_queue.iter().rev().find_map(|item| match item {
+            VideoItem::Buffer(b) => b
+                .dts_or_pts()
+                .and_then(|ts| self.video_segment.to_running_time(ts)),
+            VideoItem::Event(_) => None,
+        });
+        match (last, self.audio_position) {
+            (Some(last), Some(audio)) => last.saturating_sub(audio),
+            (Some(last), None) => last.saturating_sub(self.audio_segment_start_running_time()),
+            _ => gst::ClockTime::ZERO,
+        }
+    }
+
+    fn audio_segment_start_running_time(&self) -> gst::ClockTime {
+        self.audio_segment
+            .to_running_time(self.audio_segment.start())
+            .unwrap_or(gst::ClockTime::ZERO)
+    }
+}
+
+pub struct StsDub {
+    audio_sink: gst::Pad,
+    audio_src: gst::Pad,
+    video_sink: gst::Pad,
+    video_src: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    /// Wakes the src pad tasks and blocked chain functions on any state change.
+    changed: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the stream down with a poisoned lock.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl StsDub {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    // ----- audio in -------------------------------------------------------
+
+    fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.state().live.is_none() {
+            self.query_upstream_latency();
+        }
+        let mut state = self.state();
+        if state.audio_flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        let Some(aac) = state.aac.clone() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["audio buffer before caps"]
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let frame_duration = gst::ClockTime::SECOND
+            .mul_div_floor(
+                u64::from(m4a::AAC_FRAME_SAMPLES),
+                u64::from(aac.sample_rate),
+            )
+            .unwrap_or(gst::ClockTime::ZERO);
+        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let Some(pts) = buffer.pts() else {
+            gst::warning!(CAT, imp = self, "dropping an audio frame without timestamp");
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let duration = buffer.duration().unwrap_or(frame_duration);
+        gst::trace!(CAT, imp = self, "audio frame {pts} ({duration})");
+        let frame = Frame {
+            pts: pts.nseconds(),
+            duration: duration.nseconds(),
+            data: buffer,
+        };
+        for segment in state.segmenter.push(frame, discont) {
+            self.dispatch(&mut state, segment);
+        }
+        // A file must not be read into memory faster than the STS answers.
+        let bound = state.settings.max_inflight as usize + 1;
+        while state.live == Some(false) && state.queue.undecided() > bound && !state.audio_flushing
+        {
+            state = self.wait(state);
+        }
+        if state.audio_flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn query_upstream_latency(&self) {
+        let mut query = gst::query::Latency::new();
+        let (live, min) = if self.audio_sink.peer_query(&mut query) {
+            let (live, min, _) = query.result();
+            (live, min)
+        } else {
+            (false, gst::ClockTime::ZERO)
+        };
+        let mut state = self.state();
+        if state.live.is_none() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "stream {}: upstream is {}live, latency {min}",
+                state.settings.stream_id,
+                if live { "" } else { "not " }
+            );
+        }
+        state.live = Some(live);
+        state.upstream_latency = min;
+    }
+
+    /// Queues a complete segment for output and starts dubbing it.
+    fn dispatch(&self, state: &mut State, segment: Segment<gst::Buffer>) {
+        let Some(aac) = state.aac.clone() else { return };
+        let fragment_id = uuid::Uuid::new_v4().to_string();
+        let batch = segment.batch;
+        let frames: Vec<gst::Buffer> = segment.frames.iter().map(|f| f.data.clone()).collect();
+        let start = gst::ClockTime::from_nseconds(segment.start());
+        let duration = gst::ClockTime::from_nseconds(segment.duration());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {} batch {batch} fragment {fragment_id}: segment {start} + {duration}, {} frames",
+            state.settings.stream_id,
+            frames.len()
+        );
+        let fragment = FragmentRequest {
+            fragment_id: fragment_id.clone(),
+            batch,
+            pts_ns: start.nseconds(),
+            duration_ms: duration.mseconds(),
+            frames,
+            aac,
+        };
+        state.queue.push_segment(
+            batch,
+            QueuedSegment {
+                fragment_id,
+                segment,
+            },
+        );
+        let Some(session) = state.session.clone() else {
+            self.decide_locked(
+                state,
+                batch,
+                Outcome::Original(FallbackReason::Disconnected),
+            );
+            return;
+        };
+        let element = self.obj().downgrade();
+        let task = RUNTIME.spawn(async move {
+            let (batch, outcome) = fragment.dub(&session).await;
+            if let Some(element) = element.upgrade() {
+                element.imp().decide(batch, outcome);
+            }
+        });
+        let deadline = if state.live == Some(true) {
+            self.schedule_deadline(state, batch, start)
+        } else {
+            None
+        };
+        state.pending.insert(
+            batch,
+            Pending {
+                deadline,
+                task: task.abort_handle(),
+            },
+        );
+    }
+
+    /// Arms the live deadline: at it, whatever has not been answered falls back.
+    fn schedule_deadline(
+        &self,
+        state: &State,
+        batch: u64,
+        start: gst::ClockTime,
+    ) -> Option<gst::SingleShotClockId> {
+        let clock = self.obj().clock()?;
+        let running_start = state.audio_segment.to_running_time(start)?;
+        let deadline =
+            scheduler::decision_deadline(running_start.into(), state.render_latency().into());
+        let at =
+            self.obj().base_time()? + gst::ClockTime::from_nseconds(deadline.as_nanos() as u64);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "batch {batch}: decision deadline at clock time {at}"
+        );
+        let id = clock.new_single_shot_id(at);
+        let element = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(element) = element.upgrade() {
+                element
+                    .imp()
+                    .decide(batch, Outcome::Original(FallbackReason::Deadline));
+            }
+        });
+        scheduled.ok().map(|_| id)
+    }
+
+    fn decide(&self, batch: u64, outcome: Outcome<DubbedFrames>) {
+        let mut state = self.state();
+        self.decide_locked(&mut state, batch, outcome);
+    }
+
+    fn decide_locked(&self, state: &mut State, batch: u64, outcome: Outcome<DubbedFrames>) {
+        let deadline_passed = matches!(outcome, Outcome::Original(FallbackReason::Deadline));
+        match state.queue.decide(batch, outcome) {
+            Decision::Taken => {
+                if let Some(pending) = state.pending.remove(&batch) {
+                    if let Some(deadline) = pending.deadline {
+                        deadline.unschedule();
+                    }
+                    if deadline_passed {
+                        // Drop the request: unsent it is never sent, an answer is ignored.
+                        pending.task.abort();
+                    }
+                }
+                self.changed.notify_all();
+            }
+            Decision::TooLate => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {} batch {batch}: answer came after the deadline; consider increasing latency",
+                    state.settings.stream_id
+                );
+            }
+            Decision::Unknown => {}
+        }
+    }
+
+    fn audio_sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        gst::log!(CAT, obj = pad, "audio event {event:?}");
+        match event.view() {
+            EventView::FlushStart(_) => {
+                {
+                    let mut state = self.state();
+                    state.audio_flushing = true;
+                    state.abandon_audio();
+                    self.changed.notify_all();
+                }
+                let forwarded = self.audio_src.push_event(event);
+                let _ = self.audio_src.pause_task();
+                forwarded
+            }
+            EventView::FlushStop(_) => {
+                {
+                    let mut state = self.state();
+                    state.abandon_audio();
+                    state.audio_flushing = false;
+                }
+                let forwarded = self.audio_src.push_event(event);
+                self.start_audio_task();
+                forwarded
+            }
+            EventView::Caps(caps) => match aac_config_from_caps(caps.caps()) {
+                Ok(config) => self.on_audio_caps(config, event),
+                Err(message) => {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ["{message}"]);
+                    false
+                }
+            },
+            EventView::Segment(segment) => {
+                let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>().cloned()
+                else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["audio segment is not in TIME format"]
+                    );
+                    return false;
+                };
+                let mut state = self.state();
+                state.audio_segment = segment;
+                state.queue.push_event(event);
+                self.changed.notify_all();
+                true
+            }
+            EventView::Eos(_) => {
+                let mut state = self.state();
+                if let Some(last) = state.segmenter.finish() {
+                    self.dispatch(&mut state, last);
+                }
+                state.queue.push_event(event);
+                self.changed.notify_all();
+                true
+            }
+            _ if event.is_serialized() => {
+                let mut state = self.state();
+                state.queue.push_event(event);
+                self.changed.notify_all();
+                true
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn on_audio_caps(&self, config: AacConfig, event: gst::Event) -> bool {
+        let mut state = self.state();
+        if state.aac.as_ref() == Some(&config) {
+            return true;
+        }
+        if state.aac.is_some() {
+            // New format: what was cut so far is one segment of the old one.
+            if let Some(last) = state.segmenter.finish() {
+                self.dispatch(&mut state, last);
+            }
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "stream {}: AAC object type {}, {} Hz, {} channels",
+            state.settings.stream_id,
+            config.object_type,
+            config.sample_rate,
+            config.channels
+        );
+        if state.session.is_none() {
+            let session = self.start_session(&state.settings, &config);
+            state.session = Some(session);
+        }
+        state.aac = Some(config);
+        state.queue.push_event(event);
+        self.changed.notify_all();
+        true
+    }
+
+    fn start_session(&self, settings: &Settings, aac: &AacConfig) -> SessionHandle {
+        let config = SessionConfig {
+            url: settings.sts_url.clone(),
+            stream_id: settings.stream_id.clone(),
+            worker_id: settings.worker_id.clone(),
+            stream: StreamConfig {
+                source_language: settings.source_language.clone(),
+                target_language: settings.target_language.clone(),
+                voice_profile: settings.voice_profile.clone(),
+                format: AUDIO_FORMAT.into(),
+                sample_rate_hz: aac.sample_rate,
+                channels: aac.channels,
+                chunk_duration_ms: settings.segment_duration.mseconds() as u32,
+            },
+            max_inflight: settings.max_inflight,
+            timeout: settings.timeout.into(),
+            backoff: session::DEFAULT_BACKOFF.to_vec(),
+        };
+        let element = self.obj().downgrade();
+        let stream_id = settings.stream_id.clone();
+        SessionHandle::start(
+            &RUNTIME,
+            config,
+            std::sync::Arc::new(move |event| {
+                if let Some(element) = element.upgrade() {
+                    element.imp().on_session_event(&stream_id, event);
+                }
+            }),
+        )
+    }
+
+    fn on_session_event(&self, stream_id: &str, event: SessionEvent) {
+        match event {
+            SessionEvent::Connected {
+                session_id,
+                max_inflight,
+            } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS session {session_id} ready, max in flight {max_inflight}"
+                );
+            }
+            SessionEvent::ConnectFailed { error, retry_in } => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenReadWrite,
+                    ("STS unreachable, original audio goes out"),
+                    [
+                        "stream {stream_id}: {error}; retrying in {} s",
+                        retry_in.as_secs()
+                    ]
+                );
+            }
+            SessionEvent::Disconnected { reason } => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Read,
+                    ("STS connection lost, original audio goes out"),
+                    ["stream {stream_id}: {reason}"]
+                );
+            }
+            SessionEvent::LateAnswer { fragment_id } => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} fragment {fragment_id}: answer for an unknown or expired fragment ignored"
+                );
+            }
+            SessionEvent::Warning {
+                fragment_id,
+                message,
+            } => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} fragment {}: {message}",
+                    fragment_id.as_deref().unwrap_or("-")
+                );
+            }
+            SessionEvent::Completed {
+                total_fragments,
+                statistics,
+            } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS stream complete, {total_fragments:?} fragments, statistics {statistics:?}"
+                );
+            }
+        }
+    }
+
+    // ----- audio out ------------------------------------------------------
+
+    fn start_audio_task(&self) {
+        let element = self.obj().downgrade();
+        let result = self.audio_src.start_task(move || {
+            if let Some(element) = element.upgrade() {
+                element.imp().audio_loop();
+            }
+        });
+        if let Err(err) = result {
+            gst::error!(CAT, imp = self, "cannot start the audio output task: {err}");
+        }
+    }
+
+    /// One iteration of the audio_src task: the next decided item leaves.
+    fn audio_loop(&self) {
+        let mut state = self.state();
+        let ready = loop {
+            if state.audio_flushing {
+                drop(state);
+                let _ = self.audio_src.pause_task();
+                return;
+            }
+            if let Some(ready) = state.queue.pop_ready() {
+                break ready;
+            }
+            state = self.wait(state);
+        };
+        let discont = std::mem::replace(&mut state.discont_pending, false);
+        let session = state.session.clone();
+        let stream_id = state.settings.stream_id.clone();
+        drop(state);
+
+        let result = match ready {
+            Ready::Event(event) => self.push_audio_event(event, session.as_ref()),
+            Ready::Segment {
+                batch,
+                segment,
+                outcome,
+            } => self.push_segment(
+                &stream_id,
+                batch,
+                segment,
+                outcome,
+                discont,
+                session.as_ref(),
+            ),
+        };
+        if let Err(err) = result {
+            self.on_push_error(&self.audio_src, err);
+        }
+    }
+
+    fn push_audio_event(
+        &self,
+        event: gst::Event,
+        session: Option<&SessionHandle>,
+    ) -> Result<(), gst::FlowError> {
+        let eos = event.type_() == gst::EventType::Eos;
+        self.audio_src.push_event(event);
+        if eos {
+            if let Some(session) = session {
+                session.end();
+            }
+            let mut state = self.state();
+            state.audio_done = true;
+            self.changed.notify_all();
+            return Err(gst::FlowError::Eos);
+        }
+        Ok(())
+    }
+
+    fn push_segment(
+        &self,
+        stream_id: &str,
+        batch: u64,
+        queued: QueuedSegment,
+        outcome: Outcome<DubbedFrames>,
+        discont: bool,
+        session: Option<&SessionHandle>,
+    ) -> Result<(), gst::FlowError> {
+        let QueuedSegment {
+            fragment_id,
+            segment,
+        } = queued;
+        let (buffers, dubbed) = match outcome {
+            Outcome::Dubbed(dubbed) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} batch {batch} fragment {fragment_id}: dubbed ({:?}, round trip {} ms)",
+                    dubbed.fit,
+                    dubbed.round_trip.as_millis()
+                );
+                (retimed(&segment, dubbed.frames), Some(dubbed.round_trip))
+            }
+            Outcome::Original(reason) => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} batch {batch} fragment {fragment_id}: original audio ({})",
+                    reason.as_str()
+                );
+                (segment.frames.into_iter().map(|f| f.data).collect(), None)
+            }
+        };
+        self.post_segment_message(stream_id, batch, &fragment_id, dubbed, &buffers);
+        for (index, mut buffer) in buffers.into_iter().enumerate() {
+            if discont && index == 0 {
+                buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
+            }
+            self.advance_audio_position(&buffer);
+            self.audio_src.push(buffer)?;
+        }
+        if dubbed.is_some() {
+            if let Some(session) = session {
+                session.applied(fragment_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets video up to this audio buffer's end leave.
+    fn advance_audio_position(&self, buffer: &gst::Buffer) {
+        let mut state = self.state();
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+        if let Some(end) = end.and_then(|end| state.audio_segment.to_running_time(end)) {
+            state.audio_position = Some(end);
+            self.changed.notify_all();
+        }
+    }
+
+    fn post_segment_message(
+        &self,
+        stream_id: &str,
+        batch: u64,
+        fragment_id: &str,
+        round_trip: Option<Duration>,
+        buffers: &[gst::Buffer],
+    ) {
+        let structure = gst::Structure::builder("stsdub-segment")
+            .field("stream-id", stream_id)
+            .field("fragment-id", fragment_id)
+            .field("batch", batch)
+            .field(
+                "status",
+                if round_trip.is_some() {
+                    "dubbed"
+                } else {
+                    "fallback"
+                },
+            )
+            .field(
+                "round-trip-ms",
+                round_trip.map_or(-1i64, |rt| rt.as_millis() as i64),
+            )
+            .field("frames", buffers.len() as u32)
+            .field(
+                "pts",
+                buffers
+                    .first()
+                    .and_then(|b| b.pts())
+                    .map_or(0, |pts| pts.nseconds()),
+            )
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
+    }
+
+    fn on_push_error(&self, pad: &gst::Pad, err: gst::FlowError) {
+        gst::debug!(CAT, obj = pad, "pausing task: {err:?}");
+        let _ = pad.pause_task();
+        if matches!(err, gst::FlowError::Flushing | gst::FlowError::Eos) {
+            return;
+        }
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Failed,
+            ["streaming stopped, reason {err:?}"]
+        );
+        if pad == &self.audio_src {
+            pad.push_event(gst::event::Eos::new());
+        }
+    }
+
+    // ----- video ----------------------------------------------------------
+
+    fn video_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut state = self.state();
+        // Without an interleaving demuxer a file's video could run ahead
+        // without bound; hold it once it is far enough ahead of the audio.
+        let limit = state.settings.segment_duration * u64::from(state.settings.max_inflight + 2)
+            + NON_LIVE_VIDEO_SLACK;
+        while state.live == Some(false)
+            && !state.video_flushing
+            && !state.audio_done
+            && state.video_queued_span() > limit
+        {
+            state = self.wait(state);
+        }
+        if state.video_flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        state.video_queue.push_back(VideoItem::Buffer(buffer));
+        self.changed.notify_all();
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn video_sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::FlushStart(_) => {
+                {
+                    let mut state = self.state();
+                    state.video_flushing = true;
+                    state.abandon_video();
+                    self.changed.notify_all();
+                }
+                let forwarded = self.video_src.push_event(event);
+                let _ = self.video_src.pause_task();
+                forwarded
+            }
+            EventView::FlushStop(_) => {
+                {
+                    let mut state = self.state();
+                    state.abandon_video();
+                    state.video_flushing = false;
+                }
+                let forwarded = self.video_src.push_event(event);
+                self.start_video_task();
+                forwarded
+            }
+            EventView::Segment(segment) => {
+                let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>().cloned()
+                else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["video segment is not in TIME format"]
+                    );
+                    return false;
+                };
+                let mut state = self.state();
+                state.video_segment = segment;
+                state.video_queue.push_back(VideoItem::Event(event));
+                self.changed.notify_all();
+                true
+            }
+            _ if event.is_serialized() => {
+                let mut state = self.state();
+                state.video_queue.push_back(VideoItem::Event(event));
+                self.changed.notify_all();
+                true
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn start_video_task(&self) {
+        let element = self.obj().downgrade();
+        let result = self.video_src.start_task(move || {
+            if let Some(element) = element.upgrade() {
+                element.imp().video_loop();
+            }
+        });
+        if let Err(err) = result {
+            gst::error!(CAT, imp = self, "cannot start the video output task: {err}");
+        }
+    }
+
+    /// One iteration of the video_src task: the head leaves once the audio of
+    /// its instant has left, or, live, once its render time is near.
+    fn video_loop(&self) {
+        let mut state = self.state();
+        let item = loop {
+            if state.video_flushing {
+                drop(state);
+                let _ = self.video_src.pause_task();
+                return;
+            }
+            if self.video_head_may_leave(&mut state) {
+                if let Some(item) = state.video_queue.pop_front() {
+                    break item;
+                }
+            }
+            state = self.wait(state);
+        };
+        self.changed.notify_all();
+        drop(state);
+        let result = match item {
+            VideoItem::Buffer(buffer) => self.video_src.push(buffer).map(|_| ()),
+            VideoItem::Event(event) => {
+                let eos = event.type_() == gst::EventType::Eos;
+                self.video_src.push_event(event);
+                if eos {
+                    Err(gst::FlowError::Eos)
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(err) = result {
+            self.on_push_error(&self.video_src, err);
+        }
+    }
+
+    fn video_head_may_leave(&self, state: &mut State) -> bool {
+        if state.video_queue.is_empty() {
+            return false;
+        }
+        let Some(head) = state.video_head_running_time() else {
+            return true; // events, and buffers without timestamps
+        };
+        if state.audio_done || state.audio_position.is_some_and(|audio| audio >= head) {
+            return true;
+        }
+        if state.live != Some(true) {
+            return false;
+        }
+        // Live: the audio may be stuck upstream; video must still be on time.
+        let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
+            return false;
+        };
+        let due = base_time + head + state.render_latency().saturating_sub(deadline_margin());
+        if clock.time() >= due {
+            return true;
+        }
+        if state.video_wake.as_ref().is_none_or(|(at, _)| *at != due) {
+            if let Some((_, old)) = state.video_wake.take() {
+                old.unschedule();
+            }
+            let id = clock.new_single_shot_id(due);
+            let element = self.obj().downgrade();
+            let scheduled = id.wait_async(move |_, _, _| {
+                if let Some(element) = element.upgrade() {
+                    let imp = element.imp();
+                    let _guard = imp.state();
+                    imp.changed.notify_all();
+                }
+            });
+            if scheduled.is_ok() {
+                state.video_wake = Some((due, id));
+            }
+        }
+        false
+    }
+
+    // ----- queries and activation ----------------------------------------
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Latency(latency) = query.view_mut() {
+            let sink = if pad == &self.audio_src {
+                &self.audio_sink
+            } else {
+                &self.video_sink
+            };
+            let mut upstream = gst::query::Latency::new();
+            if !sink.peer_query(&mut upstream) {
+                return false;
+            }
+            let (live, min, max) = upstream.result();
+            let ours = {
+                let mut state = self.state();
+                if pad == &self.audio_src {
+                    state.live = Some(live);
+                    state.upstream_latency = min;
+                }
+                state.settings.latency
+            };
+            if live {
+                latency.set(true, min + ours, max.map(|max| max + ours));
+            } else {
+                latency.set(false, min, max);
+            }
+            gst::debug!(
+                CAT,
+                obj = pad,
+                "latency query: live {live}, min {}",
+                min + ours
+            );
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::Latency(latency) = event.view() {
+            let mut state = self.state();
+            state.pipeline_latency = Some(latency.latency());
+            gst::debug!(CAT, obj = pad, "pipeline latency {}", latency.latency());
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn internal_link(&self, pad: &gst::Pad) -> gst::Iterator<gst::Pad> {
+        let other = if pad == &self.audio_sink {
+            &self.audio_src
+        } else if pad == &self.audio_src {
+            &self.audio_sink
+        } else if pad == &self.video_sink {
+            &self.video_src
+        } else {
+            &self.video_sink
+        };
+        gst::Iterator::from_vec(vec![other.clone()])
+    }
+
+    fn activate_src(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
+        let is_audio = pad == &self.audio_src;
+        {
+            let mut state = self.state();
+            if is_audio {
+                state.audio_flushing = !active;
+                if !active {
+                    state.abandon_audio();
+                }
+            } else {
+                state.video_flushing = !active;
+                if !active {
+                    state.abandon_video();
+                }
+            }
+            self.changed.notify_all();
+        }
+        match (active, is_audio) {
+            (true, true) => self.start_audio_task(),
+            (true, false) => self.start_video_task(),
+            (false, _) => pad
+                .stop_task()
+                .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))?,
+        }
+        Ok(())
+    }
+
+    fn check_settings(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
+        if let Err(e) = crate::sts::transport::engine_io_url(&settings.sts_url) {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "property {PROP_STS_URL}: {e}; expected http://, https://, ws:// or wss:// with a host"
+                ]
+            ));
+        }
+        let coherent =
+            scheduler::coherent_latency(settings.segment_duration.into(), settings.timeout.into());
+        if Duration::from(settings.latency) < coherent {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "property {PROP_LATENCY} = {} ms is below {PROP_SEGMENT_DURATION} + {PROP_TIMEOUT} + {} ms margins = {} ms: in a live pipeline, answers that come within the timeout may still be too late",
+                settings.latency.mseconds(),
+                (scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN).as_millis(),
+                coherent.as_millis()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn deadline_margin() -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(scheduler::DEADLINE_MARGIN.as_nanos() as u64)
+}
+
+/// What a runtime task needs to dub one segment.
+struct FragmentRequest {
+    fragment_id: String,
+    batch: u64,
+    pts_ns: u64,
+    duration_ms: u64,
+    frames: Vec<gst::Buffer>,
+    aac: AacConfig,
+}
+
+impl FragmentRequest {
+    /// Packs, sends, waits for the answer and fits it; never fails, falls back.
+    async fn dub(self, session: &SessionHandle) -> (u64, Outcome<DubbedFrames>) {
+        let m4a = match self.pack() {
+            Ok(m4a) => m4a,
+            Err(_) => return (self.batch, Outcome::Original(FallbackReason::InvalidReply)),
+        };
+        let reply = session
+            .submit(Fragment {
+                fragment_id: self.fragment_id.clone(),
+                pts_ns: self.pts_ns,
+                duration_ms: self.duration_ms,
+                m4a,
+            })
+            .await;
+        let outcome = match reply {
+            Ok(Ok(dubbed)) => match fit_dubbed(&self.aac, &dubbed.m4a, self.frames.len()) {
+                Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
+                    frames,
+                    fit,
+                    round_trip: dubbed.round_trip,
+                }),
+                Err(message) => {
+                    gst::warning!(
+                        CAT,
+                        "fragment {}: unusable dubbed audio: {message}",
+                        self.fragment_id
+                    );
+                    Outcome::Original(FallbackReason::InvalidReply)
+                }
+            },
+            Ok(Err(fallback)) => {
+                gst::warning!(
+                    CAT,
+                    "fragment {}: falls back ({}): {}",
+                    self.fragment_id,
+                    fallback.reason.as_str(),
+                    fallback.detail
+                );
+                Outcome::Original(fallback.reason)
+            }
+            Err(_) => Outcome::Original(FallbackReason::Disconnected),
+        };
+        (self.batch, outcome)
+    }
+
+    fn pack(&self) -> Result<Vec<u8>, gst::glib::BoolError> {
+        let maps = self
+            .frames
+            .iter()
+            .map(|b| b.map_readable())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(m4a::pack(&self.aac, &maps, 0))
+    }
+}
+
+/// Unpacks dubbed M4A and fits it to `wanted` frames of the stream's format.
+fn fit_dubbed(
+    stream: &AacConfig,
+    data: &[u8],
+    wanted: usize,
+) -> Result<(Vec<gst::Buffer>, Fit), String> {
+    let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
+    splice::check_compatible(stream, &unpacked.config).map_err(|e| e.to_string())?;
+    let silence =
+        splice::silent_frame(stream).ok_or("no silence frame for this AAC configuration")?;
+    let frames: Vec<&[u8]> = unpacked
+        .presented_frames()
+        .iter()
+        .map(|r| &data[r.clone()])
+        .collect();
+    let (fitted, fit) = splice::fit(frames, wanted, &silence.as_slice());
+    Ok((
+        fitted
+            .into_iter()
+            .map(|f| gst::Buffer::from_slice(f.to_vec()))
+            .collect(),
+        fit,
+    ))
+}
+
+/// Dubbed frame i takes the timestamps of original frame i.
+fn retimed(segment: &Segment<gst::Buffer>, dubbed: Vec<gst::Buffer>) -> Vec<gst::Buffer> {
+    dubbed
+        .into_iter()
+        .zip(&segment.frames)
+        .map(|(mut buffer, original)| {
+            let b = buffer.make_mut();
+            b.set_pts(original.data.pts());
+            b.set_dts(original.data.dts());
+            b.set_duration(original.data.duration());
+            buffer
+        })
+        .collect()
+}
+
+fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
+    let s = caps.structure(0).ok_or("empty caps")?;
+    let codec_data = s
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| format!("caps {caps} have no codec_data (link aacparse before stsdub)"))?;
+    let map = codec_data
+        .map_readable()
+        .map_err(|_| "codec_data unreadable".to_string())?;
+    AacConfig::from_audio_specific_config(&map).map_err(|e| format!("codec_data: {e}"))
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for StsDub {
+    const NAME: &'static str = "GstStsDub";
+    type Type = super::StsDub;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let pad = |name: &str| {
+            let template = klass
+                .pad_template(name)
+                .expect("pad templates are registered in pad_templates()");
+            gst::Pad::builder_from_template(&template)
+        };
+        let audio_sink = pad("audio_sink")
+            .chain_function(|_, parent, buffer| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.audio_chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.audio_sink_event(pad, event),
+                )
+            })
+            .iterate_internal_links_function(|pad, parent| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || gst::Iterator::from_vec(vec![]),
+                    |imp| imp.internal_link(pad),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS)
+            .build();
+        let video_sink = pad("video_sink")
+            .chain_function(|_, parent, buffer| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.video_chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.video_sink_event(pad, event),
+                )
+            })
+            .iterate_internal_links_function(|pad, parent| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || gst::Iterator::from_vec(vec![]),
+                    |imp| imp.internal_link(pad),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        let src = |name: &str| {
+            pad(name)
+                .query_function(|pad, parent, query| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_query(pad, query),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_event(pad, event),
+                    )
+                })
+                .activatemode_function(|pad, parent, mode, active| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::loggable_error!(CAT, "panic in activation")),
+                        |imp| {
+                            if mode == gst::PadMode::Push {
+                                imp.activate_src(pad, active)
+                            } else {
+                                Err(gst::loggable_error!(CAT, "only push mode is supported"))
+                            }
+                        },
+                    )
+                })
+                .iterate_internal_links_function(|pad, parent| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || gst::Iterator::from_vec(vec![]),
+                        |imp| imp.internal_link(pad),
+                    )
+                })
+                .flags(gst::PadFlags::PROXY_CAPS)
+                .build()
+        };
+        let audio_src = src("audio_src");
+        let video_src = src("video_src");
+        Self {
+            audio_sink,
+            audio_src,
+            video_sink,
+            video_src,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl ObjectImpl for StsDub {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let text = |name: &str, nick: &str, blurb: &str, default: &str| {
+                glib::ParamSpecString::builder(name)
+                    .nick(nick)
+                    .blurb(blurb)
+                    .default_value(Some(default))
+                    .mutable_ready()
+                    .build()
+            };
+            let millis = |name: &str, nick: &str, blurb: &str, min: u32, max: u32, default: u32| {
+                glib::ParamSpecUInt::builder(name)
+                    .nick(nick)
+                    .blurb(blurb)
+                    .minimum(min)
+                    .maximum(max)
+                    .default_value(default)
+                    .mutable_ready()
+                    .build()
+            };
+            vec![
+                text(PROP_STS_URL, "STS URL", "Socket.IO URL of the speech-to-speech service (http://, https://, ws:// or wss://)", DEFAULT_STS_URL),
+                text(PROP_STREAM_ID, "Stream ID", "Stream identifier sent to the STS (X-Stream-ID header, stream_id fields) and written in logs", DEFAULT_STREAM_ID),
+                text(PROP_WORKER_ID, "Worker ID", "Worker identifier sent to the STS (X-Worker-ID header, worker_id field)", DEFAULT_WORKER_ID),
+                text(PROP_SOURCE_LANGUAGE, "Source language", "Language spoken in the input (e.g. en)", DEFAULT_SOURCE_LANGUAGE),
+                text(PROP_TARGET_LANGUAGE, "Target language", "Language to dub into (e.g. es)", DEFAULT_TARGET_LANGUAGE),
+                text(PROP_VOICE_PROFILE, "Voice profile", "Voice profile the STS should speak with", DEFAULT_VOICE_PROFILE),
+                millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
+                millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
+                millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+                glib::ParamSpecUInt::builder(PROP_MAX_INFLIGHT)
+                    .nick("Max in flight")
+                    .blurb("Most segments sent to the STS and not yet answered (the STS's stream:ready may lower it)")
+                    .minimum(1)
+                    .maximum(MAX_MAX_INFLIGHT)
+                    .default_value(DEFAULT_MAX_INFLIGHT)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        let text = || {
+            value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let millis = || gst::ClockTime::from_mseconds(value.get::<u32>().map_or(0, u64::from));
+        match pspec.name() {
+            PROP_STS_URL => settings.sts_url = text(),
+            PROP_STREAM_ID => settings.stream_id = text(),
+            PROP_WORKER_ID => settings.worker_id = text(),
+            PROP_SOURCE_LANGUAGE => settings.source_language = text(),
+            PROP_TARGET_LANGUAGE => settings.target_language = text(),
+            PROP_VOICE_PROFILE => settings.voice_profile = text(),
+            PROP_SEGMENT_DURATION => settings.segment_duration = millis(),
+            PROP_LATENCY => {
+                settings.latency = millis();
+                drop(settings);
+                let _ = self
+                    .obj()
+                    .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+            }
+            PROP_TIMEOUT => settings.timeout = millis(),
+            PROP_MAX_INFLIGHT => {
+                settings.max_inflight = value.get::<u32>().unwrap_or(DEFAULT_MAX_INFLIGHT)
+            }
+            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        match pspec.name() {
+            PROP_STS_URL => settings.sts_url.to_value(),
+            PROP_STREAM_ID => settings.stream_id.to_value(),
+            PROP_WORKER_ID => settings.worker_id.to_value(),
+            PROP_SOURCE_LANGUAGE => settings.source_language.to_value(),
+            PROP_TARGET_LANGUAGE => settings.target_language.to_value(),
+            PROP_VOICE_PROFILE => settings.voice_profile.to_value(),
+            PROP_SEGMENT_DURATION => (settings.segment_duration.mseconds() as u32).to_value(),
+            PROP_LATENCY => (settings.latency.mseconds() as u32).to_value(),
+            PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
+            PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        for pad in [
+            &self.audio_sink,
+            &self.audio_src,
+            &self.video_sink,
+            &self.video_src,
+        ] {
+            obj.add_pad(pad)
+                .expect("pads are added once, at construction");
+        }
+    }
+}
+
+impl GstObjectImpl for StsDub {}
+
+impl ElementImpl for StsDub {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Speech-to-speech dubbing",
+                "Filter/Audio/Video",
+                "Dubs AAC audio through a remote speech-to-speech service over Socket.IO, in segments, \
+                 falling back to the original audio when the service is late or gone; video passes \
+                 through, held in step with its audio",
+                "stsdub developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let aac = gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 4i32)
+                .field("stream-format", "raw")
+                .field("framed", true)
+                .build();
+            let template = |name: &str, direction, caps: &gst::Caps| {
+                gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+                    .expect("static pad templates are valid")
+            };
+            vec![
+                template("audio_sink", gst::PadDirection::Sink, &aac),
+                template("audio_src", gst::PadDirection::Src, &aac),
+                template("video_sink", gst::PadDirection::Sink, &gst::Caps::new_any()),
+                template("video_src", gst::PadDirection::Src, &gst::Caps::new_any()),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        gst::debug!(CAT, imp = self, "{transition:?}");
+        if transition == gst::StateChange::ReadyToPaused {
+            let settings = lock(&self.settings).clone();
+            if let Err(message) = self.check_settings(&settings) {
+                self.post_error_message(message);
+                return Err(gst::StateChangeError);
+            }
+            let mut state = self.state();
+            *state = State {
+                segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+                settings,
+                ..State::default()
+            };
+        }
+        let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            let mut state = self.state();
+            state.abandon_audio();
+            state.abandon_video();
+            // Dropping the last handle ends the session and its connection.
+            state.session = None;
+        }
+        Ok(result)
+    }
+}

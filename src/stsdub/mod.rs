@@ -1,0 +1,19 @@
+//! The `stsdub` element: type registration only; the glue is in `imp.rs`.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct StsDub(ObjectSubclass<imp::StsDub>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "stsdub",
+        gst::Rank::NONE,
+        StsDub::static_type(),
+    )
+}
