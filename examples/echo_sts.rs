@@ -57,10 +57,13 @@ fn parse_args() -> Result<Options, String> {
         match flag.as_str() {
             "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--delay-ms" => {
-                options.delay = Duration::from_millis(value()?.parse().map_err(|e| format!("--delay-ms: {e}"))?)
+                options.delay =
+                    Duration::from_millis(value()?.parse().map_err(|e| format!("--delay-ms: {e}"))?)
             }
             "--duration-factor" => {
-                let factor: f64 = value()?.parse().map_err(|e| format!("--duration-factor: {e}"))?;
+                let factor: f64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--duration-factor: {e}"))?;
                 if !(0.05..=10.0).contains(&factor) {
                     return Err("--duration-factor must be within 0.05..=10".into());
                 }
@@ -71,14 +74,22 @@ fn parse_args() -> Result<Options, String> {
                 options.transform = match value()?.as_str() {
                     "reverse" => Transform::Reverse,
                     "identity" => Transform::Identity,
-                    other => return Err(format!("--transform: unknown '{other}' (reverse, identity)")),
+                    other => {
+                        return Err(format!(
+                            "--transform: unknown '{other}' (reverse, identity)"
+                        ));
+                    }
                 }
             }
             "--max-inflight" => {
-                options.max_inflight = value()?.parse().map_err(|e| format!("--max-inflight: {e}"))?
+                options.max_inflight = value()?
+                    .parse()
+                    .map_err(|e| format!("--max-inflight: {e}"))?
             }
             "--help" | "-h" => {
-                println!("echo_sts [--port N] [--delay-ms N] [--duration-factor F] [--error CODE] [--transform reverse|identity] [--max-inflight N]");
+                println!(
+                    "echo_sts [--port N] [--delay-ms N] [--duration-factor F] [--error CODE] [--transform reverse|identity] [--max-inflight N]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -111,7 +122,9 @@ async fn main() {
         .max_payload(16 * 1024 * 1024)
         .build_layer();
     let port = options.port;
-    io.ns("/", move |socket: SocketRef| on_connect(socket, options.clone()));
+    io.ns("/", move |socket: SocketRef| {
+        on_connect(socket, options.clone())
+    });
     let app = axum::Router::new().layer(layer);
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
@@ -125,15 +138,29 @@ async fn main() {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         eprintln!("echo_sts: server failed: {e}");
     }
 }
 
 async fn on_connect(socket: SocketRef, options: Arc<Options>) {
     let headers = &socket.req_parts().headers;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-    eprintln!("echo_sts: connect {} stream {} worker {}", socket.id, header("x-stream-id"), header("x-worker-id"));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    eprintln!(
+        "echo_sts: connect {} stream {} worker {}",
+        socket.id,
+        header("x-stream-id"),
+        header("x-worker-id")
+    );
     let counters = Arc::new(Counters::default());
 
     let init_options = options.clone();
@@ -153,25 +180,28 @@ async fn on_connect(socket: SocketRef, options: Arc<Options>) {
     });
 
     let fragment_counters = counters.clone();
-    socket.on(FRAGMENT_DATA, async move |socket: SocketRef, Data(data): Data<Value>| {
-        let fragment: FragmentData = match serde_json::from_value(data) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("echo_sts: invalid {FRAGMENT_DATA}: {e}");
-                return;
-            }
-        };
-        fragment_counters.fragments.fetch_add(1, Ordering::Relaxed);
-        let ack = json!({"fragment_id": fragment.fragment_id, "status": "queued"});
-        let _ = socket.emit(FRAGMENT_ACK, &ack);
-        let options = options.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            tokio::time::sleep(options.delay).await;
-            let reply = answer(&fragment, &options, started).await;
-            let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
-        });
-    });
+    socket.on(
+        FRAGMENT_DATA,
+        async move |socket: SocketRef, Data(data): Data<Value>| {
+            let fragment: FragmentData = match serde_json::from_value(data) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("echo_sts: invalid {FRAGMENT_DATA}: {e}");
+                    return;
+                }
+            };
+            fragment_counters.fragments.fetch_add(1, Ordering::Relaxed);
+            let ack = json!({"fragment_id": fragment.fragment_id, "status": "queued"});
+            let _ = socket.emit(FRAGMENT_ACK, &ack);
+            let options = options.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                tokio::time::sleep(options.delay).await;
+                let reply = answer(&fragment, &options, started).await;
+                let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
+            });
+        },
+    );
 
     let ack_counters = counters.clone();
     socket.on(FRAGMENT_ACK, async move |Data(data): Data<Value>| {
@@ -198,7 +228,11 @@ async fn answer(fragment: &FragmentData, options: &Options, started: Instant) ->
     let result = match &options.error {
         Some(code) => Err((code.clone(), "error injected by --error".to_owned())),
         None => {
-            let (audio, transform, factor) = (fragment.audio.clone(), options.transform, options.duration_factor);
+            let (audio, transform, factor) = (
+                fragment.audio.clone(),
+                options.transform,
+                options.duration_factor,
+            );
             tokio::task::spawn_blocking(move || dub(&audio, transform, factor))
                 .await
                 .unwrap_or_else(|e| Err(("MODEL_ERROR".into(), e.to_string())))
@@ -214,7 +248,10 @@ async fn answer(fragment: &FragmentData, options: &Options, started: Instant) ->
             reply["translated_text"] = json!("(echo)");
         }
         Err((code, message)) => {
-            let retryable = matches!(code.as_str(), "TIMEOUT" | "MODEL_ERROR" | "GPU_OOM" | "QUEUE_FULL" | "RATE_LIMIT");
+            let retryable = matches!(
+                code.as_str(),
+                "TIMEOUT" | "MODEL_ERROR" | "GPU_OOM" | "QUEUE_FULL" | "RATE_LIMIT"
+            );
             reply["status"] = json!("failed");
             reply["error"] = json!({"code": code, "message": message, "retryable": retryable});
         }
@@ -234,7 +271,11 @@ fn dub(audio: &AudioPayload, transform: Transform, factor: f64) -> Result<AudioP
         .map_err(|e| invalid(format!("data_base64: {e}")))?;
     let unpacked = m4a::unpack(&m4a_bytes).map_err(|e| invalid(e.to_string()))?;
     let config = unpacked.config.clone();
-    let frames: Vec<&[u8]> = unpacked.presented_frames().iter().map(|r| &m4a_bytes[r.clone()]).collect();
+    let frames: Vec<&[u8]> = unpacked
+        .presented_frames()
+        .iter()
+        .map(|r| &m4a_bytes[r.clone()])
+        .collect();
     let model = |e: String| ("MODEL_ERROR".to_owned(), e);
     let mut pcm = decode(&config, &frames).map_err(model)?;
     let channels = usize::from(config.channels.max(1));
@@ -297,7 +338,9 @@ fn run_appsink_pipeline(
         .map_err(|_| "sink is not an appsink")?;
     src.set_caps(Some(input_caps));
     src.set_format(gst::Format::Time);
-    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
     for buffer in inputs {
         src.push_buffer(buffer).map_err(|e| e.to_string())?;
     }
@@ -331,7 +374,10 @@ fn decode(config: &AacConfig, frames: &[&[u8]]) -> Result<Vec<i16>, String> {
         .field("framed", true)
         .field("rate", config.sample_rate as i32)
         .field("channels", i32::from(config.channels))
-        .field("codec_data", gst::Buffer::from_slice(config.audio_specific_config.clone()))
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(config.audio_specific_config.clone()),
+        )
         .build();
     let frame_ns = 1_024_000_000_000 / u64::from(config.sample_rate);
     let inputs = frames
@@ -353,7 +399,10 @@ fn decode(config: &AacConfig, frames: &[&[u8]]) -> Result<Vec<i16>, String> {
     let mut pcm = Vec::new();
     for buffer in buffers {
         let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        pcm.extend(map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+        pcm.extend(
+            map.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
     }
     Ok(pcm)
 }

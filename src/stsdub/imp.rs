@@ -754,6 +754,10 @@ impl StsDub {
             fragment_id,
             segment,
         } = queued;
+        let reason = match &outcome {
+            Outcome::Dubbed(_) => None,
+            Outcome::Original(reason) => Some(*reason),
+        };
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
@@ -775,7 +779,7 @@ impl StsDub {
                 (segment.frames.into_iter().map(|f| f.data).collect(), None)
             }
         };
-        self.post_segment_message(stream_id, batch, &fragment_id, dubbed, &buffers);
+        self.post_segment_message(stream_id, batch, &fragment_id, dubbed, reason, &buffers);
         for (index, mut buffer) in buffers.into_iter().enumerate() {
             if discont && index == 0 {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
@@ -809,6 +813,7 @@ impl StsDub {
         batch: u64,
         fragment_id: &str,
         round_trip: Option<Duration>,
+        reason: Option<FallbackReason>,
         buffers: &[gst::Buffer],
     ) {
         let structure = gst::Structure::builder("stsdub-segment")

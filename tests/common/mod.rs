@@ -1,0 +1,296 @@
+//! Shared test helpers: plugin registration, the echo STS as a real process,
+//! the sample file, pipelines run to EOS, and ffmpeg/ffprobe readings.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Once, OnceLock};
+use std::time::Duration;
+
+use gst::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().expect("GStreamer initialises");
+        gststsdub::plugin_register_static().expect("stsdub registers");
+    });
+}
+
+fn target_dir() -> PathBuf {
+    // tests run from target/<profile>/deps/<test>-<hash>
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// The echo STS example running as its own process on a free loopback port.
+pub struct EchoSts {
+    child: Child,
+    pub url: String,
+}
+
+impl EchoSts {
+    pub fn start(args: &[&str]) -> Self {
+        let binary = target_dir().join("examples").join("echo_sts");
+        assert!(
+            binary.exists(),
+            "{} missing: cargo test builds examples",
+            binary.display()
+        );
+        let mut child = Command::new(&binary)
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("echo_sts starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("echo_sts prints its address");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from echo_sts: {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for EchoSts {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback URL where nothing listens.
+pub fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The 60 s sample (speech + test video), made once per test binary run.
+pub fn sample() -> PathBuf {
+    static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            let dir = target_dir().join("fixtures");
+            std::fs::create_dir_all(&dir).expect("fixtures dir");
+            let path = dir.join("sample-60s.mp4");
+            if !path.exists() {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sample.sh");
+                let status = Command::new("bash")
+                    .arg(script)
+                    .arg(&path)
+                    .arg("60")
+                    .status()
+                    .expect("make-sample.sh runs");
+                assert!(status.success(), "make-sample.sh failed");
+            }
+            path
+        })
+        .clone()
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = target_dir().join("test-output");
+    std::fs::create_dir_all(&dir).expect("test-output dir");
+    dir.join(name)
+}
+
+/// What a pipeline run left on the bus.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub segments: Vec<gst::Structure>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    pub eos: bool,
+}
+
+impl Run {
+    pub fn statuses(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|s| s.get::<String>("status").expect("status field"))
+            .collect()
+    }
+}
+
+/// Runs a gst-launch description to EOS (or `limit`), collecting bus messages.
+pub fn run_pipeline(description: &str, limit: Duration) -> Run {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("cannot parse {description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let bus = pipeline.bus().expect("pipeline bus");
+    let mut run = Run::default();
+    // On failure the element has posted why on the bus; it is read below.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let deadline = std::time::Instant::now() + limit;
+    while let Some(remaining) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Some(message) =
+            bus.timed_pop(gst::ClockTime::from_nseconds(remaining.as_nanos() as u64))
+        else {
+            break;
+        };
+        match message.view() {
+            gst::MessageView::Eos(_) => {
+                run.eos = true;
+                break;
+            }
+            gst::MessageView::Error(e) => {
+                run.errors.push(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            gst::MessageView::Warning(w) => {
+                run.warnings
+                    .push(format!("{} ({:?})", w.error(), w.debug()))
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") {
+                    run.segments.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline
+        .set_state(gst::State::Null)
+        .expect("pipeline stops");
+    run
+}
+
+/// The non-live file → stsdub → FLV pipeline.
+pub fn file_to_flv(input: &Path, output: &Path, stsdub_props: &str) -> String {
+    format!(
+        "filesrc location={} ! qtdemux name=d \
+         d.audio_0 ! aacparse ! dub.audio_sink \
+         d.video_0 ! h264parse ! dub.video_sink \
+         stsdub name=dub {stsdub_props} \
+         dub.audio_src ! mux.audio  dub.video_src ! mux.video \
+         flvmux name=mux ! filesink location={}",
+        input.display(),
+        output.display()
+    )
+}
+
+/// The sample as GStreamer presents it to stsdub, remuxed to FLV without
+/// stsdub: the reference for audio frames and timestamps.
+pub fn reference_flv() -> PathBuf {
+    static REFERENCE: OnceLock<PathBuf> = OnceLock::new();
+    REFERENCE
+        .get_or_init(|| {
+            let output = scratch("reference.flv");
+            let description = format!(
+                "filesrc location={} ! qtdemux name=d d.audio_0 ! queue ! aacparse ! mux.audio \
+                 d.video_0 ! queue ! h264parse ! mux.video flvmux name=mux ! filesink location={}",
+                sample().display(),
+                output.display()
+            );
+            let run = run_pipeline(&description, Duration::from_secs(60));
+            assert!(
+                run.eos && run.errors.is_empty(),
+                "reference remux failed: {run:?}"
+            );
+            output
+        })
+        .clone()
+}
+
+/// One packet as ffmpeg's framemd5 muxer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub pts: i64,
+    pub duration: i64,
+    pub size: u64,
+    pub md5: String,
+}
+
+/// Packets of the first stream of `kind` ("v" or "a"), copied, not decoded.
+pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            &format!("0:{kind}:0"),
+            "-c",
+            "copy",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg framemd5 failed on {}",
+        file.display()
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            Packet {
+                pts: f[2].parse().expect("pts"),
+                duration: f[3].parse().expect("duration"),
+                size: f[4].parse().expect("size"),
+                md5: f[5].to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Decoded audio as mono 16 kHz samples (f32, -1..1).
+pub fn decoded_audio(file: &Path) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg decode failed on {}",
+        file.display()
+    );
+    output
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+pub fn rms(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+}
+
+pub fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mean = |x: &[f32]| x.iter().sum::<f32>() / n as f32;
+    let (ma, mb) = (mean(a), mean(b));
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va.sqrt() * vb.sqrt()).max(f32::EPSILON)
+}
