@@ -191,6 +191,10 @@ async fn on_connect(socket: SocketRef, options: Arc<Options>) {
                 }
             };
             fragment_counters.fragments.fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "echo_sts: fragment {} sequence {}",
+                fragment.fragment_id, fragment.sequence_number
+            );
             let ack = json!({"fragment_id": fragment.fragment_id, "status": "queued"});
             let _ = socket.emit(FRAGMENT_ACK, &ack);
             let options = options.clone();

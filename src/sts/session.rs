@@ -427,10 +427,11 @@ impl Session {
             });
             return;
         };
+        let fragment_id = processed.fragment_id.clone();
         let reply = answer(processed, flight.sequence_number, flight.sent_at.elapsed());
         if flight.reply.send(reply).is_err() {
             // The element gave up on it at its deadline while we waited.
-            self.warn(None, "an answer arrived after its deadline".into());
+            (self.events)(SessionEvent::LateAnswer { fragment_id });
         }
     }
 

@@ -642,8 +642,16 @@ impl StsDub {
                 gst::warning!(
                     CAT,
                     imp = self,
-                    "stream {stream_id} fragment {fragment_id}: answer for an unknown or expired fragment ignored"
+                    "stream {stream_id} fragment {fragment_id}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency"
                 );
+                let structure = gst::Structure::builder("stsdub-late-answer")
+                    .field("stream-id", stream_id)
+                    .field("fragment-id", fragment_id)
+                    .build();
+                let message = gst::message::Element::builder(structure)
+                    .src(&*self.obj())
+                    .build();
+                let _ = self.obj().post_message(message);
             }
             SessionEvent::Warning {
                 fragment_id,
@@ -828,6 +836,7 @@ impl StsDub {
                     "fallback"
                 },
             )
+            .field("reason", reason.map_or("", FallbackReason::as_str))
             .field(
                 "round-trip-ms",
                 round_trip.map_or(-1i64, |rt| rt.as_millis() as i64),

@@ -31,6 +31,7 @@ fn target_dir() -> PathBuf {
 pub struct EchoSts {
     child: Child,
     pub url: String,
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl EchoSts {
@@ -45,9 +46,17 @@ impl EchoSts {
             .args(["--port", "0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("echo_sts starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let _ = tx.send(line);
+            }
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -58,7 +67,20 @@ impl EchoSts {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from echo_sts: {line:?}"))
             .to_owned();
-        Self { child, url }
+        Self { child, url, log }
+    }
+
+    /// Blocks until the echo logs a line containing `needle` (or panics after `limit`).
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(remaining) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("echo_sts never logged {needle:?}"),
+            }
+        }
     }
 
     pub fn pid(&self) -> u32 {
