@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, element tests on a TestClock, and full
+# pipelines against the echo STS, checked with ffmpeg/ffprobe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# The integration tests start the echo STS example as a process: build all
+# targets first so a filtered test run never uses a stale example binary.
+cargo build --all-targets --quiet
+cargo test --all-targets "$@"
