@@ -23,6 +23,7 @@ use gststsdub::sts::protocol::*;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
+use socketioxide::handler::ConnectHandler;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transform {
@@ -122,9 +123,17 @@ async fn main() {
         .max_payload(16 * 1024 * 1024)
         .build_layer();
     let port = options.port;
-    io.ns("/", move |socket: SocketRef| {
-        on_connect(socket, options.clone())
-    });
+    // Handlers are registered in a connect middleware: socketioxide runs it
+    // before it acknowledges the namespace, while it spawns the connect
+    // handler after, so a fast client's `stream:init` could beat it.
+    let register = move |socket: SocketRef| {
+        let options = options.clone();
+        async move {
+            on_connect(socket, options);
+            Ok::<(), std::convert::Infallible>(())
+        }
+    };
+    io.ns("/", (async |_: SocketRef| {}).with(register));
     let app = axum::Router::new().layer(layer);
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
@@ -146,7 +155,7 @@ async fn main() {
     }
 }
 
-async fn on_connect(socket: SocketRef, options: Arc<Options>) {
+fn on_connect(socket: SocketRef, options: Arc<Options>) {
     let headers = &socket.req_parts().headers;
     let header = |name: &str| {
         headers

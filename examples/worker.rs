@@ -70,14 +70,19 @@ fn source(input: &str) -> Result<String, String> {
         Ok(format!(
             "rtmpsrc location=\"{input}\" ! flvdemux name=d d.audio ! aacparse ! dub.audio_sink d.video ! h264parse ! dub.video_sink"
         ))
-    } else if [".mp4", ".mov", ".m4a", ".m4v"].iter().any(|e| lower.ends_with(e)) {
+    } else if [".mp4", ".mov", ".m4a", ".m4v"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
         Ok(file("qtdemux", "audio_0", "video_0"))
     } else if lower.ends_with(".flv") {
         Ok(file("flvdemux", "audio", "video"))
     } else if lower.ends_with(".mkv") {
         Ok(file("matroskademux", "audio_0", "video_0"))
     } else {
-        Err(format!("cannot tell how to read {input}: use .mp4, .mov, .flv, .mkv, rtsp:// or rtmp://"))
+        Err(format!(
+            "cannot tell how to read {input}: use .mp4, .mov, .flv, .mkv, rtsp:// or rtmp://"
+        ))
     }
 }
 
@@ -137,7 +142,12 @@ fn run(pipeline: &gst::Element) -> Vec<Row> {
         match message.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
-                eprintln!("worker: error from {:?}: {} ({:?})", e.src().map(|s| s.path_string()), e.error(), e.debug());
+                eprintln!(
+                    "worker: error from {:?}: {} ({:?})",
+                    e.src().map(|s| s.path_string()),
+                    e.error(),
+                    e.debug()
+                );
                 break;
             }
             gst::MessageView::Warning(w) => {
@@ -163,14 +173,32 @@ fn run(pipeline: &gst::Element) -> Vec<Row> {
 }
 
 fn print_table(rows: &[Row], seconds: f64, output: &str) {
-    println!("{:>5}  {:>8}  {:<8}  {:<13}  {:>10}", "batch", "start s", "status", "reason", "round trip");
+    println!(
+        "{:>5}  {:>8}  {:<8}  {:<13}  {:>10}",
+        "batch", "start s", "status", "reason", "round trip"
+    );
     for row in rows {
-        let rtt = if row.round_trip_ms >= 0 { format!("{} ms", row.round_trip_ms) } else { "-".into() };
-        println!("{:>5}  {:>8.3}  {:<8}  {:<13}  {:>10}", row.batch, row.pts_s, row.status, row.reason, rtt);
+        let rtt = if row.round_trip_ms >= 0 {
+            format!("{} ms", row.round_trip_ms)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:>5}  {:>8.3}  {:<8}  {:<13}  {:>10}",
+            row.batch, row.pts_s, row.status, row.reason, rtt
+        );
     }
     let dubbed = rows.iter().filter(|r| r.status == "dubbed").count();
-    let rtts: Vec<i64> = rows.iter().filter(|r| r.round_trip_ms >= 0).map(|r| r.round_trip_ms).collect();
-    let mean = if rtts.is_empty() { 0 } else { rtts.iter().sum::<i64>() / rtts.len() as i64 };
+    let rtts: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.round_trip_ms >= 0)
+        .map(|r| r.round_trip_ms)
+        .collect();
+    let mean = if rtts.is_empty() {
+        0
+    } else {
+        rtts.iter().sum::<i64>() / rtts.len() as i64
+    };
     println!(
         "segments: {}  dubbed: {}  fallback: {}  mean round trip: {} ms  wall time: {:.1} s  output: {}",
         rows.len(),
