@@ -7,4 +7,4 @@ bash scripts/setup.sh
 # The integration tests start the echo STS example as a process: build all
 # targets first so a filtered test run never uses a stale example binary.
 cargo build --all-targets --quiet
-cargo test --all-targets "$@"
+cargo test --lib --tests "$@"

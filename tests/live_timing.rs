@@ -17,47 +17,6 @@ const MARGIN_MS: u64 = 200;
 /// 47 frames of 1024 samples at 48 kHz = 1.003 s: one segment.
 const SEGMENT_FRAMES: usize = 47;
 
-/// Real AAC-LC frames (a sine), their caps, and timestamps from 0.
-fn aac_frames(count: usize) -> (gst::Caps, Vec<gst::Buffer>) {
-    init();
-    let pipeline = gst::parse::launch(&format!(
-        "audiotestsrc num-buffers={} samplesperbuffer=1024 wave=sine freq=440 ! \
-         audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! appsink name=sink sync=false",
-        count + 2
-    ))
-    .expect("encoder pipeline")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
-    let sink = pipeline
-        .by_name("sink")
-        .and_downcast::<gst_app::AppSink>()
-        .expect("appsink");
-    pipeline.set_state(gst::State::Playing).expect("plays");
-    let mut caps = None;
-    let mut frames = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        caps = caps.or_else(|| sample.caps().map(|c| c.to_owned()));
-        frames.extend(sample.buffer_owned());
-    }
-    pipeline.set_state(gst::State::Null).expect("stops");
-    let frame = gst::ClockTime::from_nseconds(1024 * 1_000_000_000 / 48_000);
-    let frames = frames
-        .into_iter()
-        .take(count)
-        .enumerate()
-        .map(|(i, mut buffer)| {
-            let b = buffer.make_mut();
-            b.set_pts(frame * i as u64);
-            b.set_dts(gst::ClockTime::NONE);
-            b.set_duration(frame);
-            b.unset_flags(gst::BufferFlags::DISCONT);
-            buffer
-        })
-        .collect::<Vec<_>>();
-    assert_eq!(frames.len(), count, "encoder gave enough frames");
-    (caps.expect("encoder caps"), frames)
-}
-
 struct Live {
     harness: Harness,
     bus: gst::Bus,

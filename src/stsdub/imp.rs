@@ -495,12 +495,17 @@ impl StsDub {
                 forwarded
             }
             EventView::FlushStop(_) => {
+                let forwarded = self.audio_src.push_event(event);
                 {
                     let mut state = self.state();
                     state.abandon_audio();
+                    // Stream-start and caps may have been queued and dropped
+                    // before they left: send them again ahead of new data.
+                    for sticky in stream_identity(&self.audio_sink) {
+                        state.queue.push_event(sticky);
+                    }
                     state.audio_flushing = false;
                 }
-                let forwarded = self.audio_src.push_event(event);
                 self.start_audio_task();
                 forwarded
             }
@@ -911,12 +916,15 @@ impl StsDub {
                 forwarded
             }
             EventView::FlushStop(_) => {
+                let forwarded = self.video_src.push_event(event);
                 {
                     let mut state = self.state();
                     state.abandon_video();
+                    for sticky in stream_identity(&self.video_sink) {
+                        state.video_queue.push_back(VideoItem::Event(sticky));
+                    }
                     state.video_flushing = false;
                 }
-                let forwarded = self.video_src.push_event(event);
                 self.start_video_task();
                 forwarded
             }
@@ -1147,6 +1155,17 @@ impl StsDub {
     }
 }
 
+/// The sticky stream-start and caps events a sink pad has received.
+fn stream_identity(pad: &gst::Pad) -> Vec<gst::Event> {
+    let stream_start = pad
+        .sticky_event::<gst::event::StreamStart>(0)
+        .map(|e| e.event().to_owned());
+    let caps = pad
+        .sticky_event::<gst::event::Caps>(0)
+        .map(|e| e.event().to_owned());
+    stream_start.into_iter().chain(caps).collect()
+}
+
 fn deadline_margin() -> gst::ClockTime {
     gst::ClockTime::from_nseconds(scheduler::DEADLINE_MARGIN.as_nanos() as u64)
 }
@@ -1252,6 +1271,9 @@ fn retimed(segment: &Segment<gst::Buffer>, dubbed: Vec<gst::Buffer>) -> Vec<gst:
             b.set_pts(original.data.pts());
             b.set_dts(original.data.dts());
             b.set_duration(original.data.duration());
+            if original.data.flags().contains(gst::BufferFlags::DISCONT) {
+                b.set_flags(gst::BufferFlags::DISCONT);
+            }
             buffer
         })
         .collect()

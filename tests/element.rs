@@ -1,0 +1,221 @@
+//! The element's pad pairs, events and lifetime, in gstreamer-check Harnesses
+//! on a TestClock. The STS is unreachable here, so every segment falls back
+//! at once: these tests are about timing and order, not dubbing.
+
+mod common;
+
+use gst::prelude::*;
+use gst_check::Harness;
+
+use common::*;
+
+const SEGMENT_MS: u32 = 1000;
+const LATENCY_MS: u32 = 2000;
+const MARGIN_MS: u64 = 200;
+const FRAME_NS: u64 = 1024 * 1_000_000_000 / 48_000;
+
+fn stsdub() -> gst::Element {
+    init();
+    gst::ElementFactory::make("stsdub")
+        .property("sts-url", dead_url())
+        .property("segment-duration", SEGMENT_MS)
+        .property("latency", LATENCY_MS)
+        .build()
+        .expect("stsdub")
+}
+
+fn audio_harness(element: &gst::Element, caps: gst::Caps) -> Harness {
+    let mut h = Harness::with_element(element, Some("audio_sink"), Some("audio_src"));
+    h.use_testclock();
+    h.set_src_caps(caps);
+    h.play();
+    h
+}
+
+fn retimed(frames: &[gst::Buffer], first_index: u64) -> Vec<gst::Buffer> {
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut f = f.copy();
+            f.make_mut().set_pts(gst::ClockTime::from_nseconds(
+                (first_index + i as u64) * FRAME_NS,
+            ));
+            f
+        })
+        .collect()
+}
+
+#[track_caller]
+fn pull_pts(h: &mut Harness, count: usize) -> Vec<u64> {
+    (0..count)
+        .map(|_| h.pull().expect("a frame").pts().expect("pts").nseconds())
+        .collect()
+}
+
+#[test]
+fn video_is_held_until_its_audio_has_left_then_released_on_time() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut audio = audio_harness(&element, caps);
+    let mut video = Harness::with_element(&element, Some("video_sink"), Some("video_src"));
+    video.set_src_caps(
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .build(),
+    );
+    video.play();
+
+    // Two seconds of "video" at 25 fps, pushed before any audio.
+    for i in 0..50u64 {
+        let mut buffer = gst::Buffer::from_slice(vec![i as u8; 16]);
+        let b = buffer.get_mut().expect("writable");
+        b.set_pts(gst::ClockTime::from_mseconds(i * 40));
+        b.set_duration(gst::ClockTime::from_mseconds(40));
+        assert_eq!(video.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(video.try_pull().is_none(), "video waits for its audio");
+
+    // One second of audio leaves (original, the STS is unreachable)...
+    for frame in retimed(&frames, 0) {
+        assert_eq!(audio.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    assert_eq!(pull_pts(&mut audio, 47).len(), 47);
+    let audio_end = 47 * FRAME_NS;
+
+    // ...and the video up to the audio's end follows, nothing beyond it.
+    let released: Vec<u64> = (0..)
+        .map_while(|_| video.pull().map(|b| b.pts().expect("pts").nseconds()).ok())
+        .take_while(|&pts| pts <= audio_end)
+        .take(26)
+        .collect();
+    assert_eq!(
+        released.len(),
+        26,
+        "frames 0..=1000 ms released: {released:?}"
+    );
+    assert!(video.try_pull().is_none(), "frames after 1003 ms stay held");
+
+    // With no more audio, held video still leaves at its render time.
+    let testclock = audio.testclock().expect("test clock");
+    let wake = testclock.wait_for_next_pending_id();
+    let base = element.base_time().expect("base time");
+    let next_pts = gst::ClockTime::from_mseconds(1040);
+    assert_eq!(
+        wake.time(),
+        base + next_pts + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS) - MARGIN_MS)
+    );
+    assert!(audio.crank_single_clock_wait().is_ok());
+    let late = video.pull().expect("released at its render time");
+    assert_eq!(late.pts(), Some(next_pts));
+}
+
+#[test]
+fn a_timestamp_gap_closes_the_segment_and_is_not_filled() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut h = audio_harness(&element, caps);
+    // 20 frames, a 10-frame hole, then 47 frames.
+    let mut input = retimed(&frames[..20], 0);
+    input.extend(retimed(&frames, 30));
+    for frame in input {
+        assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    let out = pull_pts(&mut h, 67);
+    let expected: Vec<u64> = (0..20).chain(30..77).map(|i| i * FRAME_NS).collect();
+    assert_eq!(out, expected, "the gap is kept, no frame invented or lost");
+    assert!(h.try_pull().is_none());
+}
+
+#[test]
+fn flush_discards_queued_audio_and_restarts_cleanly() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut h = audio_harness(&element, caps);
+    // Half a segment, never completed: flushed away.
+    for frame in retimed(&frames[..20], 0) {
+        assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+    for frame in retimed(&frames, 100) {
+        assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    let out = pull_pts(&mut h, 47);
+    assert_eq!(out[0], 100 * FRAME_NS, "nothing from before the flush");
+    assert!(h.try_pull().is_none());
+    let mut saw_flush_stop = false;
+    while let Some(event) = h.try_pull_event() {
+        saw_flush_stop |= event.type_() == gst::EventType::FlushStop;
+    }
+    assert!(saw_flush_stop, "flush forwarded downstream");
+}
+
+#[test]
+fn eos_sends_the_partial_segment_then_eos() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut h = audio_harness(&element, caps);
+    for frame in retimed(&frames[..10], 0) {
+        assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(
+        pull_pts(&mut h, 10),
+        (0..10).map(|i| i * FRAME_NS).collect::<Vec<_>>()
+    );
+    let mut last = None;
+    while let Some(event) = h.try_pull_event() {
+        last = Some(event.type_());
+    }
+    assert_eq!(last, Some(gst::EventType::Eos));
+}
+
+#[test]
+fn caps_without_codec_data_are_refused_with_a_clear_error() {
+    let element = stsdub();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let caps = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .build();
+    let mut h = Harness::with_element(&element, Some("audio_sink"), Some("audio_src"));
+    h.play();
+    h.set_src_caps(caps);
+    let error = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(e) = error.view() else {
+        unreachable!()
+    };
+    assert!(
+        e.error().to_string().contains("codec_data")
+            || format!("{:?}", e.debug()).contains("codec_data")
+    );
+}
+
+#[test]
+fn the_element_is_freed_after_use() {
+    let element = stsdub();
+    let weak = element.downgrade();
+    {
+        let (caps, frames) = aac_frames(47);
+        let mut h = audio_harness(&element, caps);
+        for frame in retimed(&frames, 0) {
+            assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+        }
+        assert_eq!(pull_pts(&mut h, 47).len(), 47);
+    }
+    drop(element);
+    assert!(
+        weak.upgrade().is_none(),
+        "no task, clock callback or session keeps the element alive"
+    );
+}
