@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
-//!     [--error CODE] [--transform reverse|identity] [--max-inflight 3]
+//!     [--error CODE] [--transform reverse|identity] [--sample-rate HZ] [--channels N]
+//!     [--max-inflight 3]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -17,9 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gst::prelude::*;
 use gststsdub::m4a::{self, AacConfig};
 use gststsdub::sts::protocol::*;
+use gststsdub::transcode;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
@@ -33,6 +34,13 @@ enum Transform {
     Identity,
 }
 
+/// The returned audio's format; the input's where unset.
+#[derive(Debug, Clone, Copy, Default)]
+struct OutputFormat {
+    sample_rate: Option<u32>,
+    channels: Option<u8>,
+}
+
 #[derive(Debug, Clone)]
 struct Options {
     port: u16,
@@ -41,6 +49,7 @@ struct Options {
     error: Option<String>,
     transform: Transform,
     max_inflight: u32,
+    output: OutputFormat,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -51,6 +60,7 @@ fn parse_args() -> Result<Options, String> {
         error: None,
         transform: Transform::Reverse,
         max_inflight: 3,
+        output: OutputFormat::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -81,6 +91,17 @@ fn parse_args() -> Result<Options, String> {
                         ));
                     }
                 }
+            }
+            "--sample-rate" => {
+                options.output.sample_rate = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--sample-rate: {e}"))?,
+                )
+            }
+            "--channels" => {
+                options.output.channels =
+                    Some(value()?.parse().map_err(|e| format!("--channels: {e}"))?)
             }
             "--max-inflight" => {
                 options.max_inflight = value()?
@@ -241,12 +262,13 @@ async fn answer(fragment: &FragmentData, options: &Options, started: Instant) ->
     let result = match &options.error {
         Some(code) => Err((code.clone(), "error injected by --error".to_owned())),
         None => {
-            let (audio, transform, factor) = (
+            let (audio, transform, factor, output) = (
                 fragment.audio.clone(),
                 options.transform,
                 options.duration_factor,
+                options.output,
             );
-            tokio::task::spawn_blocking(move || dub(&audio, transform, factor))
+            tokio::task::spawn_blocking(move || dub(&audio, transform, factor, output))
                 .await
                 .unwrap_or_else(|e| Err(("MODEL_ERROR".into(), e.to_string())))
         }
@@ -277,7 +299,12 @@ async fn answer(fragment: &FragmentData, options: &Options, started: Instant) ->
 type DubError = (String, String);
 
 /// Decodes the fragment, transforms the samples, encodes and packs them again.
-fn dub(audio: &AudioPayload, transform: Transform, factor: f64) -> Result<AudioPayload, DubError> {
+fn dub(
+    audio: &AudioPayload,
+    transform: Transform,
+    factor: f64,
+    output: OutputFormat,
+) -> Result<AudioPayload, DubError> {
     let invalid = |m: String| ("INVALID_CONFIG".to_owned(), m);
     let m4a_bytes = base64::engine::general_purpose::STANDARD
         .decode(audio.data_base64.as_bytes())
@@ -290,21 +317,32 @@ fn dub(audio: &AudioPayload, transform: Transform, factor: f64) -> Result<AudioP
         .map(|r| &m4a_bytes[r.clone()])
         .collect();
     let model = |e: String| ("MODEL_ERROR".to_owned(), e);
-    let mut pcm = decode(&config, &frames).map_err(model)?;
-    let channels = usize::from(config.channels.max(1));
+    let out_config = AacConfig::aac_lc(
+        output.sample_rate.unwrap_or(config.sample_rate),
+        output.channels.unwrap_or(config.channels),
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let mut pcm = transcode::decode(
+        &config,
+        &frames,
+        out_config.sample_rate,
+        out_config.channels,
+    )
+    .map_err(model)?;
+    let channels = usize::from(out_config.channels.max(1));
     if transform == Transform::Reverse {
         reverse_frames(&mut pcm, channels);
         pcm.iter_mut().for_each(|s| *s /= 2);
     }
     let wanted = ((pcm.len() / channels) as f64 * factor).round() as usize * channels;
     resize_looping(&mut pcm, wanted);
-    let (encoded, priming) = encode(&config, &pcm).map_err(model)?;
-    let packed = m4a::pack(&config, &encoded, priming);
+    let encoded = transcode::encode(&out_config, &pcm).map_err(model)?;
+    let packed = m4a::pack(&out_config, &encoded, 0);
     Ok(AudioPayload {
         format: AUDIO_FORMAT.into(),
-        sample_rate_hz: config.sample_rate,
-        channels: config.channels,
-        duration_ms: (wanted / channels) as u64 * 1000 / u64::from(config.sample_rate),
+        sample_rate_hz: out_config.sample_rate,
+        channels: out_config.channels,
+        duration_ms: (wanted / channels) as u64 * 1000 / u64::from(out_config.sample_rate),
         data_base64: base64::engine::general_purpose::STANDARD.encode(packed),
     })
 }
@@ -331,121 +369,4 @@ fn resize_looping(pcm: &mut Vec<i16>, wanted: usize) {
         i += 1;
     }
     pcm.truncate(wanted);
-}
-
-fn run_appsink_pipeline(
-    description: &str,
-    input_caps: &gst::Caps,
-    inputs: Vec<gst::Buffer>,
-) -> Result<(Vec<gst::Buffer>, Option<gst::Caps>), String> {
-    let pipeline = gst::parse::launch(description)
-        .map_err(|e| e.to_string())?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline".to_string())?;
-    let by_name = |name: &str| pipeline.by_name(name).ok_or(format!("no element {name}"));
-    let src = by_name("src")?
-        .downcast::<gst_app::AppSrc>()
-        .map_err(|_| "src is not an appsrc")?;
-    let sink = by_name("sink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| "sink is not an appsink")?;
-    src.set_caps(Some(input_caps));
-    src.set_format(gst::Format::Time);
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    for buffer in inputs {
-        src.push_buffer(buffer).map_err(|e| e.to_string())?;
-    }
-    let _ = src.end_of_stream();
-    let mut out = Vec::new();
-    let mut caps = None;
-    while let Ok(sample) = sink.pull_sample() {
-        if caps.is_none() {
-            caps = sample.caps().map(|c| c.to_owned());
-        }
-        if let Some(buffer) = sample.buffer_owned() {
-            out.push(buffer);
-        }
-    }
-    let error = pipeline
-        .bus()
-        .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
-    let _ = pipeline.set_state(gst::State::Null);
-    if let Some(message) = error {
-        if let gst::MessageView::Error(e) = message.view() {
-            return Err(format!("{}: {}", description, e.error()));
-        }
-    }
-    Ok((out, caps))
-}
-
-fn decode(config: &AacConfig, frames: &[&[u8]]) -> Result<Vec<i16>, String> {
-    let caps = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .field("framed", true)
-        .field("rate", config.sample_rate as i32)
-        .field("channels", i32::from(config.channels))
-        .field(
-            "codec_data",
-            gst::Buffer::from_slice(config.audio_specific_config.clone()),
-        )
-        .build();
-    let frame_ns = 1_024_000_000_000 / u64::from(config.sample_rate);
-    let inputs = frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let mut buffer = gst::Buffer::from_slice(f.to_vec());
-            let b = buffer.get_mut().expect("a new buffer is writable");
-            b.set_pts(gst::ClockTime::from_nseconds(i as u64 * frame_ns));
-            b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
-            buffer
-        })
-        .collect();
-    let (buffers, _) = run_appsink_pipeline(
-        "appsrc name=src ! avdec_aac ! audioconvert ! audio/x-raw,format=S16LE,layout=interleaved ! appsink name=sink sync=false",
-        &caps,
-        inputs,
-    )?;
-    let mut pcm = Vec::new();
-    for buffer in buffers {
-        let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        pcm.extend(
-            map.chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]])),
-        );
-    }
-    Ok(pcm)
-}
-
-/// Encodes PCM to AAC-LC frames; returns them with the encoder's priming.
-fn encode(config: &AacConfig, pcm: &[i16]) -> Result<(Vec<Vec<u8>>, u32), String> {
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("format", "S16LE")
-        .field("layout", "interleaved")
-        .field("rate", config.sample_rate as i32)
-        .field("channels", i32::from(config.channels))
-        .build();
-    let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
-    let mut buffer = gst::Buffer::from_slice(bytes);
-    buffer
-        .get_mut()
-        .expect("a new buffer is writable")
-        .set_pts(gst::ClockTime::ZERO);
-    let (buffers, _) = run_appsink_pipeline(
-        "appsrc name=src ! audioconvert ! avenc_aac ! audio/mpeg,stream-format=raw ! appsink name=sink sync=false",
-        &caps,
-        vec![buffer],
-    )?;
-    let frames: Vec<Vec<u8>> = buffers
-        .iter()
-        .filter_map(|b| b.map_readable().ok().map(|m| m.to_vec()))
-        .collect();
-    // FFmpeg's AAC encoder starts with one frame of priming; what it emits
-    // beyond the input's frame count is that delay.
-    let input_frames = (pcm.len() / usize::from(config.channels.max(1))).div_ceil(1024);
-    let priming = frames.len().saturating_sub(input_frames).min(1) as u32 * 1024;
-    Ok((frames, priming))
 }

@@ -13,6 +13,7 @@ pub mod segmenter;
 pub mod splice;
 pub mod sts;
 mod stsdub;
+pub mod transcode;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     stsdub::register(plugin)

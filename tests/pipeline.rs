@@ -171,10 +171,11 @@ fn echo_slower_than_timeout_gives_the_original_frames_none_missing() {
     );
 }
 
-fn run_with_duration_factor(factor: &str) {
-    let echo = EchoSts::start(&["--duration-factor", factor]);
+/// All dubbed, and exactly the input's frames and timestamps.
+fn run_dubbed_with_echo(args: &[&str]) -> std::path::PathBuf {
+    let echo = EchoSts::start(args);
     let input = sample();
-    let output = scratch(&format!("factor-{factor}.flv"));
+    let output = scratch(&format!("echo{}.flv", args.join("_")));
     let run = run_pipeline(
         &file_to_flv(&input, &output, &format!("sts-url={}", echo.url)),
         RUN_LIMIT,
@@ -195,16 +196,53 @@ fn run_with_duration_factor(factor: &str) {
     for (i, (a, b)) in pts_in.iter().zip(&pts_out).enumerate() {
         assert!((a - b).abs() <= 1, "frame {i}: pts {b} ms, input {a} ms");
     }
+    output
 }
 
 #[test]
 fn shorter_dubbed_audio_is_padded_to_the_segment() {
-    run_with_duration_factor("0.6");
+    run_dubbed_with_echo(&["--duration-factor", "0.6"]);
 }
 
 #[test]
 fn longer_dubbed_audio_is_trimmed_to_the_segment() {
-    run_with_duration_factor("1.5");
+    run_dubbed_with_echo(&["--duration-factor", "1.5"]);
+}
+
+#[test]
+fn dubbed_audio_of_another_rate_and_channel_count_is_transcoded() {
+    let output = run_dubbed_with_echo(&["--sample-rate", "16000", "--channels", "1"]);
+    let output_file = output.to_string_lossy().into_owned();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a",
+            "-show_entries",
+            "stream=sample_rate,channels",
+            "-of",
+            "csv=p=0",
+            &output_file,
+        ])
+        .output()
+        .expect("ffprobe runs");
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "48000,2",
+        "caps unchanged"
+    );
+    // Still the echo's audio: half as loud as the input in every full segment.
+    let (pcm_in, pcm_out) = (decoded_audio(&reference_flv()), decoded_audio(&output));
+    let segment = 282 * 1024 / 3;
+    for k in 0..9 {
+        let span = k * segment..(k + 1) * segment;
+        let ratio = rms(&pcm_out[span.clone()]) / rms(&pcm_in[span]);
+        assert!(
+            (0.35..0.7).contains(&ratio),
+            "segment {k}: RMS ratio {ratio:.2}"
+        );
+    }
 }
 
 #[test]

@@ -44,6 +44,7 @@ use crate::segmenter::{Frame, Segment, Segmenter};
 use crate::splice::{self, Fit};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
 use crate::sts::session::{self, Fragment, SessionConfig, SessionEvent, SessionHandle};
+use crate::transcode;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -1196,7 +1197,7 @@ impl FragmentRequest {
             })
             .await;
         let outcome = match reply {
-            Ok(Ok(dubbed)) => match fit_dubbed(&self.aac, &dubbed.m4a, self.frames.len()) {
+            Ok(Ok(dubbed)) => match self.fit_off_runtime(dubbed.m4a).await {
                 Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
                     frames,
                     fit,
@@ -1226,6 +1227,15 @@ impl FragmentRequest {
         (self.batch, outcome)
     }
 
+    /// Unpacking, and transcoding when needed, is CPU work: keep it off the
+    /// runtime's workers.
+    async fn fit_off_runtime(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
+        let (aac, wanted) = (self.aac.clone(), self.frames.len());
+        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted))
+            .await
+            .map_err(|e| format!("dubbed audio processing failed: {e}"))?
+    }
+
     fn pack(&self) -> Result<Vec<u8>, gst::glib::BoolError> {
         let maps = self
             .frames
@@ -1243,19 +1253,27 @@ fn fit_dubbed(
     wanted: usize,
 ) -> Result<(Vec<gst::Buffer>, Fit), String> {
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
-    splice::check_compatible(stream, &unpacked.config).map_err(|e| e.to_string())?;
     let silence =
         splice::silent_frame(stream).ok_or("no silence frame for this AAC configuration")?;
-    let frames: Vec<&[u8]> = unpacked
-        .presented_frames()
-        .iter()
-        .map(|r| &data[r.clone()])
-        .collect();
-    let (fitted, fit) = splice::fit(frames, wanted, &silence.as_slice());
+    let frame = |r: &std::ops::Range<usize>| &data[r.clone()];
+    let frames: Vec<Vec<u8>> = match splice::check_compatible(stream, &unpacked.config) {
+        Ok(()) => unpacked
+            .presented_frames()
+            .iter()
+            .map(|r| frame(r).to_vec())
+            .collect(),
+        Err(why) => {
+            gst::debug!(CAT, "transcoding dubbed audio: {why}");
+            let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
+            transcode::transcode(&all, &unpacked.config, stream, unpacked.priming_samples)
+                .map_err(|e| format!("{why}, and transcoding failed: {e}"))?
+        }
+    };
+    let (fitted, fit) = splice::fit(frames, wanted, &silence);
     Ok((
         fitted
             .into_iter()
-            .map(|f| gst::Buffer::from_slice(f.to_vec()))
+            .map(gst::Buffer::from_mut_slice)
             .collect(),
         fit,
     ))
