@@ -37,16 +37,15 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::fragment::{DubbedFrames, FragmentRequest, retimed};
 use crate::m4a::{self, AacConfig};
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
 use crate::segmenter::{Frame, Segment, Segmenter};
-use crate::splice::{self, Fit};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
-use crate::sts::session::{self, Fragment, SessionConfig, SessionEvent, SessionHandle};
-use crate::transcode;
+use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "stsdub",
         gst::DebugColorFlags::empty(),
@@ -127,17 +126,17 @@ struct QueuedSegment {
     segment: Segment<gst::Buffer>,
 }
 
-/// Dubbed frames fitted to their segment, timestamps still to be set.
-struct DubbedFrames {
-    frames: Vec<gst::Buffer>,
-    fit: Fit,
-    round_trip: Duration,
-}
-
 /// What can be cancelled while a segment waits for its outcome.
 struct Pending {
     deadline: Option<gst::SingleShotClockId>,
     task: tokio::task::AbortHandle,
+}
+
+/// The element's two pad pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Track {
+    Audio,
+    Video,
 }
 
 enum VideoItem {
@@ -216,6 +215,35 @@ impl State {
         self.video_queue.clear();
         if let Some((_, id)) = self.video_wake.take() {
             id.unschedule();
+        }
+    }
+
+    fn set_flushing(&mut self, track: Track, flushing: bool) {
+        match track {
+            Track::Audio => self.audio_flushing = flushing,
+            Track::Video => self.video_flushing = flushing,
+        }
+    }
+
+    fn abandon(&mut self, track: Track) {
+        match track {
+            Track::Audio => self.abandon_audio(),
+            Track::Video => self.abandon_video(),
+        }
+    }
+
+    /// Queues a serialized event to leave in order with the track's data.
+    fn queue_event(&mut self, track: Track, event: gst::Event) {
+        match track {
+            Track::Audio => self.queue.push_event(event),
+            Track::Video => self.video_queue.push_back(VideoItem::Event(event)),
+        }
+    }
+
+    fn set_segment(&mut self, track: Track, segment: gst::FormattedSegment<gst::ClockTime>) {
+        match track {
+            Track::Audio => self.audio_segment = segment,
+            Track::Video => self.video_segment = segment,
         }
     }
 
@@ -480,71 +508,74 @@ impl StsDub {
         }
     }
 
-    fn audio_sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
-        gst::log!(CAT, obj = pad, "audio event {event:?}");
+        let track = self.track(pad);
+        gst::log!(CAT, obj = pad, "{track:?} event {event:?}");
         match event.view() {
             EventView::FlushStart(_) => {
                 {
                     let mut state = self.state();
-                    state.audio_flushing = true;
-                    state.abandon_audio();
+                    state.set_flushing(track, true);
+                    state.abandon(track);
                     self.changed.notify_all();
                 }
-                let forwarded = self.audio_src.push_event(event);
-                let _ = self.audio_src.pause_task();
+                let forwarded = self.src_pad(track).push_event(event);
+                let _ = self.src_pad(track).pause_task();
                 forwarded
             }
             EventView::FlushStop(_) => {
-                let forwarded = self.audio_src.push_event(event);
+                let forwarded = self.src_pad(track).push_event(event);
                 {
                     let mut state = self.state();
-                    state.abandon_audio();
+                    state.abandon(track);
                     // Stream-start and caps may have been queued and dropped
                     // before they left: send them again ahead of new data.
-                    for sticky in stream_identity(&self.audio_sink) {
-                        state.queue.push_event(sticky);
+                    for sticky in stream_identity(pad) {
+                        state.queue_event(track, sticky);
                     }
-                    state.audio_flushing = false;
+                    state.set_flushing(track, false);
                 }
-                self.start_audio_task();
+                self.start_task(track);
                 forwarded
             }
-            EventView::Caps(caps) => match aac_config_from_caps(caps.caps()) {
-                Ok(config) => self.on_audio_caps(config, event),
-                Err(message) => {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["{message}"]);
-                    false
-                }
-            },
             EventView::Segment(segment) => {
                 let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>().cloned()
                 else {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Format,
-                        ["audio segment is not in TIME format"]
+                        ["{track:?} segment is not in TIME format"]
                     );
                     return false;
                 };
                 let mut state = self.state();
-                state.audio_segment = segment;
-                state.queue.push_event(event);
+                state.set_segment(track, segment);
+                state.queue_event(track, event);
                 self.changed.notify_all();
                 true
             }
-            EventView::Eos(_) => {
+            EventView::Caps(caps) if track == Track::Audio => {
+                match aac_config_from_caps(caps.caps()) {
+                    Ok(config) => self.on_audio_caps(config, event),
+                    Err(message) => {
+                        gst::element_imp_error!(self, gst::StreamError::Format, ["{message}"]);
+                        false
+                    }
+                }
+            }
+            EventView::Eos(_) if track == Track::Audio => {
                 let mut state = self.state();
                 if let Some(last) = state.segmenter.finish() {
                     self.dispatch(&mut state, last);
                 }
-                state.queue.push_event(event);
+                state.queue_event(track, event);
                 self.changed.notify_all();
                 true
             }
             _ if event.is_serialized() => {
                 let mut state = self.state();
-                state.queue.push_event(event);
+                state.queue_event(track, event);
                 self.changed.notify_all();
                 true
             }
@@ -685,15 +716,22 @@ impl StsDub {
 
     // ----- audio out ------------------------------------------------------
 
-    fn start_audio_task(&self) {
+    fn start_task(&self, track: Track) {
         let element = self.obj().downgrade();
-        let result = self.audio_src.start_task(move || {
+        let result = self.src_pad(track).start_task(move || {
             if let Some(element) = element.upgrade() {
-                element.imp().audio_loop();
+                match track {
+                    Track::Audio => element.imp().audio_loop(),
+                    Track::Video => element.imp().video_loop(),
+                }
             }
         });
         if let Err(err) = result {
-            gst::error!(CAT, imp = self, "cannot start the audio output task: {err}");
+            gst::error!(
+                CAT,
+                imp = self,
+                "cannot start the {track:?} output task: {err}"
+            );
         }
     }
 
@@ -874,9 +912,7 @@ impl StsDub {
             gst::StreamError::Failed,
             ["streaming stopped, reason {err:?}"]
         );
-        if pad == &self.audio_src {
-            pad.push_event(gst::event::Eos::new());
-        }
+        pad.push_event(gst::event::Eos::new());
     }
 
     // ----- video ----------------------------------------------------------
@@ -902,71 +938,6 @@ impl StsDub {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    fn video_sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        use gst::EventView;
-        match event.view() {
-            EventView::FlushStart(_) => {
-                {
-                    let mut state = self.state();
-                    state.video_flushing = true;
-                    state.abandon_video();
-                    self.changed.notify_all();
-                }
-                let forwarded = self.video_src.push_event(event);
-                let _ = self.video_src.pause_task();
-                forwarded
-            }
-            EventView::FlushStop(_) => {
-                let forwarded = self.video_src.push_event(event);
-                {
-                    let mut state = self.state();
-                    state.abandon_video();
-                    for sticky in stream_identity(&self.video_sink) {
-                        state.video_queue.push_back(VideoItem::Event(sticky));
-                    }
-                    state.video_flushing = false;
-                }
-                self.start_video_task();
-                forwarded
-            }
-            EventView::Segment(segment) => {
-                let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>().cloned()
-                else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["video segment is not in TIME format"]
-                    );
-                    return false;
-                };
-                let mut state = self.state();
-                state.video_segment = segment;
-                state.video_queue.push_back(VideoItem::Event(event));
-                self.changed.notify_all();
-                true
-            }
-            _ if event.is_serialized() => {
-                let mut state = self.state();
-                state.video_queue.push_back(VideoItem::Event(event));
-                self.changed.notify_all();
-                true
-            }
-            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
-        }
-    }
-
-    fn start_video_task(&self) {
-        let element = self.obj().downgrade();
-        let result = self.video_src.start_task(move || {
-            if let Some(element) = element.upgrade() {
-                element.imp().video_loop();
-            }
-        });
-        if let Err(err) = result {
-            gst::error!(CAT, imp = self, "cannot start the video output task: {err}");
-        }
-    }
-
     /// One iteration of the video_src task: the head leaves once the audio of
     /// its instant has left, or, live, once its render time is near.
     fn video_loop(&self) {
@@ -979,6 +950,11 @@ impl StsDub {
             }
             if self.video_head_may_leave(&mut state) {
                 if let Some(item) = state.video_queue.pop_front() {
+                    // A wake armed for this head is moot now; the next head
+                    // arms its own.
+                    if let Some((_, wake)) = state.video_wake.take() {
+                        wake.unschedule();
+                    }
                     break item;
                 }
             }
@@ -1048,11 +1024,8 @@ impl StsDub {
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Latency(latency) = query.view_mut() {
-            let sink = if pad == &self.audio_src {
-                &self.audio_sink
-            } else {
-                &self.video_sink
-            };
+            let track = self.track(pad);
+            let sink = self.sink_pad(track);
             let mut upstream = gst::query::Latency::new();
             if !sink.peer_query(&mut upstream) {
                 return false;
@@ -1060,7 +1033,7 @@ impl StsDub {
             let (live, min, max) = upstream.result();
             let ours = {
                 let mut state = self.state();
-                if pad == &self.audio_src {
+                if track == Track::Audio {
                     state.live = Some(live);
                     state.upstream_latency = min;
                 }
@@ -1092,43 +1065,54 @@ impl StsDub {
     }
 
     fn internal_link(&self, pad: &gst::Pad) -> gst::Iterator<gst::Pad> {
-        let other = if pad == &self.audio_sink {
-            &self.audio_src
-        } else if pad == &self.audio_src {
-            &self.audio_sink
-        } else if pad == &self.video_sink {
-            &self.video_src
+        let track = self.track(pad);
+        let other = if pad.direction() == gst::PadDirection::Sink {
+            self.src_pad(track)
         } else {
-            &self.video_sink
+            self.sink_pad(track)
         };
         gst::Iterator::from_vec(vec![other.clone()])
     }
 
     fn activate_src(&self, pad: &gst::Pad, active: bool) -> Result<(), gst::LoggableError> {
-        let is_audio = pad == &self.audio_src;
+        let track = self.track(pad);
         {
             let mut state = self.state();
-            if is_audio {
-                state.audio_flushing = !active;
-                if !active {
-                    state.abandon_audio();
-                }
-            } else {
-                state.video_flushing = !active;
-                if !active {
-                    state.abandon_video();
-                }
+            state.set_flushing(track, !active);
+            if !active {
+                state.abandon(track);
             }
             self.changed.notify_all();
         }
-        match (active, is_audio) {
-            (true, true) => self.start_audio_task(),
-            (true, false) => self.start_video_task(),
-            (false, _) => pad
-                .stop_task()
-                .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))?,
+        if active {
+            self.start_task(track);
+        } else {
+            pad.stop_task()
+                .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))?;
         }
         Ok(())
+    }
+
+    fn track(&self, pad: &gst::Pad) -> Track {
+        if pad == &self.audio_sink || pad == &self.audio_src {
+            Track::Audio
+        } else {
+            Track::Video
+        }
+    }
+
+    fn src_pad(&self, track: Track) -> &gst::Pad {
+        match track {
+            Track::Audio => &self.audio_src,
+            Track::Video => &self.video_src,
+        }
+    }
+
+    fn sink_pad(&self, track: Track) -> &gst::Pad {
+        match track {
+            Track::Audio => &self.audio_sink,
+            Track::Video => &self.video_sink,
+        }
     }
 
     fn check_settings(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
@@ -1171,132 +1155,6 @@ fn deadline_margin() -> gst::ClockTime {
     gst::ClockTime::from_nseconds(scheduler::DEADLINE_MARGIN.as_nanos() as u64)
 }
 
-/// What a runtime task needs to dub one segment.
-struct FragmentRequest {
-    fragment_id: String,
-    batch: u64,
-    pts_ns: u64,
-    duration_ms: u64,
-    frames: Vec<gst::Buffer>,
-    aac: AacConfig,
-}
-
-impl FragmentRequest {
-    /// Packs, sends, waits for the answer and fits it; never fails, falls back.
-    async fn dub(self, session: &SessionHandle) -> (u64, Outcome<DubbedFrames>) {
-        let m4a = match self.pack() {
-            Ok(m4a) => m4a,
-            Err(_) => return (self.batch, Outcome::Original(FallbackReason::InvalidReply)),
-        };
-        let reply = session
-            .submit(Fragment {
-                fragment_id: self.fragment_id.clone(),
-                pts_ns: self.pts_ns,
-                duration_ms: self.duration_ms,
-                m4a,
-            })
-            .await;
-        let outcome = match reply {
-            Ok(Ok(dubbed)) => match self.fit_off_runtime(dubbed.m4a).await {
-                Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
-                    frames,
-                    fit,
-                    round_trip: dubbed.round_trip,
-                }),
-                Err(message) => {
-                    gst::warning!(
-                        CAT,
-                        "fragment {}: unusable dubbed audio: {message}",
-                        self.fragment_id
-                    );
-                    Outcome::Original(FallbackReason::InvalidReply)
-                }
-            },
-            Ok(Err(fallback)) => {
-                gst::warning!(
-                    CAT,
-                    "fragment {}: falls back ({}): {}",
-                    self.fragment_id,
-                    fallback.reason.as_str(),
-                    fallback.detail
-                );
-                Outcome::Original(fallback.reason)
-            }
-            Err(_) => Outcome::Original(FallbackReason::Disconnected),
-        };
-        (self.batch, outcome)
-    }
-
-    /// Unpacking, and transcoding when needed, is CPU work: keep it off the
-    /// runtime's workers.
-    async fn fit_off_runtime(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
-        let (aac, wanted) = (self.aac.clone(), self.frames.len());
-        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted))
-            .await
-            .map_err(|e| format!("dubbed audio processing failed: {e}"))?
-    }
-
-    fn pack(&self) -> Result<Vec<u8>, gst::glib::BoolError> {
-        let maps = self
-            .frames
-            .iter()
-            .map(|b| b.map_readable())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(m4a::pack(&self.aac, &maps, 0))
-    }
-}
-
-/// Unpacks dubbed M4A and fits it to `wanted` frames of the stream's format.
-fn fit_dubbed(
-    stream: &AacConfig,
-    data: &[u8],
-    wanted: usize,
-) -> Result<(Vec<gst::Buffer>, Fit), String> {
-    let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
-    let silence =
-        splice::silent_frame(stream).ok_or("no silence frame for this AAC configuration")?;
-    let frame = |r: &std::ops::Range<usize>| &data[r.clone()];
-    let frames: Vec<Vec<u8>> = match splice::check_compatible(stream, &unpacked.config) {
-        Ok(()) => unpacked
-            .presented_frames()
-            .iter()
-            .map(|r| frame(r).to_vec())
-            .collect(),
-        Err(why) => {
-            gst::debug!(CAT, "transcoding dubbed audio: {why}");
-            let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
-            transcode::transcode(&all, &unpacked.config, stream, unpacked.priming_samples)
-                .map_err(|e| format!("{why}, and transcoding failed: {e}"))?
-        }
-    };
-    let (fitted, fit) = splice::fit(frames, wanted, &silence);
-    Ok((
-        fitted
-            .into_iter()
-            .map(gst::Buffer::from_mut_slice)
-            .collect(),
-        fit,
-    ))
-}
-
-/// Dubbed frame i takes the timestamps of original frame i.
-fn retimed(segment: &Segment<gst::Buffer>, dubbed: Vec<gst::Buffer>) -> Vec<gst::Buffer> {
-    dubbed
-        .into_iter()
-        .zip(&segment.frames)
-        .map(|(mut buffer, original)| {
-            let b = buffer.make_mut();
-            b.set_pts(original.data.pts());
-            b.set_dts(original.data.dts());
-            b.set_duration(original.data.duration());
-            if original.data.flags().contains(gst::BufferFlags::DISCONT) {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-            buffer
-        })
-        .collect()
-}
-
 fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
     let s = caps.structure(0).ok_or("empty caps")?;
     let codec_data = s
@@ -1330,11 +1188,7 @@ impl ObjectSubclass for StsDub {
                 )
             })
             .event_function(|pad, parent, event| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.audio_sink_event(pad, event),
-                )
+                StsDub::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
             })
             .iterate_internal_links_function(|pad, parent| {
                 StsDub::catch_panic_pad_function(
@@ -1354,11 +1208,7 @@ impl ObjectSubclass for StsDub {
                 )
             })
             .event_function(|pad, parent, event| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.video_sink_event(pad, event),
-                )
+                StsDub::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
             })
             .iterate_internal_links_function(|pad, parent| {
                 StsDub::catch_panic_pad_function(

@@ -3,6 +3,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod fragment;
 mod imp;
 
 glib::wrapper! {

@@ -1,0 +1,150 @@
+//! One segment's trip to the STS and back, run on the tokio runtime: pack
+//! the frames as M4A, submit, wait for the answer, and fit the dubbed audio to
+//! the segment (transcoding it when its format differs). Never fails: any
+//! problem becomes a fallback with its reason.
+
+use std::time::Duration;
+
+use super::imp::CAT;
+use crate::m4a::{self, AacConfig};
+use crate::scheduler::{FallbackReason, Outcome};
+use crate::segmenter::Segment;
+use crate::splice::{self, Fit};
+use crate::sts::session::{Fragment, SessionHandle};
+use crate::transcode;
+
+/// Dubbed frames fitted to their segment, timestamps still to be set.
+pub(super) struct DubbedFrames {
+    pub frames: Vec<gst::Buffer>,
+    pub fit: Fit,
+    pub round_trip: Duration,
+}
+
+/// What a runtime task needs to dub one segment.
+pub(super) struct FragmentRequest {
+    pub fragment_id: String,
+    pub batch: u64,
+    pub pts_ns: u64,
+    pub duration_ms: u64,
+    pub frames: Vec<gst::Buffer>,
+    pub aac: AacConfig,
+}
+
+impl FragmentRequest {
+    /// Packs, sends, waits for the answer and fits it; never fails, falls back.
+    pub async fn dub(self, session: &SessionHandle) -> (u64, Outcome<DubbedFrames>) {
+        let m4a = match self.pack() {
+            Ok(m4a) => m4a,
+            Err(_) => return (self.batch, Outcome::Original(FallbackReason::InvalidReply)),
+        };
+        let reply = session
+            .submit(Fragment {
+                fragment_id: self.fragment_id.clone(),
+                pts_ns: self.pts_ns,
+                duration_ms: self.duration_ms,
+                m4a,
+            })
+            .await;
+        let outcome = match reply {
+            Ok(Ok(dubbed)) => match self.fit_off_runtime(dubbed.m4a).await {
+                Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
+                    frames,
+                    fit,
+                    round_trip: dubbed.round_trip,
+                }),
+                Err(message) => {
+                    gst::warning!(
+                        CAT,
+                        "fragment {}: unusable dubbed audio: {message}",
+                        self.fragment_id
+                    );
+                    Outcome::Original(FallbackReason::InvalidReply)
+                }
+            },
+            Ok(Err(fallback)) => {
+                gst::warning!(
+                    CAT,
+                    "fragment {}: falls back ({}): {}",
+                    self.fragment_id,
+                    fallback.reason.as_str(),
+                    fallback.detail
+                );
+                Outcome::Original(fallback.reason)
+            }
+            Err(_) => Outcome::Original(FallbackReason::Disconnected),
+        };
+        (self.batch, outcome)
+    }
+
+    /// Unpacking, and transcoding when needed, is CPU work: keep it off the
+    /// runtime's workers.
+    async fn fit_off_runtime(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
+        let (aac, wanted) = (self.aac.clone(), self.frames.len());
+        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted))
+            .await
+            .map_err(|e| format!("dubbed audio processing failed: {e}"))?
+    }
+
+    fn pack(&self) -> Result<Vec<u8>, gst::glib::BoolError> {
+        let maps = self
+            .frames
+            .iter()
+            .map(|b| b.map_readable())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(m4a::pack(&self.aac, &maps, 0))
+    }
+}
+
+/// Unpacks dubbed M4A and fits it to `wanted` frames of the stream's format.
+fn fit_dubbed(
+    stream: &AacConfig,
+    data: &[u8],
+    wanted: usize,
+) -> Result<(Vec<gst::Buffer>, Fit), String> {
+    let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
+    let silence =
+        splice::silent_frame(stream).ok_or("no silence frame for this AAC configuration")?;
+    let frame = |r: &std::ops::Range<usize>| &data[r.clone()];
+    let frames: Vec<Vec<u8>> = match splice::check_compatible(stream, &unpacked.config) {
+        Ok(()) => unpacked
+            .presented_frames()
+            .iter()
+            .map(|r| frame(r).to_vec())
+            .collect(),
+        Err(why) => {
+            gst::debug!(CAT, "transcoding dubbed audio: {why}");
+            let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
+            transcode::transcode(&all, &unpacked.config, stream, unpacked.priming_samples)
+                .map_err(|e| format!("{why}, and transcoding failed: {e}"))?
+        }
+    };
+    let (fitted, fit) = splice::fit(frames, wanted, &silence);
+    Ok((
+        fitted
+            .into_iter()
+            .map(gst::Buffer::from_mut_slice)
+            .collect(),
+        fit,
+    ))
+}
+
+/// Dubbed frame i takes the timestamps of original frame i.
+pub(super) fn retimed(
+    segment: &Segment<gst::Buffer>,
+    dubbed: Vec<gst::Buffer>,
+) -> Vec<gst::Buffer> {
+    dubbed
+        .into_iter()
+        .zip(&segment.frames)
+        .map(|(mut buffer, original)| {
+            let b = buffer.make_mut();
+            b.set_pts(original.data.pts());
+            b.set_dts(original.data.dts());
+            b.set_duration(original.data.duration());
+            if original.data.flags().contains(gst::BufferFlags::DISCONT) {
+                b.set_flags(gst::BufferFlags::DISCONT);
+            }
+            buffer
+        })
+        .collect()
+}
