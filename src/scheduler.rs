@@ -43,6 +43,10 @@ pub enum FallbackReason {
     Error,
     /// The answer was unusable: bad base64, not M4A, wrong format.
     InvalidReply,
+    /// The circuit breaker is open (or half-open with its probe out).
+    BreakerOpen,
+    /// The STS asked us to pause.
+    Paused,
 }
 
 impl FallbackReason {
@@ -53,6 +57,8 @@ impl FallbackReason {
             FallbackReason::Disconnected => "disconnected",
             FallbackReason::Error => "error",
             FallbackReason::InvalidReply => "invalid_reply",
+            FallbackReason::BreakerOpen => "breaker_open",
+            FallbackReason::Paused => "paused",
         }
     }
 }

@@ -7,6 +7,8 @@
 //! deadline) is not sent, and a late answer for it is only reported.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,22 +17,16 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::breaker::{self, Admission, Breaker, BreakerState};
+use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::transport::{ConnectOptions, Connection, Incoming};
+use super::transport::{ConnectOptions, Connection, Incoming, TransportError};
 use crate::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
 pub const END_WAIT: Duration = Duration::from_secs(5);
 /// Upper bound for the websocket + namespace + `stream:init` handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The plan's reconnect schedule.
-pub const DEFAULT_BACKOFF: [Duration; 5] = [
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-    Duration::from_secs(16),
-    Duration::from_secs(32),
-];
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -40,7 +36,20 @@ pub struct SessionConfig {
     pub stream: StreamConfig,
     pub max_inflight: u32,
     pub timeout: Duration,
+    /// Waits between reconnect attempts; the last one repeats for ever.
     pub backoff: Vec<Duration>,
+    /// After `backoff.len()` failed attempts, report `GaveUp` (the element
+    /// then posts an error) instead of probing on at the longest backoff.
+    pub give_up: bool,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+}
+
+/// The plan's backoff: `initial`, doubled for each of `attempts` attempts.
+pub fn doubling_backoff(initial: Duration, attempts: u32) -> Vec<Duration> {
+    (0..attempts.max(1))
+        .map(|i| initial * 2u32.saturating_pow(i))
+        .collect()
 }
 
 /// A segment ready to be sent.
@@ -102,6 +111,17 @@ pub enum SessionEvent {
         total_fragments: Option<u64>,
         statistics: Option<Value>,
     },
+    BreakerChanged {
+        state: BreakerState,
+    },
+    Backpressure {
+        action: Action,
+    },
+    /// Reconnect attempts used up and `give_up` set.
+    GaveUp {
+        attempts: usize,
+        error: String,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(SessionEvent) + Send + Sync>;
@@ -110,6 +130,19 @@ enum Command {
     Submit(Fragment, oneshot::Sender<Reply>),
     Applied(String),
     End,
+}
+
+/// Opens the Socket.IO connection; tests inject failures through it.
+pub(crate) type Connector = Arc<
+    dyn Fn(
+            ConnectOptions,
+        ) -> Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn websocket_connector() -> Connector {
+    Arc::new(|options| Box::pin(Connection::connect(options)))
 }
 
 /// The element's handle; dropping every clone ends the session.
@@ -121,12 +154,21 @@ pub struct SessionHandle {
 impl SessionHandle {
     /// Starts the session on `runtime`; it connects in the background.
     pub fn start(
-        runtime: &tokio::runtime::Runtime,
+        runtime: &tokio::runtime::Handle,
         config: SessionConfig,
         events: EventSink,
     ) -> Self {
+        Self::start_with(runtime, config, events, websocket_connector())
+    }
+
+    pub(crate) fn start_with(
+        runtime: &tokio::runtime::Handle,
+        config: SessionConfig,
+        events: EventSink,
+        connector: Connector,
+    ) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
-        runtime.spawn(Session::new(config, events, receiver).run());
+        runtime.spawn(Session::new(config, events, receiver, connector).run());
         Self { commands }
     }
 
@@ -176,6 +218,12 @@ struct Session {
     in_flight: HashMap<String, InFlight>,
     max_inflight: u32,
     next_sequence: u64,
+    connector: Connector,
+    breaker: Breaker,
+    reported_breaker: BreakerState,
+    /// The fragment sent as the half-open probe, if one is out.
+    probe: Option<String>,
+    flow: FlowControl,
 }
 
 impl Session {
@@ -183,8 +231,10 @@ impl Session {
         config: SessionConfig,
         events: EventSink,
         commands: mpsc::UnboundedReceiver<Command>,
+        connector: Connector,
     ) -> Self {
         let max_inflight = config.max_inflight;
+        let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown);
         Self {
             config,
             events,
@@ -193,6 +243,11 @@ impl Session {
             in_flight: HashMap::new(),
             max_inflight,
             next_sequence: 0,
+            connector,
+            breaker,
+            reported_breaker: BreakerState::Closed,
+            probe: None,
+            flow: FlowControl::default(),
         }
     }
 
@@ -211,6 +266,15 @@ impl Session {
                     }
                 }
                 Err(error) => {
+                    if self.config.give_up && failures >= self.config.backoff.len() {
+                        (self.events)(SessionEvent::GaveUp {
+                            attempts: failures + 1,
+                            error,
+                        });
+                        self.fall_back_all(FallbackReason::Disconnected, "gave up reconnecting");
+                        self.reject_until_end().await;
+                        return;
+                    }
                     let retry_in = self.backoff(failures);
                     (self.events)(SessionEvent::ConnectFailed { error, retry_in });
                 }
@@ -243,9 +307,7 @@ impl Session {
             auth: None,
             timeout: CONNECT_TIMEOUT,
         };
-        let mut connection = Connection::connect(options)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut connection = (self.connector)(options).await.map_err(|e| e.to_string())?;
         let init = StreamInit {
             stream_id: self.config.stream_id.clone(),
             worker_id: self.config.worker_id.clone(),
@@ -270,6 +332,7 @@ impl Session {
             _ => self.config.max_inflight,
         };
         self.next_sequence = 0;
+        self.flow.reset();
         (self.events)(SessionEvent::Connected {
             session_id: ready.session_id,
             max_inflight: self.max_inflight,
@@ -280,12 +343,14 @@ impl Session {
     async fn serve(&mut self, mut connection: Connection) -> Ended {
         let mut ending: Option<Instant> = None;
         loop {
-            self.send_waiting(&connection);
+            let send_gate = self.send_waiting(&connection);
+            self.report_breaker();
             let next_expiry = self.in_flight.values().map(|f| f.expires).min();
-            let wake = match (next_expiry, ending) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let half_open_at = self.breaker.reopens_at().map(Instant::from_std);
+            let wake = [next_expiry, ending, send_gate, half_open_at]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 command = self.commands.recv(), if ending.is_none() => match command {
                     Some(Command::Submit(fragment, reply)) => self.waiting.push_back((fragment, reply)),
@@ -330,58 +395,139 @@ impl Session {
         }
     }
 
-    /// Sends queued fragments while there is a free slot; skips abandoned ones.
-    fn send_waiting(&mut self, connection: &Connection) {
+    /// Sends queued fragments while there is a free slot, the STS does not
+    /// hold us back and the breaker admits them; skips abandoned ones.
+    /// Returns when to try again if a `slow_down` spacing holds the head.
+    fn send_waiting(&mut self, connection: &Connection) -> Option<Instant> {
         while (self.in_flight.len() as u32) < self.max_inflight {
-            let Some((fragment, reply)) = self.waiting.pop_front() else {
-                return;
-            };
+            let (fragment, reply) = self.waiting.pop_front()?;
             if reply.is_closed() {
                 continue;
             }
-            let sequence_number = self.next_sequence;
-            let data = FragmentData {
-                fragment_id: fragment.fragment_id.clone(),
-                stream_id: self.config.stream_id.clone(),
-                sequence_number,
-                timestamp: unix_millis(),
-                audio: AudioPayload {
-                    format: AUDIO_FORMAT.into(),
-                    sample_rate_hz: self.config.stream.sample_rate_hz,
-                    channels: self.config.stream.channels,
-                    duration_ms: fragment.duration_ms,
-                    data_base64: base64::engine::general_purpose::STANDARD.encode(&fragment.m4a),
-                },
-                metadata: FragmentMetadata {
-                    pts_ns: fragment.pts_ns,
-                },
-            };
-            if let Err(e) = connection.emit(FRAGMENT_DATA, &data) {
-                let _ = reply.send(Err(Fallback::new(
-                    FallbackReason::Disconnected,
-                    e.to_string(),
-                )));
-                continue;
-            }
-            self.next_sequence += 1;
             let now = Instant::now();
-            self.in_flight.insert(
-                fragment.fragment_id,
-                InFlight {
-                    reply,
-                    sequence_number,
-                    sent_at: now,
-                    expires: now + self.config.timeout,
-                },
-            );
+            match self.flow.gate(now.into_std()) {
+                Gate::Open => {}
+                Gate::Wait(at) => {
+                    self.waiting.push_front((fragment, reply));
+                    return Some(Instant::from_std(at));
+                }
+                Gate::Paused => {
+                    let _ = reply.send(Err(Fallback::new(
+                        FallbackReason::Paused,
+                        "the STS asked to pause",
+                    )));
+                    continue;
+                }
+            }
+            match self.breaker.admit(now.into_std()) {
+                Admission::Refuse => {
+                    let _ = reply.send(Err(Fallback::new(
+                        FallbackReason::BreakerOpen,
+                        "circuit breaker open",
+                    )));
+                    continue;
+                }
+                Admission::Probe => self.probe = Some(fragment.fragment_id.clone()),
+                Admission::Send => {}
+            }
+            self.send(connection, fragment, reply, now);
         }
+        None
+    }
+
+    fn send(
+        &mut self,
+        connection: &Connection,
+        fragment: Fragment,
+        reply: oneshot::Sender<Reply>,
+        now: Instant,
+    ) {
+        let sequence_number = self.next_sequence;
+        let data = FragmentData {
+            fragment_id: fragment.fragment_id.clone(),
+            stream_id: self.config.stream_id.clone(),
+            sequence_number,
+            timestamp: unix_millis(),
+            audio: AudioPayload {
+                format: AUDIO_FORMAT.into(),
+                sample_rate_hz: self.config.stream.sample_rate_hz,
+                channels: self.config.stream.channels,
+                duration_ms: fragment.duration_ms,
+                data_base64: base64::engine::general_purpose::STANDARD.encode(&fragment.m4a),
+            },
+            metadata: FragmentMetadata {
+                pts_ns: fragment.pts_ns,
+            },
+        };
+        if let Err(e) = connection.emit(FRAGMENT_DATA, &data) {
+            self.forget_probe(&fragment.fragment_id);
+            let _ = reply.send(Err(Fallback::new(
+                FallbackReason::Disconnected,
+                e.to_string(),
+            )));
+            return;
+        }
+        self.next_sequence += 1;
+        self.flow.sent(now.into_std());
+        self.in_flight.insert(
+            fragment.fragment_id,
+            InFlight {
+                reply,
+                sequence_number,
+                sent_at: now,
+                expires: now + self.config.timeout,
+            },
+        );
+    }
+
+    /// The probe ended without saying anything about the service's health.
+    fn forget_probe(&mut self, fragment_id: &str) {
+        if self.probe.as_deref() == Some(fragment_id) {
+            self.probe = None;
+            self.breaker.probe_lost();
+        }
+    }
+
+    fn report_breaker(&mut self) {
+        let state = self.breaker.state(Instant::now().into_std());
+        if state != self.reported_breaker {
+            self.reported_breaker = state;
+            (self.events)(SessionEvent::BreakerChanged { state });
+        }
+    }
+
+    fn on_backpressure(&mut self, data: &Value) {
+        let action = data
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let delay = data.get("recommended_delay_ms").and_then(Value::as_u64);
+        let Some(action) = Action::parse(action, delay) else {
+            self.warn(
+                None,
+                format!("ignoring {BACKPRESSURE} with unknown action: {data}"),
+            );
+            return;
+        };
+        self.flow.apply(action);
+        if action == Action::Pause {
+            // Produced while paused: falls back now rather than waits.
+            for (_, reply) in self.waiting.drain(..) {
+                let _ = reply.send(Err(Fallback::new(
+                    FallbackReason::Paused,
+                    "the STS asked to pause",
+                )));
+            }
+        }
+        (self.events)(SessionEvent::Backpressure { action });
     }
 
     /// Handles one server event; true once the stream is complete.
     fn on_event(&mut self, name: &str, data: Value) -> bool {
         match name {
             FRAGMENT_PROCESSED => self.on_processed(data),
-            FRAGMENT_ACK | STREAM_READY | BACKPRESSURE => {}
+            BACKPRESSURE => self.on_backpressure(&data),
+            FRAGMENT_ACK | STREAM_READY => {}
             STREAM_COMPLETE => {
                 let complete: StreamComplete =
                     serde_json::from_value(data).unwrap_or(StreamComplete {
@@ -428,7 +574,29 @@ impl Session {
             return;
         };
         let fragment_id = processed.fragment_id.clone();
+        let failure_code = match processed.status {
+            ProcessedStatus::Failed => Some(
+                processed
+                    .error
+                    .as_ref()
+                    .map_or("UNKNOWN", |e| e.code.as_str())
+                    .to_owned(),
+            ),
+            _ => None,
+        };
         let reply = answer(processed, flight.sequence_number, flight.sent_at.elapsed());
+        match (&reply, failure_code) {
+            (Ok(_), _) => {
+                self.breaker.record_success();
+                self.probe = None;
+            }
+            (Err(_), Some(code)) if breaker::is_retryable(&code) => {
+                self.breaker
+                    .record_failure(&code, Instant::now().into_std());
+                self.probe = None;
+            }
+            _ => self.forget_probe(&fragment_id),
+        }
         if flight.reply.send(reply).is_err() {
             // The element gave up on it at its deadline while we waited.
             (self.events)(SessionEvent::LateAnswer { fragment_id });
@@ -444,6 +612,10 @@ impl Session {
             .collect();
         for id in expired {
             if let Some(flight) = self.in_flight.remove(&id) {
+                self.breaker.record_failure("TIMEOUT", now.into_std());
+                if self.probe.as_deref() == Some(id.as_str()) {
+                    self.probe = None;
+                }
                 let detail = format!("no answer within {} ms", self.config.timeout.as_millis());
                 let _ = flight
                     .reply
@@ -453,6 +625,9 @@ impl Session {
     }
 
     fn fall_back_all(&mut self, reason: FallbackReason, detail: &str) {
+        if self.probe.take().is_some() {
+            self.breaker.probe_lost();
+        }
         for (_, flight) in self.in_flight.drain() {
             let _ = flight.reply.send(Err(Fallback::new(reason, detail)));
         }
@@ -476,6 +651,18 @@ impl Session {
                     Some(Command::End) | None => return false,
                 },
                 _ = tokio::time::sleep_until(until) => return true,
+            }
+        }
+    }
+
+    /// After giving up: every fragment falls back until the element ends.
+    async fn reject_until_end(&mut self) {
+        while let Some(command) = self.commands.recv().await {
+            if let Command::Submit(_, reply) = command {
+                let _ = reply.send(Err(Fallback::new(
+                    FallbackReason::Disconnected,
+                    "gave up reconnecting",
+                )));
             }
         }
     }
@@ -552,6 +739,132 @@ fn unix_millis() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    fn config(give_up: bool) -> SessionConfig {
+        SessionConfig {
+            url: "http://127.0.0.1:9".into(),
+            stream_id: "s".into(),
+            worker_id: "w".into(),
+            stream: StreamConfig {
+                source_language: "en".into(),
+                target_language: "es".into(),
+                voice_profile: "default".into(),
+                format: "m4a".into(),
+                sample_rate_hz: 48000,
+                channels: 2,
+                chunk_duration_ms: 6000,
+            },
+            max_inflight: 3,
+            timeout: Duration::from_secs(8),
+            backoff: doubling_backoff(Duration::from_secs(2), 5),
+            give_up,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+
+    /// The STS is unreachable: every connect attempt is refused at once.
+    fn refusing() -> Connector {
+        Arc::new(|_| Box::pin(async { Err(TransportError::Connect("connection refused".into())) }))
+    }
+
+    fn recording() -> (EventSink, Arc<Mutex<Vec<(Duration, SessionEvent)>>>) {
+        let start = Instant::now();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink_log = log.clone();
+        let sink: EventSink = Arc::new(move |event| {
+            sink_log.lock().unwrap().push((start.elapsed(), event));
+        });
+        (sink, log)
+    }
+
+    fn fragment(id: &str) -> Fragment {
+        Fragment {
+            fragment_id: id.into(),
+            pts_ns: 0,
+            duration_ms: 6000,
+            m4a: vec![],
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay() {
+        let secs: Vec<u64> = doubling_backoff(Duration::from_secs(2), 5)
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
+        assert_eq!(secs, [2, 4, 8, 16, 32]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_after_2_4_8_16_32_s_then_probes_every_32_s() {
+        let (events, log) = recording();
+        let handle = SessionHandle::start_with(
+            &tokio::runtime::Handle::current(),
+            config(false),
+            events,
+            refusing(),
+        );
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        let attempts: Vec<u64> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| matches!(e, SessionEvent::ConnectFailed { .. }))
+            .map(|(at, _)| at.as_secs())
+            .collect();
+        assert_eq!(attempts, [0, 2, 6, 14, 30, 62, 94, 126, 158, 190]);
+        drop(handle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fragments_fall_back_at_once_while_disconnected() {
+        let (events, _) = recording();
+        let handle = SessionHandle::start_with(
+            &tokio::runtime::Handle::current(),
+            config(false),
+            events,
+            refusing(),
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sent_at = Instant::now();
+        let reply = handle.submit(fragment("a")).await.expect("a reply");
+        assert_eq!(reply.unwrap_err().reason, FallbackReason::Disconnected);
+        assert_eq!(
+            sent_at.elapsed(),
+            Duration::ZERO,
+            "no waiting for the reconnect"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_attempts_when_asked_to() {
+        let (events, log) = recording();
+        let handle = SessionHandle::start_with(
+            &tokio::runtime::Handle::current(),
+            config(true),
+            events,
+            refusing(),
+        );
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let log = log.lock().unwrap();
+        let gave_up: Vec<(u64, usize)> = log
+            .iter()
+            .filter_map(|(at, e)| match e {
+                SessionEvent::GaveUp { attempts, .. } => Some((at.as_secs(), *attempts)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            gave_up,
+            [(62, 6)],
+            "the first connect and 5 retries, then an error"
+        );
+        drop(log);
+        let reply = handle.submit(fragment("b")).await.expect("a reply");
+        assert_eq!(reply.unwrap_err().reason, FallbackReason::Disconnected);
+    }
 
     fn processed(status: ProcessedStatus, data: Option<&str>) -> FragmentProcessed {
         FragmentProcessed {

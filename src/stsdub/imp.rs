@@ -42,6 +42,7 @@ use crate::m4a::{self, AacConfig};
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
 use crate::segmenter::{Frame, Segment, Segmenter};
+use crate::sts::breaker::{self, BreakerState};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
 use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
 
@@ -63,6 +64,11 @@ const PROP_SEGMENT_DURATION: &str = "segment-duration";
 const PROP_LATENCY: &str = "latency";
 const PROP_TIMEOUT: &str = "timeout";
 const PROP_MAX_INFLIGHT: &str = "max-inflight";
+const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
+const PROP_RECONNECT_ATTEMPTS: &str = "reconnect-attempts";
+const PROP_ERROR_AFTER_RECONNECTS: &str = "error-after-reconnect-attempts";
+const PROP_BREAKER_THRESHOLD: &str = "breaker-failure-threshold";
+const PROP_BREAKER_COOLDOWN: &str = "breaker-cooldown";
 
 const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 const DEFAULT_STREAM_ID: &str = "stream";
@@ -76,6 +82,10 @@ const DEFAULT_TIMEOUT_MS: u32 = 8_000;
 /// (`scheduler::coherent_latency`): an answer within the timeout is never late.
 const DEFAULT_LATENCY_MS: u32 = 14_500;
 const DEFAULT_MAX_INFLIGHT: u32 = 3;
+/// The plan's backoff: 2, 4, 8, 16, 32 s.
+const DEFAULT_RECONNECT_DELAY_MS: u32 = 2_000;
+const DEFAULT_RECONNECT_ATTEMPTS: u32 = 5;
+const DEFAULT_BREAKER_COOLDOWN_MS: u32 = 30_000;
 
 const MIN_SEGMENT_DURATION_MS: u32 = 500;
 const MAX_SEGMENT_DURATION_MS: u32 = 60_000;
@@ -101,6 +111,11 @@ struct Settings {
     latency: gst::ClockTime,
     timeout: gst::ClockTime,
     max_inflight: u32,
+    reconnect_delay: gst::ClockTime,
+    reconnect_attempts: u32,
+    error_after_reconnects: bool,
+    breaker_threshold: u32,
+    breaker_cooldown: gst::ClockTime,
 }
 
 impl Default for Settings {
@@ -116,6 +131,11 @@ impl Default for Settings {
             latency: gst::ClockTime::from_mseconds(DEFAULT_LATENCY_MS.into()),
             timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            reconnect_delay: gst::ClockTime::from_mseconds(DEFAULT_RECONNECT_DELAY_MS.into()),
+            reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
+            error_after_reconnects: false,
+            breaker_threshold: breaker::DEFAULT_FAILURE_THRESHOLD,
+            breaker_cooldown: gst::ClockTime::from_mseconds(DEFAULT_BREAKER_COOLDOWN_MS.into()),
         }
     }
 }
@@ -629,12 +649,18 @@ impl StsDub {
             },
             max_inflight: settings.max_inflight,
             timeout: settings.timeout.into(),
-            backoff: session::DEFAULT_BACKOFF.to_vec(),
+            backoff: session::doubling_backoff(
+                settings.reconnect_delay.into(),
+                settings.reconnect_attempts,
+            ),
+            give_up: settings.error_after_reconnects,
+            breaker_threshold: settings.breaker_threshold,
+            breaker_cooldown: settings.breaker_cooldown.into(),
         };
         let element = self.obj().downgrade();
         let stream_id = settings.stream_id.clone();
         SessionHandle::start(
-            &RUNTIME,
+            RUNTIME.handle(),
             config,
             std::sync::Arc::new(move |event| {
                 if let Some(element) = element.upgrade() {
@@ -711,7 +737,51 @@ impl StsDub {
                     "stream {stream_id}: STS stream complete, {total_fragments:?} fragments, statistics {statistics:?}"
                 );
             }
+            SessionEvent::BreakerChanged { state } => self.on_breaker_changed(stream_id, state),
+            SessionEvent::Backpressure { action } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS backpressure {action:?}"
+                );
+            }
+            SessionEvent::GaveUp { attempts, error } => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenReadWrite,
+                    ("STS unreachable after {attempts} attempts"),
+                    ["stream {stream_id}: {error}; {PROP_ERROR_AFTER_RECONNECTS} is set"]
+                );
+            }
         }
+    }
+
+    /// Breaker transitions are logged and posted, so apps and operators see
+    /// why segments fall back.
+    fn on_breaker_changed(&self, stream_id: &str, state: BreakerState) {
+        if state == BreakerState::Closed {
+            gst::info!(
+                CAT,
+                imp = self,
+                "stream {stream_id}: circuit breaker closed, dubbing resumes"
+            );
+        } else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "stream {stream_id}: circuit breaker {}, original audio goes out",
+                state.as_str()
+            );
+        }
+        let structure = gst::Structure::builder("stsdub-breaker")
+            .field("stream-id", stream_id)
+            .field("state", state.as_str())
+            .field("state-code", state as i32)
+            .build();
+        let message = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(message);
     }
 
     // ----- audio out ------------------------------------------------------
@@ -1303,6 +1373,30 @@ impl ObjectImpl for StsDub {
                 millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
                 millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
                 millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+                millis(PROP_RECONNECT_DELAY, "Reconnect delay", "Wait before the first reconnect attempt, in milliseconds; it doubles with each attempt (2000: 2, 4, 8, 16, 32 s)", 100, 600_000, DEFAULT_RECONNECT_DELAY_MS),
+                glib::ParamSpecUInt::builder(PROP_RECONNECT_ATTEMPTS)
+                    .nick("Reconnect attempts")
+                    .blurb("Reconnect attempts with a doubling delay; after them the longest delay repeats, or an error is posted when error-after-reconnect-attempts is set")
+                    .minimum(1)
+                    .maximum(30)
+                    .default_value(DEFAULT_RECONNECT_ATTEMPTS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder(PROP_ERROR_AFTER_RECONNECTS)
+                    .nick("Error after reconnect attempts")
+                    .blurb("Post an error once the reconnect attempts are used up (for an orchestrator to restart the worker) instead of running on original audio and probing on")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder(PROP_BREAKER_THRESHOLD)
+                    .nick("Breaker failure threshold")
+                    .blurb("Consecutive retryable STS failures (TIMEOUT, MODEL_ERROR, GPU_OOM, QUEUE_FULL, RATE_LIMIT) that open the circuit breaker")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(breaker::DEFAULT_FAILURE_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                millis(PROP_BREAKER_COOLDOWN, "Breaker cooldown", "Time the circuit breaker stays open before one probe fragment is sent, in milliseconds", 100, 3_600_000, DEFAULT_BREAKER_COOLDOWN_MS),
                 glib::ParamSpecUInt::builder(PROP_MAX_INFLIGHT)
                     .nick("Max in flight")
                     .blurb("Most segments sent to the STS and not yet answered (the STS's stream:ready may lower it)")
@@ -1345,6 +1439,20 @@ impl ObjectImpl for StsDub {
             PROP_MAX_INFLIGHT => {
                 settings.max_inflight = value.get::<u32>().unwrap_or(DEFAULT_MAX_INFLIGHT)
             }
+            PROP_RECONNECT_DELAY => settings.reconnect_delay = millis(),
+            PROP_RECONNECT_ATTEMPTS => {
+                settings.reconnect_attempts =
+                    value.get::<u32>().unwrap_or(DEFAULT_RECONNECT_ATTEMPTS)
+            }
+            PROP_ERROR_AFTER_RECONNECTS => {
+                settings.error_after_reconnects = value.get::<bool>().unwrap_or(false)
+            }
+            PROP_BREAKER_THRESHOLD => {
+                settings.breaker_threshold = value
+                    .get::<u32>()
+                    .unwrap_or(breaker::DEFAULT_FAILURE_THRESHOLD)
+            }
+            PROP_BREAKER_COOLDOWN => settings.breaker_cooldown = millis(),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -1362,6 +1470,11 @@ impl ObjectImpl for StsDub {
             PROP_LATENCY => (settings.latency.mseconds() as u32).to_value(),
             PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
             PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
+            PROP_RECONNECT_DELAY => (settings.reconnect_delay.mseconds() as u32).to_value(),
+            PROP_RECONNECT_ATTEMPTS => settings.reconnect_attempts.to_value(),
+            PROP_ERROR_AFTER_RECONNECTS => settings.error_after_reconnects.to_value(),
+            PROP_BREAKER_THRESHOLD => settings.breaker_threshold.to_value(),
+            PROP_BREAKER_COOLDOWN => (settings.breaker_cooldown.mseconds() as u32).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }

@@ -1,0 +1,248 @@
+//! Circuit breaker over STS answers, exactly as the plan has it. Pure: time
+//! is an argument.
+//!
+//! closed → open after `failure_threshold` consecutive retryable failures
+//! (TIMEOUT, MODEL_ERROR, GPU_OOM, QUEUE_FULL, RATE_LIMIT; our own timeouts
+//! count as TIMEOUT); other codes do not count and do not reset the count.
+//! open → half-open after `cooldown`; in half-open one fragment is sent as a
+//! probe, the others fall back; its success closes the breaker, its failure
+//! opens it again. While open nothing is sent.
+
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Error codes that say "try again later": they count towards opening.
+pub const RETRYABLE_CODES: [&str; 5] = [
+    "TIMEOUT",
+    "MODEL_ERROR",
+    "GPU_OOM",
+    "QUEUE_FULL",
+    "RATE_LIMIT",
+];
+
+/// The breaker state as the plan's metric encodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    HalfOpen = 1,
+    Open = 2,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::HalfOpen => "half_open",
+            BreakerState::Open => "open",
+        }
+    }
+}
+
+/// What the breaker says about sending a fragment now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Send,
+    /// Send it: it is the half-open probe.
+    Probe,
+    /// Do not send: the fragment falls back.
+    Refuse,
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    failure_threshold: u32,
+    cooldown: Duration,
+    state: BreakerState,
+    consecutive_failures: u32,
+    opened_at: Option<Instant>,
+    probe_in_flight: bool,
+}
+
+pub fn is_retryable(code: &str) -> bool {
+    RETRYABLE_CODES.contains(&code)
+}
+
+impl Breaker {
+    pub fn new(failure_threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            failure_threshold: failure_threshold.max(1),
+            cooldown,
+            state: BreakerState::Closed,
+            consecutive_failures: 0,
+            opened_at: None,
+            probe_in_flight: false,
+        }
+    }
+
+    /// The state at `now` (open turns half-open once the cooldown is over).
+    pub fn state(&mut self, now: Instant) -> BreakerState {
+        if self.state == BreakerState::Open
+            && self
+                .opened_at
+                .is_some_and(|at| now.duration_since(at) >= self.cooldown)
+        {
+            self.state = BreakerState::HalfOpen;
+            self.probe_in_flight = false;
+        }
+        self.state
+    }
+
+    pub fn admit(&mut self, now: Instant) -> Admission {
+        match self.state(now) {
+            BreakerState::Closed => Admission::Send,
+            BreakerState::Open => Admission::Refuse,
+            BreakerState::HalfOpen if self.probe_in_flight => Admission::Refuse,
+            BreakerState::HalfOpen => {
+                self.probe_in_flight = true;
+                Admission::Probe
+            }
+        }
+    }
+
+    pub fn record_success(&mut self) {
+        self.consecutive_failures = 0;
+        self.state = BreakerState::Closed;
+        self.opened_at = None;
+        self.probe_in_flight = false;
+    }
+
+    /// Records a failed answer with its error code.
+    pub fn record_failure(&mut self, code: &str, now: Instant) {
+        if !is_retryable(code) {
+            // A probe that fails for a non-retryable reason says nothing
+            // about the service's health: let the next fragment probe.
+            self.probe_in_flight = false;
+            return;
+        }
+        self.consecutive_failures += 1;
+        let half_open = self.state == BreakerState::HalfOpen;
+        if half_open || self.consecutive_failures >= self.failure_threshold {
+            self.state = BreakerState::Open;
+            self.opened_at = Some(now);
+            self.probe_in_flight = false;
+        }
+    }
+
+    /// When an open breaker turns half-open.
+    pub fn reopens_at(&self) -> Option<Instant> {
+        match self.state {
+            BreakerState::Open => self.opened_at.map(|at| at + self.cooldown),
+            _ => None,
+        }
+    }
+
+    /// A probe that never got an answer (disconnect, abandoned): probe again.
+    pub fn probe_lost(&mut self) {
+        self.probe_in_flight = false;
+    }
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self::new(DEFAULT_FAILURE_THRESHOLD, DEFAULT_COOLDOWN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t0: Instant, secs: u64) -> Instant {
+        t0 + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn opens_after_five_consecutive_retryable_failures() {
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for code in ["TIMEOUT", "MODEL_ERROR", "GPU_OOM", "QUEUE_FULL"] {
+            b.record_failure(code, t0);
+            assert_eq!(b.admit(t0), Admission::Send);
+        }
+        b.record_failure("RATE_LIMIT", t0);
+        assert_eq!(b.state(t0), BreakerState::Open);
+        assert_eq!(b.reopens_at(), Some(at(t0, 30)));
+        assert_eq!(b.admit(at(t0, 29)), Admission::Refuse);
+    }
+
+    #[test]
+    fn non_retryable_codes_do_not_count() {
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for _ in 0..4 {
+            b.record_failure("TIMEOUT", t0);
+        }
+        for code in [
+            "STREAM_NOT_FOUND",
+            "INVALID_CONFIG",
+            "FRAGMENT_TOO_LARGE",
+            "INVALID_SEQUENCE",
+        ] {
+            b.record_failure(code, t0);
+        }
+        assert_eq!(b.state(t0), BreakerState::Closed);
+        b.record_failure("TIMEOUT", t0);
+        assert_eq!(
+            b.state(t0),
+            BreakerState::Open,
+            "the four retryable ones still count"
+        );
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for _ in 0..4 {
+            b.record_failure("TIMEOUT", t0);
+        }
+        b.record_success();
+        for _ in 0..4 {
+            b.record_failure("TIMEOUT", t0);
+        }
+        assert_eq!(b.state(t0), BreakerState::Closed);
+    }
+
+    #[test]
+    fn half_open_after_cooldown_one_probe_success_closes() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(2, Duration::from_secs(30));
+        b.record_failure("TIMEOUT", t0);
+        b.record_failure("TIMEOUT", t0);
+        assert_eq!(b.state(at(t0, 29)), BreakerState::Open);
+        assert_eq!(b.state(at(t0, 30)), BreakerState::HalfOpen);
+        assert_eq!(b.admit(at(t0, 30)), Admission::Probe);
+        assert_eq!(
+            b.admit(at(t0, 31)),
+            Admission::Refuse,
+            "one probe at a time"
+        );
+        b.record_success();
+        assert_eq!(b.state(at(t0, 31)), BreakerState::Closed);
+        assert_eq!(b.admit(at(t0, 31)), Admission::Send);
+    }
+
+    #[test]
+    fn failed_probe_reopens_for_another_cooldown() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(30));
+        b.record_failure("GPU_OOM", t0);
+        assert_eq!(b.admit(at(t0, 30)), Admission::Probe);
+        b.record_failure("TIMEOUT", at(t0, 38));
+        assert_eq!(b.state(at(t0, 38)), BreakerState::Open);
+        assert_eq!(b.state(at(t0, 67)), BreakerState::Open);
+        assert_eq!(b.state(at(t0, 68)), BreakerState::HalfOpen);
+    }
+
+    #[test]
+    fn lost_probe_allows_another() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(1));
+        b.record_failure("TIMEOUT", t0);
+        assert_eq!(b.admit(at(t0, 1)), Admission::Probe);
+        b.probe_lost();
+        assert_eq!(b.admit(at(t0, 1)), Admission::Probe);
+    }
+}
