@@ -7,8 +7,9 @@
 //!
 //! ```text
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
-//!     [--error CODE] [--transform reverse|identity] [--sample-rate HZ] [--channels N]
-//!     [--max-inflight 3]
+//!     [--error CODE [--fail-first N]] [--transform reverse|identity] [--sample-rate HZ]
+//!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
+//!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -50,6 +51,22 @@ struct Options {
     transform: Transform,
     max_inflight: u32,
     output: OutputFormat,
+    /// With `error`: only the first N fragments fail.
+    fail_first: Option<u64>,
+    ping_interval: Option<Duration>,
+    ping_timeout: Option<Duration>,
+    /// Send `backpressure pause` after this many fragments...
+    pause_at: Option<u64>,
+    /// ...and `none` this long after.
+    pause_for: Duration,
+    /// Send `backpressure slow_down` with this delay right after `stream:ready`.
+    slow_down: Option<Duration>,
+    /// Cycle through malformed, duplicate, unknown and failed answers.
+    chaos: bool,
+}
+
+fn number(flag: &str, value: String) -> Result<u64, String> {
+    value.parse().map_err(|e| format!("{flag}: {e}"))
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -61,6 +78,13 @@ fn parse_args() -> Result<Options, String> {
         transform: Transform::Reverse,
         max_inflight: 3,
         output: OutputFormat::default(),
+        fail_first: None,
+        ping_interval: None,
+        ping_timeout: None,
+        pause_at: None,
+        pause_for: Duration::from_secs(1),
+        slow_down: None,
+        chaos: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -92,6 +116,19 @@ fn parse_args() -> Result<Options, String> {
                     }
                 }
             }
+            "--fail-first" => options.fail_first = Some(number(&flag, value()?)?),
+            "--ping-interval-ms" => {
+                options.ping_interval = Some(Duration::from_millis(number(&flag, value()?)?))
+            }
+            "--ping-timeout-ms" => {
+                options.ping_timeout = Some(Duration::from_millis(number(&flag, value()?)?))
+            }
+            "--pause-at" => options.pause_at = Some(number(&flag, value()?)?),
+            "--pause-ms" => options.pause_for = Duration::from_millis(number(&flag, value()?)?),
+            "--slow-down-ms" => {
+                options.slow_down = Some(Duration::from_millis(number(&flag, value()?)?))
+            }
+            "--chaos" => options.chaos = true,
             "--sample-rate" => {
                 options.output.sample_rate = Some(
                     value()?
@@ -126,6 +163,9 @@ struct Counters {
     applied: AtomicU64,
 }
 
+/// Fragments seen by this process, across connections: fault switches count them.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+
 #[tokio::main]
 async fn main() {
     let options = match parse_args() {
@@ -139,10 +179,16 @@ async fn main() {
         eprintln!("echo_sts: cannot initialise GStreamer: {e}");
         std::process::exit(1);
     }
-    let (layer, io) = SocketIo::builder()
+    let mut builder = SocketIo::builder()
         // A 6 s stereo segment is ~130 KB of JSON; leave room for long ones.
-        .max_payload(16 * 1024 * 1024)
-        .build_layer();
+        .max_payload(16 * 1024 * 1024);
+    if let Some(interval) = options.ping_interval {
+        builder = builder.ping_interval(interval);
+    }
+    if let Some(timeout) = options.ping_timeout {
+        builder = builder.ping_timeout(timeout);
+    }
+    let (layer, io) = builder.build_layer();
     let port = options.port;
     // Handlers are registered in a connect middleware: socketioxide runs it
     // before it acknowledges the namespace, while it spawns the connect
@@ -204,6 +250,11 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                     "capabilities": {"formats": ["m4a"], "transform": format!("{:?}", init_options.transform)},
                 });
                 let _ = socket.emit(STREAM_READY, &ready);
+                if let Some(delay) = init_options.slow_down {
+                    let advice = json!({"stream_id": init.stream_id, "severity": "medium", "current_inflight": 0,
+                        "queue_depth": 0, "action": "slow_down", "recommended_delay_ms": delay.as_millis() as u64});
+                    let _ = socket.emit(BACKPRESSURE, &advice);
+                }
             }
             Err(e) => eprintln!("echo_sts: invalid {STREAM_INIT}: {e}"),
         }
@@ -221,17 +272,29 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                 }
             };
             fragment_counters.fragments.fetch_add(1, Ordering::Relaxed);
+            let index = SEEN.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "echo_sts: fragment {} sequence {}",
                 fragment.fragment_id, fragment.sequence_number
             );
             let ack = json!({"fragment_id": fragment.fragment_id, "status": "queued"});
             let _ = socket.emit(FRAGMENT_ACK, &ack);
+            if options.pause_at == Some(index + 1) {
+                pause_then_resume(
+                    socket.clone(),
+                    fragment.stream_id.clone(),
+                    options.pause_for,
+                );
+            }
             let options = options.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
                 tokio::time::sleep(options.delay).await;
-                let reply = answer(&fragment, &options, started).await;
+                if options.chaos {
+                    chaos(&socket, &fragment, index, &options, started).await;
+                    return;
+                }
+                let reply = answer(&fragment, &options, index, started).await;
                 let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
             });
         },
@@ -253,15 +316,65 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
     });
 }
 
-async fn answer(fragment: &FragmentData, options: &Options, started: Instant) -> Value {
+fn pause_then_resume(socket: SocketRef, stream_id: String, pause_for: Duration) {
+    let advice = move |action: &str| {
+        json!({"stream_id": stream_id, "severity": "high", "current_inflight": 1, "queue_depth": 9,
+               "action": action, "recommended_delay_ms": 0})
+    };
+    let _ = socket.emit(BACKPRESSURE, &advice("pause"));
+    eprintln!("echo_sts: backpressure pause");
+    tokio::spawn(async move {
+        tokio::time::sleep(pause_for).await;
+        let _ = socket.emit(BACKPRESSURE, &advice("none"));
+        eprintln!("echo_sts: backpressure none");
+    });
+}
+
+/// What an unreliable STS does; the cycle is fixed so tests know what to expect:
+/// 0 good, 1 bad base64, 2 not M4A, 3 wrong-typed field, 4 answered twice,
+/// 5 answer for an unknown fragment (the real one never comes),
+/// 6 failed with a non-retryable code. An unknown event goes with each.
+async fn chaos(
+    socket: &SocketRef,
+    fragment: &FragmentData,
+    index: u64,
+    options: &Options,
+    started: Instant,
+) {
+    let _ = socket.emit("surprise", &json!({"hello": index}));
+    let good = answer(fragment, options, index, started).await;
+    let mut reply = good.clone();
+    match index % 7 {
+        0 => {}
+        1 => reply["dubbed_audio"]["data_base64"] = json!("%%% not base64 %%%"),
+        2 => {
+            reply["dubbed_audio"]["data_base64"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(b"not an m4a file"))
+        }
+        3 => reply["status"] = json!(5),
+        4 => {
+            let _ = socket.emit(FRAGMENT_PROCESSED, &good);
+        }
+        5 => reply["fragment_id"] = json!(uuid::Uuid::new_v4().to_string()),
+        _ => {
+            reply["status"] = json!("failed");
+            reply["error"] =
+                json!({"code": "INVALID_SEQUENCE", "message": "chaos", "retryable": false});
+        }
+    }
+    let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
+}
+
+async fn answer(fragment: &FragmentData, options: &Options, index: u64, started: Instant) -> Value {
     let base = json!({
         "fragment_id": fragment.fragment_id,
         "stream_id": fragment.stream_id,
         "sequence_number": fragment.sequence_number,
     });
+    let failing = options.fail_first.is_none_or(|first| index < first);
     let result = match &options.error {
-        Some(code) => Err((code.clone(), "error injected by --error".to_owned())),
-        None => {
+        Some(code) if failing => Err((code.clone(), "error injected by --error".to_owned())),
+        _ => {
             let (audio, transform, factor, output) = (
                 fragment.audio.clone(),
                 options.transform,

@@ -267,10 +267,14 @@ impl State {
         }
     }
 
-    /// The latency sinks render with, as far as we know it.
+    /// The latency segments are decided against: the pipeline's (from the
+    /// LATENCY event) when sinks render with it, but never less than what
+    /// this element promised upstream + `latency`: sinks that do not sync
+    /// (filesink, appsink sync=false) make the pipeline latency 0.
     fn render_latency(&self) -> gst::ClockTime {
+        let ours = self.upstream_latency + self.settings.latency;
         self.pipeline_latency
-            .unwrap_or(self.upstream_latency + self.settings.latency)
+            .map_or(ours, |pipeline| pipeline.max(ours))
     }
 
     /// Running time of the first video item still queued.

@@ -1,0 +1,180 @@
+//! The STS misbehaving, failing, pausing, dying and freezing: the stream goes
+//! on, gapless, every segment accounted for as dubbed or fallback.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+/// Short segments make live tests quick: 500 ms segments, and a latency that
+/// is coherent with them (segment + timeout + 500 ms).
+const LIVE_PROPS: &str = "segment-duration=500 timeout=1500 latency=2500";
+
+#[track_caller]
+fn assert_gapless_output(output: &std::path::Path, run: &Run) {
+    let audio = packets(output, "a");
+    assert_eq!(
+        audio.len() as u64,
+        run.frames(),
+        "every frame of every segment is in the output"
+    );
+    for pair in audio.windows(2).skip(1) {
+        let step = pair[1].pts - pair[0].pts;
+        assert!(
+            (20..=22).contains(&step),
+            "gap or overlap: {} → {} ms",
+            pair[0].pts,
+            pair[1].pts
+        );
+    }
+}
+
+#[test]
+fn garbage_answers_fall_back_per_segment_and_never_break_the_stream() {
+    let echo = EchoSts::start(&["--chaos"]);
+    let output = scratch("chaos.flv");
+    let props = format!("sts-url={} timeout=1000 max-inflight=1", echo.url);
+    let run = run_pipeline(&file_to_flv(&sample(), &output, &props), LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    // The echo's fixed cycle: good, bad base64, not M4A, wrong-typed status,
+    // duplicate answer, answer for an unknown id, INVALID_SEQUENCE.
+    let expected = [
+        "",
+        "invalid_reply",
+        "invalid_reply",
+        "invalid_reply",
+        "",
+        "timeout",
+        "error",
+        "",
+        "invalid_reply",
+        "invalid_reply",
+    ];
+    assert_eq!(run.reasons(), expected, "{:?}", run.segments);
+    let statuses: Vec<&str> = expected
+        .iter()
+        .map(|r| if r.is_empty() { "dubbed" } else { "fallback" })
+        .collect();
+    assert_eq!(run.statuses(), statuses);
+    let audio_in = packets(&reference_flv(), "a").len();
+    assert_eq!(
+        packets(&output, "a").len(),
+        audio_in,
+        "output exactly as long as the input"
+    );
+}
+
+#[test]
+fn breaker_opens_after_retryable_failures_and_closes_after_a_good_probe() {
+    let echo = EchoSts::start(&["--error", "MODEL_ERROR", "--fail-first", "2"]);
+    let output = scratch("breaker.flv");
+    let props = format!(
+        "sts-url={} {LIVE_PROPS} breaker-failure-threshold=2 breaker-cooldown=1200",
+        echo.url
+    );
+    let run = run_pipeline(&live_to_flv(6, &output, &props), LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert_eq!(run.breaker, ["open", "half_open", "closed"]);
+    let reasons = run.reasons();
+    assert_eq!(reasons[..2], ["error", "error"], "{reasons:?}");
+    let refused = reasons.iter().filter(|r| *r == "breaker_open").count();
+    assert!(
+        refused >= 1,
+        "segments fall back while the breaker is open: {reasons:?}"
+    );
+    // Once closed, dubbing goes on to the end.
+    let first_dubbed = reasons
+        .iter()
+        .position(|r| r.is_empty())
+        .expect("dubbing resumes");
+    assert!(
+        reasons[first_dubbed..].iter().all(|r| r.is_empty()),
+        "{reasons:?}"
+    );
+    assert_gapless_output(&output, &run);
+}
+
+#[test]
+fn pause_makes_segments_fall_back_until_none() {
+    let echo = EchoSts::start(&["--pause-at", "2", "--pause-ms", "1500"]);
+    let output = scratch("pause.flv");
+    let run = run_pipeline(
+        &live_to_flv(6, &output, &format!("sts-url={} {LIVE_PROPS}", echo.url)),
+        LIMIT,
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let reasons = run.reasons();
+    assert!(reasons.iter().any(|r| r == "paused"), "{reasons:?}");
+    let last_paused = reasons.iter().rposition(|r| r == "paused").expect("paused");
+    assert!(
+        reasons[last_paused + 1..].iter().any(|r| r.is_empty()),
+        "dubbing resumes: {reasons:?}"
+    );
+    assert_gapless_output(&output, &run);
+}
+
+#[test]
+fn sts_killed_and_restarted_falls_back_reconnects_and_dubs_again() {
+    let echo = EchoSts::start(&[]);
+    let port = echo.url.rsplit(':').next().expect("port").to_owned();
+    let output = scratch("restart.flv");
+    let props = format!("sts-url={} {LIVE_PROPS} reconnect-delay=300", echo.url);
+    let mut running = Running::start(&live_to_flv(8, &output, &props));
+    assert!(running.wait_for(
+        LIMIT,
+        |run| run.statuses().iter().filter(|s| *s == "dubbed").count() >= 2
+    ));
+    drop(echo);
+    assert!(running.wait_for(LIMIT, |run| {
+        run.warnings.iter().any(|w| w.contains("connection lost"))
+    }));
+    assert!(running.wait_for(LIMIT, |run| {
+        run.reasons().iter().any(|r| r == "disconnected")
+    }));
+    let echo = EchoSts::start(&["--port", &port]);
+    let before = running.run.segments.len();
+    assert!(running.wait_for(LIMIT, |run| {
+        run.statuses()[before..].iter().any(|s| s == "dubbed")
+    }));
+    let run = running.finish(LIMIT);
+    drop(echo);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert_gapless_output(&output, &run);
+}
+
+#[test]
+fn a_frozen_sts_is_detected_within_ping_interval_plus_timeout() {
+    let echo = EchoSts::start(&["--ping-interval-ms", "300", "--ping-timeout-ms", "300"]);
+    let output = scratch("sigstop.flv");
+    let props = format!("sts-url={} {LIVE_PROPS} reconnect-delay=60000", echo.url);
+    let mut running = Running::start(&live_to_flv(6, &output, &props));
+    assert!(running.wait_for(LIMIT, |run| run.statuses().contains(&"dubbed".to_owned())));
+    let stopped = Instant::now();
+    let status = Command::new("kill")
+        .args(["-STOP", &echo.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert!(running.wait_for(LIMIT, |run| {
+        run.warnings.iter().any(|w| w.contains("connection lost"))
+    }));
+    let detected = stopped.elapsed();
+    assert!(
+        detected <= Duration::from_millis(600 + 400),
+        "detected after {detected:?}"
+    );
+    let run = running.finish(LIMIT);
+    let _ = Command::new("kill")
+        .args(["-CONT", &echo.pid().to_string()])
+        .status();
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.reasons().iter().any(|r| r == "disconnected"),
+        "{:?}",
+        run.reasons()
+    );
+    assert_gapless_output(&output, &run);
+}
