@@ -15,6 +15,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The interop tests run peers on python-socketio and Node's socket.io; any
+# python3 with venv and any node with npm will do, Debian's if there is none.
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3 python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2

@@ -42,13 +42,18 @@ impl EchoSts {
             "{} missing: cargo test builds examples",
             binary.display()
         );
-        let mut child = Command::new(&binary)
-            .args(["--port", "0"])
-            .args(args)
+        let mut command = Command::new(&binary);
+        command.args(["--port", "0"]).args(args);
+        Self::spawn(command)
+    }
+
+    /// Any STS process that prints `listening on URL` as its first line.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("echo_sts starts");
+            .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

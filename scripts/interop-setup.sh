@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the independent Socket.IO peers for the interop tests from the
+# registries: python-socketio (in a venv under target/) and Node's socket.io.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import socketio, aiohttp" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+fi
+if [ ! -d tests/interop/node_modules/socket.io ]; then
+  (cd tests/interop && npm ci --no-audit --no-fund --silent)
+fi
