@@ -9,7 +9,7 @@
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
 //!     [--error CODE [--fail-first N]] [--transform reverse|identity] [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
-//!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos]
+//!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -24,7 +24,7 @@ use gststsdub::sts::protocol::*;
 use gststsdub::transcode;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{Data, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,8 @@ struct Options {
     slow_down: Option<Duration>,
     /// Cycle through malformed, duplicate, unknown and failed answers.
     chaos: bool,
+    /// Refuse connections whose CONNECT auth lacks {"token": this}.
+    require_token: Option<String>,
 }
 
 fn number(flag: &str, value: String) -> Result<u64, String> {
@@ -85,6 +87,7 @@ fn parse_args() -> Result<Options, String> {
         pause_for: Duration::from_secs(1),
         slow_down: None,
         chaos: false,
+        require_token: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -129,6 +132,7 @@ fn parse_args() -> Result<Options, String> {
                 options.slow_down = Some(Duration::from_millis(number(&flag, value()?)?))
             }
             "--chaos" => options.chaos = true,
+            "--require-token" => options.require_token = Some(value()?),
             "--sample-rate" => {
                 options.output.sample_rate = Some(
                     value()?
@@ -193,11 +197,20 @@ async fn main() {
     // Handlers are registered in a connect middleware: socketioxide runs it
     // before it acknowledges the namespace, while it spawns the connect
     // handler after, so a fast client's `stream:init` could beat it.
-    let register = move |socket: SocketRef| {
+    let register = move |socket: SocketRef, TryData(auth): TryData<Value>| {
         let options = options.clone();
         async move {
+            if let Some(required) = &options.require_token {
+                let token = auth
+                    .ok()
+                    .and_then(|a| a.get("token").and_then(Value::as_str).map(str::to_owned));
+                if token.as_deref() != Some(required.as_str()) {
+                    eprintln!("echo_sts: refused a connection without the right token");
+                    return Err("invalid token".to_owned());
+                }
+            }
             on_connect(socket, options);
-            Ok::<(), std::convert::Infallible>(())
+            Ok(())
         }
     };
     io.ns("/", (async |_: SocketRef| {}).with(register));

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,6 +44,18 @@ pub struct SessionConfig {
     pub give_up: bool,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
+    pub auth_token: Option<Secret>,
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// A credential: usable, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// The plan's backoff: `initial`, doubled for each of `attempts` attempts.
@@ -298,14 +311,22 @@ impl Session {
 
     /// Connects and opens the stream; fragments arriving meanwhile wait.
     async fn establish(&mut self) -> Result<Connection, String> {
+        let mut headers = vec![
+            ("X-Stream-ID", self.config.stream_id.clone()),
+            ("X-Worker-ID", self.config.worker_id.clone()),
+        ];
+        // Servers take a token either way: Socket.IO's CONNECT auth payload
+        // (python-socketio's `auth`, socket.io's `handshake.auth`) or a header.
+        let auth = self.config.auth_token.as_ref().map(|Secret(token)| {
+            headers.push(("Authorization", format!("Bearer {token}")));
+            serde_json::json!({ "token": token })
+        });
         let options = ConnectOptions {
             url: self.config.url.clone(),
-            headers: vec![
-                ("X-Stream-ID", self.config.stream_id.clone()),
-                ("X-Worker-ID", self.config.worker_id.clone()),
-            ],
-            auth: None,
+            headers,
+            auth,
             timeout: CONNECT_TIMEOUT,
+            tls_ca_file: self.config.tls_ca_file.clone(),
         };
         let mut connection = (self.connector)(options).await.map_err(|e| e.to_string())?;
         let init = StreamInit {
@@ -761,6 +782,8 @@ mod tests {
             give_up,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
+            auth_token: None,
+            tls_ca_file: None,
         }
     }
 

@@ -5,9 +5,13 @@
 //! `connect` returns only once the namespace is acknowledged, and a peer that
 //! stops answering is noticed within pingInterval + pingTimeout.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -26,6 +30,7 @@ pub enum TransportError {
     /// The server refused the namespace (Socket.IO CONNECT_ERROR).
     Refused(String),
     Protocol(String),
+    Tls(String),
     Timeout,
     Closed,
 }
@@ -37,6 +42,7 @@ impl std::fmt::Display for TransportError {
             TransportError::Connect(e) => write!(f, "cannot connect: {e}"),
             TransportError::Refused(e) => write!(f, "server refused the connection: {e}"),
             TransportError::Protocol(e) => write!(f, "protocol error: {e}"),
+            TransportError::Tls(e) => write!(f, "TLS: {e}"),
             TransportError::Timeout => write!(f, "timed out"),
             TransportError::Closed => write!(f, "connection closed"),
         }
@@ -195,6 +201,37 @@ pub struct ConnectOptions {
     /// Sent as the CONNECT packet's auth payload when present.
     pub auth: Option<Value>,
     pub timeout: Duration,
+    /// A PEM file of CA certificates trusted for wss:// besides the system's.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// A TLS client configuration with the system's CA store, plus the CAs of
+/// `ca_file`; certificates are always verified.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TransportError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot parse is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let bad = |e: String| TransportError::Tls(format!("CA file {}: {e}", path.display()));
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in it".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// A live Socket.IO connection; dropping it closes the websocket.
@@ -232,9 +269,16 @@ impl Connection {
                 .map_err(|_| TransportError::Url(format!("header {name} is not valid")))?;
             request.headers_mut().insert(*name, value);
         }
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| TransportError::Connect(e.to_string()))?;
+        let connector = if request.uri().scheme_str() == Some("wss") {
+            let config = tls_config(options.tls_ca_file.as_deref())?;
+            Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+        } else {
+            None
+        };
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
+                .await
+                .map_err(|e| TransportError::Connect(e.to_string()))?;
 
         let (ping_interval, ping_timeout) = match next_packet(&mut socket).await? {
             Packet::Open {

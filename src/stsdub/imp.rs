@@ -44,7 +44,7 @@ use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Rea
 use crate::segmenter::{Frame, Segment, Segmenter};
 use crate::sts::breaker::{self, BreakerState};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
-use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
+use crate::sts::session::{self, Secret, SessionConfig, SessionEvent, SessionHandle};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -64,6 +64,8 @@ const PROP_SEGMENT_DURATION: &str = "segment-duration";
 const PROP_LATENCY: &str = "latency";
 const PROP_TIMEOUT: &str = "timeout";
 const PROP_MAX_INFLIGHT: &str = "max-inflight";
+const PROP_AUTH_TOKEN: &str = "auth-token";
+const PROP_TLS_CA_FILE: &str = "tls-ca-file";
 const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
 const PROP_RECONNECT_ATTEMPTS: &str = "reconnect-attempts";
 const PROP_ERROR_AFTER_RECONNECTS: &str = "error-after-reconnect-attempts";
@@ -116,6 +118,8 @@ struct Settings {
     error_after_reconnects: bool,
     breaker_threshold: u32,
     breaker_cooldown: gst::ClockTime,
+    auth_token: Option<Secret>,
+    tls_ca_file: Option<String>,
 }
 
 impl Default for Settings {
@@ -136,6 +140,8 @@ impl Default for Settings {
             error_after_reconnects: false,
             breaker_threshold: breaker::DEFAULT_FAILURE_THRESHOLD,
             breaker_cooldown: gst::ClockTime::from_mseconds(DEFAULT_BREAKER_COOLDOWN_MS.into()),
+            auth_token: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -660,6 +666,8 @@ impl StsDub {
             give_up: settings.error_after_reconnects,
             breaker_threshold: settings.breaker_threshold,
             breaker_cooldown: settings.breaker_cooldown.into(),
+            auth_token: settings.auth_token.clone(),
+            tls_ca_file: settings.tls_ca_file.clone().map(Into::into),
         };
         let element = self.obj().downgrade();
         let stream_id = settings.stream_id.clone();
@@ -1198,6 +1206,27 @@ impl StsDub {
                 ]
             ));
         }
+        if let Some(path) = &settings.tls_ca_file {
+            if let Err(e) = crate::sts::transport::tls_config(Some(std::path::Path::new(path))) {
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    [
+                        "property {PROP_TLS_CA_FILE}: {e}; expected a readable PEM file of CA certificates"
+                    ]
+                ));
+            }
+        }
+        for (name, value) in [
+            (PROP_STREAM_ID, &settings.stream_id),
+            (PROP_WORKER_ID, &settings.worker_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ["property {name} must not be empty"]
+                ));
+            }
+        }
         let coherent =
             scheduler::coherent_latency(settings.segment_duration.into(), settings.timeout.into());
         if Duration::from(settings.latency) < coherent {
@@ -1377,6 +1406,17 @@ impl ObjectImpl for StsDub {
                 millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
                 millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
                 millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+                glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
+                    .nick("Auth token")
+                    .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
+                    .write_only()
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder(PROP_TLS_CA_FILE)
+                    .nick("TLS CA file")
+                    .blurb("PEM file of CA certificates to trust for wss:// / https:// besides the system's (certificates are always verified)")
+                    .mutable_ready()
+                    .build(),
                 millis(PROP_RECONNECT_DELAY, "Reconnect delay", "Wait before the first reconnect attempt, in milliseconds; it doubles with each attempt (2000: 2, 4, 8, 16, 32 s)", 100, 600_000, DEFAULT_RECONNECT_DELAY_MS),
                 glib::ParamSpecUInt::builder(PROP_RECONNECT_ATTEMPTS)
                     .nick("Reconnect attempts")
@@ -1443,6 +1483,10 @@ impl ObjectImpl for StsDub {
             PROP_MAX_INFLIGHT => {
                 settings.max_inflight = value.get::<u32>().unwrap_or(DEFAULT_MAX_INFLIGHT)
             }
+            PROP_AUTH_TOKEN => {
+                settings.auth_token = Some(text()).filter(|t| !t.is_empty()).map(Secret)
+            }
+            PROP_TLS_CA_FILE => settings.tls_ca_file = Some(text()).filter(|t| !t.is_empty()),
             PROP_RECONNECT_DELAY => settings.reconnect_delay = millis(),
             PROP_RECONNECT_ATTEMPTS => {
                 settings.reconnect_attempts =
@@ -1474,6 +1518,7 @@ impl ObjectImpl for StsDub {
             PROP_LATENCY => (settings.latency.mseconds() as u32).to_value(),
             PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
             PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
+            PROP_TLS_CA_FILE => settings.tls_ca_file.to_value(),
             PROP_RECONNECT_DELAY => (settings.reconnect_delay.mseconds() as u32).to_value(),
             PROP_RECONNECT_ATTEMPTS => settings.reconnect_attempts.to_value(),
             PROP_ERROR_AFTER_RECONNECTS => settings.error_after_reconnects.to_value(),
