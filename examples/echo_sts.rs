@@ -165,7 +165,10 @@ fn parse_args() -> Result<Options, String> {
 struct Counters {
     fragments: AtomicU64,
     applied: AtomicU64,
+    in_flight: AtomicU64,
 }
+
+static STARTED: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
 /// Fragments seen by this process, across connections: fault switches count them.
 static SEEN: AtomicU64 = AtomicU64::new(0);
@@ -179,6 +182,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    std::sync::LazyLock::force(&STARTED);
     if let Err(e) = gst::init() {
         eprintln!("echo_sts: cannot initialise GStreamer: {e}");
         std::process::exit(1);
@@ -287,9 +291,22 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
             fragment_counters.fragments.fetch_add(1, Ordering::Relaxed);
             let index = SEEN.fetch_add(1, Ordering::Relaxed);
             eprintln!(
-                "echo_sts: fragment {} sequence {}",
-                fragment.fragment_id, fragment.sequence_number
+                "echo_sts: fragment {} sequence {} at_ms {}",
+                fragment.fragment_id,
+                fragment.sequence_number,
+                STARTED.elapsed().as_millis()
             );
+            // A real STS refuses work beyond the max_inflight it announced.
+            let in_flight = fragment_counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            if in_flight > u64::from(options.max_inflight) {
+                eprintln!("echo_sts: QUEUE_FULL, {in_flight} in flight");
+                fragment_counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let reply = json!({"fragment_id": fragment.fragment_id, "stream_id": fragment.stream_id,
+                    "sequence_number": fragment.sequence_number, "status": "failed",
+                    "error": {"code": "QUEUE_FULL", "message": "more fragments in flight than max_inflight", "retryable": true}});
+                let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
+                return;
+            }
             let ack = json!({"fragment_id": fragment.fragment_id, "status": "queued"});
             let _ = socket.emit(FRAGMENT_ACK, &ack);
             if options.pause_at == Some(index + 1) {
@@ -300,15 +317,19 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                 );
             }
             let options = options.clone();
+            let counters = fragment_counters.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
                 tokio::time::sleep(options.delay).await;
                 if options.chaos {
                     chaos(&socket, &fragment, index, &options, started).await;
+                } else {
+                    let reply = answer(&fragment, &options, index, started).await;
+                    counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
                     return;
                 }
-                let reply = answer(&fragment, &options, index, started).await;
-                let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
+                counters.in_flight.fetch_sub(1, Ordering::SeqCst);
             });
         },
     );

@@ -178,3 +178,43 @@ fn a_frozen_sts_is_detected_within_ping_interval_plus_timeout() {
     );
     assert_gapless_output(&output, &run);
 }
+
+#[test]
+fn the_servers_lower_max_inflight_is_respected() {
+    // The echo announces 1 and answers QUEUE_FULL to a second fragment in flight.
+    let echo = EchoSts::start(&["--max-inflight", "1", "--delay-ms", "150"]);
+    let output = scratch("max-inflight.flv");
+    let props = format!("sts-url={} max-inflight=3", echo.url);
+    let run = run_pipeline(&file_to_flv(&sample(), &output, &props), LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert_eq!(run.statuses(), vec!["dubbed"; 10], "{:?}", run.segments);
+}
+
+#[test]
+fn slow_down_spaces_the_fragments_and_stream_end_is_acknowledged() {
+    let echo = EchoSts::start(&["--slow-down-ms", "600"]);
+    let output = scratch("slow-down.flv");
+    let run = run_pipeline(
+        &file_to_flv(&sample(), &output, &format!("sts-url={}", echo.url)),
+        LIMIT,
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert_eq!(run.statuses(), vec!["dubbed"; 10], "{:?}", run.segments);
+    let arrivals: Vec<u64> = (0..10)
+        .map(|_| {
+            let line = echo.wait_for_log("echo_sts: fragment", Duration::from_secs(5));
+            line.rsplit(' ')
+                .next()
+                .and_then(|ms| ms.parse().ok())
+                .expect("at_ms")
+        })
+        .collect();
+    for pair in arrivals.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 550,
+            "fragments {} ms apart: {arrivals:?}",
+            pair[1] - pair[0]
+        );
+    }
+    echo.wait_for_log("stream end, 10 fragments", Duration::from_secs(5));
+}
