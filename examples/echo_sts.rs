@@ -59,7 +59,7 @@ struct Options {
     pause_at: Option<u64>,
     /// ...and `none` this long after.
     pause_for: Duration,
-    /// Send `backpressure slow_down` with this delay right after `stream:ready`.
+    /// Send `backpressure slow_down` with this delay, just before `stream:ready`.
     slow_down: Option<Duration>,
     /// Cycle through malformed, duplicate, unknown and failed answers.
     chaos: bool,
@@ -266,12 +266,12 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                     "max_inflight": max_inflight,
                     "capabilities": {"formats": ["m4a"], "transform": format!("{:?}", init_options.transform)},
                 });
-                let _ = socket.emit(STREAM_READY, &ready);
                 if let Some(delay) = init_options.slow_down {
                     let advice = json!({"stream_id": init.stream_id, "severity": "medium", "current_inflight": 0,
                         "queue_depth": 0, "action": "slow_down", "recommended_delay_ms": delay.as_millis() as u64});
                     let _ = socket.emit(BACKPRESSURE, &advice);
                 }
+                let _ = socket.emit(STREAM_READY, &ready);
             }
             Err(e) => eprintln!("echo_sts: invalid {STREAM_INIT}: {e}"),
         }

@@ -9,6 +9,8 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav
   ffmpeg espeak-ng
+  libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+  nginx-light libnginx-mod-rtmp
 )
 
 missing=()

@@ -339,14 +339,18 @@ impl Session {
         connection
             .emit(STREAM_INIT, &init)
             .map_err(|e| e.to_string())?;
-        let ready = tokio::time::timeout(CONNECT_TIMEOUT, wait_for_ready(&mut connection))
-            .await
-            .map_err(|_| {
-                format!(
-                    "no {STREAM_READY} within {} ms",
-                    CONNECT_TIMEOUT.as_millis()
-                )
-            })??;
+        let mut early_advice = Vec::new();
+        let ready = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            wait_for_ready(&mut connection, &mut early_advice),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "no {STREAM_READY} within {} ms",
+                CONNECT_TIMEOUT.as_millis()
+            )
+        })??;
         // The server's max_inflight wins when it is lower; 0 would stall us.
         self.max_inflight = match ready.max_inflight {
             Some(server) if server > 0 => server.min(self.config.max_inflight),
@@ -354,6 +358,9 @@ impl Session {
         };
         self.next_sequence = 0;
         self.flow.reset();
+        for advice in early_advice {
+            self.on_backpressure(&advice);
+        }
         (self.events)(SessionEvent::Connected {
             session_id: ready.session_id,
             max_inflight: self.max_inflight,
@@ -730,13 +737,19 @@ fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Durati
     }
 }
 
-async fn wait_for_ready(connection: &mut Connection) -> Result<StreamReady, String> {
+/// Waits for `stream:ready`; `backpressure` advice that comes first is kept
+/// for the caller to apply before the first fragment goes out.
+async fn wait_for_ready(
+    connection: &mut Connection,
+    early_advice: &mut Vec<Value>,
+) -> Result<StreamReady, String> {
     loop {
         match connection.incoming.recv().await {
             Some(Incoming::Event { name, data }) if name == STREAM_READY => {
                 return serde_json::from_value(data)
                     .map_err(|e| format!("malformed {STREAM_READY}: {e}"));
             }
+            Some(Incoming::Event { name, data }) if name == BACKPRESSURE => early_advice.push(data),
             Some(Incoming::Event { .. }) => continue,
             Some(Incoming::Closed(reason)) => return Err(reason),
             None => return Err("connection closed".into()),

@@ -8,10 +8,11 @@ use std::time::Duration;
 use super::imp::CAT;
 use crate::m4a::{self, AacConfig};
 use crate::scheduler::{FallbackReason, Outcome};
-use crate::segmenter::Segment;
+use crate::segmenter::{Frame, Segment};
 use crate::splice::{self, Fit};
-use crate::sts::session::{Fragment, SessionHandle};
+use crate::sts::session::{Fragment, Reply, SessionHandle};
 use crate::transcode;
+use tokio::sync::oneshot;
 
 /// Dubbed frames fitted to their segment, timestamps still to be set.
 pub(super) struct DubbedFrames {
@@ -31,21 +32,22 @@ pub(super) struct FragmentRequest {
 }
 
 impl FragmentRequest {
-    /// Packs, sends, waits for the answer and fits it; never fails, falls back.
-    pub async fn dub(self, session: &SessionHandle) -> (u64, Outcome<DubbedFrames>) {
-        let m4a = match self.pack() {
-            Ok(m4a) => m4a,
-            Err(_) => return (self.batch, Outcome::Original(FallbackReason::InvalidReply)),
-        };
-        let reply = session
-            .submit(Fragment {
-                fragment_id: self.fragment_id.clone(),
-                pts_ns: self.pts_ns,
-                duration_ms: self.duration_ms,
-                m4a,
-            })
-            .await;
-        let outcome = match reply {
+    /// Packs the segment and hands it to the session. Called in segment order
+    /// from the streaming thread, so sequence numbers follow the timeline;
+    /// packing is one copy of the segment's frames (~70 KB per 6 s).
+    pub fn submit(&self, session: &SessionHandle) -> Option<oneshot::Receiver<Reply>> {
+        let m4a = self.pack().ok()?;
+        Some(session.submit(Fragment {
+            fragment_id: self.fragment_id.clone(),
+            pts_ns: self.pts_ns,
+            duration_ms: self.duration_ms,
+            m4a,
+        }))
+    }
+
+    /// Waits for the answer and fits it; never fails, falls back.
+    pub async fn outcome(self, reply: oneshot::Receiver<Reply>) -> (u64, Outcome<DubbedFrames>) {
+        let outcome = match reply.await {
             Ok(Ok(dubbed)) => match self.fit_off_runtime(dubbed.m4a).await {
                 Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
                     frames,
@@ -136,15 +138,33 @@ pub(super) fn retimed(
     dubbed
         .into_iter()
         .zip(&segment.frames)
-        .map(|(mut buffer, original)| {
-            let b = buffer.make_mut();
-            b.set_pts(original.data.pts());
-            b.set_dts(original.data.dts());
-            b.set_duration(original.data.duration());
-            if original.data.flags().contains(gst::BufferFlags::DISCONT) {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
-            buffer
+        .map(|(buffer, original)| stamped(buffer, original))
+        .collect()
+}
+
+/// The original frames, on the segment's sample timeline.
+pub(super) fn originals(segment: Segment<gst::Buffer>) -> Vec<gst::Buffer> {
+    segment
+        .frames
+        .into_iter()
+        .map(|frame| {
+            let data = frame.data.clone();
+            stamped(data, &frame)
         })
         .collect()
+}
+
+/// `buffer` with the timestamps the segmenter gave `frame` (jitter-free,
+/// sample-exact), and the input's DISCONT flag.
+fn stamped(mut buffer: gst::Buffer, frame: &Frame<gst::Buffer>) -> gst::Buffer {
+    let b = buffer.make_mut();
+    b.set_pts(gst::ClockTime::from_nseconds(frame.pts));
+    b.set_dts(gst::ClockTime::NONE);
+    b.set_duration(gst::ClockTime::from_nseconds(frame.duration));
+    if frame.data.flags().contains(gst::BufferFlags::DISCONT) {
+        b.set_flags(gst::BufferFlags::DISCONT);
+    } else {
+        b.unset_flags(gst::BufferFlags::DISCONT);
+    }
+    buffer
 }

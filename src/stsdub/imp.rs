@@ -37,7 +37,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::fragment::{DubbedFrames, FragmentRequest, retimed};
+use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
 use crate::m4a::{self, AacConfig};
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
@@ -455,9 +455,22 @@ impl StsDub {
             );
             return;
         };
+        let Some(reply) = fragment.submit(&session) else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "batch {batch}: segment frames unreadable, original audio goes out"
+            );
+            self.decide_locked(
+                state,
+                batch,
+                Outcome::Original(FallbackReason::InvalidReply),
+            );
+            return;
+        };
         let element = self.obj().downgrade();
         let task = RUNTIME.spawn(async move {
-            let (batch, outcome) = fragment.dub(&session).await;
+            let (batch, outcome) = fragment.outcome(reply).await;
             if let Some(element) = element.upgrade() {
                 element.imp().decide(batch, outcome);
             }
@@ -637,6 +650,7 @@ impl StsDub {
             let session = self.start_session(&state.settings, &config);
             state.session = Some(session);
         }
+        state.segmenter.set_sample_rate(config.sample_rate);
         state.aac = Some(config);
         state.queue.push_event(event);
         self.changed.notify_all();
@@ -910,7 +924,7 @@ impl StsDub {
                     "stream {stream_id} batch {batch} fragment {fragment_id}: original audio ({})",
                     reason.as_str()
                 );
-                (segment.frames.into_iter().map(|f| f.data).collect(), None)
+                (originals(segment), None)
             }
         };
         self.post_segment_message(stream_id, batch, &fragment_id, dubbed, reason, &buffers);

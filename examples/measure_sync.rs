@@ -1,0 +1,126 @@
+//! Measures A/V sync in a recording of the `marks` sample
+//! (`scripts/make-sample.sh OUT SECONDS marks`): the time of each white flash
+//! in the video against the onset of the beep nearest to it. Uses ffmpeg.
+//!
+//! ```text
+//! cargo run --example measure_sync -- recording.flv
+//! ```
+//!
+//! Prints one line per mark, `mark <flash s> <beep s> <offset ms>`, then
+//! `max_abs_offset_ms <n>`; exits 1 when no mark pairs up.
+
+use std::process::Command;
+
+/// Times (s) of frames much brighter than the one before: the flashes.
+fn flash_times(file: &str) -> Result<Vec<f64>, String> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "info", "-copyts", "-i", file, "-map", "0:v:0"])
+        .args(["-vf", "scale=16:16,format=gray,showinfo", "-f", "null", "-"])
+        .output()
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    let mut times = Vec::new();
+    let mut previous = 255.0;
+    for line in log.lines().filter(|l| l.contains("Parsed_showinfo")) {
+        let field = |key: &str| line.split(key).nth(1).map(|rest| rest.trim_start());
+        let time =
+            field("pts_time:").and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok());
+        let mean = field("mean:[").and_then(|r| r.split([' ', ']']).next()?.parse::<f64>().ok());
+        if let (Some(time), Some(mean)) = (time, mean) {
+            if mean > previous + 60.0 {
+                times.push(time);
+            }
+            previous = mean;
+        }
+    }
+    Ok(times)
+}
+
+/// Times (s) where the audio turns loud after at least a second of quiet.
+fn beep_times(file: &str) -> Result<Vec<f64>, String> {
+    let start = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=start_time",
+            "-of",
+            "csv=p=0",
+            file,
+        ])
+        .output()
+        .map_err(|e| format!("ffprobe: {e}"))?;
+    let start: f64 = String::from_utf8_lossy(&start.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    let rate = 8000.0;
+    let pcm = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-copyts", "-i", file, "-map", "0:a:0", "-ac", "1", "-ar", "8000", "-f",
+            "s16le", "-",
+        ])
+        .output()
+        .map_err(|e| format!("ffmpeg: {e}"))?
+        .stdout;
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])).abs() / 32768.0)
+        .collect();
+    let mut times = Vec::new();
+    let mut quiet = 0usize;
+    for (i, level) in samples.iter().enumerate() {
+        if *level > 0.1 {
+            if quiet as f64 >= rate {
+                times.push(start + i as f64 / rate);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    Ok(times)
+}
+
+fn main() {
+    let Some(file) = std::env::args().nth(1) else {
+        eprintln!("usage: measure_sync RECORDING");
+        std::process::exit(2);
+    };
+    let (flashes, beeps) = match (flash_times(&file), beep_times(&file)) {
+        (Ok(f), Ok(b)) => (f, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("measure_sync: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut worst: Option<f64> = None;
+    for flash in &flashes {
+        let Some(beep) = beeps
+            .iter()
+            .min_by(|a, b| (*a - flash).abs().total_cmp(&(*b - flash).abs()))
+        else {
+            continue;
+        };
+        let offset_ms = (beep - flash) * 1000.0;
+        // A beep more than a second away belongs to another mark.
+        if offset_ms.abs() > 1000.0 {
+            continue;
+        }
+        println!("mark {flash:.3} {beep:.3} {offset_ms:.1}");
+        worst = Some(worst.map_or(offset_ms.abs(), |w: f64| w.max(offset_ms.abs())));
+    }
+    match worst {
+        Some(worst) => println!("max_abs_offset_ms {worst:.1}"),
+        None => {
+            eprintln!(
+                "measure_sync: no flash pairs with a beep ({} flashes, {} beeps)",
+                flashes.len(),
+                beeps.len()
+            );
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The live worker: RTSP (H.264 + AAC) in → stsdub → RTMP out. Video is never
+# re-encoded and stsdub holds it for its latency: no queue needs sizing.
+# SIGINT or SIGTERM stop it cleanly: EOS first, so stsdub sends stream:end
+# and the RTMP server gets a complete stream.
+#
+# Environment (defaults in brackets):
+#   RTSP_URL (required)   RTMP_URL (required)   STS_URL [http://127.0.0.1:8000]
+#   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
+#   LATENCY_MS [14500]    SEGMENT_MS [6000]     TIMEOUT_MS [8000]
+#   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
+#   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
+#   GST_PLUGIN_PATH       where libgststsdub.so is [this checkout's target/release]
+set -euo pipefail
+: "${RTSP_URL:?RTSP_URL=rtsp://host/stream is required}"
+: "${RTMP_URL:?RTMP_URL=rtmp://host/app/key is required}"
+: "${STS_URL:=http://127.0.0.1:8000}" "${STREAM_ID:=stream}" "${WORKER_ID:=$(hostname)}"
+: "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
+: "${LATENCY_MS:=14500}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
+: "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${GST_LAUNCH_ARGS:=}"
+export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
+
+# Job control: a background job of a non-interactive shell would otherwise
+# ignore SIGINT, which gst-launch-1.0 -e needs to see to send EOS.
+set -m
+# shellcheck disable=SC2086
+gst-launch-1.0 -e $GST_LAUNCH_ARGS \
+  rtspsrc location="$RTSP_URL" protocols=tcp latency="$RTSP_LATENCY_MS" name=src \
+  src. ! rtph264depay ! h264parse ! dub.video_sink \
+  src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
+  stsdub name=dub sts-url="$STS_URL" stream-id="$STREAM_ID" worker-id="$WORKER_ID" \
+    source-language="$SOURCE_LANGUAGE" target-language="$TARGET_LANGUAGE" \
+    latency="$LATENCY_MS" segment-duration="$SEGMENT_MS" timeout="$TIMEOUT_MS" \
+  dub.video_src ! mux.video  dub.audio_src ! mux.audio \
+  flvmux name=mux streamable=true ! "$RTMP_SINK" location="$RTMP_URL" &
+launch=$!
+# gst-launch-1.0 -e turns SIGINT into EOS; give SIGTERM the same meaning.
+trap 'kill -INT "$launch" 2>/dev/null || true' INT TERM
+status=0
+wait "$launch" || status=$?
+# A trapped signal interrupts the first wait; wait again for the clean stop.
+if kill -0 "$launch" 2>/dev/null; then
+  wait "$launch" || status=$?
+fi
+exit "$status"

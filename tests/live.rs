@@ -1,0 +1,439 @@
+//! The live worker as users run it: gst-rtsp-server → `pipelines/worker.sh`
+//! (rtspsrc → stsdub → flvmux → rtmpsink) → nginx with Debian's RTMP module,
+//! the recording checked with ffmpeg. The sample carries sync marks (a white
+//! flash and a beep at the same instants every 5 s) and the echo STS keeps
+//! them (identity transform), so A/V sync is measured on what comes out.
+//!
+//! `STSDUB_LIVE_SECONDS` sets the sample's length (default 20; the issue's
+//! 60 s run: `STSDUB_LIVE_SECONDS=60 cargo test --test live`).
+
+mod common;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// One live test at a time: they are real time and share the two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn live_seconds() -> u64 {
+    std::env::var("STSDUB_LIVE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+fn marks_sample() -> PathBuf {
+    static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            let seconds = live_seconds();
+            let path = scratch(&format!("marks-{seconds}s.mp4"));
+            if !path.exists() {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sample.sh");
+                let status = Command::new("bash")
+                    .arg(script)
+                    .arg(&path)
+                    .arg(seconds.to_string())
+                    .arg("marks")
+                    .status()
+                    .expect("make-sample.sh runs");
+                assert!(status.success());
+            }
+            path
+        })
+        .clone()
+}
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("examples")
+        .join(name)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// nginx with the RTMP module on a free loopback port, recording what it gets.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(name: &str) -> Self {
+        let port = free_port();
+        let dir = scratch(&format!("nginx-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("nginx dir");
+        let template = include_str!("nginx/rtmp.conf.in");
+        let config = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@DIR@", &dir.display().to_string());
+        let config_path = dir.join("nginx.conf");
+        std::fs::write(&config_path, config).expect("nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx starts (apt-get install nginx-light libnginx-mod-rtmp)");
+        let nginx = Self { child, port, dir };
+        nginx.wait_listening();
+        nginx
+    }
+
+    /// nginx has no "ready" line: poll its port, bounded.
+    fn wait_listening(&self) {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < give_up,
+                "nginx does not listen on {}",
+                self.port
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{name}", self.port)
+    }
+
+    fn recording(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.flv"))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rtsp_source(file: &Path, once: bool) -> EchoSts {
+    let mut command = Command::new(example("rtsp_source"));
+    command.arg("--file").arg(file);
+    if once {
+        command.arg("--once");
+    }
+    EchoSts::spawn(command)
+}
+
+/// `pipelines/worker.sh` with `gst-launch-1.0 -m`, its bus messages on a channel.
+struct Worker {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    segments: Vec<(String, String)>,
+}
+
+impl Worker {
+    fn start(rtsp: &str, rtmp: &str, sts: &str) -> Self {
+        let plugin_dir = example("x")
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        let mut child = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh"))
+            .env("RTSP_URL", rtsp)
+            .env("RTMP_URL", rtmp)
+            .env("STS_URL", sts)
+            .env("STREAM_ID", "live-test")
+            .env("GST_LAUNCH_ARGS", "-m")
+            .env("GST_PLUGIN_PATH", plugin_dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("worker.sh starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            segments: Vec::new(),
+        }
+    }
+
+    /// Reads gst-launch's output until `until` holds for the segments seen.
+    fn wait_for(&mut self, limit: Duration, until: impl Fn(&[(String, String)]) -> bool) -> bool {
+        let give_up = Instant::now() + limit;
+        while !until(&self.segments) {
+            let remaining = give_up.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(segment) = parse_segment(&line) {
+                        self.segments.push(segment);
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()));
+    }
+
+    /// Waits for the worker to exit on its own; its exit status.
+    fn finish(mut self, limit: Duration) -> (bool, Vec<(String, String)>) {
+        self.wait_for(limit, |_| false);
+        let give_up = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status.success(), std::mem::take(&mut self.segments));
+            }
+            assert!(Instant::now() < give_up, "worker.sh did not stop");
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (status, reason) from a gst-launch `-m` line for an `stsdub-segment` message.
+fn parse_segment(line: &str) -> Option<(String, String)> {
+    if !line.contains("stsdub-segment") {
+        return None;
+    }
+    let field = |name: &str| {
+        line.split(&format!("{name}=(string)")).nth(1).map(|rest| {
+            rest.split([',', ';'])
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned()
+        })
+    };
+    Some((field("status")?, field("reason").unwrap_or_default()))
+}
+
+/// Hashes of the H.264 slice NAL units (types 1 and 5), in order.
+fn slice_hashes(file: &Path) -> Vec<u64> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let data = output.stdout;
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut hashes = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(data.len(), |&next| next - 3);
+        let nal = &data[start..end];
+        let nal = nal.strip_suffix(&[0]).unwrap_or(nal); // 4-byte start code's leading zero
+        if matches!(nal.first().map(|b| b & 0x1f), Some(1 | 5)) {
+            let mut hasher = DefaultHasher::new();
+            nal.hash(&mut hasher);
+            hashes.push(hasher.finish());
+        }
+    }
+    hashes
+}
+
+fn max_sync_offset_ms(recording: &Path) -> f64 {
+    let output = Command::new(example("measure_sync"))
+        .arg(recording)
+        .output()
+        .expect("measure_sync runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{text}");
+    assert!(output.status.success(), "no sync marks found: {text}");
+    let marks = text.lines().filter(|l| l.starts_with("mark ")).count() as u64;
+    assert!(
+        marks >= live_seconds() / 5 - 1,
+        "every mark measured: {text}"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("max_abs_offset_ms "))
+        .and_then(|v| v.parse().ok())
+        .expect("max_abs_offset_ms line")
+}
+
+#[track_caller]
+fn assert_recording_is_faithful(source: &Path, recording: &Path) {
+    assert!(recording.exists(), "nginx recorded {}", recording.display());
+    let source_slices = slice_hashes(source);
+    let recorded_slices = slice_hashes(recording);
+    assert!(!source_slices.is_empty());
+    assert!(
+        source_slices == recorded_slices,
+        "H.264 slices re-encoded, lost or added: {} in, {} out",
+        source_slices.len(),
+        recorded_slices.len()
+    );
+    // The source's audio as presented (its edit list cuts the encoder delay)
+    // against the recording's frames: equal within one AAC frame.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(source)
+        .output()
+        .expect("ffprobe runs");
+    let source_seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .expect("duration");
+    let audio = packets(recording, "a");
+    let recorded_seconds = audio.len() as f64 * 1024.0 / 48_000.0;
+    assert!(
+        (recorded_seconds - source_seconds).abs() <= 1024.0 / 48_000.0,
+        "{source_seconds} s of audio in, {recorded_seconds} s out"
+    );
+    for pair in audio.windows(2).skip(1) {
+        let step = pair[1].pts - pair[0].pts;
+        assert!(
+            (20..=22).contains(&step),
+            "audio gap: {} → {} ms",
+            pair[0].pts,
+            pair[1].pts
+        );
+    }
+    let offset = max_sync_offset_ms(recording);
+    assert!(offset < 120.0, "A/V offset {offset} ms at a mark");
+}
+
+#[test]
+fn live_rtsp_to_rtmp_every_segment_dubbed_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let rtsp = rtsp_source(&sample, true);
+    let nginx = Nginx::start("dubbed");
+    let worker = Worker::start(&rtsp.url, &nginx.url("dubbed"), &echo.url);
+    let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
+    assert!(clean, "worker.sh exits 0 at the end of the stream");
+    let expected = (live_seconds() * 1000).div_ceil(6016) as usize;
+    assert_eq!(segments.len(), expected, "{segments:?}");
+    assert!(
+        segments.iter().all(|(status, _)| status == "dubbed"),
+        "no segment late at default settings: {segments:?}"
+    );
+    echo.wait_for_log("stream end", Duration::from_secs(10));
+    let recording = nginx.recording("dubbed");
+    drop(nginx);
+    assert_recording_is_faithful(&sample, &recording);
+}
+
+#[test]
+fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let rtsp = rtsp_source(&sample, true);
+    let nginx = Nginx::start("killed");
+    let mut worker = Worker::start(&rtsp.url, &nginx.url("killed"), &echo.url);
+    assert!(
+        worker.wait_for(Duration::from_secs(60), |s| !s.is_empty()),
+        "a first segment"
+    );
+    drop(echo);
+    let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
+    assert!(clean);
+    assert_eq!(segments[0].0, "dubbed");
+    assert!(
+        segments.iter().any(|(_, reason)| reason == "disconnected"),
+        "{segments:?}"
+    );
+    let recording = nginx.recording("killed");
+    drop(nginx);
+    assert_recording_is_faithful(&sample, &recording);
+}
+
+#[test]
+fn worker_sh_stops_cleanly_on_sigint() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let echo = EchoSts::start(&[]);
+    let rtsp = rtsp_source(&marks_sample(), false);
+    let nginx = Nginx::start("sigint");
+    let mut worker = Worker::start(&rtsp.url, &nginx.url("sigint"), &echo.url);
+    assert!(
+        worker.wait_for(Duration::from_secs(60), |s| !s.is_empty()),
+        "a first segment"
+    );
+    worker.signal("INT");
+    let (clean, _) = worker.finish(Duration::from_secs(30));
+    assert!(clean, "exit status 0 after SIGINT");
+    echo.wait_for_log("stream end", Duration::from_secs(10));
+    let recording = nginx.recording("sigint");
+    drop(nginx);
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&recording)
+        .output()
+        .expect("ffprobe runs");
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["h264", "aac"]
+    );
+}
