@@ -9,6 +9,7 @@
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
 #   LATENCY_MS [14500]    SEGMENT_MS [6000]     TIMEOUT_MS [8000]
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
+#   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
 #   GST_PLUGIN_PATH       where libgststsdub.so is [this checkout's target/release]
 set -euo pipefail
@@ -17,7 +18,7 @@ set -euo pipefail
 : "${STS_URL:=http://127.0.0.1:8000}" "${STREAM_ID:=stream}" "${WORKER_ID:=$(hostname)}"
 : "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 : "${LATENCY_MS:=14500}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
-: "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${GST_LAUNCH_ARGS:=}"
+: "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${RTSP_BUFFER_MODE:=slave}" "${GST_LAUNCH_ARGS:=}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 
 # Job control: a background job of a non-interactive shell would otherwise
@@ -25,7 +26,7 @@ export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/targ
 set -m
 # shellcheck disable=SC2086
 gst-launch-1.0 -e $GST_LAUNCH_ARGS \
-  rtspsrc location="$RTSP_URL" protocols=tcp latency="$RTSP_LATENCY_MS" name=src \
+  rtspsrc location="$RTSP_URL" protocols=tcp latency="$RTSP_LATENCY_MS" buffer-mode="$RTSP_BUFFER_MODE" name=src \
   src. ! rtph264depay ! h264parse ! dub.video_sink \
   src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
   stsdub name=dub sts-url="$STS_URL" stream-id="$STREAM_ID" worker-id="$WORKER_ID" \
@@ -40,6 +41,7 @@ status=0
 wait "$launch" || status=$?
 # A trapped signal interrupts the first wait; wait again for the clean stop.
 if kill -0 "$launch" 2>/dev/null; then
+  status=0
   wait "$launch" || status=$?
 fi
 exit "$status"

@@ -5,11 +5,6 @@
 //! gives nine full segments and a tenth, partial one at EOS.
 //! A timestamp gap or a DISCONT closes the segment early and the next one is
 //! anchored on the new timestamp: we never invent audio to fill a gap.
-//!
-//! Timestamps are re-derived from the sample count since the last anchor
-//! (anchor + n × 1024 / rate), so jitter from a network source never reaches
-//! the output and error never accumulates; an input that drifts more than half
-//! a frame from that timeline is a discontinuity and re-anchors.
 
 /// One frame and its timing, in nanoseconds (stream time of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,16 +40,7 @@ pub struct Segmenter<F> {
     target: u64,
     next_batch: u64,
     current: Vec<Frame<F>>,
-    /// Samples per second; 0 until known (then input timestamps are kept).
-    sample_rate: u32,
-    /// Timestamp of the first frame since the last discontinuity...
-    anchor: Option<u64>,
-    /// ...and the frames placed since.
-    since_anchor: u64,
 }
-
-/// Samples per AAC frame.
-const FRAME_SAMPLES: u128 = 1024;
 
 impl<F> Segmenter<F> {
     /// `target` is the segment duration in nanoseconds.
@@ -63,29 +49,16 @@ impl<F> Segmenter<F> {
             target,
             next_batch: 0,
             current: Vec::new(),
-            sample_rate: 0,
-            anchor: None,
-            since_anchor: 0,
-        }
-    }
-
-    /// The stream's sample rate (from its caps); re-anchors on the next frame.
-    pub fn set_sample_rate(&mut self, rate: u32) {
-        if rate != self.sample_rate {
-            self.sample_rate = rate;
-            self.anchor = None;
         }
     }
 
     /// Adds one frame; returns the segments it completed (none, one, or two
     /// when a discontinuity closes the previous one and this frame fills the next).
-    pub fn push(&mut self, mut frame: Frame<F>, discont: bool) -> Vec<Segment<F>> {
+    pub fn push(&mut self, frame: Frame<F>, discont: bool) -> Vec<Segment<F>> {
         let mut done = Vec::new();
         if self.breaks_continuity(&frame, discont) {
             done.extend(self.finish());
-            self.anchor = None;
         }
-        self.place(&mut frame);
         self.current.push(frame);
         if self.accumulated() >= self.target {
             done.extend(self.finish());
@@ -109,32 +82,6 @@ impl<F> Segmenter<F> {
     /// Drops the segment under way (flush): its audio is discarded downstream too.
     pub fn discard(&mut self) {
         self.current.clear();
-        self.anchor = None;
-    }
-
-    /// Time of the n-th frame after the anchor, exact to the nanosecond.
-    fn time_of(&self, anchor: u64, n: u64) -> u64 {
-        let offset =
-            u128::from(n) * FRAME_SAMPLES * 1_000_000_000 / u128::from(self.sample_rate.max(1));
-        anchor + offset as u64
-    }
-
-    /// Puts the frame on the sample timeline (when the rate is known).
-    fn place(&mut self, frame: &mut Frame<F>) {
-        if self.sample_rate == 0 {
-            return;
-        }
-        let anchor = match self.anchor {
-            Some(anchor) => anchor,
-            None => {
-                self.anchor = Some(frame.pts);
-                self.since_anchor = 0;
-                frame.pts
-            }
-        };
-        frame.pts = self.time_of(anchor, self.since_anchor);
-        frame.duration = self.time_of(anchor, self.since_anchor + 1) - frame.pts;
-        self.since_anchor += 1;
     }
 
     /// Frames waiting for their segment to complete.
@@ -152,14 +99,11 @@ impl<F> Segmenter<F> {
     /// A gap or overlap of more than half a frame is a discontinuity: sample
     /// positions can no longer be derived from the segment's start.
     fn breaks_continuity(&self, frame: &Frame<F>, discont: bool) -> bool {
-        let (expected, frame_duration) = match (self.anchor, self.current.last()) {
-            (Some(anchor), _) if self.sample_rate != 0 => {
-                (self.time_of(anchor, self.since_anchor), self.time_of(0, 1))
-            }
-            (_, Some(last)) => (last.pts + last.duration, last.duration),
-            _ => return false,
+        let Some(last) = self.current.last() else {
+            return false;
         };
-        discont || frame.pts.abs_diff(expected) > frame_duration / 2
+        let expected = last.pts + last.duration;
+        discont || frame.pts.abs_diff(expected) > last.duration / 2
     }
 }
 
@@ -179,7 +123,6 @@ mod tests {
 
     fn run(frames: impl IntoIterator<Item = Frame<u64>>, target: u64) -> Vec<Segment<u64>> {
         let mut segmenter = Segmenter::new(target);
-        segmenter.set_sample_rate(48_000);
         let mut out: Vec<_> = frames
             .into_iter()
             .flat_map(|f| segmenter.push(f, false))
@@ -230,49 +173,8 @@ mod tests {
     }
 
     #[test]
-    fn jittery_timestamps_are_put_back_on_the_sample_timeline() {
-        // ±8 ms of network jitter: less than half a frame, so no discontinuity.
-        let jitter = [0i64, 8, -8, 5, -3, 7, -6, 0];
-        let frames = (0..400u64).map(|i| Frame {
-            data: i,
-            pts: (frame(i).pts as i64 + jitter[(i % 8) as usize] * 1_000_000).max(0) as u64,
-            duration: FRAME_48K,
-        });
-        let segments = run(frames, 6_000_000_000);
-        let all: Vec<&Frame<u64>> = segments.iter().flat_map(|s| &s.frames).collect();
-        assert_eq!(segments.len(), 2, "no split on jitter");
-        for (i, f) in all.iter().enumerate() {
-            assert_eq!(
-                f.pts,
-                (i as u128 * 1024 * 1_000_000_000 / 48_000) as u64,
-                "frame {i}"
-            );
-            assert!(f.duration == 21_333_333 || f.duration == 21_333_334);
-        }
-    }
-
-    #[test]
-    fn slow_drift_beyond_half_a_frame_re_anchors() {
-        // The input clock runs 0.1 % fast: after ~11 s it is half a frame off.
-        let frames = (0..1000u64).map(|i| Frame {
-            data: i,
-            pts: frame(i).pts * 1001 / 1000,
-            duration: FRAME_48K,
-        });
-        let segments = run(frames, 60_000_000_000);
-        assert!(segments.len() >= 2, "drift re-anchors");
-        let second = &segments[1];
-        assert_eq!(
-            second.start(),
-            frame(second.frames[0].data).pts * 1001 / 1000,
-            "anchored on the input"
-        );
-    }
-
-    #[test]
     fn discont_flag_closes_segment_even_without_gap() {
         let mut segmenter = Segmenter::new(6_000_000_000);
-        segmenter.set_sample_rate(48_000);
         assert!(segmenter.push(frame(0), false).is_empty());
         assert!(segmenter.push(frame(1), false).is_empty());
         let closed = segmenter.push(frame(2), true);

@@ -650,7 +650,6 @@ impl StsDub {
             let session = self.start_session(&state.settings, &config);
             state.session = Some(session);
         }
-        state.segmenter.set_sample_rate(config.sample_rate);
         state.aac = Some(config);
         state.queue.push_event(event);
         self.changed.notify_all();
