@@ -11,6 +11,7 @@ PACKAGES=(
   ffmpeg espeak-ng
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
   nginx-light libnginx-mod-rtmp
+  meson ninja-build
 )
 
 missing=()

@@ -1,0 +1,23 @@
+# The stream worker as a container (Debian 12): builds the plugin, runs
+# pipelines/worker.sh with its parameters from the environment:
+#   docker build -t stsdub .
+#   docker run --rm -e RTSP_URL=rtsp://… -e RTMP_URL=rtmp://… -e STS_URL=http://… stsdub
+# (not built in this repository's CI: its machines have no container engine)
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --lib --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+      gstreamer1.0-plugins-bad gstreamer1.0-libav ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/libgststsdub.so /usr/lib/x86_64-linux-gnu/gstreamer-1.0/
+COPY pipelines/worker.sh /usr/local/bin/stsdub-worker
+ENV GST_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/gstreamer-1.0
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/stsdub-worker"]
