@@ -12,7 +12,11 @@ fn meson_install_puts_a_plugin_gst_inspect_finds() {
     let _ = std::fs::remove_dir_all(&work);
     let (build, prefix) = (work.join("build"), work.join("prefix"));
     let run = |args: &[&str]| {
-        let output = Command::new("meson").args(args).current_dir(source).output().expect("meson runs");
+        let output = Command::new("meson")
+            .args(args)
+            .current_dir(source)
+            .output()
+            .expect("meson runs");
         assert!(
             output.status.success(),
             "meson {args:?} failed:\n{}{}",
@@ -24,7 +28,9 @@ fn meson_install_puts_a_plugin_gst_inspect_finds() {
     run(&["setup", &build_s, &format!("--prefix={prefix_s}")]);
     run(&["compile", "-C", &build_s]);
     run(&["install", "-C", &build_s]);
-    let plugin = walk(&prefix).into_iter().find(|p| p.ends_with("gstreamer-1.0/libgststsdub.so"));
+    let plugin = walk(&prefix)
+        .into_iter()
+        .find(|p| p.ends_with("gstreamer-1.0/libgststsdub.so"));
     let plugin = plugin.expect("libgststsdub.so installed under <prefix>/<libdir>/gstreamer-1.0");
     let output = Command::new("gst-inspect-1.0")
         .arg("stsdub")

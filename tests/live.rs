@@ -460,3 +460,89 @@ fn worker_sh_stops_cleanly_on_sigint() {
         ["h264", "aac"]
     );
 }
+
+#[test]
+fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let echo = EchoSts::start(&[]);
+    let rtsp = rtsp_source(&marks_sample(), false);
+    let rtsp_port = rtsp
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("port")
+        .to_owned();
+    let (one, two) = (scratch("app-one.flv"), scratch("app-two.flv"));
+    let mut app = Command::new(example("multi_stream"))
+        .args(["--sts-url", &echo.url, "--seconds", "30"])
+        .arg("--stream")
+        .arg(format!("{}={}", rtsp.url, one.display()))
+        .arg("--stream")
+        .arg(format!("{}={}", rtsp.url, two.display()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("multi_stream starts");
+    let stdout = app.stdout.take().expect("piped");
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("app: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |what: &dyn Fn(&str) -> bool| {
+        let give_up = Instant::now() + Duration::from_secs(40);
+        loop {
+            let line = lines
+                .recv_timeout(give_up.saturating_duration_since(Instant::now()))
+                .expect("the expected line in time");
+            if what(&line) {
+                return;
+            }
+        }
+    };
+    wait_for(&|l| l.starts_with("stream1 segment"));
+    // The source dies: both streams fail and are rebuilt once it is back.
+    drop(rtsp);
+    wait_for(&|l| l.contains("restarting"));
+    let mut command = Command::new(example("rtsp_source"));
+    command
+        .arg("--file")
+        .arg(marks_sample())
+        .args(["--port", &rtsp_port]);
+    let _rtsp = EchoSts::spawn(command);
+    wait_for(&|l| l.starts_with("stream2 segment"));
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = app.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < give_up, "multi_stream did not stop");
+        std::thread::yield_now();
+    };
+    assert!(status.success(), "clean exit: {status}");
+    for file in [&one, &two] {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(file)
+            .output()
+            .expect("ffprobe runs");
+        let codecs = String::from_utf8_lossy(&probe.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert!(
+            codecs.contains(&"h264".to_owned()) && codecs.contains(&"aac".to_owned()),
+            "{codecs:?} in {}",
+            file.display()
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Embedding stsdub in an application: several streams in one process, each
+//! its own pipeline built with the API (no launch string), one shared tokio
+//! runtime inside the plugin. A stream whose source fails is restarted after
+//! a pause; Ctrl-C (or `--seconds N`) stops every stream with EOS first.
+//!
+//! ```text
+//! cargo run --example multi_stream -- --sts-url http://127.0.0.1:8000 \
+//!     --stream rtsp://cam1/stream=rtmp://server/live/one \
+//!     --stream rtsp://cam2/stream=out/two.flv [--seconds 60]
+//! ```
+//!
+//! An output ending in `.flv` is a file, anything else an RTMP URL. Prints
+//! one line per segment and per restart, then a summary per stream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+
+/// How long a failed stream waits before it is built again.
+const RESTART_DELAY: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+struct StreamSpec {
+    name: String,
+    input: String,
+    output: String,
+}
+
+#[derive(Default)]
+struct Counts {
+    dubbed: u64,
+    fallback: u64,
+    restarts: u64,
+}
+
+fn parse_args() -> Result<(String, Vec<StreamSpec>, Option<u64>), String> {
+    let mut sts_url = "http://127.0.0.1:8000".to_owned();
+    let mut streams = Vec::new();
+    let mut seconds = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--sts-url" => sts_url = value,
+            "--stream" => {
+                let (input, output) = value.split_once('=').ok_or("--stream takes INPUT=OUTPUT")?;
+                streams.push(StreamSpec {
+                    name: format!("stream{}", streams.len() + 1),
+                    input: input.to_owned(),
+                    output: output.to_owned(),
+                });
+            }
+            "--seconds" => seconds = Some(value.parse().map_err(|e| format!("--seconds: {e}"))?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if streams.is_empty() {
+        return Err("at least one --stream INPUT=OUTPUT".into());
+    }
+    Ok((sts_url, streams, seconds))
+}
+
+fn make(factory: &str, name: &str) -> Result<gst::Element, glib::BoolError> {
+    gst::ElementFactory::make(factory).name(name).build()
+}
+
+/// rtspsrc → depay/parse → stsdub → flvmux → rtmpsink or filesink.
+fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolError> {
+    let pipeline = gst::Pipeline::with_name(&spec.name);
+    let src = gst::ElementFactory::make("rtspsrc")
+        .name("src")
+        .property("location", &spec.input)
+        .property_from_str("protocols", "tcp")
+        .build()?;
+    let video_depay = make("rtph264depay", "vdepay")?;
+    let video_parse = make("h264parse", "vparse")?;
+    let audio_depay = make("rtpmp4gdepay", "adepay")?;
+    let audio_parse = make("aacparse", "aparse")?;
+    let dub = gst::ElementFactory::make("stsdub")
+        .name("dub")
+        .property("sts-url", sts_url)
+        .property("stream-id", &spec.name)
+        .build()?;
+    let mux = gst::ElementFactory::make("flvmux")
+        .name("mux")
+        .property("streamable", true)
+        .build()?;
+    let sink = if spec.output.ends_with(".flv") {
+        gst::ElementFactory::make("filesink")
+            .name("sink")
+            .property("location", &spec.output)
+            .build()?
+    } else {
+        gst::ElementFactory::make("rtmpsink")
+            .name("sink")
+            .property("location", &spec.output)
+            .build()?
+    };
+    pipeline.add_many([
+        &src,
+        &video_depay,
+        &video_parse,
+        &audio_depay,
+        &audio_parse,
+        &dub,
+        &mux,
+        &sink,
+    ])?;
+    gst::Element::link_many([&video_depay, &video_parse])?;
+    gst::Element::link_many([&audio_depay, &audio_parse])?;
+    video_parse.link_pads(Some("src"), &dub, Some("video_sink"))?;
+    audio_parse.link_pads(Some("src"), &dub, Some("audio_sink"))?;
+    dub.link_pads(Some("video_src"), &mux, Some("video"))?;
+    dub.link_pads(Some("audio_src"), &mux, Some("audio"))?;
+    mux.link(&sink)?;
+    // rtspsrc's pads appear once the session is described: link by media.
+    let (video, audio) = (video_depay.downgrade(), audio_depay.downgrade());
+    src.connect_pad_added(move |_, pad| {
+        let media = pad.current_caps().and_then(|caps| {
+            caps.structure(0)
+                .and_then(|s| s.get::<String>("media").ok())
+        });
+        let target = match media.as_deref() {
+            Some("video") => video.upgrade(),
+            Some("audio") => audio.upgrade(),
+            _ => None,
+        };
+        if let Some(sink_pad) = target.and_then(|t| t.static_pad("sink")) {
+            if !sink_pad.is_linked() {
+                let _ = pad.link(&sink_pad);
+            }
+        }
+    });
+    Ok(pipeline)
+}
+
+struct Runner {
+    sts_url: String,
+    main_loop: glib::MainLoop,
+    pipelines: Mutex<HashMap<String, gst::Pipeline>>,
+    counts: Mutex<HashMap<String, Counts>>,
+    stopping: Mutex<bool>,
+}
+
+impl Runner {
+    fn start(self: &Arc<Self>, spec: StreamSpec) {
+        let pipeline = match build(&spec, &self.sts_url) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{}: cannot build the pipeline: {e}", spec.name);
+                return self.restart_later(spec);
+            }
+        };
+        let runner = Arc::downgrade(self);
+        let watched = spec.clone();
+        let Some(bus) = pipeline.bus() else { return };
+        let watch = bus.add_watch(move |_, message| {
+            if let Some(runner) = runner.upgrade() {
+                runner.on_message(&watched, message);
+            }
+            glib::ControlFlow::Continue
+        });
+        let Ok(watch) = watch else { return };
+        // The watch lives as long as the pipeline.
+        unsafe { pipeline.set_data("bus-watch", watch) };
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            eprintln!("{}: does not start", spec.name);
+        }
+        if let Ok(mut pipelines) = self.pipelines.lock() {
+            pipelines.insert(spec.name.clone(), pipeline);
+        }
+    }
+
+    fn on_message(self: &Arc<Self>, spec: &StreamSpec, message: &gst::Message) {
+        match message.view() {
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") else {
+                    return;
+                };
+                let status = s.get::<String>("status").unwrap_or_default();
+                println!(
+                    "{} segment {} {status} {}",
+                    spec.name,
+                    s.get::<u64>("batch").unwrap_or_default(),
+                    s.get::<String>("reason").unwrap_or_default()
+                );
+                if let Ok(mut counts) = self.counts.lock() {
+                    let c = counts.entry(spec.name.clone()).or_default();
+                    if status == "dubbed" {
+                        c.dubbed += 1
+                    } else {
+                        c.fallback += 1
+                    }
+                }
+            }
+            gst::MessageView::Error(e) => {
+                eprintln!(
+                    "{}: error from {:?}: {}",
+                    spec.name,
+                    e.src().map(|s| s.name()),
+                    e.error()
+                );
+                self.stop_one(&spec.name);
+                self.restart_later(spec.clone());
+            }
+            gst::MessageView::Eos(_) => {
+                self.stop_one(&spec.name);
+                if !self.is_stopping() {
+                    // The source ended on its own: treat it like a failure.
+                    self.restart_later(spec.clone());
+                } else if self.all_stopped() {
+                    self.main_loop.quit();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn stop_one(&self, name: &str) {
+        let pipeline = self.pipelines.lock().ok().and_then(|mut p| p.remove(name));
+        if let Some(pipeline) = pipeline {
+            let _ = pipeline.set_state(gst::State::Null);
+        }
+    }
+
+    fn restart_later(self: &Arc<Self>, spec: StreamSpec) {
+        if self.is_stopping() {
+            if self.all_stopped() {
+                self.main_loop.quit();
+            }
+            return;
+        }
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.entry(spec.name.clone()).or_default().restarts += 1;
+        }
+        println!("{} restarting in {} s", spec.name, RESTART_DELAY.as_secs());
+        let runner = Arc::downgrade(self);
+        glib::timeout_add_once(RESTART_DELAY, move || {
+            if let Some(runner) = runner.upgrade() {
+                if !runner.is_stopping() {
+                    runner.start(spec);
+                }
+            }
+        });
+    }
+
+    /// EOS into every pipeline: stsdub sends stream:end, the muxer closes
+    /// the stream; the main loop ends when the last EOS arrives.
+    fn stop_all(&self) {
+        if let Ok(mut stopping) = self.stopping.lock() {
+            *stopping = true;
+        }
+        let pipelines: Vec<gst::Pipeline> = self
+            .pipelines
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        if pipelines.is_empty() {
+            self.main_loop.quit();
+        }
+        for pipeline in pipelines {
+            pipeline.send_event(gst::event::Eos::new());
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.lock().map(|s| *s).unwrap_or(true)
+    }
+
+    fn all_stopped(&self) -> bool {
+        self.pipelines.lock().map(|p| p.is_empty()).unwrap_or(true)
+    }
+}
+
+fn main() {
+    let (sts_url, streams, seconds) = parse_args().unwrap_or_else(|e| {
+        eprintln!("multi_stream: {e}");
+        std::process::exit(2);
+    });
+    if let Err(e) = gst::init() {
+        eprintln!("multi_stream: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = gststsdub::plugin_register_static() {
+        eprintln!("multi_stream: {e}");
+        std::process::exit(1);
+    }
+    let runner = Arc::new(Runner {
+        sts_url,
+        main_loop: glib::MainLoop::new(None, false),
+        pipelines: Mutex::new(HashMap::new()),
+        counts: Mutex::new(HashMap::new()),
+        stopping: Mutex::new(false),
+    });
+    for spec in &streams {
+        runner.start(spec.clone());
+    }
+    let on_signal = Arc::downgrade(&runner);
+    std::thread::spawn(move || {
+        let Ok(signals) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if signals.block_on(tokio::signal::ctrl_c()).is_ok() {
+            glib::MainContext::default().invoke(move || {
+                if let Some(runner) = on_signal.upgrade() {
+                    runner.stop_all();
+                }
+            });
+        }
+    });
+    if let Some(seconds) = seconds {
+        let on_timer = Arc::downgrade(&runner);
+        glib::timeout_add_once(Duration::from_secs(seconds), move || {
+            if let Some(runner) = on_timer.upgrade() {
+                runner.stop_all();
+            }
+        });
+    }
+    let started = Instant::now();
+    runner.main_loop.run();
+    for spec in &streams {
+        runner.stop_one(&spec.name);
+        let counts = runner.counts.lock().ok();
+        let c = counts.as_ref().and_then(|c| c.get(&spec.name));
+        println!(
+            "{}: dubbed {} fallback {} restarts {} ({:.1} s)",
+            spec.name,
+            c.map_or(0, |c| c.dubbed),
+            c.map_or(0, |c| c.fallback),
+            c.map_or(0, |c| c.restarts),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
