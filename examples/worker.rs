@@ -111,10 +111,15 @@ fn main() {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
+    let sink = if options.output.starts_with("rtmp://") {
+        "rtmpsink name=sink"
+    } else {
+        "filesink name=sink"
+    };
     let description = format!(
         "{front} stsdub name=dub sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {} \
          dub.audio_src ! mux.audio dub.video_src ! mux.video \
-         flvmux name=mux streamable=true ! filesink location=\"{}\"",
+         flvmux name=mux streamable=true ! {sink} location=\"{}\"",
         options.sts_url, options.stream_id, options.target_language, options.extra, options.output
     );
     if options.print_pipeline {
@@ -128,8 +133,73 @@ fn main() {
         }
     };
     let started = Instant::now();
+    let timing = Timing::attach(&pipeline);
     let rows = run(&pipeline);
     print_table(&rows, started.elapsed().as_secs_f64(), &options.output);
+    timing.report(&pipeline);
+    let _ = pipeline.set_state(gst::State::Null);
+}
+
+/// Live figures, from pad probes: time from PLAYING to the first buffer
+/// reaching stsdub (the RTSP connect time on a live source), and how far
+/// behind its timestamp each audio buffer reaches the sink (end-to-end
+/// latency, to compare with the pipeline latency).
+#[derive(Clone, Default)]
+struct Timing {
+    first_buffer: std::sync::Arc<std::sync::Mutex<Option<std::time::Duration>>>,
+    sink_delay_ms: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
+}
+
+impl Timing {
+    fn attach(pipeline: &gst::Element) -> Self {
+        let timing = Self::default();
+        let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else { return timing };
+        let started = Instant::now();
+        if let Some(pad) = bin.by_name("dub").and_then(|dub| dub.static_pad("audio_sink")) {
+            let first = timing.first_buffer.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Ok(mut first) = first.lock() {
+                    first.get_or_insert(started.elapsed());
+                }
+                gst::PadProbeReturn::Remove
+            });
+        }
+        if let Some(pad) = bin.by_name("dub").and_then(|dub| dub.static_pad("audio_src")) {
+            let delays = timing.sink_delay_ms.clone();
+            let element = bin.downgrade();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let (Some(buffer), Some(bin)) = (info.buffer(), element.upgrade()) else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let now = bin.current_running_time();
+                if let (Some(now), Some(pts)) = (now, buffer.pts()) {
+                    if let Ok(mut delays) = delays.lock() {
+                        delays.push((now.nseconds() as f64 - pts.nseconds() as f64) / 1e6);
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        timing
+    }
+
+    fn report(&self, pipeline: &gst::Element) {
+        let mut query = gst::query::Latency::new();
+        let live = pipeline.query(&mut query).then(|| query.result());
+        if let Some(first) = self.first_buffer.lock().ok().and_then(|f| *f) {
+            println!("connect: first audio buffer at stsdub {} ms after PLAYING", first.as_millis());
+        }
+        let delays = self.sink_delay_ms.lock().map(|d| d.clone()).unwrap_or_default();
+        if let (Some((true, min, _)), false) = (live, delays.is_empty()) {
+            let last = delays.iter().rev().take(50).copied().collect::<Vec<_>>();
+            let mean = last.iter().sum::<f64>() / last.len() as f64;
+            let latest = delays.iter().copied().fold(f64::MIN, f64::max);
+            println!(
+                "latency: pipeline {} ms; audio leaves stsdub up to {latest:.0} ms (mean of the last 50: {mean:.0} ms) after its timestamp, so it reaches the sink in time",
+                min.mseconds()
+            );
+        }
+    }
 }
 
 fn run(pipeline: &gst::Element) -> Vec<Row> {
@@ -168,7 +238,6 @@ fn run(pipeline: &gst::Element) -> Vec<Row> {
             _ => {}
         }
     }
-    let _ = pipeline.set_state(gst::State::Null);
     rows
 }
 

@@ -1,29 +1,61 @@
 #!/usr/bin/env bash
-# The stream worker on a built-in default: a 60 s spoken sample → stsdub with
-# the echo STS → out/dubbed.flv, and a table with one row per segment.
+# The stream worker on a built-in default, one row per segment.
 #   bash scripts/demo.sh [FILE|rtsp://…|rtmp://…] [STS_URL]
+#       a 60 s spoken sample (or yours) → stsdub → echo STS → out/dubbed.flv
+#   bash scripts/demo.sh --live [SECONDS]
+#       live: built-in RTSP server (gst-rtsp-server) → stsdub → echo STS →
+#       local nginx-rtmp, recorded to out/nginx/demo.flv; prints the connect
+#       time, the latency and the A/V sync measured on the recording.
 # With no STS_URL the built-in echo STS is started on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet --lib --example worker --example echo_sts
-
+cargo build --release --quiet --lib --example worker --example echo_sts --example rtsp_source --example measure_sync
 mkdir -p out
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+# Starts a helper that prints "listening on URL" first; sets $url.
+start() {
+  local log=$1; shift
+  exec {fd}< <("$@" 2>"$log")
+  pids+=($!)
+  read -r line <&"$fd"
+  url=${line#listening on }
+}
+
+if [ "${1:-}" = "--live" ]; then
+  seconds=${2:-60}
+  sample=out/marks-${seconds}s.mp4
+  [ -f "$sample" ] || { echo "demo: making a ${seconds} s sample with sync marks"; bash scripts/make-sample.sh "$sample" "$seconds" marks; }
+  # The identity echo keeps the sync marks' beeps, so sync can be measured.
+  start out/echo_sts.log target/release/examples/echo_sts --port 0 --transform identity; sts_url=$url
+  start out/rtsp_source.log target/release/examples/rtsp_source --file "$sample" --once; rtsp_url=$url
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  rm -rf out/nginx && mkdir -p out/nginx
+  sed "s#@PORT@#$port#; s#@DIR@#$PWD/out/nginx#g" tests/nginx/rtmp.conf.in > out/nginx/nginx.conf
+  nginx -c "$PWD/out/nginx/nginx.conf" -p "$PWD/out/nginx" -e "$PWD/out/nginx/error.log" &
+  pids+=($!)
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  echo "demo: $rtsp_url → stsdub (echo STS $sts_url) → rtmp://127.0.0.1:$port/live/demo"
+  target/release/examples/worker --input "$rtsp_url" --sts-url "$sts_url" \
+    --output "rtmp://127.0.0.1:$port/live/demo" --stream-id demo
+  kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true
+  echo "demo: A/V sync on the recording out/nginx/demo.flv (flash vs beep, every 5 s):"
+  target/release/examples/measure_sync out/nginx/demo.flv
+  exit 0
+fi
+
 input=${1:-}
 if [ -z "$input" ]; then
   input=out/sample.mp4
   [ -f "$input" ] || { echo "demo: making the 60 s sample (espeak-ng speech + test video)"; bash scripts/make-sample.sh "$input" 60; }
 fi
-
 sts_url=${2:-}
 if [ -z "$sts_url" ]; then
-  exec 3< <(target/release/examples/echo_sts --port 0 2>out/echo_sts.log)
-  echo_pid=$!
-  trap 'kill $echo_pid 2>/dev/null || true' EXIT
-  read -r line <&3
-  sts_url=${line#listening on }
+  start out/echo_sts.log target/release/examples/echo_sts --port 0
+  sts_url=$url
   echo "demo: echo STS at $sts_url (log: out/echo_sts.log)"
 fi
-
 target/release/examples/worker --input "$input" --sts-url "$sts_url" --output out/dubbed.flv --print-pipeline
 echo "demo: play it with: ffplay out/dubbed.flv"
