@@ -153,9 +153,14 @@ struct Timing {
 impl Timing {
     fn attach(pipeline: &gst::Element) -> Self {
         let timing = Self::default();
-        let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else { return timing };
+        let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
+            return timing;
+        };
         let started = Instant::now();
-        if let Some(pad) = bin.by_name("dub").and_then(|dub| dub.static_pad("audio_sink")) {
+        if let Some(pad) = bin
+            .by_name("dub")
+            .and_then(|dub| dub.static_pad("audio_sink"))
+        {
             let first = timing.first_buffer.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 if let Ok(mut first) = first.lock() {
@@ -164,7 +169,10 @@ impl Timing {
                 gst::PadProbeReturn::Remove
             });
         }
-        if let Some(pad) = bin.by_name("dub").and_then(|dub| dub.static_pad("audio_src")) {
+        if let Some(pad) = bin
+            .by_name("dub")
+            .and_then(|dub| dub.static_pad("audio_src"))
+        {
             let delays = timing.sink_delay_ms.clone();
             let element = bin.downgrade();
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -187,9 +195,16 @@ impl Timing {
         let mut query = gst::query::Latency::new();
         let live = pipeline.query(&mut query).then(|| query.result());
         if let Some(first) = self.first_buffer.lock().ok().and_then(|f| *f) {
-            println!("connect: first audio buffer at stsdub {} ms after PLAYING", first.as_millis());
+            println!(
+                "connect: first audio buffer at stsdub {} ms after PLAYING",
+                first.as_millis()
+            );
         }
-        let delays = self.sink_delay_ms.lock().map(|d| d.clone()).unwrap_or_default();
+        let delays = self
+            .sink_delay_ms
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
         if let (Some((true, min, _)), false) = (live, delays.is_empty()) {
             let last = delays.iter().rev().take(50).copied().collect::<Vec<_>>();
             let mean = last.iter().sum::<f64>() / last.len() as f64;

@@ -1295,46 +1295,39 @@ impl ObjectSubclass for StsDub {
                 .expect("pad templates are registered in pad_templates()");
             gst::Pad::builder_from_template(&template)
         };
-        let audio_sink = pad("audio_sink")
-            .chain_function(|_, parent, buffer| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |imp| imp.audio_chain(buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                StsDub::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
-            })
-            .iterate_internal_links_function(|pad, parent| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_link(pad),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS)
-            .build();
-        let video_sink = pad("video_sink")
-            .chain_function(|_, parent, buffer| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |imp| imp.video_chain(buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                StsDub::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
-            })
-            .iterate_internal_links_function(|pad, parent| {
-                StsDub::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_link(pad),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
-            .build();
+        type Chain = fn(&StsDub, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>;
+        let sink = |name: &str, chain: Chain, flags: gst::PadFlags| {
+            pad(name)
+                .chain_function(move |_, parent, buffer| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |imp| chain(imp, buffer),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_event(pad, event),
+                    )
+                })
+                .iterate_internal_links_function(|pad, parent| {
+                    StsDub::catch_panic_pad_function(
+                        parent,
+                        || gst::Iterator::from_vec(vec![]),
+                        |imp| imp.internal_link(pad),
+                    )
+                })
+                .flags(flags)
+                .build()
+        };
+        let audio_sink = sink("audio_sink", StsDub::audio_chain, gst::PadFlags::PROXY_CAPS);
+        let video_sink = sink(
+            "video_sink",
+            StsDub::video_chain,
+            gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION,
+        );
         let src = |name: &str| {
             pad(name)
                 .query_function(|pad, parent, query| {
