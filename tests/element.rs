@@ -227,3 +227,35 @@ fn the_element_is_freed_after_use() {
         "no task, clock callback or session keeps the element alive"
     );
 }
+
+#[test]
+fn stats_count_segments_and_report_the_output_av_delta() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut audio = audio_harness(&element, caps);
+    let mut video = Harness::with_element(&element, Some("video_sink"), Some("video_src"));
+    video.set_src_caps(gst::Caps::builder("video/x-h264").build());
+    video.play();
+    for i in 0..25u64 {
+        let mut buffer = gst::Buffer::from_slice(vec![0u8; 8]);
+        let b = buffer.get_mut().expect("writable");
+        b.set_pts(gst::ClockTime::from_mseconds(i * 40));
+        b.set_duration(gst::ClockTime::from_mseconds(40));
+        assert_eq!(video.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    for frame in retimed(&frames, 0) {
+        assert_eq!(audio.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    pull_pts(&mut audio, 47);
+    for _ in 0..25 {
+        video.pull().expect("video released");
+    }
+    let stats = element.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("segments"), Ok(1));
+    assert_eq!(stats.get::<u64>("fallback"), Ok(1));
+    assert_eq!(stats.get::<u64>("dubbed"), Ok(0));
+    assert_eq!(stats.get::<u64>("latency-ms"), Ok(u64::from(LATENCY_MS)));
+    // Audio ends at 1002.7 ms, video at 1000 ms.
+    let delta = stats.get::<f64>("av-sync-delta-ms").expect("delta");
+    assert!((2.0..3.0).contains(&delta), "A/V delta {delta} ms");
+}

@@ -64,6 +64,7 @@ const PROP_SEGMENT_DURATION: &str = "segment-duration";
 const PROP_LATENCY: &str = "latency";
 const PROP_TIMEOUT: &str = "timeout";
 const PROP_MAX_INFLIGHT: &str = "max-inflight";
+const PROP_STATS: &str = "stats";
 const PROP_AUTH_TOKEN: &str = "auth-token";
 const PROP_TLS_CA_FILE: &str = "tls-ca-file";
 const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
@@ -193,6 +194,20 @@ struct State {
     video_queue: VecDeque<VideoItem>,
     video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
     discont_pending: bool,
+    /// Running time up to which video has left.
+    video_position: Option<gst::ClockTime>,
+    counts: Counts,
+}
+
+/// What the `stats` property reports.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    segments: u64,
+    dubbed: u64,
+    fallback: u64,
+    late_answers: u64,
+    last_round_trip_ms: Option<u64>,
+    breaker: Option<BreakerState>,
 }
 
 impl Default for State {
@@ -217,6 +232,8 @@ impl Default for State {
             video_queue: VecDeque::new(),
             video_wake: None,
             discont_pending: true,
+            video_position: None,
+            counts: Counts::default(),
         }
     }
 }
@@ -732,6 +749,7 @@ impl StsDub {
                     imp = self,
                     "stream {stream_id} fragment {fragment_id}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency"
                 );
+                self.state().counts.late_answers += 1;
                 let structure = gst::Structure::builder("stsdub-late-answer")
                     .field("stream-id", stream_id)
                     .field("fragment-id", fragment_id)
@@ -784,6 +802,7 @@ impl StsDub {
     /// Breaker transitions are logged and posted, so apps and operators see
     /// why segments fall back.
     fn on_breaker_changed(&self, stream_id: &str, state: BreakerState) {
+        self.state().counts.breaker = Some(state);
         if state == BreakerState::Closed {
             gst::info!(
                 CAT,
@@ -905,6 +924,18 @@ impl StsDub {
             Outcome::Dubbed(_) => None,
             Outcome::Original(reason) => Some(*reason),
         };
+        {
+            let mut state = self.state();
+            let counts = &mut state.counts;
+            counts.segments += 1;
+            match &outcome {
+                Outcome::Dubbed(dubbed) => {
+                    counts.dubbed += 1;
+                    counts.last_round_trip_ms = Some(dubbed.round_trip.as_millis() as u64);
+                }
+                Outcome::Original(_) => counts.fallback += 1,
+            }
+        }
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
@@ -952,6 +983,44 @@ impl StsDub {
             state.audio_position = Some(end);
             self.changed.notify_all();
         }
+    }
+
+    fn advance_video_position(&self, buffer: &gst::Buffer) {
+        let mut state = self.state();
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+        if let Some(end) = end.and_then(|end| state.video_segment.to_running_time(end)) {
+            state.video_position = Some(end);
+        }
+    }
+
+    /// The `stats` structure: counts, and the A/V delta of what has left
+    /// (audio running time minus video running time, from the PTS pushed).
+    fn stats(&self) -> gst::Structure {
+        let state = self.state();
+        let counts = state.counts;
+        let delta_ms = match (state.audio_position, state.video_position) {
+            (Some(audio), Some(video)) => (audio.nseconds() as f64 - video.nseconds() as f64) / 1e6,
+            _ => 0.0,
+        };
+        gst::Structure::builder("application/x-stsdub-stats")
+            .field("stream-id", state.settings.stream_id.as_str())
+            .field("segments", counts.segments)
+            .field("dubbed", counts.dubbed)
+            .field("fallback", counts.fallback)
+            .field("late-answers", counts.late_answers)
+            .field(
+                "last-round-trip-ms",
+                counts.last_round_trip_ms.map_or(-1i64, |ms| ms as i64),
+            )
+            .field("av-sync-delta-ms", delta_ms)
+            .field("latency-ms", state.render_latency().mseconds())
+            .field(
+                "breaker-state",
+                counts.breaker.unwrap_or(BreakerState::Closed).as_str(),
+            )
+            .build()
     }
 
     fn post_segment_message(
@@ -1058,7 +1127,10 @@ impl StsDub {
         self.changed.notify_all();
         drop(state);
         let result = match item {
-            VideoItem::Buffer(buffer) => self.video_src.push(buffer).map(|_| ()),
+            VideoItem::Buffer(buffer) => {
+                self.advance_video_position(&buffer);
+                self.video_src.push(buffer).map(|_| ())
+            }
             VideoItem::Event(event) => {
                 let eos = event.type_() == gst::EventType::Eos;
                 self.video_src.push_event(event);
@@ -1412,6 +1484,11 @@ impl ObjectImpl for StsDub {
                 millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
                 millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
                 millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+                glib::ParamSpecBoxed::builder::<gst::Structure>(PROP_STATS)
+                    .nick("Statistics")
+                    .blurb("Segments, dubbed, fallback, late answers, last round trip (ms), A/V delta of the output (ms, audio minus video running time), latency (ms), breaker state")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
                     .nick("Auth token")
                     .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
@@ -1525,6 +1602,10 @@ impl ObjectImpl for StsDub {
             PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
             PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
             PROP_TLS_CA_FILE => settings.tls_ca_file.to_value(),
+            PROP_STATS => {
+                drop(settings);
+                self.stats().to_value()
+            }
             PROP_RECONNECT_DELAY => (settings.reconnect_delay.mseconds() as u32).to_value(),
             PROP_RECONNECT_ATTEMPTS => settings.reconnect_attempts.to_value(),
             PROP_ERROR_AFTER_RECONNECTS => settings.error_after_reconnects.to_value(),
