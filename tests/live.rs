@@ -546,3 +546,102 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         );
     }
 }
+
+/// Running time when each audio PTS passed a pad, in ms.
+fn stamp_times(
+    pad: &gst::Pad,
+    pipeline: &gst::Pipeline,
+) -> std::sync::Arc<Mutex<std::collections::HashMap<u64, f64>>> {
+    use gst::prelude::*;
+    let times = std::sync::Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let sink = times.clone();
+    let pipeline = pipeline.downgrade();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let (Some(buffer), Some(pipeline)) = (info.buffer(), pipeline.upgrade()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if let (Some(pts), Some(now)) = (buffer.pts(), pipeline.current_running_time()) {
+            if let Ok(mut times) = sink.lock() {
+                times
+                    .entry(pts.nseconds())
+                    .or_insert(now.nseconds() as f64 / 1e6);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    times
+}
+
+#[test]
+fn end_to_end_latency_is_the_configured_latency_and_nothing_is_late() {
+    use gst::prelude::*;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let rtsp = rtsp_source(&marks_sample(), true);
+    let nginx = Nginx::start("latency");
+    // identity sync=true renders like a sink: where a buffer passes it is
+    // where the RTMP sink would send it.
+    let description = format!(
+        "rtspsrc location={} protocols=tcp latency=200 name=src \
+         src. ! rtph264depay ! h264parse ! dub.video_sink \
+         src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
+         stsdub name=dub sts-url={} \
+         dub.video_src ! mux.video dub.audio_src ! identity name=render sync=true ! mux.audio \
+         flvmux name=mux streamable=true ! rtmpsink location={}",
+        rtsp.url,
+        echo.url,
+        nginx.url("latency")
+    );
+    let mut running = Running::start(&description);
+    let pipeline = running.pipeline().clone();
+    let dub = pipeline.by_name("dub").expect("stsdub");
+    let render = pipeline.by_name("render").expect("identity");
+    let arrivals = stamp_times(&dub.static_pad("audio_sink").expect("pad"), &pipeline);
+    let renders = stamp_times(&render.static_pad("src").expect("pad"), &pipeline);
+    let run = {
+        running.wait_for(Duration::from_secs(live_seconds() + 60), |run| {
+            run.eos || !run.errors.is_empty()
+        });
+        let _ = pipeline.set_state(gst::State::Null);
+        std::mem::take(&mut running.run)
+    };
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.statuses().iter().all(|s| s == "dubbed"),
+        "{:?}",
+        run.reasons()
+    );
+    let (arrivals, renders) = (
+        arrivals.lock().unwrap().clone(),
+        renders.lock().unwrap().clone(),
+    );
+    // Frames are re-timed by nothing: the same PTS enters and leaves.
+    let mut by_pts: Vec<(u64, f64)> = arrivals
+        .iter()
+        .filter_map(|(pts, t_in)| renders.get(pts).map(|t_out| (*pts, t_out - t_in)))
+        .collect();
+    by_pts.sort_by_key(|(pts, _)| *pts);
+    // The first 100 ms pass identity before it has learnt the pipeline
+    // latency (the same start-up effect as flvmux's clamping above).
+    let delays: Vec<f64> = by_pts
+        .iter()
+        .filter(|(pts, _)| *pts > 100_000_000)
+        .map(|(_, d)| *d)
+        .collect();
+    assert!(delays.len() > 500, "{} frames matched", delays.len());
+    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+    let spread = delays.iter().fold(0f64, |m, d| m.max((d - mean).abs()));
+    eprintln!(
+        "end-to-end through stsdub: mean {mean:.0} ms, spread ±{spread:.0} ms over {} frames",
+        delays.len()
+    );
+    // The configured 14500 ms, plus up to rtspsrc's 200 ms jitter buffer:
+    // frames reach stsdub that much before the deadline they are stamped for.
+    assert!(
+        (14_500.0..14_750.0).contains(&mean),
+        "mean delay {mean:.0} ms, configured latency 14500 ms"
+    );
+    // rtspsrc smooths arrival times, so frames arrive a little early or late
+    // against their PTS; what leaves is exactly on time.
+    assert!(spread < 250.0, "delay varies by {spread:.0} ms");
+}

@@ -226,6 +226,10 @@ impl Running {
         }
     }
 
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
     /// Reads the bus until `until` holds for the run so far; false if the
     /// run ended or `limit` passed first.
     pub fn wait_for(&mut self, limit: Duration, mut until: impl FnMut(&Run) -> bool) -> bool {
@@ -240,6 +244,10 @@ impl Running {
             else {
                 return false;
             };
+            // As gst-launch does: a live source joining late changes the latency.
+            if let gst::MessageView::Latency(_) = message.view() {
+                let _ = self.pipeline.recalculate_latency();
+            }
             if self.run.record(&message) && !until(&self.run) {
                 return false;
             }
