@@ -7,6 +7,7 @@
 use gst::glib;
 
 pub mod m4a;
+pub mod metrics;
 pub mod runtime;
 pub mod scheduler;
 pub mod segmenter;

@@ -39,6 +39,7 @@ use gst::subclass::prelude::*;
 
 use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
 use crate::m4a::{self, AacConfig};
+use crate::metrics::{self, METRICS};
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
 use crate::segmenter::{Frame, Segment, Segmenter};
@@ -65,6 +66,7 @@ const PROP_LATENCY: &str = "latency";
 const PROP_TIMEOUT: &str = "timeout";
 const PROP_MAX_INFLIGHT: &str = "max-inflight";
 const PROP_STATS: &str = "stats";
+const PROP_METRICS_ADDRESS: &str = "metrics-address";
 const PROP_AUTH_TOKEN: &str = "auth-token";
 const PROP_TLS_CA_FILE: &str = "tls-ca-file";
 const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
@@ -121,6 +123,7 @@ struct Settings {
     breaker_cooldown: gst::ClockTime,
     auth_token: Option<Secret>,
     tls_ca_file: Option<String>,
+    metrics_address: Option<String>,
 }
 
 impl Default for Settings {
@@ -143,6 +146,10 @@ impl Default for Settings {
             breaker_cooldown: gst::ClockTime::from_mseconds(DEFAULT_BREAKER_COOLDOWN_MS.into()),
             auth_token: None,
             tls_ca_file: None,
+            // Off unless asked for, by property or environment.
+            metrics_address: std::env::var("STSDUB_METRICS_ADDRESS")
+                .ok()
+                .filter(|a| !a.is_empty()),
         }
     }
 }
@@ -725,6 +732,10 @@ impl StsDub {
                 );
             }
             SessionEvent::ConnectFailed { error, retry_in } => {
+                METRICS
+                    .reconnects_total
+                    .with_label_values(&[stream_id])
+                    .inc();
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::OpenReadWrite,
@@ -736,6 +747,10 @@ impl StsDub {
                 );
             }
             SessionEvent::Disconnected { reason } => {
+                METRICS
+                    .reconnects_total
+                    .with_label_values(&[stream_id])
+                    .inc();
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Read,
@@ -750,6 +765,10 @@ impl StsDub {
                     "stream {stream_id} fragment {fragment_id}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency"
                 );
                 self.state().counts.late_answers += 1;
+                METRICS
+                    .late_answers_total
+                    .with_label_values(&[stream_id])
+                    .inc();
                 let structure = gst::Structure::builder("stsdub-late-answer")
                     .field("stream-id", stream_id)
                     .field("fragment-id", fragment_id)
@@ -782,6 +801,15 @@ impl StsDub {
             }
             SessionEvent::BreakerChanged { state } => self.on_breaker_changed(stream_id, state),
             SessionEvent::Backpressure { action } => {
+                let name = match action {
+                    crate::sts::flow::Action::SlowDown(_) => "slow_down",
+                    crate::sts::flow::Action::Pause => "pause",
+                    crate::sts::flow::Action::Resume => "none",
+                };
+                METRICS
+                    .backpressure_total
+                    .with_label_values(&[stream_id, name])
+                    .inc();
                 gst::info!(
                     CAT,
                     imp = self,
@@ -789,6 +817,10 @@ impl StsDub {
                 );
             }
             SessionEvent::GaveUp { attempts, error } => {
+                METRICS
+                    .gst_bus_errors_total
+                    .with_label_values(&[stream_id])
+                    .inc();
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::OpenReadWrite,
@@ -803,6 +835,10 @@ impl StsDub {
     /// why segments fall back.
     fn on_breaker_changed(&self, stream_id: &str, state: BreakerState) {
         self.state().counts.breaker = Some(state);
+        METRICS
+            .sts_breaker_state
+            .with_label_values(&[stream_id])
+            .set(state as i64);
         if state == BreakerState::Closed {
             gst::info!(
                 CAT,
@@ -928,13 +964,36 @@ impl StsDub {
             let mut state = self.state();
             let counts = &mut state.counts;
             counts.segments += 1;
+            let m = &*METRICS;
+            m.fragments_total.with_label_values(&[stream_id]).inc();
             match &outcome {
                 Outcome::Dubbed(dubbed) => {
                     counts.dubbed += 1;
                     counts.last_round_trip_ms = Some(dubbed.round_trip.as_millis() as u64);
+                    m.dubbed_total.with_label_values(&[stream_id]).inc();
+                    m.sts_rtt_ms
+                        .with_label_values(&[stream_id])
+                        .observe(dubbed.round_trip.as_secs_f64() * 1000.0);
                 }
-                Outcome::Original(_) => counts.fallback += 1,
+                Outcome::Original(reason) => {
+                    counts.fallback += 1;
+                    m.fallback_total
+                        .with_label_values(&[stream_id, reason.as_str()])
+                        .inc();
+                }
             }
+            m.inflight_fragments
+                .with_label_values(&[stream_id])
+                .set(state.queue.undecided() as i64);
+            if let (Some(audio), Some(video)) = (state.audio_position, state.video_position) {
+                let delta_ms = (audio.nseconds() as f64 - video.nseconds() as f64) / 1e6;
+                m.av_sync_delta_ms
+                    .with_label_values(&[stream_id])
+                    .set(delta_ms);
+            }
+            m.latency_ms
+                .with_label_values(&[stream_id])
+                .set(state.render_latency().mseconds() as i64);
         }
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
@@ -1489,6 +1548,11 @@ impl ObjectImpl for StsDub {
                     .blurb("Segments, dubbed, fallback, late answers, last round trip (ms), A/V delta of the output (ms, audio minus video running time), latency (ms), breaker state")
                     .read_only()
                     .build(),
+                glib::ParamSpecString::builder(PROP_METRICS_ADDRESS)
+                    .nick("Metrics address")
+                    .blurb("host:port to serve Prometheus GET /metrics on, once per process for all stsdub elements (default: $STSDUB_METRICS_ADDRESS, else off)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
                     .nick("Auth token")
                     .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
@@ -1570,6 +1634,9 @@ impl ObjectImpl for StsDub {
                 settings.auth_token = Some(text()).filter(|t| !t.is_empty()).map(Secret)
             }
             PROP_TLS_CA_FILE => settings.tls_ca_file = Some(text()).filter(|t| !t.is_empty()),
+            PROP_METRICS_ADDRESS => {
+                settings.metrics_address = Some(text()).filter(|t| !t.is_empty())
+            }
             PROP_RECONNECT_DELAY => settings.reconnect_delay = millis(),
             PROP_RECONNECT_ATTEMPTS => {
                 settings.reconnect_attempts =
@@ -1602,6 +1669,7 @@ impl ObjectImpl for StsDub {
             PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
             PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
             PROP_TLS_CA_FILE => settings.tls_ca_file.to_value(),
+            PROP_METRICS_ADDRESS => settings.metrics_address.to_value(),
             PROP_STATS => {
                 drop(settings);
                 self.stats().to_value()
@@ -1678,6 +1746,15 @@ impl ElementImpl for StsDub {
             if let Err(message) = self.check_settings(&settings) {
                 self.post_error_message(message);
                 return Err(gst::StateChangeError);
+            }
+            if let Some(address) = &settings.metrics_address {
+                if let Err(e) = metrics::serve(RUNTIME.handle(), address) {
+                    self.post_error_message(gst::error_msg!(
+                        gst::ResourceError::OpenReadWrite,
+                        ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
+                    ));
+                    return Err(gst::StateChangeError);
+                }
             }
             let mut state = self.state();
             *state = State {

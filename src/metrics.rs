@@ -1,0 +1,187 @@
+//! Prometheus metrics: one registry per process, labelled by `stream_id`, and
+//! one `GET /metrics` endpoint however many elements there are. Updating a
+//! metric is an atomic add; rendering happens on the runtime, never on a
+//! streaming thread.
+
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub fragments_total: IntCounterVec,
+    pub dubbed_total: IntCounterVec,
+    pub fallback_total: IntCounterVec,
+    pub late_answers_total: IntCounterVec,
+    pub reconnects_total: IntCounterVec,
+    pub backpressure_total: IntCounterVec,
+    pub gst_bus_errors_total: IntCounterVec,
+    pub inflight_fragments: IntGaugeVec,
+    pub av_sync_delta_ms: GaugeVec,
+    pub sts_breaker_state: IntGaugeVec,
+    pub latency_ms: IntGaugeVec,
+    pub sts_rtt_ms: HistogramVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)
+        .expect("metric definitions are static and valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let metric = IntGaugeVec::new(Opts::new(name, help), &["stream_id"])
+        .expect("metric definitions are static and valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let stream = &["stream_id"];
+    let av_sync_delta_ms = GaugeVec::new(
+        Opts::new(
+            "worker_av_sync_delta_ms",
+            "A/V delta of the output: audio minus video running time, ms",
+        ),
+        stream,
+    )
+    .expect("metric definitions are static and valid");
+    registry
+        .register(Box::new(av_sync_delta_ms.clone()))
+        .expect("registered once");
+    // 50 ms to 10 s: resolves both a fast local STS and one near its timeout.
+    let buckets = vec![
+        50.0, 100.0, 200.0, 300.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0, 8000.0,
+        10000.0,
+    ];
+    let sts_rtt_ms = HistogramVec::new(
+        HistogramOpts::new(
+            "worker_sts_rtt_ms",
+            "Round trip of a fragment to the STS and back, ms",
+        )
+        .buckets(buckets),
+        stream,
+    )
+    .expect("metric definitions are static and valid");
+    registry
+        .register(Box::new(sts_rtt_ms.clone()))
+        .expect("registered once");
+    Metrics {
+        fragments_total: counter(
+            &registry,
+            "worker_audio_fragments_total",
+            "Audio segments that left the element",
+            stream,
+        ),
+        dubbed_total: counter(
+            &registry,
+            "worker_dubbed_total",
+            "Segments that left dubbed",
+            stream,
+        ),
+        fallback_total: counter(
+            &registry,
+            "worker_fallback_total",
+            "Segments that left as original audio, by reason",
+            &["stream_id", "reason"],
+        ),
+        late_answers_total: counter(
+            &registry,
+            "worker_late_answers_total",
+            "STS answers that came after their segment fell back",
+            stream,
+        ),
+        reconnects_total: counter(
+            &registry,
+            "worker_sts_reconnects_total",
+            "Failed or lost STS connections, each followed by a reconnect attempt",
+            stream,
+        ),
+        backpressure_total: counter(
+            &registry,
+            "worker_backpressure_events_total",
+            "STS backpressure events, by action",
+            &["stream_id", "action"],
+        ),
+        gst_bus_errors_total: counter(
+            &registry,
+            "worker_gst_bus_errors_total",
+            "Errors stsdub posted on the bus (not yet other elements')",
+            stream,
+        ),
+        inflight_fragments: int_gauge(
+            &registry,
+            "worker_inflight_fragments",
+            "Segments waiting for their outcome",
+        ),
+        sts_breaker_state: int_gauge(
+            &registry,
+            "worker_sts_breaker_state",
+            "Circuit breaker: 0 closed, 1 half_open, 2 open",
+        ),
+        latency_ms: int_gauge(
+            &registry,
+            "worker_latency_ms",
+            "Latency segments are decided against, ms",
+        ),
+        av_sync_delta_ms,
+        sts_rtt_ms,
+        registry,
+    }
+});
+
+/// The registry in Prometheus text format.
+pub fn render() -> String {
+    let mut out = Vec::new();
+    let _ = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+static SERVER: Mutex<Option<SocketAddr>> = Mutex::new(None);
+
+/// Serves `GET /metrics` on `address`, once per process: later calls with
+/// any address reuse the first endpoint. Returns the bound address.
+pub fn serve(runtime: &tokio::runtime::Handle, address: &str) -> std::io::Result<SocketAddr> {
+    let mut server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(bound) = *server {
+        return Ok(bound);
+    }
+    let listener = std::net::TcpListener::bind(address)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let _guard = runtime.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    runtime.spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let read = socket.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..read]);
+                let (status, body) = if head.starts_with("GET /metrics") {
+                    ("200 OK", render())
+                } else {
+                    ("404 Not Found", "only /metrics here\n".to_owned())
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    *server = Some(bound);
+    Ok(bound)
+}

@@ -1,0 +1,148 @@
+//! Prometheus metrics: one /metrics endpoint per process for every stsdub,
+//! the plan's names with their types, values that match the bus messages.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+
+fn scrape(address: &str) -> String {
+    let mut socket = std::net::TcpStream::connect(address).expect("metrics endpoint answers");
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The value of `name{labels}` in a scrape, 0 when absent.
+fn value(scrape: &str, name: &str, labels: &str) -> f64 {
+    let prefix = format!("{name}{{{labels}}} ");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+#[test]
+fn two_streams_one_endpoint_counters_match_the_segments() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let echo = EchoSts::start(&[]);
+    let slow = EchoSts::start(&["--delay-ms", "1500"]);
+    let props =
+        |sts: &str, id: &str| format!("sts-url={sts} stream-id={id} metrics-address={address}");
+    let mut one = Running::start(&file_to_flv(
+        &sample(),
+        &scratch("metrics-one.flv"),
+        &props(&echo.url, "one"),
+    ));
+    // Scraped during the run, once the first segment has left.
+    assert!(one.wait_for(Duration::from_secs(60), |run| !run.segments.is_empty()));
+    let during = scrape(&address);
+    assert!(
+        value(
+            &during,
+            "worker_audio_fragments_total",
+            r#"stream_id="one""#
+        ) >= 1.0,
+        "{during}"
+    );
+    let one = one.finish(Duration::from_secs(120));
+    let two = run_pipeline(
+        &file_to_flv(
+            &sample(),
+            &scratch("metrics-two.flv"),
+            &(props(&slow.url, "two") + " timeout=400"),
+        ),
+        Duration::from_secs(120),
+    );
+    assert!(one.eos && two.eos);
+    let after = scrape(&address);
+    for (name, kind) in [
+        ("worker_audio_fragments_total", "counter"),
+        ("worker_dubbed_total", "counter"),
+        ("worker_fallback_total", "counter"),
+        ("worker_gst_bus_errors_total", "counter"),
+        ("worker_inflight_fragments", "gauge"),
+        ("worker_av_sync_delta_ms", "gauge"),
+        ("worker_sts_breaker_state", "gauge"),
+        ("worker_latency_ms", "gauge"),
+        ("worker_sts_rtt_ms", "histogram"),
+    ] {
+        let declared = format!("# TYPE {name} {kind}");
+        // Metrics without samples yet are not rendered; those that have one are typed right.
+        if after.contains(&format!("\n{name}")) {
+            assert!(after.contains(&declared), "{declared} missing:\n{after}");
+        }
+    }
+    for (run, id) in [(&one, "one"), (&two, "two")] {
+        let labels = format!(r#"stream_id="{id}""#);
+        let segments = run.segments.len() as f64;
+        let dubbed = run.statuses().iter().filter(|s| *s == "dubbed").count() as f64;
+        assert_eq!(
+            value(&after, "worker_audio_fragments_total", &labels),
+            segments,
+            "{id}"
+        );
+        assert_eq!(
+            value(&after, "worker_dubbed_total", &labels),
+            dubbed,
+            "{id}"
+        );
+        let mut reasons = run.reasons();
+        reasons.retain(|r| !r.is_empty());
+        reasons.sort();
+        reasons.dedup();
+        let fallbacks: f64 = reasons
+            .iter()
+            .map(|r| {
+                value(
+                    &after,
+                    "worker_fallback_total",
+                    &format!(r#"reason="{r}",stream_id="{id}""#),
+                )
+            })
+            .sum();
+        assert_eq!(
+            dubbed + fallbacks,
+            segments,
+            "{id}: dubbed + fallback = segments"
+        );
+    }
+    // Independent label sets: all of one dubbed; two timed out until its
+    // breaker opened (5 timeouts), then fell back as breaker_open.
+    assert_eq!(
+        value(&after, "worker_dubbed_total", r#"stream_id="one""#),
+        10.0,
+        "{:?}",
+        one.reasons()
+    );
+    assert_eq!(
+        value(&after, "worker_dubbed_total", r#"stream_id="two""#),
+        0.0
+    );
+    assert!(
+        value(
+            &after,
+            "worker_fallback_total",
+            r#"reason="timeout",stream_id="two""#
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(&after, "worker_sts_breaker_state", r#"stream_id="two""#),
+        2.0,
+        "two's breaker is open"
+    );
+    assert_eq!(
+        value(&after, "worker_sts_rtt_ms_count", r#"stream_id="one""#),
+        10.0
+    );
+}
