@@ -182,6 +182,8 @@ fn answer_after_the_deadline_is_not_used_and_the_fallback_leaves_on_time() {
         segment_messages[0].get::<String>("reason").as_deref(),
         Ok("deadline")
     );
+    // It left exactly at its deadline on the test clock.
+    assert_eq!(segment_messages[0].get::<f64>("lateness-ms"), Ok(0.0));
     assert!(
         live.harness.try_pull().is_none(),
         "no second copy of the segment"

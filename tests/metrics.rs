@@ -3,30 +3,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::*;
-
-fn scrape(address: &str) -> String {
-    let mut socket = std::net::TcpStream::connect(address).expect("metrics endpoint answers");
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
-    let mut response = String::new();
-    socket.read_to_string(&mut response).expect("response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
-/// The value of `name{labels}` in a scrape, 0 when absent.
-fn value(scrape: &str, name: &str, labels: &str) -> f64 {
-    let prefix = format!("{name}{{{labels}}} ");
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0.0, |v| v.trim().parse().expect("a number"))
-}
 
 #[test]
 fn two_streams_one_endpoint_counters_match_the_segments() {
@@ -48,7 +27,7 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
     assert!(one.wait_for(Duration::from_secs(60), |run| !run.segments.is_empty()));
     let during = scrape(&address);
     assert!(
-        value(
+        metric_value(
             &during,
             "worker_audio_fragments_total",
             r#"stream_id="one""#
@@ -88,12 +67,12 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         let segments = run.segments.len() as f64;
         let dubbed = run.statuses().iter().filter(|s| *s == "dubbed").count() as f64;
         assert_eq!(
-            value(&after, "worker_audio_fragments_total", &labels),
+            metric_value(&after, "worker_audio_fragments_total", &labels),
             segments,
             "{id}"
         );
         assert_eq!(
-            value(&after, "worker_dubbed_total", &labels),
+            metric_value(&after, "worker_dubbed_total", &labels),
             dubbed,
             "{id}"
         );
@@ -104,7 +83,7 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         let fallbacks: f64 = reasons
             .iter()
             .map(|r| {
-                value(
+                metric_value(
                     &after,
                     "worker_fallback_total",
                     &format!(r#"reason="{r}",stream_id="{id}""#),
@@ -120,29 +99,29 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
     // Independent label sets: all of one dubbed; two timed out until its
     // breaker opened (5 timeouts), then fell back as breaker_open.
     assert_eq!(
-        value(&after, "worker_dubbed_total", r#"stream_id="one""#),
+        metric_value(&after, "worker_dubbed_total", r#"stream_id="one""#),
         10.0,
         "{:?}",
         one.reasons()
     );
     assert_eq!(
-        value(&after, "worker_dubbed_total", r#"stream_id="two""#),
+        metric_value(&after, "worker_dubbed_total", r#"stream_id="two""#),
         0.0
     );
     assert!(
-        value(
+        metric_value(
             &after,
             "worker_fallback_total",
             r#"reason="timeout",stream_id="two""#
         ) >= 1.0
     );
     assert_eq!(
-        value(&after, "worker_sts_breaker_state", r#"stream_id="two""#),
+        metric_value(&after, "worker_sts_breaker_state", r#"stream_id="two""#),
         2.0,
         "two's breaker is open"
     );
     assert_eq!(
-        value(&after, "worker_sts_rtt_ms_count", r#"stream_id="one""#),
+        metric_value(&after, "worker_sts_rtt_ms_count", r#"stream_id="one""#),
         10.0
     );
 }

@@ -95,6 +95,16 @@ fn sixty_seconds_all_dubbed_video_untouched_audio_transformed() {
         vec!["dubbed"; 10],
         "every one of 10 segments dubbed"
     );
+    let sequence: Vec<i64> = run
+        .segments
+        .iter()
+        .map(|s| s.get::<i64>("sequence-number").expect("sequence-number"))
+        .collect();
+    assert_eq!(
+        sequence,
+        (0..10).collect::<Vec<_>>(),
+        "sent in segment order from 0"
+    );
 
     // H.264 passes byte for byte.
     let video_in: Vec<_> = packets(&input, "v")

@@ -71,11 +71,28 @@ fn garbage_answers_fall_back_per_segment_and_never_break_the_stream() {
 fn breaker_opens_after_retryable_failures_and_closes_after_a_good_probe() {
     let echo = EchoSts::start(&["--error", "MODEL_ERROR", "--fail-first", "2"]);
     let output = scratch("breaker.flv");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
     let props = format!(
-        "sts-url={} {LIVE_PROPS} breaker-failure-threshold=2 breaker-cooldown=1200",
+        "sts-url={} stream-id=breaker {LIVE_PROPS} breaker-failure-threshold=2 breaker-cooldown=1200 metrics-address={metrics}",
         echo.url
     );
-    let run = run_pipeline(&live_to_flv(6, &output, &props), LIMIT);
+    let mut running = Running::start(&live_to_flv(6, &output, &props));
+    // The gauge follows the breaker: scraped right after each transition.
+    let mut gauge = Vec::new();
+    for transitions in 1..=3 {
+        assert!(running.wait_for(LIMIT, |run| run.breaker.len() >= transitions));
+        gauge.push(metric_value(
+            &scrape(&metrics),
+            "worker_sts_breaker_state",
+            r#"stream_id="breaker""#,
+        ));
+    }
+    assert_eq!(gauge, [2.0, 1.0, 0.0], "open, half_open, closed");
+    let run = running.finish(LIMIT);
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
     assert_eq!(run.breaker, ["open", "half_open", "closed"]);
     let reasons = run.reasons();

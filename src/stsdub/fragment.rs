@@ -19,6 +19,8 @@ pub(super) struct DubbedFrames {
     pub frames: Vec<gst::Buffer>,
     pub fit: Fit,
     pub round_trip: Duration,
+    /// The fragment's sequence number on its connection.
+    pub sequence_number: u64,
 }
 
 /// What a runtime task needs to dub one segment.
@@ -53,6 +55,7 @@ impl FragmentRequest {
                     frames,
                     fit,
                     round_trip: dubbed.round_trip,
+                    sequence_number: dubbed.sequence_number,
                 }),
                 Err(message) => {
                     gst::warning!(

@@ -960,41 +960,7 @@ impl StsDub {
             Outcome::Dubbed(_) => None,
             Outcome::Original(reason) => Some(*reason),
         };
-        {
-            let mut state = self.state();
-            let counts = &mut state.counts;
-            counts.segments += 1;
-            let m = &*METRICS;
-            m.fragments_total.with_label_values(&[stream_id]).inc();
-            match &outcome {
-                Outcome::Dubbed(dubbed) => {
-                    counts.dubbed += 1;
-                    counts.last_round_trip_ms = Some(dubbed.round_trip.as_millis() as u64);
-                    m.dubbed_total.with_label_values(&[stream_id]).inc();
-                    m.sts_rtt_ms
-                        .with_label_values(&[stream_id])
-                        .observe(dubbed.round_trip.as_secs_f64() * 1000.0);
-                }
-                Outcome::Original(reason) => {
-                    counts.fallback += 1;
-                    m.fallback_total
-                        .with_label_values(&[stream_id, reason.as_str()])
-                        .inc();
-                }
-            }
-            m.inflight_fragments
-                .with_label_values(&[stream_id])
-                .set(state.queue.undecided() as i64);
-            if let (Some(audio), Some(video)) = (state.audio_position, state.video_position) {
-                let delta_ms = (audio.nseconds() as f64 - video.nseconds() as f64) / 1e6;
-                m.av_sync_delta_ms
-                    .with_label_values(&[stream_id])
-                    .set(delta_ms);
-            }
-            m.latency_ms
-                .with_label_values(&[stream_id])
-                .set(state.render_latency().mseconds() as i64);
-        }
+        let lateness_ms = self.account(stream_id, &outcome, segment.start());
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
@@ -1004,7 +970,8 @@ impl StsDub {
                     dubbed.fit,
                     dubbed.round_trip.as_millis()
                 );
-                (retimed(&segment, dubbed.frames), Some(dubbed.round_trip))
+                let report = Some((dubbed.round_trip, dubbed.sequence_number));
+                (retimed(&segment, dubbed.frames), report)
             }
             Outcome::Original(reason) => {
                 gst::warning!(
@@ -1016,7 +983,15 @@ impl StsDub {
                 (originals(segment), None)
             }
         };
-        self.post_segment_message(stream_id, batch, &fragment_id, dubbed, reason, &buffers);
+        self.post_segment_message(
+            stream_id,
+            batch,
+            &fragment_id,
+            dubbed,
+            reason,
+            lateness_ms,
+            &buffers,
+        );
         for (index, mut buffer) in buffers.into_iter().enumerate() {
             if discont && index == 0 {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
@@ -1030,6 +1005,58 @@ impl StsDub {
             }
         }
         Ok(())
+    }
+
+    /// Counts a segment that is about to leave (stats and metrics) and
+    /// returns how late it leaves against its live deadline, in ms.
+    fn account(&self, stream_id: &str, outcome: &Outcome<DubbedFrames>, start: u64) -> Option<f64> {
+        let mut state = self.state();
+        let counts = &mut state.counts;
+        counts.segments += 1;
+        let m = &*METRICS;
+        m.fragments_total.with_label_values(&[stream_id]).inc();
+        match outcome {
+            Outcome::Dubbed(dubbed) => {
+                counts.dubbed += 1;
+                counts.last_round_trip_ms = Some(dubbed.round_trip.as_millis() as u64);
+                m.dubbed_total.with_label_values(&[stream_id]).inc();
+                m.sts_rtt_ms
+                    .with_label_values(&[stream_id])
+                    .observe(dubbed.round_trip.as_secs_f64() * 1000.0);
+            }
+            Outcome::Original(reason) => {
+                counts.fallback += 1;
+                m.fallback_total
+                    .with_label_values(&[stream_id, reason.as_str()])
+                    .inc();
+            }
+        }
+        m.inflight_fragments
+            .with_label_values(&[stream_id])
+            .set(state.queue.undecided() as i64);
+        if let (Some(audio), Some(video)) = (state.audio_position, state.video_position) {
+            let delta_ms = (audio.nseconds() as f64 - video.nseconds() as f64) / 1e6;
+            m.av_sync_delta_ms
+                .with_label_values(&[stream_id])
+                .set(delta_ms);
+        }
+        m.latency_ms
+            .with_label_values(&[stream_id])
+            .set(state.render_latency().mseconds() as i64);
+        self.lateness_ms(&state, start)
+    }
+
+    fn lateness_ms(&self, state: &State, start: u64) -> Option<f64> {
+        if state.live != Some(true) {
+            return None;
+        }
+        let now = self.obj().current_running_time()?;
+        let running_start = state
+            .audio_segment
+            .to_running_time(gst::ClockTime::from_nseconds(start))?;
+        let deadline =
+            scheduler::decision_deadline(running_start.into(), state.render_latency().into());
+        Some((now.nseconds() as f64 - deadline.as_nanos() as f64) / 1e6)
     }
 
     /// Lets video up to this audio buffer's end leave.
@@ -1087,10 +1114,12 @@ impl StsDub {
         stream_id: &str,
         batch: u64,
         fragment_id: &str,
-        round_trip: Option<Duration>,
+        dubbed: Option<(Duration, u64)>,
         reason: Option<FallbackReason>,
+        lateness_ms: Option<f64>,
         buffers: &[gst::Buffer],
     ) {
+        let round_trip = dubbed.map(|(round_trip, _)| round_trip);
         let structure = gst::Structure::builder("stsdub-segment")
             .field("stream-id", stream_id)
             .field("fragment-id", fragment_id)
@@ -1108,6 +1137,11 @@ impl StsDub {
                 "round-trip-ms",
                 round_trip.map_or(-1i64, |rt| rt.as_millis() as i64),
             )
+            .field(
+                "sequence-number",
+                dubbed.map_or(-1i64, |(_, sequence)| sequence as i64),
+            )
+            .field("lateness-ms", lateness_ms.unwrap_or(0.0))
             .field("frames", buffers.len() as u32)
             .field(
                 "pts",

@@ -2,7 +2,7 @@
 //! the sample file, pipelines run to EOS, and ffmpeg/ffprobe readings.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Once, OnceLock};
@@ -442,4 +442,25 @@ pub fn aac_frames(count: usize) -> (gst::Caps, Vec<gst::Buffer>) {
         .collect::<Vec<_>>();
     assert_eq!(frames.len(), count, "encoder gave enough frames");
     (caps.expect("encoder caps"), frames)
+}
+
+/// One GET /metrics.
+pub fn scrape(address: &str) -> String {
+    let mut socket = std::net::TcpStream::connect(address).expect("metrics endpoint answers");
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The value of `name{labels}` in a scrape, 0 when absent.
+pub fn metric_value(scrape: &str, name: &str, labels: &str) -> f64 {
+    let prefix = format!("{name}{{{labels}}} ");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
 }
