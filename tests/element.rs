@@ -4,6 +4,7 @@
 
 mod common;
 
+use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -258,4 +259,52 @@ fn stats_count_segments_and_report_the_output_av_delta() {
     // Audio ends at 1002.7 ms, video at 1000 ms.
     let delta = stats.get::<f64>("av-sync-delta-ms").expect("delta");
     assert!((2.0..3.0).contains(&delta), "A/V delta {delta} ms");
+}
+
+#[test]
+fn every_property_keeps_the_value_it_is_given() {
+    use gst::prelude::*;
+    let element = stsdub();
+    let strings = [
+        ("sts-url", "https://sts.example:8443"),
+        ("stream-id", "match-7"),
+        ("worker-id", "w-3"),
+        ("source-language", "de"),
+        ("target-language", "fr"),
+        ("voice-profile", "warm"),
+        ("tls-ca-file", "/etc/ssl/ca.pem"),
+        ("metrics-address", "127.0.0.1:9464"),
+        ("archive-dir", "/var/lib/stsdub"),
+    ];
+    for (name, value) in strings {
+        element.set_property(name, value);
+        assert_eq!(
+            element.property::<Option<String>>(name).as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+    let numbers = [
+        ("segment-duration", 4000u32),
+        ("latency", 9000),
+        ("timeout", 3000),
+        ("max-inflight", 5),
+        ("reconnect-delay", 500),
+        ("reconnect-attempts", 7),
+        ("breaker-failure-threshold", 9),
+        ("breaker-cooldown", 10_000),
+    ];
+    for (name, value) in numbers {
+        element.set_property(name, value);
+        assert_eq!(element.property::<u32>(name), value, "{name}");
+    }
+    element.set_property("error-after-reconnect-attempts", true);
+    assert!(element.property::<bool>("error-after-reconnect-attempts"));
+    // Write-only: accepted, never readable.
+    element.set_property("auth-token", "secret");
+    assert!(
+        element
+            .find_property("auth-token")
+            .is_some_and(|p| !p.flags().contains(glib::ParamFlags::READABLE))
+    );
 }

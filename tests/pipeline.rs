@@ -291,3 +291,47 @@ fn invalid_sts_url_is_an_error_naming_the_property() {
     assert_eq!(run.errors.len(), 1);
     assert!(run.errors[0].contains("sts-url"), "{:?}", run.errors);
 }
+
+#[test]
+fn the_archive_keeps_each_segment_and_its_dubbed_audio_as_the_plan_names_them() {
+    let echo = EchoSts::start(&[]);
+    let dir = scratch("archive");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = scratch("archived.flv");
+    let props = format!(
+        "sts-url={} stream-id=arch archive-dir={}",
+        echo.url,
+        dir.display()
+    );
+    let run = run_pipeline(&file_to_flv(&sample(), &output, &props), RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert_eq!(run.statuses(), vec!["dubbed"; 10]);
+    for batch in 0..10 {
+        for kind in ["audio", "dubbed"] {
+            let file = dir.join("arch").join(format!("{batch:06}_{kind}.m4a"));
+            // Written off the streaming thread: give the writer a bounded moment.
+            let give_up = std::time::Instant::now() + Duration::from_secs(10);
+            while !file.exists() && std::time::Instant::now() < give_up {
+                std::thread::yield_now();
+            }
+            let probe = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_name",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(&file)
+                .output()
+                .expect("ffprobe runs");
+            assert_eq!(
+                String::from_utf8_lossy(&probe.stdout).trim(),
+                "aac",
+                "{}",
+                file.display()
+            );
+        }
+    }
+}

@@ -67,6 +67,7 @@ const PROP_TIMEOUT: &str = "timeout";
 const PROP_MAX_INFLIGHT: &str = "max-inflight";
 const PROP_STATS: &str = "stats";
 const PROP_METRICS_ADDRESS: &str = "metrics-address";
+const PROP_ARCHIVE_DIR: &str = "archive-dir";
 const PROP_AUTH_TOKEN: &str = "auth-token";
 const PROP_TLS_CA_FILE: &str = "tls-ca-file";
 const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
@@ -124,6 +125,7 @@ struct Settings {
     auth_token: Option<Secret>,
     tls_ca_file: Option<String>,
     metrics_address: Option<String>,
+    archive_dir: Option<String>,
 }
 
 impl Default for Settings {
@@ -150,6 +152,7 @@ impl Default for Settings {
             metrics_address: std::env::var("STSDUB_METRICS_ADDRESS")
                 .ok()
                 .filter(|a| !a.is_empty()),
+            archive_dir: None,
         }
     }
 }
@@ -463,6 +466,11 @@ impl StsDub {
             duration_ms: duration.mseconds(),
             frames,
             aac,
+            archive: state
+                .settings
+                .archive_dir
+                .as_ref()
+                .map(|dir| std::path::Path::new(dir).join(&state.settings.stream_id)),
         };
         state.queue.push_segment(
             batch,
@@ -1587,6 +1595,11 @@ impl ObjectImpl for StsDub {
                     .blurb("host:port to serve Prometheus GET /metrics on, once per process for all stsdub elements (default: $STSDUB_METRICS_ADDRESS, else off)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder(PROP_ARCHIVE_DIR)
+                    .nick("Archive directory")
+                    .blurb("Keep every segment as {dir}/{stream-id}/{batch:06}_audio.m4a and its dubbed audio as _dubbed.m4a, written off the streaming thread (default: off)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
                     .nick("Auth token")
                     .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
@@ -1671,6 +1684,7 @@ impl ObjectImpl for StsDub {
             PROP_METRICS_ADDRESS => {
                 settings.metrics_address = Some(text()).filter(|t| !t.is_empty())
             }
+            PROP_ARCHIVE_DIR => settings.archive_dir = Some(text()).filter(|t| !t.is_empty()),
             PROP_RECONNECT_DELAY => settings.reconnect_delay = millis(),
             PROP_RECONNECT_ATTEMPTS => {
                 settings.reconnect_attempts =
@@ -1704,6 +1718,7 @@ impl ObjectImpl for StsDub {
             PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
             PROP_TLS_CA_FILE => settings.tls_ca_file.to_value(),
             PROP_METRICS_ADDRESS => settings.metrics_address.to_value(),
+            PROP_ARCHIVE_DIR => settings.archive_dir.to_value(),
             PROP_STATS => {
                 drop(settings);
                 self.stats().to_value()
