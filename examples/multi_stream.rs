@@ -21,6 +21,8 @@ use gst::prelude::*;
 
 /// How long a failed stream waits before it is built again.
 const RESTART_DELAY: Duration = Duration::from_secs(2);
+/// How long the streams get to deliver EOS when the application stops.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct StreamSpec {
@@ -264,6 +266,10 @@ impl Runner {
         for pipeline in pipelines {
             pipeline.send_event(gst::event::Eos::new());
         }
+        // A stream that cannot finish (its source still connecting, say)
+        // must not keep the process alive: stop regardless after a while.
+        let main_loop = self.main_loop.clone();
+        glib::timeout_add_once(STOP_GRACE, move || main_loop.quit());
     }
 
     fn is_stopping(&self) -> bool {

@@ -314,24 +314,7 @@ fn the_archive_keeps_each_segment_and_its_dubbed_audio_as_the_plan_names_them() 
             while !file.exists() && std::time::Instant::now() < give_up {
                 std::thread::yield_now();
             }
-            let probe = Command::new("ffprobe")
-                .args([
-                    "-v",
-                    "error",
-                    "-show_entries",
-                    "stream=codec_name",
-                    "-of",
-                    "csv=p=0",
-                ])
-                .arg(&file)
-                .output()
-                .expect("ffprobe runs");
-            assert_eq!(
-                String::from_utf8_lossy(&probe.stdout).trim(),
-                "aac",
-                "{}",
-                file.display()
-            );
+            assert_eq!(codecs(&file), ["aac"], "{}", file.display());
         }
     }
 }

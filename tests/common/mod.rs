@@ -464,3 +464,23 @@ pub fn metric_value(scrape: &str, name: &str, labels: &str) -> f64 {
         .find_map(|l| l.strip_prefix(&prefix))
         .map_or(0.0, |v| v.trim().parse().expect("a number"))
 }
+
+/// The codec of every stream of a file, as ffprobe names them.
+pub fn codecs(file: &Path) -> Vec<String> {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&probe.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
