@@ -18,6 +18,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// The plan's name of the action (`slow_down`, `pause`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::SlowDown(_) => "slow_down",
+            Action::Pause => "pause",
+            Action::Resume => "none",
+        }
+    }
+
     /// Reads the plan's `action` and `recommended_delay_ms`; None for anything else.
     pub fn parse(action: &str, recommended_delay_ms: Option<u64>) -> Option<Self> {
         match action {
@@ -104,6 +113,9 @@ mod tests {
         assert_eq!(Action::parse("pause", None), Some(Action::Pause));
         assert_eq!(Action::parse("none", Some(3)), Some(Action::Resume));
         assert_eq!(Action::parse("explode", None), None);
+        for name in ["slow_down", "pause", "none"] {
+            assert_eq!(Action::parse(name, Some(1)).map(Action::as_str), Some(name));
+        }
     }
 
     #[test]

@@ -809,11 +809,7 @@ impl StsDub {
             }
             SessionEvent::BreakerChanged { state } => self.on_breaker_changed(stream_id, state),
             SessionEvent::Backpressure { action } => {
-                let name = match action {
-                    crate::sts::flow::Action::SlowDown(_) => "slow_down",
-                    crate::sts::flow::Action::Pause => "pause",
-                    crate::sts::flow::Action::Resume => "none",
-                };
+                let name = action.as_str();
                 METRICS
                     .backpressure_total
                     .with_label_values(&[stream_id, name])
