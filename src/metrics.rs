@@ -12,6 +12,8 @@ use prometheus::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::sts::transport::Traffic;
+
 pub struct Metrics {
     pub registry: Registry,
     pub fragments_total: IntCounterVec,
@@ -20,6 +22,8 @@ pub struct Metrics {
     pub late_answers_total: IntCounterVec,
     pub reconnects_total: IntCounterVec,
     pub backpressure_total: IntCounterVec,
+    pub bytes_sent_total: IntCounterVec,
+    pub bytes_received_total: IntCounterVec,
     pub gst_bus_errors_total: IntCounterVec,
     pub inflight_fragments: IntGaugeVec,
     pub av_sync_delta_ms: GaugeVec,
@@ -114,6 +118,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "STS backpressure events, by action",
             &["stream_id", "action"],
         ),
+        bytes_sent_total: counter(
+            &registry,
+            "worker_sts_bytes_sent_total",
+            "Websocket payload bytes sent to the STS",
+            stream,
+        ),
+        bytes_received_total: counter(
+            &registry,
+            "worker_sts_bytes_received_total",
+            "Websocket payload bytes received from the STS",
+            stream,
+        ),
         gst_bus_errors_total: counter(
             &registry,
             "worker_gst_bus_errors_total",
@@ -140,6 +156,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         registry,
     }
 });
+
+/// The byte counters of one stream, for its STS connections.
+pub fn traffic(stream_id: &str) -> Traffic {
+    Traffic {
+        sent: METRICS.bytes_sent_total.with_label_values(&[stream_id]),
+        received: METRICS.bytes_received_total.with_label_values(&[stream_id]),
+    }
+}
 
 /// The registry in Prometheus text format.
 pub fn render() -> String {

@@ -124,4 +124,23 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         metric_value(&after, "worker_sts_rtt_ms_count", r#"stream_id="one""#),
         10.0
     );
+    // Every segment went out as base64 M4A: at least 4/3 of the input's AAC
+    // bytes, and not much more (container, JSON and Engine.IO framing).
+    let aac_bytes: u64 = packets(&sample(), "a").iter().map(|p| p.size).sum();
+    let base64 = aac_bytes as f64 * 4.0 / 3.0;
+    let sent = metric_value(&after, "worker_sts_bytes_sent_total", r#"stream_id="one""#);
+    let received = metric_value(
+        &after,
+        "worker_sts_bytes_received_total",
+        r#"stream_id="one""#,
+    );
+    assert!(
+        sent >= base64 && sent <= base64 * 1.1,
+        "sent {sent} for {aac_bytes} AAC bytes"
+    );
+    // The echo's dubbed audio comes back re-encoded at a similar rate.
+    assert!(
+        received >= base64 * 0.5 && received <= base64 * 2.0,
+        "received {received} for {aac_bytes} AAC bytes"
+    );
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use gststsdub::sts::transport::{ConnectOptions, Connection, Incoming, TransportError};
+use gststsdub::sts::transport::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,6 +43,7 @@ fn options(url: String) -> ConnectOptions {
         auth: None,
         timeout: Duration::from_millis(800),
         tls_ca_file: None,
+        traffic: Traffic::default(),
     }
 }
 
@@ -133,4 +134,43 @@ async fn events_arrive_in_order_and_large_payloads_pass() {
         }
     }
     assert_eq!(names, ["first", "second"]);
+}
+
+#[tokio::test]
+async fn every_payload_byte_is_counted_each_way() {
+    const CONNECTED: &str = r#"40{"sid":"x"}"#;
+    let url = server(25_000, 20_000, |mut ws| async move {
+        let _ = ws.send(Message::text(CONNECTED)).await;
+        let _ = ws.send(Message::text("2")).await;
+        // The pong and the event, in either order; the event goes back as it came.
+        while let Some(Ok(packet)) = ws.next().await {
+            if packet.to_text().is_ok_and(|t| t.starts_with("42")) {
+                let _ = ws.send(packet).await;
+            }
+        }
+        std::future::pending::<()>().await;
+    })
+    .await;
+    let opts = options(url);
+    let traffic = opts.traffic.clone();
+    let mut connection = Connection::connect(opts).await.expect("connected");
+    let payload = serde_json::json!({ "blob": "y".repeat(1000) });
+    connection.emit("echo", &payload).expect("emit");
+    let echoed = loop {
+        match connection.incoming.recv().await {
+            Some(Incoming::Event { name, .. }) if name == "echo" => break true,
+            Some(Incoming::Closed(_)) | None => break false,
+            Some(_) => continue,
+        }
+    };
+    assert!(echoed, "the event came back");
+    let event = format!(r#"42["echo",{payload}]"#).len() as u64;
+    let open = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    // CONNECT "40", pong "3", the event.
+    assert_eq!(traffic.sent.get(), 2 + 1 + event);
+    // open, CONNECTED, ping "2", the event.
+    assert_eq!(
+        traffic.received.get(),
+        open.len() as u64 + CONNECTED.len() as u64 + 1 + event
+    );
 }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::breaker::{self, Admission, Breaker, BreakerState};
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::transport::{ConnectOptions, Connection, Incoming, TransportError};
+use super::transport::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
 use crate::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
@@ -46,6 +46,8 @@ pub struct SessionConfig {
     pub breaker_cooldown: Duration,
     pub auth_token: Option<Secret>,
     pub tls_ca_file: Option<PathBuf>,
+    /// Where the connection counts its bytes.
+    pub traffic: Traffic,
 }
 
 /// A credential: usable, never printed.
@@ -327,6 +329,7 @@ impl Session {
             auth,
             timeout: CONNECT_TIMEOUT,
             tls_ca_file: self.config.tls_ca_file.clone(),
+            traffic: self.config.traffic.clone(),
         };
         let mut connection = (self.connector)(options).await.map_err(|e| e.to_string())?;
         let init = StreamInit {
@@ -797,6 +800,7 @@ mod tests {
             breaker_cooldown: Duration::from_secs(30),
             auth_token: None,
             tls_ca_file: None,
+            traffic: Traffic::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use prometheus::IntCounter;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
@@ -195,6 +196,38 @@ pub enum Incoming {
     Closed(String),
 }
 
+/// Websocket payload bytes each way (Engine.IO text frames, pings
+/// included). Clones share the counts, so the element can export them.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    pub sent: IntCounter,
+    pub received: IntCounter,
+}
+
+impl Default for Traffic {
+    /// Counters of their own, exported nowhere.
+    fn default() -> Self {
+        let counter = |name: &str| {
+            IntCounter::new(name, "websocket payload bytes")
+                .expect("a static counter definition is valid")
+        };
+        Self {
+            sent: counter("sent"),
+            received: counter("received"),
+        }
+    }
+}
+
+impl Traffic {
+    fn sent(&self, text: &str) {
+        self.sent.inc_by(text.len() as u64);
+    }
+
+    fn received(&self, text: &str) {
+        self.received.inc_by(text.len() as u64);
+    }
+}
+
 pub struct ConnectOptions {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
@@ -203,6 +236,7 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// A PEM file of CA certificates trusted for wss:// besides the system's.
     pub tls_ca_file: Option<PathBuf>,
+    pub traffic: Traffic,
 }
 
 /// A TLS client configuration with the system's CA store, plus the CAs of
@@ -280,7 +314,8 @@ impl Connection {
                 .await
                 .map_err(|e| TransportError::Connect(e.to_string()))?;
 
-        let (ping_interval, ping_timeout) = match next_packet(&mut socket).await? {
+        let traffic = &options.traffic;
+        let (ping_interval, ping_timeout) = match next_packet(&mut socket, traffic).await? {
             Packet::Open {
                 ping_interval,
                 ping_timeout,
@@ -295,19 +330,25 @@ impl Connection {
             Some(auth) => format!("40{auth}"),
             None => "40".to_owned(),
         };
-        send_text(&mut socket, connect).await?;
+        send_text(&mut socket, connect, traffic).await?;
         loop {
-            match next_packet(&mut socket).await? {
+            match next_packet(&mut socket, traffic).await? {
                 Packet::Connected => break,
                 Packet::ConnectError(message) => return Err(TransportError::Refused(message)),
-                Packet::Ping => send_text(&mut socket, "3".to_owned()).await?,
+                Packet::Ping => send_text(&mut socket, "3".to_owned(), traffic).await?,
                 Packet::Close | Packet::Disconnect => return Err(TransportError::Closed),
                 _ => {}
             }
         }
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (in_tx, in_rx) = mpsc::unbounded_channel();
-        let pump = tokio::spawn(pump(socket, out_rx, in_tx, ping_interval + ping_timeout));
+        let pump = tokio::spawn(pump(
+            socket,
+            out_rx,
+            in_tx,
+            ping_interval + ping_timeout,
+            traffic.clone(),
+        ));
         Ok(Self {
             outgoing: out_tx,
             incoming: in_rx,
@@ -334,17 +375,25 @@ impl Connection {
     }
 }
 
-async fn send_text(socket: &mut Socket, text: String) -> Result<(), TransportError> {
+async fn send_text(
+    socket: &mut Socket,
+    text: String,
+    traffic: &Traffic,
+) -> Result<(), TransportError> {
+    traffic.sent(&text);
     socket
         .send(Message::text(text))
         .await
         .map_err(|e| TransportError::Connect(e.to_string()))
 }
 
-async fn next_packet(socket: &mut Socket) -> Result<Packet, TransportError> {
+async fn next_packet(socket: &mut Socket, traffic: &Traffic) -> Result<Packet, TransportError> {
     loop {
         match socket.next().await {
-            Some(Ok(Message::Text(text))) => return parse_packet(text.as_str()),
+            Some(Ok(Message::Text(text))) => {
+                traffic.received(text.as_str());
+                return parse_packet(text.as_str());
+            }
             Some(Ok(Message::Close(_))) | None => return Err(TransportError::Closed),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(TransportError::Connect(e.to_string())),
@@ -359,6 +408,7 @@ async fn pump(
     mut outgoing: mpsc::UnboundedReceiver<String>,
     incoming: mpsc::UnboundedSender<Incoming>,
     liveness: Duration,
+    traffic: Traffic,
 ) {
     let mut alive_until = Instant::now() + liveness;
     let reason = loop {
@@ -366,6 +416,7 @@ async fn pump(
             text = outgoing.recv() => {
                 let Some(text) = text else { break "closed by us".to_owned() };
                 let closing = text == "1";
+                traffic.sent(&text);
                 if let Err(e) = socket.send(Message::text(text)).await {
                     break format!("send failed: {e}");
                 }
@@ -382,8 +433,10 @@ async fn pump(
                     Some(Err(e)) => break format!("receive failed: {e}"),
                 };
                 alive_until = Instant::now() + liveness;
+                traffic.received(text.as_str());
                 match parse_packet(text.as_str()) {
                     Ok(Packet::Ping) => {
+                        traffic.sent("3");
                         if let Err(e) = socket.send(Message::text("3")).await {
                             break format!("send failed: {e}");
                         }

@@ -713,6 +713,7 @@ impl StsDub {
             breaker_cooldown: settings.breaker_cooldown.into(),
             auth_token: settings.auth_token.clone(),
             tls_ca_file: settings.tls_ca_file.clone().map(Into::into),
+            traffic: metrics::traffic(&settings.stream_id),
         };
         let element = self.obj().downgrade();
         let stream_id = settings.stream_id.clone();
