@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+mod buserrors;
 pub mod m4a;
 pub mod metrics;
 pub mod runtime;
@@ -17,7 +18,8 @@ mod stsdub;
 pub mod transcode;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    stsdub::register(plugin)
+    stsdub::register(plugin)?;
+    buserrors::register(plugin)
 }
 
 gst::plugin_define!(

@@ -235,3 +235,38 @@ fn slow_down_spaces_the_fragments_and_stream_end_is_acknowledged() {
     }
     echo.wait_for_log("stream end, 10 fragments", Duration::from_secs(5));
 }
+
+/// `error-after-reconnect-attempts`: once the attempts are used up the
+/// element posts one error (for an orchestrator to restart the worker), and
+/// counts it itself, as no bus-error tracer runs in this process.
+#[test]
+fn giving_up_posts_one_error_and_counts_it() {
+    let run = run_pipeline(
+        &live_to_flv(
+            // Live and 30 s long: the run lasts until the element gives up.
+            30,
+            &scratch("give-up.flv"),
+            &format!(
+                "stream-id=gives-up sts-url={} reconnect-delay=100 reconnect-attempts=2 \
+                 error-after-reconnect-attempts=true",
+                dead_url()
+            ),
+        ),
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert!(
+        // The first connection and its 2 reconnects.
+        run.errors[0].contains("STS unreachable after 3 attempts"),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(
+        metric_value(
+            &gststsdub::metrics::render(),
+            "worker_gst_bus_errors_total",
+            r#"stream_id="gives-up""#
+        ),
+        1.0
+    );
+}

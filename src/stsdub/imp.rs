@@ -38,6 +38,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use crate::buserrors;
 use crate::m4a::{self, AacConfig};
 use crate::metrics::{self, METRICS};
 use crate::runtime::RUNTIME;
@@ -47,7 +48,7 @@ use crate::sts::breaker::{self, BreakerState};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
 use crate::sts::session::{self, Secret, SessionConfig, SessionEvent, SessionHandle};
 
-pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "stsdub",
         gst::DebugColorFlags::empty(),
@@ -348,6 +349,10 @@ pub struct StsDub {
     video_sink: gst::Pad,
     video_src: gst::Pad,
     settings: Mutex<Settings>,
+    /// `stream-id` again, for the bus-error tracer: it reads it from any
+    /// thread, even while this element posts an error with `settings` or
+    /// `state` held, so it has a lock of its own that is never held longer.
+    stream_id: Mutex<String>,
     state: Mutex<State>,
     /// Wakes the src pad tasks and blocked chain functions on any state change.
     changed: Condvar,
@@ -361,6 +366,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl StsDub {
+    pub(super) fn stream_id(&self) -> String {
+        lock(&self.stream_id).clone()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -822,10 +831,6 @@ impl StsDub {
                 );
             }
             SessionEvent::GaveUp { attempts, error } => {
-                METRICS
-                    .gst_bus_errors_total
-                    .with_label_values(&[stream_id])
-                    .inc();
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::OpenReadWrite,
@@ -1545,6 +1550,7 @@ impl ObjectSubclass for StsDub {
             video_sink,
             video_src,
             settings: Mutex::new(Settings::default()),
+            stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         }
@@ -1657,7 +1663,10 @@ impl ObjectImpl for StsDub {
         let millis = || gst::ClockTime::from_mseconds(value.get::<u32>().map_or(0, u64::from));
         match pspec.name() {
             PROP_STS_URL => settings.sts_url = text(),
-            PROP_STREAM_ID => settings.stream_id = text(),
+            PROP_STREAM_ID => {
+                settings.stream_id = text();
+                *lock(&self.stream_id) = settings.stream_id.clone();
+            }
             PROP_WORKER_ID => settings.worker_id = text(),
             PROP_SOURCE_LANGUAGE => settings.source_language = text(),
             PROP_TARGET_LANGUAGE => settings.target_language = text(),
@@ -1780,6 +1789,16 @@ impl ElementImpl for StsDub {
             ]
         });
         TEMPLATES.as_ref()
+    }
+
+    fn post_message(&self, message: gst::Message) -> bool {
+        if message.type_() == gst::MessageType::Error && !buserrors::active() {
+            METRICS
+                .gst_bus_errors_total
+                .with_label_values(&[&self.stream_id()])
+                .inc();
+        }
+        self.parent_post_message(message)
     }
 
     fn change_state(

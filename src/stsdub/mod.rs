@@ -2,9 +2,12 @@
 
 use gst::glib;
 use gst::prelude::*;
+use gst::subclass::prelude::*;
 
 mod fragment;
 mod imp;
+
+pub(crate) use imp::CAT;
 
 glib::wrapper! {
     pub struct StsDub(ObjectSubclass<imp::StsDub>) @extends gst::Element, gst::Object;
@@ -17,4 +20,11 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         gst::Rank::NONE,
         StsDub::static_type(),
     )
+}
+
+/// The `stream-id` of `element` when it is an stsdub.
+pub(crate) fn stream_id_of(element: &gst::Element) -> Option<String> {
+    element
+        .downcast_ref::<StsDub>()
+        .map(|dub| dub.imp().stream_id())
 }

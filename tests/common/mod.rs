@@ -18,6 +18,17 @@ pub fn init() {
     });
 }
 
+/// Where cargo built `libgststsdub.so`, for GST_PLUGIN_PATH.
+pub fn plugin_dir() -> PathBuf {
+    let dir = target_dir();
+    assert!(
+        dir.join("libgststsdub.so").exists(),
+        "cdylib not built at {}",
+        dir.display()
+    );
+    dir
+}
+
 fn target_dir() -> PathBuf {
     // tests run from target/<profile>/deps/<test>-<hash>
     let exe = std::env::current_exe().expect("test executable path");
