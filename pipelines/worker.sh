@@ -12,6 +12,8 @@
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
 #   GST_PLUGIN_PATH       where libgststsdub.so is [this checkout's target/release]
+#   STSDUB_METRICS_ADDRESS  serve Prometheus /metrics there (e.g. 0.0.0.0:9464); the
+#                         stsdub-bus-errors tracer is then enabled to count every element's errors
 set -euo pipefail
 : "${RTSP_URL:?RTSP_URL=rtsp://host/stream is required}"
 : "${RTMP_URL:?RTMP_URL=rtmp://host/app/key is required}"
@@ -20,6 +22,10 @@ set -euo pipefail
 : "${LATENCY_MS:=14500}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
 : "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${RTSP_BUFFER_MODE:=slave}" "${GST_LAUNCH_ARGS:=}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
+if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
+  export STSDUB_METRICS_ADDRESS
+  export GST_TRACERS="${GST_TRACERS:+$GST_TRACERS;}stsdub-bus-errors"
+fi
 
 # Job control: a background job of a non-interactive shell would otherwise
 # ignore SIGINT, which gst-launch-1.0 -e needs to see to send EOS.

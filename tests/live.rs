@@ -147,6 +147,8 @@ struct Worker {
     segments: Vec<(String, String)>,
     /// The last lines gst-launch printed, for failure messages.
     tail: std::collections::VecDeque<String>,
+    /// Where worker.sh serves /metrics.
+    metrics_address: String,
 }
 
 impl Worker {
@@ -156,6 +158,7 @@ impl Worker {
             .and_then(Path::parent)
             .expect("target dir")
             .to_path_buf();
+        let metrics_address = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh"))
             .env("RTSP_URL", rtsp)
@@ -164,6 +167,7 @@ impl Worker {
             .env("STREAM_ID", "live-test")
             .env("GST_LAUNCH_ARGS", "-m")
             .env("GST_PLUGIN_PATH", plugin_dir)
+            .env("STSDUB_METRICS_ADDRESS", &metrics_address)
             .stdout(Stdio::piped())
             .spawn()
             .expect("worker.sh starts");
@@ -179,6 +183,7 @@ impl Worker {
             lines,
             segments: Vec::new(),
             tail: std::collections::VecDeque::new(),
+            metrics_address,
         }
     }
 
@@ -446,6 +451,24 @@ fn worker_sh_stops_cleanly_on_sigint() {
     assert!(
         worker.wait_for(Duration::from_secs(60), |s| !s.is_empty()),
         "a first segment"
+    );
+    // Operators scrape the worker while it runs.
+    let metrics = scrape(&worker.metrics_address);
+    assert!(
+        metric_value(
+            &metrics,
+            "worker_audio_fragments_total",
+            r#"stream_id="live-test""#
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric_value(
+            &metrics,
+            "worker_sts_bytes_sent_total",
+            r#"stream_id="live-test""#
+        ) > 0.0,
+        "{metrics}"
     );
     worker.signal("INT");
     let (clean, _) = worker.finish(Duration::from_secs(30));
