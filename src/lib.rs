@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod archive;
 mod buserrors;
 pub mod m4a;
 pub mod metrics;

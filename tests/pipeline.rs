@@ -285,7 +285,7 @@ fn invalid_sts_url_is_an_error_naming_the_property() {
 }
 
 #[test]
-fn the_archive_keeps_each_segment_and_its_dubbed_audio_as_the_plan_names_them() {
+fn the_archive_keeps_each_segment_its_dubbed_audio_and_video_as_the_plan_names_them() {
     let echo = EchoSts::start(&[]);
     let dir = scratch("archive");
     let _ = std::fs::remove_dir_all(&dir);
@@ -295,18 +295,43 @@ fn the_archive_keeps_each_segment_and_its_dubbed_audio_as_the_plan_names_them() 
         echo.url,
         dir.display()
     );
+    // Stopping the pipeline waits for the archive's last writes.
     let run = run_pipeline(&file_to_flv(&sample(), &output, &props), RUN_LIMIT);
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
     assert_eq!(run.statuses(), vec!["dubbed"; 10]);
+    let stream_dir = dir.join("arch");
+    let mut archived_video = Vec::new();
     for batch in 0..10 {
         for kind in ["audio", "dubbed"] {
-            let file = dir.join("arch").join(format!("{batch:06}_{kind}.m4a"));
-            // Written off the streaming thread: give the writer a bounded moment.
-            let give_up = std::time::Instant::now() + Duration::from_secs(10);
-            while !file.exists() && std::time::Instant::now() < give_up {
-                std::thread::yield_now();
-            }
+            let file = stream_dir.join(format!("{batch:06}_{kind}.m4a"));
             assert_eq!(codecs(&file), ["aac"], "{}", file.display());
         }
+        let video = stream_dir.join(format!("{batch:06}_video.mp4"));
+        assert_eq!(codecs(&video), ["h264"], "{}", video.display());
+        assert!(
+            decodes_cleanly(&video),
+            "{} decodes on its own",
+            video.display()
+        );
+        archived_video.extend(packets(&video, "v").into_iter().map(|p| p.md5));
     }
+    // Every video frame in exactly one file, in order, bytes unchanged.
+    let input_video: Vec<String> = packets(&sample(), "v").into_iter().map(|p| p.md5).collect();
+    assert_eq!(archived_video, input_video);
+    let leftovers: Vec<_> = std::fs::read_dir(&stream_dir)
+        .expect("archive dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// ffmpeg decodes every frame of `file` without a complaint.
+fn decodes_cleanly(file: &std::path::Path) -> bool {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stderr.is_empty())
 }

@@ -3,12 +3,11 @@
 //! the segment (transcoding it when its format differs). Never fails: any
 //! problem becomes a fallback with its reason.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::imp::CAT;
+use crate::archive::Archive;
 use crate::m4a::{self, AacConfig};
-use crate::runtime::RUNTIME;
 use crate::scheduler::{FallbackReason, Outcome};
 use crate::segmenter::{Frame, Segment};
 use crate::splice::{self, Fit};
@@ -34,22 +33,7 @@ pub(super) struct FragmentRequest {
     pub frames: Vec<gst::Buffer>,
     pub aac: AacConfig,
     /// Where to keep copies of the segment and its dubbed audio, if anywhere.
-    pub archive: Option<PathBuf>,
-}
-
-/// Writes `{dir}/{batch:06d}_{kind}.m4a` (the plan's naming) off the
-/// streaming thread; a failure is logged, never fatal.
-fn archive(dir: &Path, batch: u64, kind: &str, data: Vec<u8>) {
-    let path = dir.join(format!("{batch:06}_{kind}.m4a"));
-    RUNTIME.spawn_blocking(move || {
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(&path, data));
-        if let Err(e) = written {
-            gst::warning!(CAT, "cannot archive {}: {e}", path.display());
-        }
-    });
+    pub archive: Option<Archive>,
 }
 
 impl FragmentRequest {
@@ -58,8 +42,8 @@ impl FragmentRequest {
     /// packing is one copy of the segment's frames (~70 KB per 6 s).
     pub fn submit(&self, session: &SessionHandle) -> Option<oneshot::Receiver<Reply>> {
         let m4a = self.pack().ok()?;
-        if let Some(dir) = &self.archive {
-            archive(dir, self.batch, "audio", m4a.clone());
+        if let Some(archive) = &self.archive {
+            archive.audio(self.batch, "audio", m4a.clone());
         }
         Some(session.submit(Fragment {
             fragment_id: self.fragment_id.clone(),
@@ -73,8 +57,8 @@ impl FragmentRequest {
     pub async fn outcome(self, reply: oneshot::Receiver<Reply>) -> (u64, Outcome<DubbedFrames>) {
         let outcome = match reply.await {
             Ok(Ok(dubbed)) => match {
-                if let Some(dir) = &self.archive {
-                    archive(dir, self.batch, "dubbed", dubbed.m4a.clone());
+                if let Some(archive) = &self.archive {
+                    archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
                 }
                 self.fit_off_runtime(dubbed.m4a).await
             } {

@@ -30,6 +30,7 @@
 //! notified while `state` is held, except `Condvar::notify_all`.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use crate::archive::{Archive, VideoCutter, VideoFile};
 use crate::buserrors;
 use crate::m4a::{self, AacConfig};
 use crate::metrics::{self, METRICS};
@@ -100,6 +102,9 @@ const MAX_LATENCY_MS: u32 = 300_000;
 const MIN_TIMEOUT_MS: u32 = 100;
 const MAX_TIMEOUT_MS: u32 = 120_000;
 const MAX_MAX_INFLIGHT: u32 = 32;
+
+/// How long stopping waits for the archive's last files.
+const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// In a non-live pipeline, video may run this far ahead of the audio that has
 /// left before its input blocks (beyond the segments in flight): enough for
@@ -208,6 +213,59 @@ struct State {
     /// Running time up to which video has left.
     video_position: Option<gst::ClockTime>,
     counts: Counts,
+    archive: Option<Archive>,
+    video_archive: Option<VideoArchive>,
+}
+
+/// The video half of `archive-dir`: frames are cut per batch as they leave.
+struct VideoArchive {
+    archive: Archive,
+    caps: Option<gst::Caps>,
+    cutter: VideoCutter<gst::Buffer>,
+}
+
+impl VideoArchive {
+    fn new(archive: Archive) -> Self {
+        Self {
+            archive,
+            caps: None,
+            cutter: VideoCutter::default(),
+        }
+    }
+
+    /// Takes a copy (a reference) of what leaves on video_src.
+    fn on_leaving(&mut self, item: &VideoItem, running_time: Option<gst::ClockTime>) {
+        match item {
+            VideoItem::Buffer(buffer) => {
+                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                let at = running_time.map_or(0, gst::ClockTime::nseconds);
+                let done = self
+                    .cutter
+                    .push(buffer.clone(), at, keyframe && running_time.is_some());
+                self.write(done);
+            }
+            VideoItem::Event(event) => match event.view() {
+                gst::EventView::Caps(caps) if self.caps.as_ref() != Some(&caps.caps_owned()) => {
+                    self.flush();
+                    self.caps = Some(caps.caps_owned());
+                }
+                gst::EventView::Eos(_) => self.flush(),
+                _ => {}
+            },
+        }
+    }
+
+    /// Writes the file under way (EOS, caps change, flush, stop).
+    fn flush(&mut self) {
+        let done = self.cutter.finish();
+        self.write(done);
+    }
+
+    fn write(&self, file: Option<VideoFile<gst::Buffer>>) {
+        if let (Some((batch, frames)), Some(caps)) = (file, &self.caps) {
+            self.archive.video(batch, caps.clone(), frames);
+        }
+    }
 }
 
 /// What the `stats` property reports.
@@ -245,6 +303,8 @@ impl Default for State {
             discont_pending: true,
             video_position: None,
             counts: Counts::default(),
+            archive: None,
+            video_archive: None,
         }
     }
 }
@@ -266,6 +326,10 @@ impl State {
     }
 
     fn abandon_video(&mut self) {
+        // What has left is archived, even when the rest is flushed.
+        if let Some(archive) = &mut self.video_archive {
+            archive.flush();
+        }
         self.video_queue.clear();
         if let Some((_, id)) = self.video_wake.take() {
             id.unschedule();
@@ -334,6 +398,13 @@ impl State {
             (Some(last), None) => last.saturating_sub(self.audio_segment_start_running_time()),
             _ => gst::ClockTime::ZERO,
         }
+    }
+
+    /// Running time of an audio timestamp; one before the segment start (an
+    /// AAC priming frame at -21 ms) counts as the segment start.
+    fn audio_running_time(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+        let start = self.audio_segment.start().unwrap_or(gst::ClockTime::ZERO);
+        self.audio_segment.to_running_time(pts.max(start))
     }
 
     fn audio_segment_start_running_time(&self) -> gst::ClockTime {
@@ -475,12 +546,12 @@ impl StsDub {
             duration_ms: duration.mseconds(),
             frames,
             aac,
-            archive: state
-                .settings
-                .archive_dir
-                .as_ref()
-                .map(|dir| std::path::Path::new(dir).join(&state.settings.stream_id)),
+            archive: state.archive.clone(),
         };
+        let running_start = state.audio_running_time(start);
+        if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
+            archive.cutter.segment_started(batch, at.nseconds());
+        }
         state.queue.push_segment(
             batch,
             QueuedSegment {
@@ -538,7 +609,7 @@ impl StsDub {
         start: gst::ClockTime,
     ) -> Option<gst::SingleShotClockId> {
         let clock = self.obj().clock()?;
-        let running_start = state.audio_segment.to_running_time(start)?;
+        let running_start = state.audio_running_time(start)?;
         let deadline =
             scheduler::decision_deadline(running_start.into(), state.render_latency().into());
         let at =
@@ -1061,9 +1132,7 @@ impl StsDub {
             return None;
         }
         let now = self.obj().current_running_time()?;
-        let running_start = state
-            .audio_segment
-            .to_running_time(gst::ClockTime::from_nseconds(start))?;
+        let running_start = state.audio_running_time(gst::ClockTime::from_nseconds(start))?;
         let deadline =
             scheduler::decision_deadline(running_start.into(), state.render_latency().into());
         Some((now.nseconds() as f64 - deadline.as_nanos() as f64) / 1e6)
@@ -1216,11 +1285,15 @@ impl StsDub {
                 return;
             }
             if self.video_head_may_leave(&mut state) {
+                let head = state.video_head_running_time();
                 if let Some(item) = state.video_queue.pop_front() {
                     // A wake armed for this head is moot now; the next head
                     // arms its own.
                     if let Some((_, wake)) = state.video_wake.take() {
                         wake.unschedule();
+                    }
+                    if let Some(archive) = &mut state.video_archive {
+                        archive.on_leaving(&item, head);
                     }
                     break item;
                 }
@@ -1821,9 +1894,15 @@ impl ElementImpl for StsDub {
                     return Err(gst::StateChangeError);
                 }
             }
+            let archive = settings
+                .archive_dir
+                .as_ref()
+                .map(|dir| Archive::new(Path::new(dir).join(&settings.stream_id)));
             let mut state = self.state();
             *state = State {
                 segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+                video_archive: archive.clone().map(VideoArchive::new),
+                archive,
                 settings,
                 ..State::default()
             };
@@ -1835,6 +1914,14 @@ impl ElementImpl for StsDub {
             state.abandon_video();
             // Dropping the last handle ends the session and its connection.
             state.session = None;
+            let archive = state.archive.clone();
+            drop(state);
+            // gst-launch exits right after stopping: the last files first.
+            if let Some(archive) = archive {
+                if !archive.wait_idle(ARCHIVE_STOP_WAIT) {
+                    gst::warning!(CAT, imp = self, "archive writes still under way at stop");
+                }
+            }
         }
         Ok(result)
     }
