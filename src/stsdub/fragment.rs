@@ -26,6 +26,7 @@ pub(super) struct DubbedFrames {
 
 /// What a runtime task needs to dub one segment.
 pub(super) struct FragmentRequest {
+    pub stream_id: String,
     pub fragment_id: String,
     pub batch: u64,
     pub pts_ns: u64,
@@ -56,32 +57,28 @@ impl FragmentRequest {
     /// Waits for the answer and fits it; never fails, falls back.
     pub async fn outcome(self, reply: oneshot::Receiver<Reply>) -> (u64, Outcome<DubbedFrames>) {
         let outcome = match reply.await {
-            Ok(Ok(dubbed)) => match {
+            Ok(Ok(dubbed)) => {
                 if let Some(archive) = &self.archive {
                     archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
                 }
-                self.fit_off_runtime(dubbed.m4a).await
-            } {
-                Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
-                    frames,
-                    fit,
-                    round_trip: dubbed.round_trip,
-                    sequence_number: dubbed.sequence_number,
-                }),
-                Err(message) => {
-                    gst::warning!(
-                        CAT,
-                        "fragment {}: unusable dubbed audio: {message}",
-                        self.fragment_id
-                    );
-                    Outcome::Original(FallbackReason::InvalidReply)
+                match self.fit_off_runtime(dubbed.m4a).await {
+                    Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
+                        frames,
+                        fit,
+                        round_trip: dubbed.round_trip,
+                        sequence_number: dubbed.sequence_number,
+                    }),
+                    Err(message) => {
+                        gst::warning!(CAT, "{}: unusable dubbed audio: {message}", self.label());
+                        Outcome::Original(FallbackReason::InvalidReply)
+                    }
                 }
-            },
+            }
             Ok(Err(fallback)) => {
                 gst::warning!(
                     CAT,
-                    "fragment {}: falls back ({}): {}",
-                    self.fragment_id,
+                    "{}: falls back ({}): {}",
+                    self.label(),
                     fallback.reason.as_str(),
                     fallback.detail
                 );
@@ -92,11 +89,19 @@ impl FragmentRequest {
         (self.batch, outcome)
     }
 
+    /// What log lines about this fragment start with.
+    pub fn label(&self) -> String {
+        format!(
+            "stream {} batch {} fragment {}",
+            self.stream_id, self.batch, self.fragment_id
+        )
+    }
+
     /// Unpacking, and transcoding when needed, is CPU work: keep it off the
     /// runtime's workers.
     async fn fit_off_runtime(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
-        let (aac, wanted) = (self.aac.clone(), self.frames.len());
-        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted))
+        let (aac, wanted, label) = (self.aac.clone(), self.frames.len(), self.label());
+        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted, &label))
             .await
             .map_err(|e| format!("dubbed audio processing failed: {e}"))?
     }
@@ -116,6 +121,7 @@ fn fit_dubbed(
     stream: &AacConfig,
     data: &[u8],
     wanted: usize,
+    label: &str,
 ) -> Result<(Vec<gst::Buffer>, Fit), String> {
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
     let silence =
@@ -128,7 +134,7 @@ fn fit_dubbed(
             .map(|r| frame(r).to_vec())
             .collect(),
         Err(why) => {
-            gst::debug!(CAT, "transcoding dubbed audio: {why}");
+            gst::debug!(CAT, "{label}: transcoding dubbed audio: {why}");
             let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
             transcode::transcode(&all, &unpacked.config, stream, unpacked.priming_samples)
                 .map_err(|e| format!("{why}, and transcoding failed: {e}"))?

@@ -103,6 +103,9 @@ const MIN_TIMEOUT_MS: u32 = 100;
 const MAX_TIMEOUT_MS: u32 = 120_000;
 const MAX_MAX_INFLIGHT: u32 = 32;
 
+/// Fragments remembered for log lines: more than can be in flight or late.
+const RECENT_FRAGMENTS: usize = 64;
+
 /// How long stopping waits for the archive's last files.
 const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -213,6 +216,9 @@ struct State {
     /// Running time up to which video has left.
     video_position: Option<gst::ClockTime>,
     counts: Counts,
+    /// The last fragments sent, with their batch: the session knows
+    /// fragments only, a log line about one also names its batch.
+    recent_fragments: VecDeque<(String, u64)>,
     archive: Option<Archive>,
     video_archive: Option<VideoArchive>,
 }
@@ -303,6 +309,7 @@ impl Default for State {
             discont_pending: true,
             video_position: None,
             counts: Counts::default(),
+            recent_fragments: VecDeque::new(),
             archive: None,
             video_archive: None,
         }
@@ -477,7 +484,12 @@ impl StsDub {
             .unwrap_or(gst::ClockTime::ZERO);
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let Some(pts) = buffer.pts() else {
-            gst::warning!(CAT, imp = self, "dropping an audio frame without timestamp");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "stream {}: dropping an audio frame without timestamp",
+                state.settings.stream_id
+            );
             return Ok(gst::FlowSuccess::Ok);
         };
         let duration = buffer.duration().unwrap_or(frame_duration);
@@ -540,6 +552,7 @@ impl StsDub {
             frames.len()
         );
         let fragment = FragmentRequest {
+            stream_id: state.settings.stream_id.clone(),
             fragment_id: fragment_id.clone(),
             batch,
             pts_ns: start.nseconds(),
@@ -552,6 +565,12 @@ impl StsDub {
         if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
             archive.cutter.segment_started(batch, at.nseconds());
         }
+        if state.recent_fragments.len() == RECENT_FRAGMENTS {
+            state.recent_fragments.pop_front();
+        }
+        state
+            .recent_fragments
+            .push_back((fragment_id.clone(), batch));
         state.queue.push_segment(
             batch,
             QueuedSegment {
@@ -571,7 +590,8 @@ impl StsDub {
             gst::warning!(
                 CAT,
                 imp = self,
-                "batch {batch}: segment frames unreadable, original audio goes out"
+                "{}: segment frames unreadable, original audio goes out",
+                fragment.label()
             );
             self.decide_locked(
                 state,
@@ -617,7 +637,8 @@ impl StsDub {
         gst::debug!(
             CAT,
             imp = self,
-            "batch {batch}: decision deadline at clock time {at}"
+            "stream {} batch {batch}: decision deadline at clock time {at}",
+            state.settings.stream_id
         );
         let id = clock.new_single_shot_id(at);
         let element = self.obj().downgrade();
@@ -851,7 +872,8 @@ impl StsDub {
                 gst::warning!(
                     CAT,
                     imp = self,
-                    "stream {stream_id} fragment {fragment_id}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency"
+                    "{}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency",
+                    self.fragment_label(stream_id, &fragment_id)
                 );
                 self.state().counts.late_answers += 1;
                 METRICS
@@ -871,12 +893,11 @@ impl StsDub {
                 fragment_id,
                 message,
             } => {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "stream {stream_id} fragment {}: {message}",
-                    fragment_id.as_deref().unwrap_or("-")
-                );
+                let about = match &fragment_id {
+                    Some(id) => self.fragment_label(stream_id, id),
+                    None => format!("stream {stream_id}"),
+                };
+                gst::warning!(CAT, imp = self, "{about}: {message}");
             }
             SessionEvent::Completed {
                 total_fragments,
@@ -909,6 +930,20 @@ impl StsDub {
                     ["stream {stream_id}: {error}; {PROP_ERROR_AFTER_RECONNECTS} is set"]
                 );
             }
+        }
+    }
+
+    /// "stream S batch B fragment F", without the batch for a fragment id
+    /// we never sent (or sent too long ago).
+    fn fragment_label(&self, stream_id: &str, fragment_id: &str) -> String {
+        let state = self.state();
+        match state
+            .recent_fragments
+            .iter()
+            .find(|(id, _)| id == fragment_id)
+        {
+            Some((_, batch)) => format!("stream {stream_id} batch {batch} fragment {fragment_id}"),
+            None => format!("stream {stream_id} fragment {fragment_id}"),
         }
     }
 
@@ -1919,7 +1954,12 @@ impl ElementImpl for StsDub {
             // gst-launch exits right after stopping: the last files first.
             if let Some(archive) = archive {
                 if !archive.wait_idle(ARCHIVE_STOP_WAIT) {
-                    gst::warning!(CAT, imp = self, "archive writes still under way at stop");
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "stream {}: archive writes still under way at stop",
+                        lock(&self.stream_id)
+                    );
                 }
             }
         }

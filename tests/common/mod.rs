@@ -495,3 +495,30 @@ pub fn codecs(file: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Every line of the `stsdub` debug category up to `level`, while `f` runs.
+pub fn with_captured_logs<T>(
+    level: gst::DebugLevel,
+    f: impl FnOnce() -> T,
+) -> (T, Vec<(gst::DebugLevel, String)>) {
+    init();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    gst::log::set_threshold_for_name("stsdub", level);
+    let function = gst::log::add_log_function(
+        move |category, level, _file, _function, _line, _object, message| {
+            if category.name() == "stsdub" {
+                if let Some(text) = message.get() {
+                    sink.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((level, text.to_string()));
+                }
+            }
+        },
+    );
+    let result = f();
+    gst::log::remove_log_function(function);
+    gst::log::unset_threshold_for_name("stsdub");
+    let lines = lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (result, lines)
+}
