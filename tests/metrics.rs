@@ -7,13 +7,23 @@ use std::time::Duration;
 
 use common::*;
 
+/// One /metrics endpoint per process: every test here uses the same one.
+fn endpoint() -> String {
+    static ADDRESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADDRESS
+        .get_or_init(|| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("port")
+                .port();
+            format!("127.0.0.1:{port}")
+        })
+        .clone()
+}
+
 #[test]
 fn two_streams_one_endpoint_counters_match_the_segments() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let address = format!("127.0.0.1:{port}");
+    let address = endpoint();
     let echo = EchoSts::start(&[]);
     let slow = EchoSts::start(&["--delay-ms", "1500"]);
     let props =
@@ -143,4 +153,48 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         received >= base64 * 0.5 && received <= base64 * 2.0,
         "received {received} for {aac_bytes} AAC bytes"
     );
+}
+
+/// `worker_inflight_fragments` moves as segments are sent and answered, not
+/// only when they leave: with an echo that takes 3 s, segments are in flight
+/// before the first one has left, and none are at the end.
+#[test]
+fn the_inflight_gauge_follows_segments_out_and_back() {
+    let address = endpoint();
+    let echo = EchoSts::start(&["--delay-ms", "3000"]);
+    let props = format!(
+        "sts-url={} stream-id=inflight max-inflight=3 metrics-address={address}",
+        echo.url
+    );
+    let mut running = Running::start(&file_to_flv(&sample(), &scratch("inflight.flv"), &props));
+    let inflight = || {
+        let text = scrape(&address);
+        metric_value(
+            &text,
+            "worker_inflight_fragments",
+            r#"stream_id="inflight""#,
+        )
+    };
+    // The endpoint is up once the element is PAUSED, before start returns.
+    // Poll it until answers are awaited; the echo takes 3 s to give any.
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = inflight();
+    while seen < 1.0 && std::time::Instant::now() < give_up {
+        seen = inflight();
+    }
+    assert!(seen >= 1.0, "segments in flight");
+    // Nothing has left yet: the gauge moved when segments were sent.
+    running.wait_for(Duration::from_millis(1), |_| false);
+    assert!(
+        running.run.segments.is_empty(),
+        "{:?}",
+        running.run.segments
+    );
+    assert!(
+        seen <= 4.0,
+        "at most max-inflight + 1 segments cut ahead: {seen}"
+    );
+    let run = running.finish(Duration::from_secs(120));
+    assert!(run.eos, "{run:?}");
+    assert_eq!(inflight(), 0.0);
 }

@@ -407,6 +407,15 @@ impl State {
         }
     }
 
+    /// `worker_inflight_fragments`: segments out for dubbing, whose outcome
+    /// is not known yet; updated as each is sent and decided.
+    fn publish_inflight(&self) {
+        METRICS
+            .inflight_fragments
+            .with_label_values(&[&self.settings.stream_id])
+            .set(self.queue.undecided() as i64);
+    }
+
     /// Running time of an audio timestamp; one before the segment start (an
     /// AAC priming frame at -21 ms) counts as the segment start.
     fn audio_running_time(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
@@ -619,6 +628,7 @@ impl StsDub {
                 task: task.abort_handle(),
             },
         );
+        state.publish_inflight();
     }
 
     /// Arms the live deadline: at it, whatever has not been answered falls back.
@@ -670,6 +680,7 @@ impl StsDub {
                         pending.task.abort();
                     }
                 }
+                state.publish_inflight();
                 self.changed.notify_all();
             }
             Decision::TooLate => {
@@ -1147,9 +1158,7 @@ impl StsDub {
                     .inc();
             }
         }
-        m.inflight_fragments
-            .with_label_values(&[stream_id])
-            .set(state.queue.undecided() as i64);
+        state.publish_inflight();
         if let (Some(audio), Some(video)) = (state.audio_position, state.video_position) {
             let delta_ms = (audio.nseconds() as f64 - video.nseconds() as f64) / 1e6;
             m.av_sync_delta_ms
@@ -1921,12 +1930,27 @@ impl ElementImpl for StsDub {
                 return Err(gst::StateChangeError);
             }
             if let Some(address) = &settings.metrics_address {
-                if let Err(e) = metrics::serve(RUNTIME.handle(), address) {
-                    self.post_error_message(gst::error_msg!(
-                        gst::ResourceError::OpenReadWrite,
-                        ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
-                    ));
-                    return Err(gst::StateChangeError);
+                match metrics::serve(RUNTIME.handle(), address) {
+                    Err(e) => {
+                        self.post_error_message(gst::error_msg!(
+                            gst::ResourceError::OpenReadWrite,
+                            ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
+                        ));
+                        return Err(gst::StateChangeError);
+                    }
+                    Ok(bound)
+                        if address
+                            .parse()
+                            .is_ok_and(|asked: std::net::SocketAddr| asked != bound) =>
+                    {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "stream {}: /metrics is already served on {bound} for this process; {PROP_METRICS_ADDRESS} {address} not used",
+                            settings.stream_id
+                        );
+                    }
+                    Ok(_) => {}
                 }
             }
             let archive = settings
