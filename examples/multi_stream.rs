@@ -281,6 +281,18 @@ impl Runner {
     }
 }
 
+/// The `stsdub-bus-errors` tracer, when GST_TRACERS names it.
+fn bus_error_tracer() -> Option<glib::Object> {
+    let wanted = std::env::var("GST_TRACERS").unwrap_or_default();
+    if !wanted.split(';').any(|t| t.trim().starts_with("stsdub-bus-errors")) {
+        return None;
+    }
+    let factory = gst::TracerFactory::factories()
+        .into_iter()
+        .find(|f| f.name() == "stsdub-bus-errors")?;
+    Some(glib::Object::with_type(factory.tracer_type()))
+}
+
 fn main() {
     let (sts_url, streams, seconds) = parse_args().unwrap_or_else(|e| {
         eprintln!("multi_stream: {e}");
@@ -294,6 +306,9 @@ fn main() {
         eprintln!("multi_stream: {e}");
         std::process::exit(1);
     }
+    // GST_TRACERS is read at gst::init, before a static plugin exists: make
+    // the bus-error tracer here when it is asked for. Kept for the process.
+    let _tracer = bus_error_tracer();
     let runner = Arc::new(Runner {
         sts_url,
         main_loop: glib::MainLoop::new(None, false),
