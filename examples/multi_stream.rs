@@ -284,7 +284,10 @@ impl Runner {
 /// The `stsdub-bus-errors` tracer, when GST_TRACERS names it.
 fn bus_error_tracer() -> Option<glib::Object> {
     let wanted = std::env::var("GST_TRACERS").unwrap_or_default();
-    if !wanted.split(';').any(|t| t.trim().starts_with("stsdub-bus-errors")) {
+    if !wanted
+        .split(';')
+        .any(|t| t.trim().starts_with("stsdub-bus-errors"))
+    {
         return None;
     }
     let factory = gst::TracerFactory::factories()

@@ -12,6 +12,8 @@ use prometheus::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::scheduler::FallbackReason;
+use crate::sts::flow::Action;
 use crate::sts::transport::Traffic;
 
 pub struct Metrics {
@@ -133,7 +135,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         gst_bus_errors_total: counter(
             &registry,
             "worker_gst_bus_errors_total",
-            "Errors stsdub posted on the bus (not yet other elements')",
+            "Error messages on the bus: every element's with the stsdub-bus-errors tracer, else stsdub's own",
             stream,
         ),
         inflight_fragments: int_gauge(
@@ -157,6 +159,37 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// Makes every series of one stream exist from its start, at zero: an
+/// operator's `rate()` and `absent()` alerts then see a stream that has not
+/// yet fallen back, reconnected or erred, instead of no series at all.
+pub fn announce_stream(stream_id: &str) {
+    let m = &*METRICS;
+    let stream = &[stream_id];
+    for counter in [
+        &m.fragments_total,
+        &m.dubbed_total,
+        &m.late_answers_total,
+        &m.reconnects_total,
+        &m.bytes_sent_total,
+        &m.bytes_received_total,
+        &m.gst_bus_errors_total,
+    ] {
+        counter.with_label_values(stream);
+    }
+    for reason in FallbackReason::ALL {
+        m.fallback_total
+            .with_label_values(&[stream_id, reason.as_str()]);
+    }
+    for action in Action::NAMES {
+        m.backpressure_total.with_label_values(&[stream_id, action]);
+    }
+    for gauge in [&m.inflight_fragments, &m.sts_breaker_state, &m.latency_ms] {
+        gauge.with_label_values(stream);
+    }
+    m.av_sync_delta_ms.with_label_values(stream);
+    m.sts_rtt_ms.with_label_values(stream);
+}
+
 /// The byte counters of one stream, for its STS connections.
 pub fn traffic(stream_id: &str) -> Traffic {
     Traffic {
@@ -174,12 +207,21 @@ pub fn render() -> String {
 
 static SERVER: Mutex<Option<SocketAddr>> = Mutex::new(None);
 
+/// Where `/metrics` is served after a call to [`serve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// This call bound it.
+    Bound(SocketAddr),
+    /// An earlier call had bound it; the address asked for now is not used.
+    AlreadyServed(SocketAddr),
+}
+
 /// Serves `GET /metrics` on `address`, once per process: later calls with
-/// any address reuse the first endpoint. Returns the bound address.
-pub fn serve(runtime: &tokio::runtime::Handle, address: &str) -> std::io::Result<SocketAddr> {
+/// any address reuse the first endpoint.
+pub fn serve(runtime: &tokio::runtime::Handle, address: &str) -> std::io::Result<Endpoint> {
     let mut server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(bound) = *server {
-        return Ok(bound);
+        return Ok(Endpoint::AlreadyServed(bound));
     }
     let listener = std::net::TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
@@ -187,7 +229,16 @@ pub fn serve(runtime: &tokio::runtime::Handle, address: &str) -> std::io::Result
     let _guard = runtime.enter();
     let listener = tokio::net::TcpListener::from_std(listener)?;
     runtime.spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        loop {
+            let mut socket = match listener.accept().await {
+                Ok((socket, _)) => socket,
+                // Out of descriptors or a connection reset before accept:
+                // keep serving, after a pause so a full table is not spun on.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             tokio::spawn(async move {
                 let mut request = [0u8; 1024];
                 let read = socket.read(&mut request).await.unwrap_or(0);
@@ -207,5 +258,5 @@ pub fn serve(runtime: &tokio::runtime::Handle, address: &str) -> std::io::Result
         }
     });
     *server = Some(bound);
-    Ok(bound)
+    Ok(Endpoint::Bound(bound))
 }

@@ -50,6 +50,16 @@ pub enum FallbackReason {
 }
 
 impl FallbackReason {
+    pub const ALL: [FallbackReason; 7] = [
+        FallbackReason::Timeout,
+        FallbackReason::Deadline,
+        FallbackReason::Disconnected,
+        FallbackReason::Error,
+        FallbackReason::InvalidReply,
+        FallbackReason::BreakerOpen,
+        FallbackReason::Paused,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FallbackReason::Timeout => "timeout",

@@ -60,6 +60,11 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         ("worker_dubbed_total", "counter"),
         ("worker_fallback_total", "counter"),
         ("worker_gst_bus_errors_total", "counter"),
+        ("worker_late_answers_total", "counter"),
+        ("worker_sts_reconnects_total", "counter"),
+        ("worker_backpressure_events_total", "counter"),
+        ("worker_sts_bytes_sent_total", "counter"),
+        ("worker_sts_bytes_received_total", "counter"),
         ("worker_inflight_fragments", "gauge"),
         ("worker_av_sync_delta_ms", "gauge"),
         ("worker_sts_breaker_state", "gauge"),
@@ -67,11 +72,43 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
         ("worker_sts_rtt_ms", "histogram"),
     ] {
         let declared = format!("# TYPE {name} {kind}");
-        // Metrics without samples yet are not rendered; those that have one are typed right.
-        if after.contains(&format!("\n{name}")) {
-            assert!(after.contains(&declared), "{declared} missing:\n{after}");
+        assert!(after.contains(&declared), "{declared} missing:\n{after}");
+        // Every stream has every series from its start, zero or not.
+        for id in ["one", "two"] {
+            let series = if kind == "histogram" {
+                format!("{name}_count{{stream_id=\"{id}\"}}")
+            } else {
+                format!("{name}{{")
+            };
+            assert!(
+                after
+                    .lines()
+                    .any(|l| l.starts_with(&series) && l.contains(&format!("stream_id=\"{id}\""))),
+                "{name} has no series for {id}:\n{after}"
+            );
         }
     }
+    // An operator's alert on a reason that has not happened yet sees a zero.
+    for reason in [
+        "timeout",
+        "deadline",
+        "breaker_open",
+        "disconnected",
+        "paused",
+        "error",
+        "invalid_reply",
+    ] {
+        assert!(
+            after.contains(&format!(
+                "worker_fallback_total{{reason=\"{reason}\",stream_id=\"one\"}}"
+            )),
+            "no {reason} series for one:\n{after}"
+        );
+    }
+    assert_eq!(
+        metric_value(&after, "worker_gst_bus_errors_total", r#"stream_id="one""#),
+        0.0
+    );
     for (run, id) in [(&one, "one"), (&two, "two")] {
         let labels = format!(r#"stream_id="{id}""#);
         let segments = run.segments.len() as f64;

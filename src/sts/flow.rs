@@ -18,6 +18,9 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every name `as_str` gives.
+    pub const NAMES: [&'static str; 3] = ["slow_down", "pause", "none"];
+
     /// The plan's name of the action (`slow_down`, `pause`, `none`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,7 +116,7 @@ mod tests {
         assert_eq!(Action::parse("pause", None), Some(Action::Pause));
         assert_eq!(Action::parse("none", Some(3)), Some(Action::Resume));
         assert_eq!(Action::parse("explode", None), None);
-        for name in ["slow_down", "pause", "none"] {
+        for name in Action::NAMES {
             assert_eq!(Action::parse(name, Some(1)).map(Action::as_str), Some(name));
         }
     }

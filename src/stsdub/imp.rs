@@ -453,6 +453,39 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl StsDub {
+    /// Serves /metrics for the process, or says which endpoint already does.
+    fn serve_metrics(&self, address: &str, stream_id: &str) -> Result<(), gst::StateChangeError> {
+        match metrics::serve(RUNTIME.handle(), address) {
+            Err(e) => {
+                self.post_error_message(gst::error_msg!(
+                    gst::ResourceError::OpenReadWrite,
+                    ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
+                ));
+                return Err(gst::StateChangeError);
+            }
+            Ok(metrics::Endpoint::Bound(bound)) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: /metrics served on {bound}"
+                );
+            }
+            Ok(metrics::Endpoint::AlreadyServed(bound)) => {
+                if address
+                    .parse()
+                    .is_ok_and(|asked: std::net::SocketAddr| asked != bound)
+                {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "stream {stream_id}: /metrics is already served on {bound} for this process; {PROP_METRICS_ADDRESS} {address} not used"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn stream_id(&self) -> String {
         lock(&self.stream_id).clone()
     }
@@ -1929,29 +1962,9 @@ impl ElementImpl for StsDub {
                 self.post_error_message(message);
                 return Err(gst::StateChangeError);
             }
+            metrics::announce_stream(&settings.stream_id);
             if let Some(address) = &settings.metrics_address {
-                match metrics::serve(RUNTIME.handle(), address) {
-                    Err(e) => {
-                        self.post_error_message(gst::error_msg!(
-                            gst::ResourceError::OpenReadWrite,
-                            ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
-                        ));
-                        return Err(gst::StateChangeError);
-                    }
-                    Ok(bound)
-                        if address
-                            .parse()
-                            .is_ok_and(|asked: std::net::SocketAddr| asked != bound) =>
-                    {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "stream {}: /metrics is already served on {bound} for this process; {PROP_METRICS_ADDRESS} {address} not used",
-                            settings.stream_id
-                        );
-                    }
-                    Ok(_) => {}
-                }
+                self.serve_metrics(address, &settings.stream_id)?;
             }
             let archive = settings
                 .archive_dir
