@@ -130,10 +130,10 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
             Some("audio") => audio.upgrade(),
             _ => None,
         };
-        if let Some(sink_pad) = target.and_then(|t| t.static_pad("sink")) {
-            if !sink_pad.is_linked() {
-                let _ = pad.link(&sink_pad);
-            }
+        if let Some(sink_pad) = target.and_then(|t| t.static_pad("sink"))
+            && !sink_pad.is_linked()
+        {
+            let _ = pad.link(&sink_pad);
         }
     });
     Ok(pipeline)
@@ -241,10 +241,10 @@ impl Runner {
         println!("{} restarting in {} s", spec.name, RESTART_DELAY.as_secs());
         let runner = Arc::downgrade(self);
         glib::timeout_add_once(RESTART_DELAY, move || {
-            if let Some(runner) = runner.upgrade() {
-                if !runner.is_stopping() {
-                    runner.start(spec);
-                }
+            if let Some(runner) = runner.upgrade()
+                && !runner.is_stopping()
+            {
+                runner.start(spec);
             }
         });
     }

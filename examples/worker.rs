@@ -180,10 +180,10 @@ impl Timing {
                     return gst::PadProbeReturn::Ok;
                 };
                 let now = bin.current_running_time();
-                if let (Some(now), Some(pts)) = (now, buffer.pts()) {
-                    if let Ok(mut delays) = delays.lock() {
-                        delays.push((now.nseconds() as f64 - pts.nseconds() as f64) / 1e6);
-                    }
+                if let (Some(now), Some(pts)) = (now, buffer.pts())
+                    && let Ok(mut delays) = delays.lock()
+                {
+                    delays.push((now.nseconds() as f64 - pts.nseconds() as f64) / 1e6);
                 }
                 gst::PadProbeReturn::Ok
             });

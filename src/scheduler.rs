@@ -145,14 +145,13 @@ impl<S, D, E> OutputQueue<S, D, E> {
                 outcome: slot,
                 ..
             } = item
+                && *b == batch
             {
-                if *b == batch {
-                    if slot.is_some() {
-                        return Decision::TooLate;
-                    }
-                    *slot = Some(outcome);
-                    return Decision::Taken;
+                if slot.is_some() {
+                    return Decision::TooLate;
                 }
+                *slot = Some(outcome);
+                return Decision::Taken;
             }
         }
         Decision::Unknown

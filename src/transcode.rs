@@ -140,14 +140,14 @@ fn run(
         .bus()
         .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
     let _ = pipeline.set_state(gst::State::Null);
-    if let Some(message) = error {
-        if let gst::MessageView::Error(e) = message.view() {
-            return Err(format!(
-                "{}: {}",
-                e.src().map(|s| s.name().to_string()).unwrap_or_default(),
-                e.error()
-            ));
-        }
+    if let Some(message) = error
+        && let gst::MessageView::Error(e) = message.view()
+    {
+        return Err(format!(
+            "{}: {}",
+            e.src().map(|s| s.name().to_string()).unwrap_or_default(),
+            e.error()
+        ));
     }
     result
 }

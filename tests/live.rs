@@ -566,12 +566,12 @@ fn stamp_times(
         let (Some(buffer), Some(pipeline)) = (info.buffer(), pipeline.upgrade()) else {
             return gst::PadProbeReturn::Ok;
         };
-        if let (Some(pts), Some(now)) = (buffer.pts(), pipeline.current_running_time()) {
-            if let Ok(mut times) = sink.lock() {
-                times
-                    .entry(pts.nseconds())
-                    .or_insert(now.nseconds() as f64 / 1e6);
-            }
+        if let (Some(pts), Some(now)) = (buffer.pts(), pipeline.current_running_time())
+            && let Ok(mut times) = sink.lock()
+        {
+            times
+                .entry(pts.nseconds())
+                .or_insert(now.nseconds() as f64 / 1e6);
         }
         gst::PadProbeReturn::Ok
     });

@@ -60,8 +60,8 @@ fn error_sources(pipeline: &gst::Pipeline, limit: Duration) -> Vec<String> {
     let _ = first_posted.recv_timeout(limit);
     pipeline.set_state(gst::State::Null).expect("stops");
     bus.unset_sync_handler();
-    let sources = seen.lock().expect("not poisoned").clone();
-    sources
+
+    seen.lock().expect("not poisoned").clone()
 }
 
 fn parsed(description: &str) -> gst::Pipeline {

@@ -809,7 +809,10 @@ mod tests {
         Arc::new(|_| Box::pin(async { Err(TransportError::Connect("connection refused".into())) }))
     }
 
-    fn recording() -> (EventSink, Arc<Mutex<Vec<(Duration, SessionEvent)>>>) {
+    /// Every session event, with when it came after the start.
+    type EventLog = Arc<Mutex<Vec<(Duration, SessionEvent)>>>;
+
+    fn recording() -> (EventSink, EventLog) {
         let start = Instant::now();
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink_log = log.clone();
@@ -888,8 +891,9 @@ mod tests {
             refusing(),
         );
         tokio::time::sleep(Duration::from_secs(300)).await;
-        let log = log.lock().unwrap();
         let gave_up: Vec<(u64, usize)> = log
+            .lock()
+            .unwrap()
             .iter()
             .filter_map(|(at, e)| match e {
                 SessionEvent::GaveUp { attempts, .. } => Some((at.as_secs(), *attempts)),
@@ -901,7 +905,6 @@ mod tests {
             [(62, 6)],
             "the first connect and 5 retries, then an error"
         );
-        drop(log);
         let reply = handle.submit(fragment("b")).await.expect("a reply");
         assert_eq!(reply.unwrap_err().reason, FallbackReason::Disconnected);
     }

@@ -452,6 +452,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What the `stsdub-segment` message says of one segment.
+struct SegmentReport<'a> {
+    stream_id: &'a str,
+    batch: u64,
+    fragment_id: &'a str,
+    /// Round trip and sequence number of a dubbed segment.
+    dubbed: Option<(Duration, u64)>,
+    reason: Option<FallbackReason>,
+    lateness_ms: Option<f64>,
+}
+
 impl StsDub {
     /// Serves /metrics for the process, or says which endpoint already does.
     fn serve_metrics(&self, address: &str, stream_id: &str) -> Result<(), gst::StateChangeError> {
@@ -1143,15 +1154,15 @@ impl StsDub {
                 (originals(segment), None)
             }
         };
-        self.post_segment_message(
+        let report = SegmentReport {
             stream_id,
             batch,
-            &fragment_id,
+            fragment_id: &fragment_id,
             dubbed,
             reason,
             lateness_ms,
-            &buffers,
-        );
+        };
+        self.post_segment_message(&report, &buffers);
         for (index, mut buffer) in buffers.into_iter().enumerate() {
             if discont && index == 0 {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
@@ -1159,10 +1170,10 @@ impl StsDub {
             self.advance_audio_position(&buffer);
             self.audio_src.push(buffer)?;
         }
-        if dubbed.is_some() {
-            if let Some(session) = session {
-                session.applied(fragment_id);
-            }
+        if dubbed.is_some()
+            && let Some(session) = session
+        {
+            session.applied(fragment_id);
         }
         Ok(())
     }
@@ -1265,16 +1276,15 @@ impl StsDub {
             .build()
     }
 
-    fn post_segment_message(
-        &self,
-        stream_id: &str,
-        batch: u64,
-        fragment_id: &str,
-        dubbed: Option<(Duration, u64)>,
-        reason: Option<FallbackReason>,
-        lateness_ms: Option<f64>,
-        buffers: &[gst::Buffer],
-    ) {
+    fn post_segment_message(&self, report: &SegmentReport, buffers: &[gst::Buffer]) {
+        let &SegmentReport {
+            stream_id,
+            batch,
+            fragment_id,
+            dubbed,
+            reason,
+            lateness_ms,
+        } = report;
         let round_trip = dubbed.map(|(round_trip, _)| round_trip);
         let structure = gst::Structure::builder("stsdub-segment")
             .field("stream-id", stream_id)
@@ -1544,15 +1554,15 @@ impl StsDub {
                 ]
             ));
         }
-        if let Some(path) = &settings.tls_ca_file {
-            if let Err(e) = crate::sts::transport::tls_config(Some(std::path::Path::new(path))) {
-                return Err(gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    [
-                        "property {PROP_TLS_CA_FILE}: {e}; expected a readable PEM file of CA certificates"
-                    ]
-                ));
-            }
+        if let Some(path) = &settings.tls_ca_file
+            && let Err(e) = crate::sts::transport::tls_config(Some(std::path::Path::new(path)))
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "property {PROP_TLS_CA_FILE}: {e}; expected a readable PEM file of CA certificates"
+                ]
+            ));
         }
         for (name, value) in [
             (PROP_STREAM_ID, &settings.stream_id),
@@ -1989,15 +1999,15 @@ impl ElementImpl for StsDub {
             let archive = state.archive.clone();
             drop(state);
             // gst-launch exits right after stopping: the last files first.
-            if let Some(archive) = archive {
-                if !archive.wait_idle(ARCHIVE_STOP_WAIT) {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "stream {}: archive writes still under way at stop",
-                        lock(&self.stream_id)
-                    );
-                }
+            if let Some(archive) = archive
+                && !archive.wait_idle(ARCHIVE_STOP_WAIT)
+            {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {}: archive writes still under way at stop",
+                    lock(&self.stream_id)
+                );
             }
         }
         Ok(result)

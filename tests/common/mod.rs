@@ -507,12 +507,12 @@ pub fn with_captured_logs<T>(
     gst::log::set_threshold_for_name("stsdub", level);
     let function = gst::log::add_log_function(
         move |category, level, _file, _function, _line, _object, message| {
-            if category.name() == "stsdub" {
-                if let Some(text) = message.get() {
-                    sink.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((level, text.to_string()));
-                }
+            if category.name() == "stsdub"
+                && let Some(text) = message.get()
+            {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((level, text.to_string()));
             }
         },
     );
