@@ -13,7 +13,7 @@
 //! one line per segment and per restart, then a summary per stream.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -23,6 +23,8 @@ use gst::prelude::*;
 const RESTART_DELAY: Duration = Duration::from_secs(2);
 /// How long the streams get to deliver EOS when the application stops.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long the application waits at exit for pipelines to reach NULL.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 struct StreamSpec {
@@ -145,6 +147,10 @@ struct Runner {
     pipelines: Mutex<HashMap<String, gst::Pipeline>>,
     counts: Mutex<HashMap<String, Counts>>,
     stopping: Mutex<bool>,
+    /// Pipelines sent on their way to NULL, and where each says it got there.
+    teardowns: Mutex<usize>,
+    teardown_done: mpsc::Sender<String>,
+    torn_down: Mutex<mpsc::Receiver<String>>,
 }
 
 impl Runner {
@@ -221,11 +227,52 @@ impl Runner {
         }
     }
 
+    /// Takes the stream's pipeline to NULL on a thread of its own: a source
+    /// slow to tear down (an RTSP TEARDOWN to a dying server, say) must not
+    /// hold up the main loop, and with it every other stream.
     fn stop_one(&self, name: &str) {
         let pipeline = self.pipelines.lock().ok().and_then(|mut p| p.remove(name));
-        if let Some(pipeline) = pipeline {
-            let _ = pipeline.set_state(gst::State::Null);
+        let Some(pipeline) = pipeline else { return };
+        let Ok(mut teardowns) = self.teardowns.lock() else {
+            return;
+        };
+        *teardowns += 1;
+        let done = self.teardown_done.clone();
+        let name = name.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name(format!("teardown-{name}"))
+            .spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+                let _ = done.send(name);
+            });
+        if spawned.is_err() {
+            *teardowns -= 1;
         }
+    }
+
+    /// Waits, bounded, for every pipeline to reach NULL; names those that
+    /// did not. True when all did.
+    fn wait_torn_down(&self) -> bool {
+        let pending = self.teardowns.lock().map(|t| *t).unwrap_or(0);
+        let Ok(done) = self.torn_down.lock() else {
+            return false;
+        };
+        let give_up = Instant::now() + TEARDOWN_GRACE;
+        let mut finished = Vec::new();
+        while finished.len() < pending {
+            match done.recv_timeout(give_up.saturating_duration_since(Instant::now())) {
+                Ok(name) => finished.push(name),
+                Err(_) => {
+                    eprintln!(
+                        "multi_stream: {} of {pending} pipelines did not reach NULL within {} s",
+                        pending - finished.len(),
+                        TEARDOWN_GRACE.as_secs()
+                    );
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn restart_later(self: &Arc<Self>, spec: StreamSpec) {
@@ -312,12 +359,16 @@ fn main() {
     // GST_TRACERS is read at gst::init, before a static plugin exists: make
     // the bus-error tracer here when it is asked for. Kept for the process.
     let _tracer = bus_error_tracer();
+    let (done, torn_down) = mpsc::channel();
     let runner = Arc::new(Runner {
         sts_url,
         main_loop: glib::MainLoop::new(None, false),
         pipelines: Mutex::new(HashMap::new()),
         counts: Mutex::new(HashMap::new()),
         stopping: Mutex::new(false),
+        teardowns: Mutex::new(0),
+        teardown_done: done,
+        torn_down: Mutex::new(torn_down),
     });
     for spec in &streams {
         runner.start(spec.clone());
@@ -360,5 +411,8 @@ fn main() {
             c.map_or(0, |c| c.restarts),
             started.elapsed().as_secs_f64()
         );
+    }
+    if !runner.wait_torn_down() {
+        std::process::exit(1);
     }
 }

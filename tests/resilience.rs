@@ -81,7 +81,14 @@ fn breaker_opens_after_retryable_failures_and_closes_after_a_good_probe() {
         echo.url
     );
     let mut running = Running::start(&live_to_flv(6, &output, &props));
-    // The gauge follows the breaker: scraped right after each transition.
+    // The gauge is there, closed, from the start (the first failure is a
+    // whole live segment away); then follows the breaker: scraped right
+    // after each transition.
+    let at_start = scrape(&metrics);
+    assert!(
+        at_start.contains("worker_sts_breaker_state{stream_id=\"breaker\"} 0\n"),
+        "{at_start}"
+    );
     let mut gauge = Vec::new();
     for transitions in 1..=3 {
         assert!(running.wait_for(LIMIT, |run| run.breaker.len() >= transitions));

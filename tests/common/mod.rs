@@ -522,3 +522,24 @@ pub fn with_captured_logs<T>(
     let lines = lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
     (result, lines)
 }
+
+/// Waits for a child process to exit, at most `limit`: its exit status, or
+/// None after killing it. Blocks in `wait` on a helper thread, so the test
+/// does not spin a core that the live pipelines under test need.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id().to_string();
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        match exit.recv_timeout(limit) {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                // Unblocks the waiting thread; the scope then joins it.
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                None
+            }
+        }
+    })
+}
