@@ -62,7 +62,7 @@ fn source(input: &str) -> Result<String, String> {
     };
     if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
         Ok(format!(
-            "rtspsrc location=\"{input}\" protocols=tcp name=src \
+            "rtspsrc location=\"{input}\" protocols=tcp latency=200 name=src \
              src. ! rtph264depay ! h264parse ! dub.video_sink \
              src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink"
         ))

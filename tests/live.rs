@@ -609,6 +609,11 @@ fn end_to_end_latency_is_the_configured_latency_and_nothing_is_late() {
         arrivals.lock().unwrap().clone(),
         renders.lock().unwrap().clone(),
     );
+    // The plan's RTSP connection goal: the first audio frame reaches stsdub
+    // within 500 ms of PLAYING (DESCRIBE, SETUP, PLAY, rtspsrc's 200 ms).
+    let connected = arrivals.values().copied().fold(f64::MAX, f64::min);
+    eprintln!("RTSP connect: first audio frame at stsdub {connected:.0} ms after PLAYING");
+    assert!(connected < 500.0, "connect took {connected:.0} ms");
     // Frames are re-timed by nothing: the same PTS enters and leaves.
     let mut by_pts: Vec<(u64, f64)> = arrivals
         .iter()
