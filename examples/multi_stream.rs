@@ -164,9 +164,12 @@ impl Runner {
         };
         let runner = Arc::downgrade(self);
         let watched = spec.clone();
+        let this_pipeline = pipeline.downgrade();
         let Some(bus) = pipeline.bus() else { return };
         let watch = bus.add_watch(move |_, message| {
-            if let Some(runner) = runner.upgrade() {
+            if let (Some(runner), Some(pipeline)) = (runner.upgrade(), this_pipeline.upgrade())
+                && runner.is_current(&watched.name, &pipeline)
+            {
                 runner.on_message(&watched, message);
             }
             glib::ControlFlow::Continue
@@ -180,6 +183,15 @@ impl Runner {
         if let Ok(mut pipelines) = self.pipelines.lock() {
             pipelines.insert(spec.name.clone(), pipeline);
         }
+    }
+
+    /// Whether `pipeline` is the one running for the stream: a pipeline on
+    /// its way to NULL may still have errors queued on its bus (a failing
+    /// source posts several), which must not restart the stream again.
+    fn is_current(&self, name: &str, pipeline: &gst::Pipeline) -> bool {
+        self.pipelines
+            .lock()
+            .is_ok_and(|p| p.get(name) == Some(pipeline))
     }
 
     fn on_message(self: &Arc<Self>, spec: &StreamSpec, message: &gst::Message) {

@@ -1,28 +1,26 @@
 //! An RTSP server (gst-rtsp-server) for tests and the demo: serves an MP4
-//! file (H.264 + AAC), played in real time and looped, or a generated stream.
+//! file (H.264 + AAC), played once in real time; every client joins the
+//! same (shared) media, so a client that reconnects resumes where it is.
 //!
 //! ```text
-//! cargo run --example rtsp_source -- --file sample.mp4 [--port 0] [--once]
+//! cargo run --example rtsp_source -- --file sample.mp4 [--port 0]
 //! ```
 //!
 //! First stdout line: `listening on rtsp://127.0.0.1:PORT/stream`. Video and audio are
 //! sent as they are in the file (no re-encoding): rtph264pay and rtpmp4gpay.
 
 use gst::glib;
-use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
 struct Options {
     file: Option<String>,
     port: u16,
-    once: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         file: None,
         port: 0,
-        once: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -35,7 +33,6 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--port: {e}"))?
             }
-            "--once" => options.once = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -72,29 +69,6 @@ fn main() {
     factory.set_launch(&launch_line(&file));
     // One media for every client, so a reconnecting worker joins the same stream.
     factory.set_shared(true);
-    if !options.once {
-        factory.connect_media_configure(|_, media| {
-            // Loop the file: on EOS, seek back to the start.
-            let pipeline = media.element();
-            let Some(bus) = pipeline
-                .dynamic_cast_ref::<gst::Bin>()
-                .and_then(|b| b.bus())
-            else {
-                return;
-            };
-            let weak = pipeline.downgrade();
-            let _ = bus.add_watch(move |_, message| {
-                if let (gst::MessageView::Eos(_), Some(pipeline)) = (message.view(), weak.upgrade())
-                {
-                    let _ = pipeline.seek_simple(
-                        gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
-                        gst::ClockTime::ZERO,
-                    );
-                }
-                glib::ControlFlow::Continue
-            });
-        });
-    }
     let Some(mounts) = server.mount_points() else {
         eprintln!("rtsp_source: no mount points");
         std::process::exit(1);

@@ -30,7 +30,7 @@ if [ "${1:-}" = "--live" ]; then
   [ -f "$sample" ] || { echo "demo: making a ${seconds} s sample with sync marks"; bash scripts/make-sample.sh "$sample" "$seconds" marks; }
   # The identity echo keeps the sync marks' beeps, so sync can be measured.
   start out/echo_sts.log target/release/examples/echo_sts --port 0 --transform identity; sts_url=$url
-  start out/rtsp_source.log target/release/examples/rtsp_source --file "$sample" --once; rtsp_url=$url
+  start out/rtsp_source.log target/release/examples/rtsp_source --file "$sample"; rtsp_url=$url
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   rm -rf out/nginx && mkdir -p out/nginx
   sed "s#@PORT@#$port#; s#@DIR@#$PWD/out/nginx#g" tests/nginx/rtmp.conf.in > out/nginx/nginx.conf

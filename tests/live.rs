@@ -131,12 +131,10 @@ impl Drop for Nginx {
     }
 }
 
-fn rtsp_source(file: &Path, once: bool) -> EchoSts {
+/// gst-rtsp-server playing `file` once, in real time.
+fn rtsp_source(file: &Path) -> EchoSts {
     let mut command = Command::new(example("rtsp_source"));
     command.arg("--file").arg(file);
-    if once {
-        command.arg("--once");
-    }
     EchoSts::spawn(command)
 }
 
@@ -392,7 +390,7 @@ fn live_rtsp_to_rtmp_every_segment_dubbed_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sample = marks_sample();
     let echo = EchoSts::start(&["--transform", "identity"]);
-    let rtsp = rtsp_source(&sample, true);
+    let rtsp = rtsp_source(&sample);
     let nginx = Nginx::start("dubbed");
     let worker = Worker::start(&rtsp.url, &nginx.url("dubbed"), &echo.url);
     let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
@@ -414,7 +412,7 @@ fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sample = marks_sample();
     let echo = EchoSts::start(&["--transform", "identity"]);
-    let rtsp = rtsp_source(&sample, true);
+    let rtsp = rtsp_source(&sample);
     let nginx = Nginx::start("killed");
     let mut worker = Worker::start(&rtsp.url, &nginx.url("killed"), &echo.url);
     assert!(
@@ -440,7 +438,7 @@ fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
 fn worker_sh_stops_cleanly_on_sigint() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let echo = EchoSts::start(&[]);
-    let rtsp = rtsp_source(&marks_sample(), false);
+    let rtsp = rtsp_source(&marks_sample());
     let nginx = Nginx::start("sigint");
     let mut worker = Worker::start(&rtsp.url, &nginx.url("sigint"), &echo.url);
     assert!(
@@ -478,7 +476,7 @@ fn worker_sh_stops_cleanly_on_sigint() {
 fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let echo = EchoSts::start(&[]);
-    let rtsp = rtsp_source(&marks_sample(), false);
+    let rtsp = rtsp_source(&marks_sample());
     let rtsp_port = rtsp
         .url
         .rsplit(':')
@@ -488,7 +486,7 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         .to_owned();
     let (one, two) = (scratch("app-one.flv"), scratch("app-two.flv"));
     let mut app = Command::new(example("multi_stream"))
-        .args(["--sts-url", &echo.url, "--seconds", "45"])
+        .args(["--sts-url", &echo.url])
         .arg("--stream")
         .arg(format!("{}={}", rtsp.url, one.display()))
         .arg("--stream")
@@ -520,17 +518,37 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
     wait_for(&|l| l.starts_with("stream1 segment"));
     // The source dies: both streams fail and are rebuilt once it is back.
     drop(rtsp);
-    wait_for(&|l| l.contains("restarting"));
+    let restarting = std::cell::RefCell::new(std::collections::HashSet::new());
+    wait_for(&|l| {
+        if let Some(name) = l.strip_suffix(" restarting in 2 s") {
+            restarting.borrow_mut().insert(name.to_owned());
+        }
+        restarting.borrow().len() == 2
+    });
     let mut command = Command::new(example("rtsp_source"));
     command
         .arg("--file")
         .arg(marks_sample())
         .args(["--port", &rtsp_port]);
     let _rtsp = EchoSts::spawn(command);
-    // Dubbing resumes on the rebuilt streams.
-    wait_for(&|l| l.contains(" segment "));
+    // Dubbing resumes on the rebuilt streams; Ctrl-C then stops them with
+    // EOS while their source still plays.
+    wait_for(&|l| l.contains(" segment 0 dubbed"));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &app.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
     let status = wait_exit(app, Duration::from_secs(60)).expect("multi_stream stops");
     assert!(status.success(), "clean exit: {status}");
+    // One failure, one restart each: the errors a dying pipeline still has
+    // queued on its bus do not restart the stream again.
+    let summaries: Vec<String> = lines.iter().filter(|l| l.contains(" restarts ")).collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(
+        summaries.iter().all(|l| l.contains(" restarts 1 ")),
+        "{summaries:?}"
+    );
     for file in [&one, &two] {
         let codecs = codecs(file);
         assert!(
@@ -571,7 +589,7 @@ fn end_to_end_latency_is_the_configured_latency_and_nothing_is_late() {
     use gst::prelude::*;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let echo = EchoSts::start(&["--transform", "identity"]);
-    let rtsp = rtsp_source(&marks_sample(), true);
+    let rtsp = rtsp_source(&marks_sample());
     let nginx = Nginx::start("latency");
     // identity sync=true renders like a sink: where a buffer passes it is
     // where the RTMP sink would send it.
