@@ -39,6 +39,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use super::settings::*;
 use crate::archive::{Archive, VideoCutter, VideoFile};
 use crate::buserrors;
 use crate::m4a::{self, AacConfig};
@@ -46,9 +47,9 @@ use crate::metrics::{self, METRICS};
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, OutputQueue, Ready};
 use crate::segmenter::{Frame, Segment, Segmenter};
-use crate::sts::breaker::{self, BreakerState};
+use crate::sts::breaker::BreakerState;
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
-use crate::sts::session::{self, Secret, SessionConfig, SessionEvent, SessionHandle};
+use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -57,51 +58,6 @@ pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("STS dubbing element"),
     )
 });
-
-const PROP_STS_URL: &str = "sts-url";
-const PROP_STREAM_ID: &str = "stream-id";
-const PROP_WORKER_ID: &str = "worker-id";
-const PROP_SOURCE_LANGUAGE: &str = "source-language";
-const PROP_TARGET_LANGUAGE: &str = "target-language";
-const PROP_VOICE_PROFILE: &str = "voice-profile";
-const PROP_SEGMENT_DURATION: &str = "segment-duration";
-const PROP_LATENCY: &str = "latency";
-const PROP_TIMEOUT: &str = "timeout";
-const PROP_MAX_INFLIGHT: &str = "max-inflight";
-const PROP_STATS: &str = "stats";
-const PROP_METRICS_ADDRESS: &str = "metrics-address";
-const PROP_ARCHIVE_DIR: &str = "archive-dir";
-const PROP_AUTH_TOKEN: &str = "auth-token";
-const PROP_TLS_CA_FILE: &str = "tls-ca-file";
-const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
-const PROP_RECONNECT_ATTEMPTS: &str = "reconnect-attempts";
-const PROP_ERROR_AFTER_RECONNECTS: &str = "error-after-reconnect-attempts";
-const PROP_BREAKER_THRESHOLD: &str = "breaker-failure-threshold";
-const PROP_BREAKER_COOLDOWN: &str = "breaker-cooldown";
-
-const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
-const DEFAULT_STREAM_ID: &str = "stream";
-const DEFAULT_WORKER_ID: &str = "stsdub";
-const DEFAULT_SOURCE_LANGUAGE: &str = "en";
-const DEFAULT_TARGET_LANGUAGE: &str = "es";
-const DEFAULT_VOICE_PROFILE: &str = "default";
-const DEFAULT_SEGMENT_DURATION_MS: u32 = 6_000;
-const DEFAULT_TIMEOUT_MS: u32 = 8_000;
-/// segment + timeout + processing allowance + deadline margin
-/// (`scheduler::coherent_latency`): an answer within the timeout is never late.
-const DEFAULT_LATENCY_MS: u32 = 14_500;
-const DEFAULT_MAX_INFLIGHT: u32 = 3;
-/// The plan's backoff: 2, 4, 8, 16, 32 s.
-const DEFAULT_RECONNECT_DELAY_MS: u32 = 2_000;
-const DEFAULT_RECONNECT_ATTEMPTS: u32 = 5;
-const DEFAULT_BREAKER_COOLDOWN_MS: u32 = 30_000;
-
-const MIN_SEGMENT_DURATION_MS: u32 = 500;
-const MAX_SEGMENT_DURATION_MS: u32 = 60_000;
-const MAX_LATENCY_MS: u32 = 300_000;
-const MIN_TIMEOUT_MS: u32 = 100;
-const MAX_TIMEOUT_MS: u32 = 120_000;
-const MAX_MAX_INFLIGHT: u32 = 32;
 
 /// Fragments remembered for log lines: more than can be in flight or late.
 const RECENT_FRAGMENTS: usize = 64;
@@ -113,58 +69,6 @@ const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 /// left before its input blocks (beyond the segments in flight): enough for
 /// any sanely interleaved file, bounded so a long file is not read into memory.
 const NON_LIVE_VIDEO_SLACK: gst::ClockTime = gst::ClockTime::from_seconds(10);
-
-#[derive(Debug, Clone)]
-struct Settings {
-    sts_url: String,
-    stream_id: String,
-    worker_id: String,
-    source_language: String,
-    target_language: String,
-    voice_profile: String,
-    segment_duration: gst::ClockTime,
-    latency: gst::ClockTime,
-    timeout: gst::ClockTime,
-    max_inflight: u32,
-    reconnect_delay: gst::ClockTime,
-    reconnect_attempts: u32,
-    error_after_reconnects: bool,
-    breaker_threshold: u32,
-    breaker_cooldown: gst::ClockTime,
-    auth_token: Option<Secret>,
-    tls_ca_file: Option<String>,
-    metrics_address: Option<String>,
-    archive_dir: Option<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            sts_url: DEFAULT_STS_URL.into(),
-            stream_id: DEFAULT_STREAM_ID.into(),
-            worker_id: DEFAULT_WORKER_ID.into(),
-            source_language: DEFAULT_SOURCE_LANGUAGE.into(),
-            target_language: DEFAULT_TARGET_LANGUAGE.into(),
-            voice_profile: DEFAULT_VOICE_PROFILE.into(),
-            segment_duration: gst::ClockTime::from_mseconds(DEFAULT_SEGMENT_DURATION_MS.into()),
-            latency: gst::ClockTime::from_mseconds(DEFAULT_LATENCY_MS.into()),
-            timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
-            max_inflight: DEFAULT_MAX_INFLIGHT,
-            reconnect_delay: gst::ClockTime::from_mseconds(DEFAULT_RECONNECT_DELAY_MS.into()),
-            reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
-            error_after_reconnects: false,
-            breaker_threshold: breaker::DEFAULT_FAILURE_THRESHOLD,
-            breaker_cooldown: gst::ClockTime::from_mseconds(DEFAULT_BREAKER_COOLDOWN_MS.into()),
-            auth_token: None,
-            tls_ca_file: None,
-            // Off unless asked for, by property or environment.
-            metrics_address: std::env::var("STSDUB_METRICS_ADDRESS")
-                .ok()
-                .filter(|a| !a.is_empty()),
-            archive_dir: None,
-        }
-    }
-}
 
 /// A segment waiting in the output queue, with what identifies it on the wire.
 struct QueuedSegment {
@@ -1546,46 +1450,8 @@ impl StsDub {
     }
 
     fn check_settings(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
-        if let Err(e) = crate::sts::transport::engine_io_url(&settings.sts_url) {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                [
-                    "property {PROP_STS_URL}: {e}; expected http://, https://, ws:// or wss:// with a host"
-                ]
-            ));
-        }
-        if let Some(path) = &settings.tls_ca_file
-            && let Err(e) = crate::sts::transport::tls_config(Some(std::path::Path::new(path)))
-        {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                [
-                    "property {PROP_TLS_CA_FILE}: {e}; expected a readable PEM file of CA certificates"
-                ]
-            ));
-        }
-        for (name, value) in [
-            (PROP_STREAM_ID, &settings.stream_id),
-            (PROP_WORKER_ID, &settings.worker_id),
-        ] {
-            if value.trim().is_empty() {
-                return Err(gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    ["property {name} must not be empty"]
-                ));
-            }
-        }
-        let coherent =
-            scheduler::coherent_latency(settings.segment_duration.into(), settings.timeout.into());
-        if Duration::from(settings.latency) < coherent {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "property {PROP_LATENCY} = {} ms is below {PROP_SEGMENT_DURATION} + {PROP_TIMEOUT} + {} ms margins = {} ms: in a live pipeline, answers that come within the timeout may still be too late",
-                settings.latency.mseconds(),
-                (scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN).as_millis(),
-                coherent.as_millis()
-            );
+        if let Some(warning) = settings.validate()? {
+            gst::warning!(CAT, imp = self, "{warning}");
         }
         Ok(())
     }
@@ -1719,183 +1585,35 @@ impl ObjectSubclass for StsDub {
 
 impl ObjectImpl for StsDub {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let text = |name: &str, nick: &str, blurb: &str, default: &str| {
-                glib::ParamSpecString::builder(name)
-                    .nick(nick)
-                    .blurb(blurb)
-                    .default_value(Some(default))
-                    .mutable_ready()
-                    .build()
-            };
-            let millis = |name: &str, nick: &str, blurb: &str, min: u32, max: u32, default: u32| {
-                glib::ParamSpecUInt::builder(name)
-                    .nick(nick)
-                    .blurb(blurb)
-                    .minimum(min)
-                    .maximum(max)
-                    .default_value(default)
-                    .mutable_ready()
-                    .build()
-            };
-            vec![
-                text(PROP_STS_URL, "STS URL", "Socket.IO URL of the speech-to-speech service (http://, https://, ws:// or wss://)", DEFAULT_STS_URL),
-                text(PROP_STREAM_ID, "Stream ID", "Stream identifier sent to the STS (X-Stream-ID header, stream_id fields) and written in logs", DEFAULT_STREAM_ID),
-                text(PROP_WORKER_ID, "Worker ID", "Worker identifier sent to the STS (X-Worker-ID header, worker_id field)", DEFAULT_WORKER_ID),
-                text(PROP_SOURCE_LANGUAGE, "Source language", "Language spoken in the input (e.g. en)", DEFAULT_SOURCE_LANGUAGE),
-                text(PROP_TARGET_LANGUAGE, "Target language", "Language to dub into (e.g. es)", DEFAULT_TARGET_LANGUAGE),
-                text(PROP_VOICE_PROFILE, "Voice profile", "Voice profile the STS should speak with", DEFAULT_VOICE_PROFILE),
-                millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
-                millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
-                millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
-                glib::ParamSpecBoxed::builder::<gst::Structure>(PROP_STATS)
-                    .nick("Statistics")
-                    .blurb("Segments, dubbed, fallback, late answers, last round trip (ms), A/V delta of the output (ms, audio minus video running time), latency (ms), breaker state")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecString::builder(PROP_METRICS_ADDRESS)
-                    .nick("Metrics address")
-                    .blurb("host:port to serve Prometheus GET /metrics on, once per process for all stsdub elements (default: $STSDUB_METRICS_ADDRESS, else off)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder(PROP_ARCHIVE_DIR)
-                    .nick("Archive directory")
-                    .blurb("Keep every segment as {dir}/{stream-id}/{batch:06}_audio.m4a and its dubbed audio as _dubbed.m4a, written off the streaming thread (default: off)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
-                    .nick("Auth token")
-                    .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
-                    .write_only()
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder(PROP_TLS_CA_FILE)
-                    .nick("TLS CA file")
-                    .blurb("PEM file of CA certificates to trust for wss:// / https:// besides the system's (certificates are always verified)")
-                    .mutable_ready()
-                    .build(),
-                millis(PROP_RECONNECT_DELAY, "Reconnect delay", "Wait before the first reconnect attempt, in milliseconds; it doubles with each attempt (2000: 2, 4, 8, 16, 32 s)", 100, 600_000, DEFAULT_RECONNECT_DELAY_MS),
-                glib::ParamSpecUInt::builder(PROP_RECONNECT_ATTEMPTS)
-                    .nick("Reconnect attempts")
-                    .blurb("Reconnect attempts with a doubling delay; after them the longest delay repeats, or an error is posted when error-after-reconnect-attempts is set")
-                    .minimum(1)
-                    .maximum(30)
-                    .default_value(DEFAULT_RECONNECT_ATTEMPTS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder(PROP_ERROR_AFTER_RECONNECTS)
-                    .nick("Error after reconnect attempts")
-                    .blurb("Post an error once the reconnect attempts are used up (for an orchestrator to restart the worker) instead of running on original audio and probing on")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder(PROP_BREAKER_THRESHOLD)
-                    .nick("Breaker failure threshold")
-                    .blurb("Consecutive retryable STS failures (TIMEOUT, MODEL_ERROR, GPU_OOM, QUEUE_FULL, RATE_LIMIT) that open the circuit breaker")
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(breaker::DEFAULT_FAILURE_THRESHOLD)
-                    .mutable_ready()
-                    .build(),
-                millis(PROP_BREAKER_COOLDOWN, "Breaker cooldown", "Time the circuit breaker stays open before one probe fragment is sent, in milliseconds", 100, 3_600_000, DEFAULT_BREAKER_COOLDOWN_MS),
-                glib::ParamSpecUInt::builder(PROP_MAX_INFLIGHT)
-                    .nick("Max in flight")
-                    .blurb("Most segments sent to the STS and not yet answered (the STS's stream:ready may lower it)")
-                    .minimum(1)
-                    .maximum(MAX_MAX_INFLIGHT)
-                    .default_value(DEFAULT_MAX_INFLIGHT)
-                    .mutable_ready()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(param_specs);
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
-        let text = || {
-            value
-                .get::<Option<String>>()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        };
-        let millis = || gst::ClockTime::from_mseconds(value.get::<u32>().map_or(0, u64::from));
+        if !settings.set(pspec.name(), value) {
+            gst::warning!(CAT, imp = self, "unknown property {}", pspec.name());
+            return;
+        }
         match pspec.name() {
-            PROP_STS_URL => settings.sts_url = text(),
-            PROP_STREAM_ID => {
-                settings.stream_id = text();
-                *lock(&self.stream_id) = settings.stream_id.clone();
-            }
-            PROP_WORKER_ID => settings.worker_id = text(),
-            PROP_SOURCE_LANGUAGE => settings.source_language = text(),
-            PROP_TARGET_LANGUAGE => settings.target_language = text(),
-            PROP_VOICE_PROFILE => settings.voice_profile = text(),
-            PROP_SEGMENT_DURATION => settings.segment_duration = millis(),
+            PROP_STREAM_ID => *lock(&self.stream_id) = settings.stream_id.clone(),
             PROP_LATENCY => {
-                settings.latency = millis();
                 drop(settings);
                 let _ = self
                     .obj()
                     .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
             }
-            PROP_TIMEOUT => settings.timeout = millis(),
-            PROP_MAX_INFLIGHT => {
-                settings.max_inflight = value.get::<u32>().unwrap_or(DEFAULT_MAX_INFLIGHT)
-            }
-            PROP_AUTH_TOKEN => {
-                settings.auth_token = Some(text()).filter(|t| !t.is_empty()).map(Secret)
-            }
-            PROP_TLS_CA_FILE => settings.tls_ca_file = Some(text()).filter(|t| !t.is_empty()),
-            PROP_METRICS_ADDRESS => {
-                settings.metrics_address = Some(text()).filter(|t| !t.is_empty())
-            }
-            PROP_ARCHIVE_DIR => settings.archive_dir = Some(text()).filter(|t| !t.is_empty()),
-            PROP_RECONNECT_DELAY => settings.reconnect_delay = millis(),
-            PROP_RECONNECT_ATTEMPTS => {
-                settings.reconnect_attempts =
-                    value.get::<u32>().unwrap_or(DEFAULT_RECONNECT_ATTEMPTS)
-            }
-            PROP_ERROR_AFTER_RECONNECTS => {
-                settings.error_after_reconnects = value.get::<bool>().unwrap_or(false)
-            }
-            PROP_BREAKER_THRESHOLD => {
-                settings.breaker_threshold = value
-                    .get::<u32>()
-                    .unwrap_or(breaker::DEFAULT_FAILURE_THRESHOLD)
-            }
-            PROP_BREAKER_COOLDOWN => settings.breaker_cooldown = millis(),
-            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+            _ => {}
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = lock(&self.settings);
-        match pspec.name() {
-            PROP_STS_URL => settings.sts_url.to_value(),
-            PROP_STREAM_ID => settings.stream_id.to_value(),
-            PROP_WORKER_ID => settings.worker_id.to_value(),
-            PROP_SOURCE_LANGUAGE => settings.source_language.to_value(),
-            PROP_TARGET_LANGUAGE => settings.target_language.to_value(),
-            PROP_VOICE_PROFILE => settings.voice_profile.to_value(),
-            PROP_SEGMENT_DURATION => (settings.segment_duration.mseconds() as u32).to_value(),
-            PROP_LATENCY => (settings.latency.mseconds() as u32).to_value(),
-            PROP_TIMEOUT => (settings.timeout.mseconds() as u32).to_value(),
-            PROP_MAX_INFLIGHT => settings.max_inflight.to_value(),
-            PROP_TLS_CA_FILE => settings.tls_ca_file.to_value(),
-            PROP_METRICS_ADDRESS => settings.metrics_address.to_value(),
-            PROP_ARCHIVE_DIR => settings.archive_dir.to_value(),
-            PROP_STATS => {
-                drop(settings);
-                self.stats().to_value()
-            }
-            PROP_RECONNECT_DELAY => (settings.reconnect_delay.mseconds() as u32).to_value(),
-            PROP_RECONNECT_ATTEMPTS => settings.reconnect_attempts.to_value(),
-            PROP_ERROR_AFTER_RECONNECTS => settings.error_after_reconnects.to_value(),
-            PROP_BREAKER_THRESHOLD => settings.breaker_threshold.to_value(),
-            PROP_BREAKER_COOLDOWN => (settings.breaker_cooldown.mseconds() as u32).to_value(),
-            _ => glib::Value::from_type(pspec.value_type()),
+        if pspec.name() == PROP_STATS {
+            return self.stats().to_value();
         }
+        lock(&self.settings)
+            .get(pspec.name())
+            .unwrap_or_else(|| glib::Value::from_type(pspec.value_type()))
     }
 
     fn constructed(&self) {

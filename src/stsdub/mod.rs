@@ -6,6 +6,7 @@ use gst::subclass::prelude::*;
 
 mod fragment;
 mod imp;
+mod settings;
 
 pub(crate) use imp::CAT;
 
