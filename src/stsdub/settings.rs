@@ -328,7 +328,9 @@ mod tests {
             if !spec.flags().contains(glib::ParamFlags::READABLE) || spec.name() == PROP_STATS {
                 continue;
             }
-            let value = settings.get(spec.name()).expect(spec.name());
+            let Some(value) = settings.get(spec.name()) else {
+                panic!("{} does not read back", spec.name());
+            };
             assert_eq!(
                 value.type_(),
                 spec.value_type(),
@@ -363,16 +365,22 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_property_and_what_it_expects() {
-        let mut settings = Settings::default();
-        settings.sts_url = "ftp://x".into();
+        let settings = Settings {
+            sts_url: "ftp://x".into(),
+            ..Settings::default()
+        };
         let error = settings.validate().expect_err("bad URL");
         assert!(format!("{error:?}").contains(PROP_STS_URL), "{error:?}");
-        let mut settings = Settings::default();
-        settings.stream_id = " ".into();
+        let settings = Settings {
+            stream_id: " ".into(),
+            ..Settings::default()
+        };
         let error = settings.validate().expect_err("empty stream id");
         assert!(format!("{error:?}").contains(PROP_STREAM_ID), "{error:?}");
-        let mut settings = Settings::default();
-        settings.latency = gst::ClockTime::from_mseconds(1000);
+        let settings = Settings {
+            latency: gst::ClockTime::from_mseconds(1000),
+            ..Settings::default()
+        };
         let warning = settings
             .validate()
             .expect("only a warning")
