@@ -5,13 +5,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use std::time::Duration;
-
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::scheduler::FallbackReason;
