@@ -71,7 +71,7 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, glib::BoolError> {
     gst::ElementFactory::make(factory).name(name).build()
 }
 
-/// rtspsrc → depay/parse → stsdub → flvmux → rtmpsink or filesink.
+/// rtspsrc → depay/parse → stsdub → flvmux → queue → rtmpsink or filesink.
 fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolError> {
     let pipeline = gst::Pipeline::with_name(&spec.name);
     let src = gst::ElementFactory::make("rtspsrc")
@@ -103,6 +103,9 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
             .property("location", &spec.output)
             .build()?
     };
+    // Between flvmux and the sink: an RTMP sink blocks while it connects and
+    // writes, and a stalled flvmux interleaves the first frames out of order.
+    let decouple = gst::ElementFactory::make("queue").build()?;
     pipeline.add_many([
         &src,
         &video_depay,
@@ -111,6 +114,7 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
         &audio_parse,
         &dub,
         &mux,
+        &decouple,
         &sink,
     ])?;
     gst::Element::link_many([&video_depay, &video_parse])?;
@@ -119,7 +123,7 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
     audio_parse.link_pads(Some("src"), &dub, Some("audio_sink"))?;
     dub.link_pads(Some("video_src"), &mux, Some("video"))?;
     dub.link_pads(Some("audio_src"), &mux, Some("audio"))?;
-    mux.link(&sink)?;
+    gst::Element::link_many([&mux, &decouple, &sink])?;
     // rtspsrc's pads appear once the session is described: link by media.
     let (video, audio) = (video_depay.downgrade(), audio_depay.downgrade());
     src.connect_pad_added(move |_, pad| {

@@ -112,7 +112,9 @@ fn main() {
         std::process::exit(2);
     });
     let sink = if options.output.starts_with("rtmp://") {
-        "rtmpsink name=sink"
+        // See pipelines/worker.sh: the queue keeps the sink's blocking
+        // connect from stalling flvmux.
+        "queue ! rtmpsink name=sink"
     } else {
         "filesink name=sink"
     };

