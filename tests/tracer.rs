@@ -60,7 +60,6 @@ fn error_sources(pipeline: &gst::Pipeline, limit: Duration) -> Vec<String> {
     let _ = first_posted.recv_timeout(limit);
     pipeline.set_state(gst::State::Null).expect("stops");
     bus.unset_sync_handler();
-
     seen.lock().expect("not poisoned").clone()
 }
 
