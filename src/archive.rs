@@ -171,20 +171,26 @@ fn wait_for_end(pipeline: &gst::Pipeline) -> Result<(), String> {
 
 /// Decides which video frames go into which batch's file. Pure: the element
 /// tells it where audio segments start and hands it each frame as it leaves.
+/// Video may leave before the audio segment it belongs to is cut (a file is
+/// read as fast as the muxer takes it), so frames past the last known start
+/// stay in the file under way until the next start is known, and the cut is
+/// made then.
 #[derive(Debug)]
 pub struct VideoCutter<B> {
-    /// Audio segments announced and not yet reached: (batch, running time).
-    starts: VecDeque<(u64, u64)>,
-    /// The file being filled: its batch (None until a segment is known) and
-    /// frames.
-    current: Option<(Option<u64>, Vec<B>)>,
+    /// Batch of the file under way; None until a segment is known.
+    batch: Option<u64>,
+    /// Its frames: (frame, running time, may start a file).
+    frames: Vec<(B, u64, bool)>,
+    /// Segments announced after the file under way began: (batch, start).
+    next_starts: VecDeque<(u64, u64)>,
 }
 
 impl<B> Default for VideoCutter<B> {
     fn default() -> Self {
         Self {
-            starts: VecDeque::new(),
-            current: None,
+            batch: None,
+            frames: Vec::new(),
+            next_starts: VecDeque::new(),
         }
     }
 }
@@ -193,51 +199,58 @@ impl<B> Default for VideoCutter<B> {
 pub type VideoFile<B> = (u64, Vec<B>);
 
 impl<B> VideoCutter<B> {
-    /// Audio segment `batch` starts at `running_time` (ns).
-    pub fn segment_started(&mut self, batch: u64, running_time: u64) {
-        self.starts.push_back((batch, running_time));
-        // Frames that came before any segment was known belong to the first.
-        if let Some((batch_of_current @ None, _)) = &mut self.current {
-            *batch_of_current = Some(batch);
+    /// Audio segment `batch` starts at `running_time` (ns); returns the files
+    /// this completes.
+    pub fn segment_started(&mut self, batch: u64, running_time: u64) -> Vec<VideoFile<B>> {
+        match self.batch {
+            // Frames that came before any segment was known belong to the first.
+            None => self.batch = Some(batch),
+            Some(_) => self.next_starts.push_back((batch, running_time)),
         }
+        self.cut()
     }
 
-    /// Adds a frame; returns the previous file when this keyframe starts the
-    /// next one.
-    pub fn push(&mut self, frame: B, running_time: u64, keyframe: bool) -> Option<VideoFile<B>> {
-        let reached = self.latest_start_reached(running_time);
-        let finished = match &self.current {
-            Some((batch, _)) if keyframe && reached.is_some() && reached != *batch => self.finish(),
-            _ => None,
-        };
-        let (_, frames) = self
-            .current
-            .get_or_insert_with(|| (reached.or(self.starts.front().map(|s| s.0)), Vec::new()));
-        frames.push(frame);
-        finished
+    /// Adds a frame; returns the files it completes (the previous one, when
+    /// this keyframe starts the next).
+    pub fn push(&mut self, frame: B, running_time: u64, keyframe: bool) -> Vec<VideoFile<B>> {
+        self.frames.push((frame, running_time, keyframe));
+        self.cut()
     }
 
     /// The file under way, complete (EOS or stop). Frames for which no
     /// segment was ever known go into batch 0.
     pub fn finish(&mut self) -> Option<VideoFile<B>> {
-        let (batch, frames) = self.current.take()?;
-        (!frames.is_empty()).then(|| (batch.unwrap_or(0), frames))
+        let frames = std::mem::take(&mut self.frames);
+        (!frames.is_empty()).then(|| {
+            let frames = frames.into_iter().map(|(frame, _, _)| frame).collect();
+            (self.batch.unwrap_or(0), frames)
+        })
     }
 
-    /// The batch of the last segment that starts at or before
-    /// `running_time`; older starts are forgotten.
-    fn latest_start_reached(&mut self, running_time: u64) -> Option<u64> {
-        while self
-            .starts
-            .get(1)
-            .is_some_and(|&(_, start)| start <= running_time)
-        {
-            self.starts.pop_front();
+    /// Cuts the file under way at the first keyframe at or after each known
+    /// next start; a keyframe past several starts opens the latest of them.
+    fn cut(&mut self) -> Vec<VideoFile<B>> {
+        let mut files = Vec::new();
+        while let Some(&(mut next, start)) = self.next_starts.front() {
+            let Some(at) = self
+                .frames
+                .iter()
+                .position(|&(_, rt, keyframe)| keyframe && rt >= start)
+            else {
+                break;
+            };
+            let opens_at = self.frames[at].1;
+            self.next_starts.pop_front();
+            while let Some(&(batch, _)) = self.next_starts.front().filter(|s| s.1 <= opens_at) {
+                next = batch;
+                self.next_starts.pop_front();
+            }
+            let rest = self.frames.split_off(at);
+            files.extend(self.finish());
+            self.frames = rest;
+            self.batch = Some(next);
         }
-        self.starts
-            .front()
-            .filter(|&&(_, start)| start <= running_time)
-            .map(|&(batch, _)| batch)
+        files
     }
 }
 
@@ -288,9 +301,9 @@ mod tests {
     #[test]
     fn frames_before_any_segment_belong_to_the_first() {
         let mut cutter = VideoCutter::default();
-        assert!(cutter.push("a", 0, true).is_none());
-        cutter.segment_started(7, 0);
-        assert!(cutter.push("b", S, false).is_none());
+        assert!(cutter.push("a", 0, true).is_empty());
+        assert!(cutter.segment_started(7, 0).is_empty());
+        assert!(cutter.push("b", S, false).is_empty());
         assert_eq!(cutter.finish(), Some((7, vec!["a", "b"])));
         assert_eq!(cutter.finish(), None);
     }
@@ -302,5 +315,39 @@ mod tests {
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].0, 0);
         assert_eq!(files[0].1.len(), 450);
+    }
+
+    /// As `cut`, but every frame leaves `ahead` frames before the audio
+    /// segment it belongs to is announced (video read ahead of audio).
+    fn cut_with_video_ahead(frames: u64, gop: u64, ahead: u64) -> Vec<(u64, Vec<u64>)> {
+        let mut cutter = VideoCutter::default();
+        let mut files = Vec::new();
+        for n in 0..frames + ahead {
+            if n >= ahead && (n - ahead) % 150 == 0 {
+                let batch = (n - ahead) / 150;
+                files.extend(cutter.segment_started(batch, batch * 6 * S));
+            }
+            if n < frames {
+                files.extend(cutter.push(n, n * S / 25, n % gop == 0));
+            }
+        }
+        files.extend(cutter.finish());
+        files
+    }
+
+    #[test]
+    fn video_that_leaves_before_its_segment_is_cut_where_it_would_have_been() {
+        for ahead in [1, 37, 149, 150, 400] {
+            assert_eq!(
+                cut_with_video_ahead(1500, 50, ahead),
+                cut(1500, 50),
+                "{ahead} frames ahead"
+            );
+            assert_eq!(
+                cut_with_video_ahead(600, 100, ahead),
+                cut(600, 100),
+                "{ahead} frames ahead, keyframes every 4 s"
+            );
+        }
     }
 }

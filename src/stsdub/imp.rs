@@ -38,7 +38,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::absent::AbsenceWatch;
 use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use super::release::{AudioOut, Release, video_release};
 use super::settings::*;
 use crate::archive::{Archive, VideoCutter, VideoFile};
 use crate::buserrors;
@@ -65,11 +67,6 @@ const RECENT_FRAGMENTS: usize = 64;
 /// How long stopping waits for the archive's last files.
 const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 
-/// In a non-live pipeline, video may run this far ahead of the audio that has
-/// left before its input blocks (beyond the segments in flight): enough for
-/// any sanely interleaved file, bounded so a long file is not read into memory.
-const NON_LIVE_VIDEO_SLACK: gst::ClockTime = gst::ClockTime::from_seconds(10);
-
 /// A segment waiting in the output queue, with what identifies it on the wire.
 struct QueuedSegment {
     fragment_id: String,
@@ -87,6 +84,22 @@ struct Pending {
 enum Track {
     Audio,
     Video,
+}
+
+impl Track {
+    fn other(self) -> Self {
+        match self {
+            Track::Audio => Track::Video,
+            Track::Video => Track::Audio,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Track::Audio => "audio",
+            Track::Video => "video",
+        }
+    }
 }
 
 enum VideoItem {
@@ -119,6 +132,10 @@ struct State {
     discont_pending: bool,
     /// Running time up to which video has left.
     video_position: Option<gst::ClockTime>,
+    /// Whether audio / video never comes (see `absent.rs`), each watched
+    /// from the other track's input.
+    audio_absence: AbsenceWatch,
+    video_absence: AbsenceWatch,
     counts: Counts,
     /// The last fragments sent, with their batch: the session knows
     /// fragments only, a log line about one also names its batch.
@@ -132,6 +149,11 @@ struct VideoArchive {
     archive: Archive,
     caps: Option<gst::Caps>,
     cutter: VideoCutter<gst::Buffer>,
+    /// EOS has left on video_src / the last audio segment is known: the
+    /// file under way is written once both are true, since video may end
+    /// before the audio's last segments are cut.
+    video_ended: bool,
+    audio_ended: bool,
 }
 
 impl VideoArchive {
@@ -140,6 +162,21 @@ impl VideoArchive {
             archive,
             caps: None,
             cutter: VideoCutter::default(),
+            video_ended: false,
+            audio_ended: false,
+        }
+    }
+
+    fn segment_started(&mut self, batch: u64, running_time: gst::ClockTime) {
+        let done = self.cutter.segment_started(batch, running_time.nseconds());
+        self.write(done);
+    }
+
+    /// No audio segment starts after this one.
+    fn audio_ended(&mut self) {
+        self.audio_ended = true;
+        if self.video_ended {
+            self.flush();
         }
     }
 
@@ -159,7 +196,12 @@ impl VideoArchive {
                     self.flush();
                     self.caps = Some(caps.caps_owned());
                 }
-                gst::EventView::Eos(_) => self.flush(),
+                gst::EventView::Eos(_) => {
+                    self.video_ended = true;
+                    if self.audio_ended {
+                        self.flush();
+                    }
+                }
                 _ => {}
             },
         }
@@ -171,8 +213,9 @@ impl VideoArchive {
         self.write(done);
     }
 
-    fn write(&self, file: Option<VideoFile<gst::Buffer>>) {
-        if let (Some((batch, frames)), Some(caps)) = (file, &self.caps) {
+    fn write(&self, files: impl IntoIterator<Item = VideoFile<gst::Buffer>>) {
+        let Some(caps) = &self.caps else { return };
+        for (batch, frames) in files {
             self.archive.video(batch, caps.clone(), frames);
         }
     }
@@ -212,6 +255,8 @@ impl Default for State {
             video_wake: None,
             discont_pending: true,
             video_position: None,
+            audio_absence: AbsenceWatch::default(),
+            video_absence: AbsenceWatch::default(),
             counts: Counts::default(),
             recent_fragments: VecDeque::new(),
             archive: None,
@@ -289,25 +334,8 @@ impl State {
     /// Running time of the first video item still queued.
     fn video_head_running_time(&self) -> Option<gst::ClockTime> {
         match self.video_queue.front()? {
-            VideoItem::Buffer(buffer) => {
-                let ts = buffer.dts_or_pts()?;
-                self.video_segment.to_running_time(ts)
-            }
+            VideoItem::Buffer(buffer) => self.video_running_time(buffer),
             VideoItem::Event(_) => None,
-        }
-    }
-
-    fn video_queued_span(&self) -> gst::ClockTime {
-        let last = self.video_queue.iter().rev().find_map(|item| match item {
-            VideoItem::Buffer(b) => b
-                .dts_or_pts()
-                .and_then(|ts| self.video_segment.to_running_time(ts)),
-            VideoItem::Event(_) => None,
-        });
-        match (last, self.audio_position) {
-            (Some(last), Some(audio)) => last.saturating_sub(audio),
-            (Some(last), None) => last.saturating_sub(self.audio_segment_start_running_time()),
-            _ => gst::ClockTime::ZERO,
         }
     }
 
@@ -327,10 +355,15 @@ impl State {
         self.audio_segment.to_running_time(pts.max(start))
     }
 
-    fn audio_segment_start_running_time(&self) -> gst::ClockTime {
-        self.audio_segment
-            .to_running_time(self.audio_segment.start())
-            .unwrap_or(gst::ClockTime::ZERO)
+    fn video_running_time(&self, buffer: &gst::Buffer) -> Option<gst::ClockTime> {
+        self.video_segment.to_running_time(buffer.dts_or_pts()?)
+    }
+
+    fn absence(&mut self, track: Track) -> &mut AbsenceWatch {
+        match track {
+            Track::Audio => &mut self.audio_absence,
+            Track::Video => &mut self.video_absence,
+        }
     }
 }
 
@@ -419,11 +452,14 @@ impl StsDub {
 
     fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         if self.state().live.is_none() {
-            self.query_upstream_latency();
+            self.query_upstream_latency(Track::Audio);
         }
         let mut state = self.state();
         if state.audio_flushing {
             return Err(gst::FlowError::Flushing);
+        }
+        if state.audio_absence.declared() {
+            return Err(self.late_for_absent_track(&state, Track::Audio));
         }
         let Some(aac) = state.aac.clone() else {
             gst::element_imp_error!(
@@ -459,7 +495,12 @@ impl StsDub {
         for segment in state.segmenter.push(frame, discont) {
             self.dispatch(&mut state, segment);
         }
+        let running_time = state.audio_running_time(pts);
+        self.watch_absence(&mut state, Track::Video, running_time);
         // A file must not be read into memory faster than the STS answers.
+        // The only wait on a sink pad: it ends as segments are decided, which
+        // the STS answer or the timeout does, never the video pad's input
+        // nor anything downstream.
         let bound = state.settings.max_inflight as usize + 1;
         while state.live == Some(false) && state.queue.undecided() > bound && !state.audio_flushing
         {
@@ -471,15 +512,22 @@ impl StsDub {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    fn query_upstream_latency(&self) {
+    /// Asks upstream of `track` whether it is live. The audio's answer also
+    /// gives the upstream latency deadlines are set against; the video's is
+    /// asked only until audio has answered (audio may never come).
+    fn query_upstream_latency(&self, track: Track) {
         let mut query = gst::query::Latency::new();
-        let (live, min) = if self.audio_sink.peer_query(&mut query) {
+        let (live, min) = if self.sink_pad(track).peer_query(&mut query) {
             let (live, min, _) = query.result();
             (live, min)
         } else {
             (false, gst::ClockTime::ZERO)
         };
         let mut state = self.state();
+        if track == Track::Video {
+            state.live.get_or_insert(live);
+            return;
+        }
         if state.live.is_none() {
             gst::info!(
                 CAT,
@@ -520,7 +568,7 @@ impl StsDub {
         };
         let running_start = state.audio_running_time(start);
         if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
-            archive.cutter.segment_started(batch, at.nseconds());
+            archive.segment_started(batch, at);
         }
         if state.recent_fragments.len() == RECENT_FRAGMENTS {
             state.recent_fragments.pop_front();
@@ -647,7 +695,22 @@ impl StsDub {
         use gst::EventView;
         let track = self.track(pad);
         gst::log!(CAT, obj = pad, "{track:?} event {event:?}");
+        if event.is_serialized() && self.state().absence(track).declared() {
+            gst::debug!(
+                CAT,
+                obj = pad,
+                "{track:?} was declared absent: dropping {event:?}"
+            );
+            return true;
+        }
         match event.view() {
+            EventView::StreamStart(_) => {
+                let mut state = self.state();
+                state.absence(track).started();
+                state.queue_event(track, event);
+                self.changed.notify_all();
+                true
+            }
             EventView::FlushStart(_) => {
                 {
                     let mut state = self.state();
@@ -699,10 +762,19 @@ impl StsDub {
                     }
                 }
             }
-            EventView::Eos(_) if track == Track::Audio => {
+            EventView::Eos(_) => {
                 let mut state = self.state();
-                if let Some(last) = state.segmenter.finish() {
-                    self.dispatch(&mut state, last);
+                if track == Track::Audio {
+                    if let Some(last) = state.segmenter.finish() {
+                        self.dispatch(&mut state, last);
+                    }
+                    if let Some(archive) = &mut state.video_archive {
+                        archive.audio_ended();
+                    }
+                }
+                let other = track.other();
+                if state.absence(other).other_ended(|| self.dangling(other)) {
+                    self.declare_absent(&mut state, other);
                 }
                 state.queue_event(track, event);
                 self.changed.notify_all();
@@ -1244,25 +1316,93 @@ impl StsDub {
 
     // ----- video ----------------------------------------------------------
 
+    /// Never waits: see `release.rs` for why video must not wait for audio.
     fn video_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut state = self.state();
-        // Without an interleaving demuxer a file's video could run ahead
-        // without bound; hold it once it is far enough ahead of the audio.
-        let limit = state.settings.segment_duration * u64::from(state.settings.max_inflight + 2)
-            + NON_LIVE_VIDEO_SLACK;
-        while state.live == Some(false)
-            && !state.video_flushing
-            && !state.audio_done
-            && state.video_queued_span() > limit
-        {
-            state = self.wait(state);
+        if self.state().live.is_none() {
+            self.query_upstream_latency(Track::Video);
         }
+        let mut state = self.state();
         if state.video_flushing {
             return Err(gst::FlowError::Flushing);
         }
+        if state.video_absence.declared() {
+            return Err(self.late_for_absent_track(&state, Track::Video));
+        }
+        let running_time = state.video_running_time(&buffer);
         state.video_queue.push_back(VideoItem::Buffer(buffer));
+        self.watch_absence(&mut state, Track::Audio, running_time);
         self.changed.notify_all();
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    // ----- a track that never comes --------------------------------------
+
+    /// No data can come to `track`'s sink pad as the pipeline stands: its
+    /// branch ends upstream in a pad that is not linked.
+    fn dangling(&self, track: Track) -> bool {
+        !reaches_a_source(self.sink_pad(track), 0)
+    }
+
+    /// The other track's input reached `running_time`: is `track` absent?
+    fn watch_absence(&self, state: &mut State, track: Track, running_time: Option<gst::ClockTime>) {
+        if state
+            .absence(track)
+            .input_at(running_time, || self.dangling(track))
+        {
+            self.declare_absent(state, track);
+        }
+    }
+
+    /// Ends `track`'s output before it began, so downstream stops waiting.
+    fn declare_absent(&self, state: &mut State, track: Track) {
+        let present = self.sink_pad(track.other());
+        gst::info!(
+            CAT,
+            imp = self,
+            "stream {}: no {} ({}_sink unlinked and silent while {} ran {}); {}_src ends",
+            state.settings.stream_id,
+            track.name(),
+            track.name(),
+            track.other().name(),
+            super::absent::ABSENT_AFTER,
+            track.name(),
+        );
+        let upstream = present.sticky_event::<gst::event::StreamStart>(0);
+        let stream_id = format!(
+            "{}/stsdub-no-{}",
+            upstream.as_ref().map_or("stsdub", |s| s.stream_id()),
+            track.name()
+        );
+        let mut stream_start = gst::event::StreamStart::builder(&stream_id);
+        if let Some(group) = upstream.and_then(|s| s.group_id()) {
+            stream_start = stream_start.group_id(group);
+        }
+        let segment = match track.other() {
+            Track::Audio => state.audio_segment.clone(),
+            Track::Video => state.video_segment.clone(),
+        };
+        state.queue_event(track, stream_start.build());
+        state.queue_event(track, gst::event::Segment::new(&segment));
+        state.queue_event(track, gst::event::Eos::new());
+        if track == Track::Audio
+            && let Some(archive) = &mut state.video_archive
+        {
+            archive.audio_ended();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Input on a track already declared absent: dropped, once with a
+    /// warning (a stream that began more than `ABSENT_AFTER` late).
+    fn late_for_absent_track(&self, state: &State, track: Track) -> gst::FlowError {
+        gst::warning!(
+            CAT,
+            imp = self,
+            "stream {}: {} arrived after it was taken to be absent; dropped",
+            state.settings.stream_id,
+            track.name()
+        );
+        gst::FlowError::Eos
     }
 
     /// One iteration of the video_src task: the head leaves once the audio of
@@ -1313,45 +1453,53 @@ impl StsDub {
         }
     }
 
+    /// Whether the video head may leave now; arms a clock wake for a head
+    /// that may leave later (see `release.rs`).
     fn video_head_may_leave(&self, state: &mut State) -> bool {
         if state.video_queue.is_empty() {
             return false;
         }
-        let Some(head) = state.video_head_running_time() else {
-            return true; // events, and buffers without timestamps
-        };
-        if state.audio_done || state.audio_position.is_some_and(|audio| audio >= head) {
-            return true;
-        }
-        if state.live != Some(true) {
-            return false;
-        }
-        // Live: the audio may be stuck upstream; video must still be on time.
-        let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
-            return false;
-        };
-        let due = base_time + head + state.render_latency().saturating_sub(deadline_margin());
-        if clock.time() >= due {
-            return true;
-        }
-        if state.video_wake.as_ref().is_none_or(|(at, _)| *at != due) {
-            if let Some((_, old)) = state.video_wake.take() {
-                old.unschedule();
+        let head = state.video_head_running_time();
+        let clock = self.obj().clock();
+        let live_due = match (state.live, head, &clock, self.obj().base_time()) {
+            (Some(true), Some(head), Some(_), Some(base_time)) => {
+                Some(base_time + head + state.render_latency().saturating_sub(deadline_margin()))
             }
-            let id = clock.new_single_shot_id(due);
-            let element = self.obj().downgrade();
-            let scheduled = id.wait_async(move |_, _, _| {
-                if let Some(element) = element.upgrade() {
-                    let imp = element.imp();
-                    let _guard = imp.state();
-                    imp.changed.notify_all();
-                }
-            });
-            if scheduled.is_ok() {
-                state.video_wake = Some((due, id));
+            _ => None,
+        };
+        let audio = AudioOut {
+            position: state.audio_position,
+            done: state.audio_done,
+        };
+        let now = clock.as_ref().map(|clock| clock.time());
+        match (video_release(head, audio, live_due, now), clock) {
+            (Release::At(due), Some(clock)) => {
+                self.arm_video_wake(state, &clock, due);
+                false
             }
+            _ => true,
         }
-        false
+    }
+
+    fn arm_video_wake(&self, state: &mut State, clock: &gst::Clock, due: gst::ClockTime) {
+        if state.video_wake.as_ref().is_some_and(|(at, _)| *at == due) {
+            return;
+        }
+        if let Some((_, old)) = state.video_wake.take() {
+            old.unschedule();
+        }
+        let id = clock.new_single_shot_id(due);
+        let element = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(element) = element.upgrade() {
+                let imp = element.imp();
+                let _guard = imp.state();
+                imp.changed.notify_all();
+            }
+        });
+        if scheduled.is_ok() {
+            state.video_wake = Some((due, id));
+        }
     }
 
     // ----- queries and activation ----------------------------------------
@@ -1455,6 +1603,27 @@ impl StsDub {
         }
         Ok(())
     }
+}
+
+/// Whether data can reach `sink`: its peer is a source's pad, or one whose
+/// element has a sink pad that (recursively) can be reached. Bins are seen
+/// through their ghost pads' internal links.
+fn reaches_a_source(sink: &gst::Pad, depth: usize) -> bool {
+    // Deep enough for any real branch; a cycle must not recurse forever.
+    const MAX_DEPTH: usize = 32;
+    let Some(peer) = sink.peer() else {
+        return false;
+    };
+    if depth >= MAX_DEPTH {
+        return true;
+    }
+    let mut upstream = peer.iterate_internal_links();
+    let mut inputs = Vec::new();
+    while let Ok(Some(pad)) = upstream.next() {
+        inputs.push(pad);
+    }
+    // No internal links: a source (or an element that does not say).
+    inputs.is_empty() || inputs.iter().any(|pad| reaches_a_source(pad, depth + 1))
 }
 
 /// The sticky stream-start and caps events a sink pad has received.

@@ -4,8 +4,10 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+mod absent;
 mod fragment;
 mod imp;
+mod release;
 mod settings;
 
 pub(crate) use imp::CAT;
