@@ -323,7 +323,7 @@ mod tests {
         let mut cutter = VideoCutter::default();
         let mut files = Vec::new();
         for n in 0..frames + ahead {
-            if n >= ahead && (n - ahead) % 150 == 0 {
+            if n >= ahead && (n - ahead).is_multiple_of(150) {
                 let batch = (n - ahead) / 150;
                 files.extend(cutter.segment_started(batch, batch * 6 * S));
             }

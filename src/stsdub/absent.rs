@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn a_linked_branch_is_asked_again_until_it_starts() {
         let mut watch = AbsenceWatch::default();
-        assert!(!watch.input_at(Some(0 * MS), yes));
+        assert!(!watch.input_at(Some(gst::ClockTime::ZERO), yes));
         assert!(!watch.input_at(Some(60_000 * MS), || false));
         watch.started();
         assert!(!watch.input_at(Some(61_000 * MS), || panic!("asked after start")));
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn a_dangling_track_is_absent_when_the_other_ends_early() {
         let mut watch = AbsenceWatch::default();
-        assert!(!watch.input_at(Some(0 * MS), yes));
+        assert!(!watch.input_at(Some(gst::ClockTime::ZERO), yes));
         assert!(watch.other_ended(yes));
         assert!(!watch.other_ended(yes));
     }
