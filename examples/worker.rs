@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
-//!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline]
+//!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
+//!     [--stsdub-properties "segment-duration=2000 …"]
 //! ```
 //!
 //! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv` files, `rtsp://` and `rtmp://` URLs.
@@ -20,6 +21,7 @@ struct Options {
     target_language: String,
     extra: String,
     print_pipeline: bool,
+    print_only: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -31,6 +33,7 @@ fn parse_args() -> Result<Options, String> {
         target_language: "es".into(),
         extra: String::new(),
         print_pipeline: false,
+        print_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -43,6 +46,11 @@ fn parse_args() -> Result<Options, String> {
             "--target-language" => options.target_language = value()?,
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
+            // The pipeline, without running it (tests run it themselves).
+            "--print-only" => {
+                options.print_pipeline = true;
+                options.print_only = true;
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -126,6 +134,9 @@ fn main() {
     );
     if options.print_pipeline {
         println!("gst-launch-1.0 {description}");
+    }
+    if options.print_only {
+        return;
     }
     let pipeline = match gst::parse::launch(&description) {
         Ok(p) => p,

@@ -52,15 +52,6 @@ fn marks_sample() -> PathBuf {
         .clone()
 }
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("examples")
-        .join(name)
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -307,6 +298,20 @@ fn slice_hashes(file: &Path) -> Vec<u64> {
         }
     }
     hashes
+}
+
+/// Beep minus flash at each sync mark, in ms.
+fn sync_offsets_ms(file: &Path) -> Vec<f64> {
+    let output = Command::new(example("measure_sync"))
+        .arg(file)
+        .output()
+        .expect("measure_sync runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "no sync marks found: {text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("mark "))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
 }
 
 fn max_sync_offset_ms(recording: &Path) -> f64 {
@@ -668,4 +673,112 @@ fn end_to_end_latency_is_the_configured_latency_and_nothing_is_late() {
     // rtspsrc smooths arrival times, so frames arrive a little early or late
     // against their PTS; what leaves is exactly on time.
     assert!(spread < 250.0, "delay varies by {spread:.0} ms");
+}
+
+/// The demo's own live pipeline (`examples/worker`, RTSP in, a file out, no
+/// queue) on inputs whose tracks start apart: it ends with the stream, and
+/// its output equals what the same RTSP path gives without stsdub: the same
+/// H.264 slices, as many AAC frames (within one), and the same offset at each
+/// sync mark. (The RTSP path itself does not keep every late start: a video
+/// starting 500 ms late loses its first 7 frames, and audio starting 500 ms
+/// late comes out 60 ms late, with or without stsdub.)
+#[test]
+fn live_inputs_with_a_late_track_end_like_a_plain_passthrough() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let inputs = [
+        video_late(&sample, 30, "mp4"),
+        video_late(&sample, 500, "mp4"),
+        audio_late(&sample, 500, "mp4"),
+    ];
+    // Real time: every run, with stsdub and without, side by side.
+    std::thread::scope(|scope| {
+        for input in &inputs {
+            let sts = echo.url.as_str();
+            scope.spawn(move || {
+                let name = input.file_name().and_then(|n| n.to_str()).expect("name");
+                let (dubbed, plain) = std::thread::scope(|runs| {
+                    let dubbed = runs.spawn(|| live_worker_run(input, sts));
+                    let plain = runs.spawn(|| live_passthrough(input));
+                    (dubbed.join(), plain.join())
+                });
+                let (Ok(dubbed), Ok(plain)) = (dubbed, plain) else {
+                    panic!("{name}: a run failed");
+                };
+                assert_same_live_output(name, &plain, &dubbed);
+            });
+        }
+    });
+}
+
+/// The worker on `input` served over RTSP; its output file.
+fn live_worker_run(input: &Path, sts: &str) -> PathBuf {
+    let rtsp = rtsp_source(input);
+    let name = input.file_name().and_then(|n| n.to_str()).expect("name");
+    let output = scratch(&format!("live-{name}.flv"));
+    let mut worker = Command::new(example("worker"))
+        .args(["--input", &rtsp.url, "--sts-url", sts, "--output"])
+        .arg(&output)
+        .args(["--stream-id", name])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("worker starts");
+    let status = wait_exit(&mut worker, Duration::from_secs(live_seconds() + 40));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{name}: the worker ends with the stream ({status:?})"
+    );
+    output
+}
+
+/// `input` over the same RTSP path into FLV without stsdub.
+fn live_passthrough(input: &Path) -> PathBuf {
+    let rtsp = rtsp_source(input);
+    let name = input.file_name().and_then(|n| n.to_str()).expect("name");
+    let output = scratch(&format!("live-plain-{name}.flv"));
+    let run = run_pipeline(
+        &format!(
+            "rtspsrc location={} protocols=tcp latency=200 name=src \
+             src. ! rtph264depay ! h264parse ! queue ! mux.video \
+             src. ! rtpmp4gdepay ! aacparse ! queue ! mux.audio \
+             flvmux name=mux streamable=true ! filesink location={}",
+            rtsp.url,
+            output.display()
+        ),
+        Duration::from_secs(live_seconds() + 40),
+    );
+    assert!(
+        run.eos && run.errors.is_empty(),
+        "{name}: plain run {run:?}"
+    );
+    output
+}
+
+#[track_caller]
+fn assert_same_live_output(name: &str, plain: &Path, dubbed: &Path) {
+    let slices = slice_hashes(plain);
+    assert!(!slices.is_empty(), "{name}: video came through");
+    assert!(
+        slices == slice_hashes(dubbed),
+        "{name}: H.264 slices differ from the passthrough's"
+    );
+    let frames_plain = packets(plain, "a").len();
+    let frames_dubbed = packets(dubbed, "a").len();
+    assert!(
+        frames_plain.abs_diff(frames_dubbed) <= 1,
+        "{name}: {frames_plain} AAC frames without stsdub, {frames_dubbed} with"
+    );
+    let expected = sync_offsets_ms(plain);
+    let measured = sync_offsets_ms(dubbed);
+    assert!(!expected.is_empty(), "{name}: sync marks measured");
+    assert_eq!(expected.len(), measured.len(), "{name}: every mark");
+    for (want, got) in expected.iter().zip(&measured) {
+        // Two live runs: rtspsrc's default buffer-mode re-times each by up
+        // to 40 ms (README), so two runs may differ by a little more.
+        assert!(
+            (want - got).abs() <= 45.0,
+            "{name}: a mark {want:.1} ms apart without stsdub is {got:.1} ms apart with it"
+        );
+    }
 }

@@ -7,8 +7,12 @@
 //! its length) or, when the STS is late, failing or gone, as the original
 //! frames. Output audio is gapless and as long as the input.
 //!
-//! Video passes through `video_sink` → `video_src` untouched and is held until
-//! the audio of the same instant has left, so no queue has to be sized by hand.
+//! Video passes through `video_sink` → `video_src` untouched. Live, it is held
+//! until the audio of the same instant has left (or its render time is near);
+//! in a file it leaves at once and the muxer interleaves. No sink pad waits
+//! for the other's data (see `release.rs`), so no queue has to be sized by
+//! hand. A track whose branch never links is ended after the other has run
+//! 6 s (see `absent.rs`).
 //!
 //! In a live pipeline the element adds `latency` to the pipeline latency, and a
 //! segment that has no answer by its deadline goes out as original audio. In a

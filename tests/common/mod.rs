@@ -142,6 +142,79 @@ pub fn sample() -> PathBuf {
         .clone()
 }
 
+/// A built example binary (cargo test builds them all first).
+pub fn example(name: &str) -> PathBuf {
+    target_dir().join("examples").join(name)
+}
+
+/// `source` rewritten by ffmpeg with `args` (`{}` stands for `source`),
+/// made once per build as `test-output/{name}`.
+pub fn remuxed(source: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = scratch(name);
+    if !path.exists() {
+        let mut command = Command::new("ffmpeg");
+        command.args(["-v", "error", "-y"]);
+        for arg in args {
+            command.arg(arg.replace("{}", &source.to_string_lossy()));
+        }
+        // Complete files only: a test binary killed half-way leaves a part.
+        let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+        let part = scratch(&format!("part-{}-{thread}-{name}", std::process::id()));
+        let status = command.arg(&part).status().expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not make {name}");
+        std::fs::rename(&part, &path).expect("file in place");
+    }
+    path
+}
+
+/// `source` with its video starting `ms` after its audio.
+pub fn video_late(source: &Path, ms: u32, container: &str) -> PathBuf {
+    let offset = format!("{:.3}", f64::from(ms) / 1000.0);
+    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
+    remuxed(
+        source,
+        &format!("{stem}-video-late-{ms}.{container}"),
+        &[
+            "-i",
+            "{}",
+            "-itsoffset",
+            &offset,
+            "-i",
+            "{}",
+            "-map",
+            "1:v",
+            "-map",
+            "0:a",
+            "-c",
+            "copy",
+        ],
+    )
+}
+
+/// `source` with its audio starting `ms` after its video.
+pub fn audio_late(source: &Path, ms: u32, container: &str) -> PathBuf {
+    let offset = format!("{:.3}", f64::from(ms) / 1000.0);
+    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
+    remuxed(
+        source,
+        &format!("{stem}-audio-late-{ms}.{container}"),
+        &[
+            "-i",
+            "{}",
+            "-itsoffset",
+            &offset,
+            "-i",
+            "{}",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+        ],
+    )
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     let dir = target_dir().join("test-output");
     std::fs::create_dir_all(&dir).expect("test-output dir");
