@@ -27,6 +27,9 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
+/// How long the "model" (decode, transform, encode) may take on one fragment.
+const MODEL_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transform {
     /// Backwards at half amplitude: clearly not the input, easy to measure.
@@ -474,6 +477,7 @@ fn dub(
         &frames,
         out_config.sample_rate,
         out_config.channels,
+        MODEL_TIME_LIMIT,
     )
     .map_err(model)?;
     let channels = usize::from(out_config.channels.max(1));
@@ -483,7 +487,7 @@ fn dub(
     }
     let wanted = ((pcm.len() / channels) as f64 * factor).round() as usize * channels;
     resize_looping(&mut pcm, wanted);
-    let encoded = transcode::encode(&out_config, &pcm).map_err(model)?;
+    let encoded = transcode::encode(&out_config, &pcm, MODEL_TIME_LIMIT).map_err(model)?;
     let packed = m4a::pack(&out_config, &encoded, 0);
     Ok(AudioPayload {
         format: AUDIO_FORMAT.into(),

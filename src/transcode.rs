@@ -1,18 +1,23 @@
 //! AAC decode, encode and transcode with short-lived GStreamer pipelines
 //! (avdec_aac / avenc_aac from gst-libav). Used off the streaming threads:
 //! for dubbed audio whose rate, channels or profile differ from the stream,
-//! and by the echo STS.
+//! and by the echo STS. Every run is bounded: a decoder that stalls or fails
+//! ends it with an error by its deadline, never a wait forever.
+
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
 use crate::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 
-/// Decodes AAC frames to interleaved S16 at `rate` Hz and `channels` channels.
+/// Decodes AAC frames to interleaved S16 at `rate` Hz and `channels`
+/// channels, within `limit`.
 pub fn decode(
     config: &AacConfig,
     frames: &[&[u8]],
     rate: u32,
     channels: u8,
+    limit: Duration,
 ) -> Result<Vec<i16>, String> {
     let caps = gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
@@ -41,7 +46,7 @@ pub fn decode(
          audio/x-raw,format=S16LE,layout=interleaved,rate={rate},channels={channels} ! appsink name=sink sync=false"
     );
     let mut pcm = Vec::new();
-    for buffer in run(&description, &caps, inputs)? {
+    for buffer in run(&description, &caps, inputs, Instant::now() + limit)? {
         let map = buffer.map_readable().map_err(|e| e.to_string())?;
         pcm.extend(
             map.chunks_exact(2)
@@ -53,8 +58,8 @@ pub fn decode(
 
 /// Encodes interleaved S16 PCM to AAC-LC frames of `config`'s rate and
 /// channels, without the encoder's priming frame: frame i starts at sample
-/// i * 1024 of the input.
-pub fn encode(config: &AacConfig, pcm: &[i16]) -> Result<Vec<Vec<u8>>, String> {
+/// i * 1024 of the input. Within `limit`.
+pub fn encode(config: &AacConfig, pcm: &[i16], limit: Duration) -> Result<Vec<Vec<u8>>, String> {
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "S16LE")
         .field("layout", "interleaved")
@@ -67,7 +72,7 @@ pub fn encode(config: &AacConfig, pcm: &[i16]) -> Result<Vec<Vec<u8>>, String> {
         b.set_pts(gst::ClockTime::ZERO);
     }
     let description = "appsrc name=src ! audioconvert ! avenc_aac ! audio/mpeg,stream-format=raw ! appsink name=sink sync=false";
-    let mut frames: Vec<Vec<u8>> = run(description, &caps, vec![buffer])?
+    let mut frames: Vec<Vec<u8>> = run(description, &caps, vec![buffer], Instant::now() + limit)?
         .iter()
         .filter_map(|b| b.map_readable().ok().map(|m| m.to_vec()))
         .collect();
@@ -82,18 +87,49 @@ pub fn encode(config: &AacConfig, pcm: &[i16]) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// Re-encodes AAC frames of one configuration into AAC-LC of another,
-/// dropping `priming_samples` (at the source rate) of encoder delay.
+/// dropping `priming_samples` (at the source rate) of encoder delay; both
+/// halves within `limit`.
 pub fn transcode(
     frames: &[&[u8]],
     from: &AacConfig,
     to: &AacConfig,
     priming_samples: u32,
+    limit: Duration,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let pcm = decode(from, frames, to.sample_rate, to.channels)?;
+    let started = Instant::now();
+    let pcm = decode(from, frames, to.sample_rate, to.channels, limit)?;
+    let limit = limit.saturating_sub(started.elapsed());
     let skip =
         u64::from(priming_samples) * u64::from(to.sample_rate) / u64::from(from.sample_rate.max(1));
     let skip = (skip as usize * usize::from(to.channels)).min(pcm.len());
-    encode(to, &pcm[skip..])
+    encode(to, &pcm[skip..], limit)
+}
+
+/// Every sample up to EOS. A failing element posts an error and never
+/// sends EOS, so the bus is looked at between short waits.
+fn pull_all(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+    deadline: Instant,
+) -> Result<Vec<gst::Buffer>, String> {
+    const STEP: gst::ClockTime = gst::ClockTime::from_mseconds(50);
+    let bus = pipeline.bus().ok_or("no bus")?;
+    let mut out = Vec::new();
+    loop {
+        if let Some(sample) = sink.try_pull_sample(STEP) {
+            out.extend(sample.buffer_owned());
+            continue;
+        }
+        if sink.is_eos() {
+            return Ok(out);
+        }
+        if let Some(error) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            return Err(error_text(&error));
+        }
+        if Instant::now() >= deadline {
+            return Err("no end within its time limit (a stalled decoder or encoder)".into());
+        }
+    }
 }
 
 fn frame_duration(rate: u32) -> gst::ClockTime {
@@ -102,11 +138,13 @@ fn frame_duration(rate: u32) -> gst::ClockTime {
         .unwrap_or(gst::ClockTime::ZERO)
 }
 
-/// Runs `appsrc name=src ! … ! appsink name=sink` over `inputs` to EOS.
+/// Runs `appsrc name=src ! … ! appsink name=sink` over `inputs` to EOS, an
+/// error, or `deadline`, whichever comes first.
 fn run(
     description: &str,
     caps: &gst::Caps,
     inputs: Vec<gst::Buffer>,
+    deadline: Instant,
 ) -> Result<Vec<gst::Buffer>, String> {
     let pipeline = gst::parse::launch(description)
         .map_err(|e| e.to_string())?
@@ -130,24 +168,68 @@ fn run(
             src.push_buffer(buffer).map_err(|e| e.to_string())?;
         }
         src.end_of_stream().map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        while let Ok(sample) = sink.pull_sample() {
-            out.extend(sample.buffer_owned());
-        }
-        Ok(out)
+        pull_all(&pipeline, &sink, deadline)
     })();
     let error = pipeline
         .bus()
         .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
     let _ = pipeline.set_state(gst::State::Null);
-    if let Some(message) = error
-        && let gst::MessageView::Error(e) = message.view()
-    {
-        return Err(format!(
+    match error {
+        Some(error) => Err(error_text(&error)),
+        None => result,
+    }
+}
+
+/// "element: message" of an error message.
+fn error_text(message: &gst::Message) -> String {
+    match message.view() {
+        gst::MessageView::Error(e) => format!(
             "{}: {}",
             e.src().map(|s| s.name().to_string()).unwrap_or_default(),
             e.error()
-        ));
+        ),
+        _ => "an error".into(),
     }
-    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() {
+        gst::init().expect("GStreamer initialises");
+    }
+
+    #[test]
+    fn an_element_that_never_answers_ends_the_run_by_its_deadline() {
+        init();
+        // clocksync holds a buffer stamped 1000 s ahead: a stalled decoder.
+        let caps = gst::Caps::builder("application/x-test").build();
+        let mut buffer = gst::Buffer::from_slice(vec![0u8; 8]);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_seconds(1000));
+        }
+        let result = run(
+            "appsrc name=src ! clocksync ! appsink name=sink sync=false",
+            &caps,
+            vec![buffer],
+            Instant::now() + Duration::from_millis(300),
+        );
+        let error = result.expect_err("a stalled run is an error");
+        assert!(error.contains("time limit"), "{error}");
+    }
+
+    #[test]
+    fn corrupt_aac_is_an_error_never_a_hang() {
+        init();
+        let from = AacConfig::aac_lc(16_000, 1).expect("16 kHz mono");
+        let to = AacConfig::aac_lc(48_000, 2).expect("48 kHz stereo");
+        let garbage: Vec<Vec<u8>> = (0..50u8)
+            .map(|i| vec![i.wrapping_mul(37) | 0x80; 200])
+            .collect();
+        let frames: Vec<&[u8]> = garbage.iter().map(Vec::as_slice).collect();
+        let result = transcode(&frames, &from, &to, 0, Duration::from_secs(5));
+        let error = result.expect_err("garbage does not decode");
+        assert!(error.contains("avdec_aac"), "{error}");
+    }
 }

@@ -3,7 +3,7 @@
 //! the segment (transcoding it when its format differs). Never fails: any
 //! problem becomes a fallback with its reason.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::imp::CAT;
 use crate::archive::Archive;
@@ -35,6 +35,9 @@ pub(super) struct FragmentRequest {
     pub aac: AacConfig,
     /// Where to keep copies of the segment and its dubbed audio, if anywhere.
     pub archive: Option<Archive>,
+    /// `timeout` after the segment was cut: the answer and its fitting
+    /// (transcoding included) are done by then, or the segment falls back.
+    pub deadline: Instant,
 }
 
 impl FragmentRequest {
@@ -61,7 +64,7 @@ impl FragmentRequest {
                 if let Some(archive) = &self.archive {
                     archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
                 }
-                match self.fit_off_runtime(dubbed.m4a).await {
+                match self.fit_in_time(dubbed.m4a).await {
                     Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
                         frames,
                         fit,
@@ -98,12 +101,18 @@ impl FragmentRequest {
     }
 
     /// Unpacking, and transcoding when needed, is CPU work: keep it off the
-    /// runtime's workers.
-    async fn fit_off_runtime(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
+    /// runtime's workers, and done by the deadline (the transcoding
+    /// pipelines are bounded by it too, so no blocking thread is left behind).
+    async fn fit_in_time(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
         let (aac, wanted, label) = (self.aac.clone(), self.frames.len(), self.label());
-        tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted, &label))
-            .await
-            .map_err(|e| format!("dubbed audio processing failed: {e}"))?
+        let deadline = self.deadline;
+        let limit = deadline.saturating_duration_since(Instant::now());
+        let fitting =
+            tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted, &label, limit));
+        match tokio::time::timeout_at(deadline.into(), fitting).await {
+            Ok(joined) => joined.map_err(|e| format!("dubbed audio processing failed: {e}"))?,
+            Err(_) => Err("not fitted by the segment's timeout".into()),
+        }
     }
 
     fn pack(&self) -> Result<Vec<u8>, gst::glib::BoolError> {
@@ -122,6 +131,7 @@ fn fit_dubbed(
     data: &[u8],
     wanted: usize,
     label: &str,
+    limit: Duration,
 ) -> Result<(Vec<gst::Buffer>, Fit), String> {
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
     let silence =
@@ -136,8 +146,14 @@ fn fit_dubbed(
         Err(why) => {
             gst::debug!(CAT, "{label}: transcoding dubbed audio: {why}");
             let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
-            transcode::transcode(&all, &unpacked.config, stream, unpacked.priming_samples)
-                .map_err(|e| format!("{why}, and transcoding failed: {e}"))?
+            transcode::transcode(
+                &all,
+                &unpacked.config,
+                stream,
+                unpacked.priming_samples,
+                limit,
+            )
+            .map_err(|e| format!("{why}, and transcoding failed: {e}"))?
         }
     };
     let (fitted, fit) = splice::fit(frames, wanted, &silence);

@@ -569,6 +569,7 @@ impl StsDub {
             frames,
             aac,
             archive: state.archive.clone(),
+            deadline: std::time::Instant::now() + Duration::from(state.settings.timeout),
         };
         let running_start = state.audio_running_time(start);
         if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
