@@ -308,3 +308,53 @@ fn every_property_keeps_the_value_it_is_given() {
             .is_some_and(|p| !p.flags().contains(glib::ParamFlags::READABLE))
     );
 }
+
+/// A bus sync handler runs in the thread that posts. One that reads `stats`
+/// (which locks the element's state) must not find that lock held by the
+/// post: the element posts and raises errors only with no lock held.
+#[test]
+fn stats_can_be_read_from_a_bus_sync_handler_while_the_element_posts() {
+    use std::sync::{Arc, Mutex, mpsc};
+
+    let element = stsdub();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let weak = element.downgrade();
+    let record = seen.clone();
+    bus.set_sync_handler(move |_, message| {
+        if let Some(element) = weak.upgrade() {
+            let stats = element.property::<gst::Structure>("stats");
+            let mut seen = record.lock().unwrap_or_else(|e| e.into_inner());
+            seen.push((message.type_(), stats.get::<u64>("segments").unwrap_or(0)));
+        }
+        gst::BusSyncReply::Drop
+    });
+    let (caps, frames) = aac_frames(47);
+    let (done, finished) = mpsc::channel();
+    let pushing = element.clone();
+    std::thread::spawn(move || {
+        // An audio buffer before caps: an error from the chain function.
+        let mut bare = Harness::with_element(&pushing, Some("audio_sink"), Some("audio_src"));
+        bare.play();
+        let before_caps = bare.push(frames[0].clone());
+        drop(bare);
+        // Then a segment with the STS unreachable: warnings and a segment
+        // message from the session, the deadline and the output task.
+        let mut h = audio_harness(&pushing, caps);
+        for frame in retimed(&frames, 0) {
+            let _ = h.push(frame);
+        }
+        let left = (0..47).filter(|_| h.pull().is_ok()).count();
+        let _ = done.send((before_caps, left));
+    });
+    let (before_caps, left) = finished
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("no deadlock: the pushing thread finished");
+    assert_eq!(before_caps, Err(gst::FlowError::NotNegotiated));
+    assert_eq!(left, 47, "the segment left");
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let count = |kind| seen.iter().filter(|(t, _)| *t == kind).count();
+    assert!(count(gst::MessageType::Error) >= 1, "{seen:?}");
+    assert!(count(gst::MessageType::Element) >= 1, "{seen:?}");
+}

@@ -30,8 +30,11 @@
 //!   flvmux name=mux streamable=true ! queue ! rtmpsink location=rtmp://host/live/out
 //! ```
 //!
-//! Lock order: `settings` before `state`. Nothing is pushed, posted or
-//! notified while `state` is held, except `Condvar::notify_all`.
+//! Lock order: `settings` before `state`; `stream_id` is a leaf, taken last
+//! and never held while taking another. Nothing is pushed, posted or raised
+//! (`element_imp_error!`, warnings, messages) while `settings` or `state` is
+//! held: a bus sync handler runs in the posting thread and may read `stats`
+//! (tested). `Condvar::notify_all` is the one call made with `state` held.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -466,6 +469,8 @@ impl StsDub {
             return Err(self.late_for_absent_track(&state, Track::Audio));
         }
         let Some(aac) = state.aac.clone() else {
+            // Never post with `state` held: a bus sync handler may read stats.
+            drop(state);
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
