@@ -16,7 +16,16 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use crate::runtime::RUNTIME;
-use crate::stsdub::CAT;
+
+/// The archive's own category: a library module, it serves the element but
+/// does not depend on it.
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "stsdub-archive",
+        gst::DebugColorFlags::empty(),
+        Some("stsdub's segment archive"),
+    )
+});
 
 /// One stream's archive directory and the writes under way for it.
 #[derive(Clone, Debug)]
@@ -166,6 +175,84 @@ fn wait_for_end(pipeline: &gst::Pipeline) -> Result<(), String> {
     match message.view() {
         gst::MessageView::Error(e) => Err(e.error().to_string()),
         _ => Ok(()),
+    }
+}
+
+/// The video half of `archive-dir`: frames are cut per batch as they leave.
+pub struct VideoArchive {
+    archive: Archive,
+    caps: Option<gst::Caps>,
+    cutter: VideoCutter<gst::Buffer>,
+    /// EOS has left on video_src / the last audio segment is known: the
+    /// file under way is written once both are true, since video may end
+    /// before the audio's last segments are cut.
+    video_ended: bool,
+    audio_ended: bool,
+}
+
+impl VideoArchive {
+    pub fn new(archive: Archive) -> Self {
+        Self {
+            archive,
+            caps: None,
+            cutter: VideoCutter::default(),
+            video_ended: false,
+            audio_ended: false,
+        }
+    }
+
+    pub fn segment_started(&mut self, batch: u64, running_time: gst::ClockTime) {
+        let done = self.cutter.segment_started(batch, running_time.nseconds());
+        self.write(done);
+    }
+
+    /// No audio segment starts after this one.
+    pub fn audio_ended(&mut self) {
+        self.audio_ended = true;
+        if self.video_ended {
+            self.flush();
+        }
+    }
+
+    /// Takes a copy (a reference) of a buffer leaving on video_src, at its
+    /// running time.
+    pub fn on_buffer(&mut self, buffer: &gst::Buffer, running_time: Option<gst::ClockTime>) {
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let at = running_time.map_or(0, gst::ClockTime::nseconds);
+        let done = self
+            .cutter
+            .push(buffer.clone(), at, keyframe && running_time.is_some());
+        self.write(done);
+    }
+
+    /// An event leaving on video_src: new caps start a new file, EOS ends it.
+    pub fn on_event(&mut self, event: &gst::Event) {
+        match event.view() {
+            gst::EventView::Caps(caps) if self.caps.as_ref() != Some(&caps.caps_owned()) => {
+                self.flush();
+                self.caps = Some(caps.caps_owned());
+            }
+            gst::EventView::Eos(_) => {
+                self.video_ended = true;
+                if self.audio_ended {
+                    self.flush();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the file under way (EOS, caps change, flush, stop).
+    pub fn flush(&mut self) {
+        let done = self.cutter.finish();
+        self.write(done);
+    }
+
+    fn write(&self, files: impl IntoIterator<Item = VideoFile<gst::Buffer>>) {
+        let Some(caps) = &self.caps else { return };
+        for (batch, frames) in files {
+            self.archive.video(batch, caps.clone(), frames);
+        }
     }
 }
 

@@ -28,6 +28,12 @@ const SAMPLE_RATES: [u32; 13] = [
 ];
 
 impl AacConfig {
+    /// How long one AAC frame (1024 samples) lasts at this rate, in ns,
+    /// rounded down.
+    pub fn frame_duration_ns(&self) -> u64 {
+        u64::from(AAC_FRAME_SAMPLES) * 1_000_000_000 / u64::from(self.sample_rate.max(1))
+    }
+
     /// Reads the fields we need from an AudioSpecificConfig (ISO 14496-3 1.6.2.1).
     pub fn from_audio_specific_config(asc: &[u8]) -> Result<Self, M4aError> {
         let mut bits = BitReader::new(asc);

@@ -8,8 +8,8 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -160,35 +160,77 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// Makes every series of one stream exist from its start, at zero: an
-/// operator's `rate()` and `absent()` alerts then see a stream that has not
-/// yet fallen back, reconnected or erred, instead of no series at all.
-pub fn announce_stream(stream_id: &str) {
-    let m = &*METRICS;
-    let stream = &[stream_id];
-    for counter in [
-        &m.fragments_total,
-        &m.dubbed_total,
-        &m.late_answers_total,
-        &m.reconnects_total,
-        &m.bytes_sent_total,
-        &m.bytes_received_total,
-        &m.gst_bus_errors_total,
-    ] {
-        counter.with_label_values(stream);
+/// One stream's series, looked up once when the stream starts: the element
+/// counts through these handles instead of looking its labels up each time.
+#[derive(Clone)]
+pub struct StreamMetrics {
+    pub fragments: IntCounter,
+    pub dubbed: IntCounter,
+    pub late_answers: IntCounter,
+    pub reconnects: IntCounter,
+    pub inflight: IntGauge,
+    pub breaker_state: IntGauge,
+    pub latency_ms: IntGauge,
+    pub av_sync_delta_ms: Gauge,
+    pub rtt_ms: Histogram,
+    fallback: Vec<IntCounter>,
+    backpressure: Vec<(&'static str, IntCounter)>,
+}
+
+impl StreamMetrics {
+    /// Every series of `stream_id`, each existing from now on at zero: an
+    /// operator's `rate()` and `absent()` alerts then see a stream that has
+    /// not yet fallen back, reconnected or erred, instead of no series.
+    pub fn announce(stream_id: &str) -> Self {
+        let m = &*METRICS;
+        let stream = &[stream_id];
+        for counter in [
+            &m.bytes_sent_total,
+            &m.bytes_received_total,
+            &m.gst_bus_errors_total,
+        ] {
+            counter.with_label_values(stream);
+        }
+        Self {
+            fragments: m.fragments_total.with_label_values(stream),
+            dubbed: m.dubbed_total.with_label_values(stream),
+            late_answers: m.late_answers_total.with_label_values(stream),
+            reconnects: m.reconnects_total.with_label_values(stream),
+            inflight: m.inflight_fragments.with_label_values(stream),
+            breaker_state: m.sts_breaker_state.with_label_values(stream),
+            latency_ms: m.latency_ms.with_label_values(stream),
+            av_sync_delta_ms: m.av_sync_delta_ms.with_label_values(stream),
+            rtt_ms: m.sts_rtt_ms.with_label_values(stream),
+            fallback: FallbackReason::ALL
+                .iter()
+                .map(|reason| {
+                    m.fallback_total
+                        .with_label_values(&[stream_id, reason.as_str()])
+                })
+                .collect(),
+            backpressure: Action::NAMES
+                .iter()
+                .map(|&action| {
+                    let counter = m.backpressure_total.with_label_values(&[stream_id, action]);
+                    (action, counter)
+                })
+                .collect(),
+        }
     }
-    for reason in FallbackReason::ALL {
-        m.fallback_total
-            .with_label_values(&[stream_id, reason.as_str()]);
+
+    /// `worker_fallback_total{reason}` of this stream.
+    pub fn fallback(&self, reason: FallbackReason) -> Option<&IntCounter> {
+        let index = FallbackReason::ALL.iter().position(|r| *r == reason)?;
+        self.fallback.get(index)
     }
-    for action in Action::NAMES {
-        m.backpressure_total.with_label_values(&[stream_id, action]);
+
+    /// `worker_backpressure_total{action}` of this stream.
+    pub fn backpressure(&self, action: &str) -> Option<&IntCounter> {
+        self.backpressure
+            .iter()
+            .find(|(name, _)| *name == action)
+            .map(|(_, counter)| counter)
     }
-    for gauge in [&m.inflight_fragments, &m.sts_breaker_state, &m.latency_ms] {
-        gauge.with_label_values(stream);
-    }
-    m.av_sync_delta_ms.with_label_values(stream);
-    m.sts_rtt_ms.with_label_values(stream);
 }
 
 /// The byte counters of one stream, for its STS connections.
@@ -308,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_scrape_split_across_packets_is_answered() {
-        announce_stream("metrics-unit");
+        StreamMetrics::announce("metrics-unit");
         let response = exchange(&["GET /met", "rics HTTP/1.1\r\nHost: x\r\n", "\r\n"]).await;
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(response.contains("worker_audio_fragments_total{stream_id=\"metrics-unit\"} 0"));

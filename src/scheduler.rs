@@ -7,26 +7,27 @@
 //! order; a segment decided early waits for the ones before it.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+
+use gst::ClockTime;
 
 /// Time kept between the decision and the sink's render time, for pushing
 /// a segment's frames through the muxer and sink.
-pub const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+pub const DEADLINE_MARGIN: ClockTime = ClockTime::from_mseconds(200);
 
 /// Time the element allows itself for packing, sending and unpacking a
 /// segment, on top of the STS's own answer time.
-pub const PROCESSING_ALLOWANCE: Duration = Duration::from_millis(300);
+pub const PROCESSING_ALLOWANCE: ClockTime = ClockTime::from_mseconds(300);
 
 /// The smallest latency with which an answer that comes within `timeout` is
 /// never late: a segment is complete D after its start, then the STS has
 /// `timeout`, then we need our processing and the margin.
-pub fn coherent_latency(segment_duration: Duration, timeout: Duration) -> Duration {
+pub fn coherent_latency(segment_duration: ClockTime, timeout: ClockTime) -> ClockTime {
     segment_duration + timeout + PROCESSING_ALLOWANCE + DEADLINE_MARGIN
 }
 
 /// Running time by which the segment starting at `segment_start` must be
 /// decided, given the latency the pipeline renders with.
-pub fn decision_deadline(segment_start: Duration, pipeline_latency: Duration) -> Duration {
+pub fn decision_deadline(segment_start: ClockTime, pipeline_latency: ClockTime) -> ClockTime {
     (segment_start + pipeline_latency).saturating_sub(DEADLINE_MARGIN)
 }
 
@@ -223,23 +224,24 @@ mod tests {
 
     #[test]
     fn default_latency_covers_segment_timeout_and_margins() {
-        let latency = coherent_latency(Duration::from_secs(6), Duration::from_secs(8));
-        assert_eq!(latency, Duration::from_millis(14_500));
+        let latency = coherent_latency(ClockTime::from_seconds(6), ClockTime::from_seconds(8));
+        assert_eq!(latency, ClockTime::from_mseconds(14_500));
         // An answer arriving right at the timeout is still before the deadline.
-        let start = Duration::from_secs(100);
-        let answer = start + Duration::from_secs(6) + Duration::from_secs(8) + PROCESSING_ALLOWANCE;
+        let start = ClockTime::from_seconds(100);
+        let answer =
+            start + ClockTime::from_seconds(6) + ClockTime::from_seconds(8) + PROCESSING_ALLOWANCE;
         assert!(answer <= decision_deadline(start, latency));
     }
 
     #[test]
     fn deadline_is_start_plus_latency_minus_margin() {
         assert_eq!(
-            decision_deadline(Duration::from_secs(10), Duration::from_secs(2)),
-            Duration::from_millis(11_800)
+            decision_deadline(ClockTime::from_seconds(10), ClockTime::from_seconds(2)),
+            ClockTime::from_mseconds(11_800)
         );
         assert_eq!(
-            decision_deadline(Duration::ZERO, Duration::from_millis(100)),
-            Duration::ZERO
+            decision_deadline(ClockTime::ZERO, ClockTime::from_mseconds(100)),
+            ClockTime::ZERO
         );
     }
 

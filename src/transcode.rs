@@ -28,7 +28,7 @@ pub fn decode(
             gst::Buffer::from_slice(config.audio_specific_config.clone()),
         )
         .build();
-    let frame = frame_duration(config.sample_rate);
+    let frame = gst::ClockTime::from_nseconds(config.frame_duration_ns());
     let inputs = frames
         .iter()
         .enumerate()
@@ -130,12 +130,6 @@ fn pull_all(
             return Err("no end within its time limit (a stalled decoder or encoder)".into());
         }
     }
-}
-
-fn frame_duration(rate: u32) -> gst::ClockTime {
-    gst::ClockTime::SECOND
-        .mul_div_floor(u64::from(AAC_FRAME_SAMPLES), u64::from(rate.max(1)))
-        .unwrap_or(gst::ClockTime::ZERO)
 }
 
 /// Runs `appsrc name=src ! … ! appsink name=sink` over `inputs` to EOS, an

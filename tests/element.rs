@@ -12,7 +12,7 @@ use common::*;
 
 const SEGMENT_MS: u32 = 1000;
 const LATENCY_MS: u32 = 2000;
-const MARGIN_MS: u64 = 200;
+const MARGIN: gst::ClockTime = gststsdub::scheduler::DEADLINE_MARGIN;
 const FRAME_NS: u64 = 1024 * 1_000_000_000 / 48_000;
 
 fn stsdub() -> gst::Element {
@@ -104,7 +104,7 @@ fn video_is_held_until_its_audio_has_left_then_released_on_time() {
     let next_pts = gst::ClockTime::from_mseconds(1040);
     assert_eq!(
         wake.time(),
-        base + next_pts + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS) - MARGIN_MS)
+        base + next_pts + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS)) - MARGIN
     );
     assert!(audio.crank_single_clock_wait().is_ok());
     let late = video.pull().expect("released at its render time");

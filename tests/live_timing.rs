@@ -12,8 +12,7 @@ use common::*;
 
 const SEGMENT_MS: u32 = 1000;
 const LATENCY_MS: u32 = 2000;
-/// scheduler::DEADLINE_MARGIN
-const MARGIN_MS: u64 = 200;
+const MARGIN: gst::ClockTime = gststsdub::scheduler::DEADLINE_MARGIN;
 /// 47 frames of 1024 samples at 48 kHz = 1.003 s: one segment.
 const SEGMENT_FRAMES: usize = 47;
 
@@ -61,7 +60,7 @@ impl Live {
             .element()
             .and_then(|e| e.base_time())
             .expect("base time");
-        base + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS) - MARGIN_MS)
+        base + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS)) - MARGIN
     }
 
     #[track_caller]

@@ -173,8 +173,9 @@ fn echo_slower_than_timeout_gives_the_original_frames_none_missing() {
     );
 }
 
-/// All dubbed, and exactly the input's frames and timestamps.
-fn run_dubbed_with_echo(args: &[&str]) -> std::path::PathBuf {
+/// All dubbed, and exactly the input's frames and timestamps; the output
+/// file and what the run posted.
+fn run_dubbed_with_echo(args: &[&str]) -> (std::path::PathBuf, Run) {
     let echo = EchoSts::start(args);
     let input = sample();
     let output = scratch(&format!("echo{}.flv", args.join("_")));
@@ -198,22 +199,45 @@ fn run_dubbed_with_echo(args: &[&str]) -> std::path::PathBuf {
     for (i, (a, b)) in pts_in.iter().zip(&pts_out).enumerate() {
         assert!((a - b).abs() <= 1, "frame {i}: pts {b} ms, input {a} ms");
     }
-    output
+    (output, run)
+}
+
+/// Every segment's message says it was fitted as `fit`, by `share` of its
+/// frames (within two frames: the encoder rounds to whole frames).
+#[track_caller]
+fn assert_each_fitted(run: &Run, fit: &str, share: f64) {
+    for segment in &run.segments {
+        let frames = f64::from(segment.get::<u32>("frames").expect("frames"));
+        let changed = segment.get::<u32>("fit-frames").expect("fit-frames");
+        assert_eq!(segment.get::<&str>("fit"), Ok(fit), "{segment:?}");
+        assert!(
+            (f64::from(changed) - share * frames).abs() <= 2.0,
+            "{changed} of {frames} frames {fit}: {segment:?}"
+        );
+        assert_eq!(
+            segment.get::<u64>("fit-samples"),
+            Ok(u64::from(changed) * 1024),
+            "{segment:?}"
+        );
+    }
 }
 
 #[test]
 fn shorter_dubbed_audio_is_padded_to_the_segment() {
-    run_dubbed_with_echo(&["--duration-factor", "0.6"]);
+    let (_, run) = run_dubbed_with_echo(&["--duration-factor", "0.6"]);
+    assert_each_fitted(&run, "padded", 0.4);
 }
 
 #[test]
 fn longer_dubbed_audio_is_trimmed_to_the_segment() {
-    run_dubbed_with_echo(&["--duration-factor", "1.5"]);
+    let (_, run) = run_dubbed_with_echo(&["--duration-factor", "1.5"]);
+    // 1.5 times as long: a third of the dubbed frames are cut, half the segment's.
+    assert_each_fitted(&run, "trimmed", 0.5);
 }
 
 #[test]
 fn dubbed_audio_of_another_rate_and_channel_count_is_transcoded() {
-    let output = run_dubbed_with_echo(&["--sample-rate", "16000", "--channels", "1"]);
+    let (output, _) = run_dubbed_with_echo(&["--sample-rate", "16000", "--channels", "1"]);
     let output_file = output.to_string_lossy().into_owned();
     let probe = std::process::Command::new("ffprobe")
         .args([

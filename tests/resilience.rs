@@ -248,19 +248,18 @@ fn slow_down_spaces_the_fragments_and_stream_end_is_acknowledged() {
 /// counts it itself, as no bus-error tracer runs in this process.
 #[test]
 fn giving_up_posts_one_error_and_counts_it() {
-    let run = run_pipeline(
-        &live_to_flv(
-            // Live and 30 s long: the run lasts until the element gives up.
-            30,
-            &scratch("give-up.flv"),
-            &format!(
-                "stream-id=gives-up sts-url={} reconnect-delay=100 reconnect-attempts=2 \
-                 error-after-reconnect-attempts=true",
-                dead_url()
-            ),
+    let running = Running::start(&live_to_flv(
+        // Live and 30 s long: the run lasts until the element gives up.
+        30,
+        &scratch("give-up.flv"),
+        &format!(
+            "stream-id=gives-up sts-url={} reconnect-delay=100 reconnect-attempts=2 \
+             error-after-reconnect-attempts=true",
+            dead_url()
         ),
-        Duration::from_secs(60),
-    );
+    ));
+    // After the error, 2 s more: ten times the backoff, for a second one.
+    let run = running.finish_watching(Duration::from_secs(60), Duration::from_secs(2));
     assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
     assert!(
         // The first connection and its 2 reconnects.

@@ -138,7 +138,7 @@ fn gst_launch_loads_the_tracer_from_gst_tracers() {
         .env("GST_PLUGIN_PATH", plugin_dir())
         .env("GST_REGISTRY", scratch("tracer-registry.bin"))
         .env("GST_TRACERS", "stsdub-bus-errors")
-        .env("GST_DEBUG", "stsdub:2")
+        .env("GST_DEBUG", "stsdub*:2")
         .env("GST_DEBUG_NO_COLOR", "1")
         .output()
         .expect("gst-launch-1.0 runs");

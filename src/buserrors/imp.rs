@@ -5,7 +5,18 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::metrics::METRICS;
-use crate::stsdub;
+
+/// The tracer's own category: it serves any element, stsdub or not.
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "stsdub-bus-errors",
+        gst::DebugColorFlags::empty(),
+        Some("Bus errors counted for stsdub streams"),
+    )
+});
+
+/// The element factory whose instances carry a `stream-id`.
+const STSDUB_FACTORY: &str = "stsdub";
 
 pub(super) static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -41,7 +52,7 @@ impl TracerImpl for BusErrors {
         }
         for stream_id in stream_ids_hit(element) {
             gst::warning!(
-                stsdub::CAT,
+                CAT,
                 obj = element,
                 "stream {stream_id}: error on the bus counted"
             );
@@ -57,14 +68,14 @@ impl TracerImpl for BusErrors {
 /// otherwise those of every stsdub in its pipeline (an error stops the whole
 /// pipeline), or, in a pipeline without one, the pipeline's name.
 fn stream_ids_hit(element: &gst::Element) -> Vec<String> {
-    if let Some(own) = stsdub::stream_id_of(element) {
+    if let Some(own) = stream_id_of(element) {
         return vec![own];
     }
     let top = top_level(element);
     let mut ids = Vec::new();
     if let Some(bin) = top.downcast_ref::<gst::Bin>() {
         for child in bin.iterate_recurse().into_iter().flatten() {
-            ids.extend(stsdub::stream_id_of(&child));
+            ids.extend(stream_id_of(&child));
         }
     }
     if ids.is_empty() {
@@ -79,4 +90,12 @@ fn top_level(element: &gst::Element) -> gst::Object {
         top = parent;
     }
     top
+}
+
+/// The `stream-id` of an stsdub element, read as a property: the element
+/// serves it from a lock it never holds while posting, so this is safe from
+/// the posting thread.
+fn stream_id_of(element: &gst::Element) -> Option<String> {
+    let factory = element.factory()?;
+    (factory.name() == STSDUB_FACTORY).then(|| element.property::<String>("stream-id"))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::imp::CAT;
 use crate::archive::Archive;
 use crate::m4a::{self, AacConfig};
-use crate::scheduler::{FallbackReason, Outcome};
+use crate::scheduler::{self, FallbackReason, Outcome};
 use crate::segmenter::{Frame, Segment};
 use crate::splice::{self, Fit};
 use crate::sts::session::{Fragment, Reply, SessionHandle};
@@ -35,9 +35,10 @@ pub(super) struct FragmentRequest {
     pub aac: AacConfig,
     /// Where to keep copies of the segment and its dubbed audio, if anywhere.
     pub archive: Option<Archive>,
-    /// `timeout` after the segment was cut: the answer and its fitting
-    /// (transcoding included) are done by then, or the segment falls back.
-    pub deadline: Instant,
+    /// The STS's `timeout`: the answer comes within it of the send, and its
+    /// fitting (transcoding included) within what is left of it plus the
+    /// processing allowance, or the segment falls back.
+    pub timeout: Duration,
 }
 
 impl FragmentRequest {
@@ -64,14 +65,25 @@ impl FragmentRequest {
                 if let Some(archive) = &self.archive {
                     archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
                 }
-                match self.fit_in_time(dubbed.m4a).await {
+                let limit = self.timeout.saturating_sub(dubbed.round_trip)
+                    + Duration::from(scheduler::PROCESSING_ALLOWANCE);
+                match self.fit_in_time(dubbed.m4a, limit).await {
                     Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
                         frames,
                         fit,
                         round_trip: dubbed.round_trip,
                         sequence_number: dubbed.sequence_number,
                     }),
-                    Err(message) => {
+                    Err(FitError::TooSlow) => {
+                        gst::warning!(
+                            CAT,
+                            "{}: dubbed audio not fitted within {} ms of its answer",
+                            self.label(),
+                            limit.as_millis()
+                        );
+                        Outcome::Original(FallbackReason::Timeout)
+                    }
+                    Err(FitError::Unusable(message)) => {
                         gst::warning!(CAT, "{}: unusable dubbed audio: {message}", self.label());
                         Outcome::Original(FallbackReason::InvalidReply)
                     }
@@ -103,15 +115,21 @@ impl FragmentRequest {
     /// Unpacking, and transcoding when needed, is CPU work: keep it off the
     /// runtime's workers, and done by the deadline (the transcoding
     /// pipelines are bounded by it too, so no blocking thread is left behind).
-    async fn fit_in_time(&self, m4a: Vec<u8>) -> Result<(Vec<gst::Buffer>, Fit), String> {
+    async fn fit_in_time(
+        &self,
+        m4a: Vec<u8>,
+        limit: Duration,
+    ) -> Result<(Vec<gst::Buffer>, Fit), FitError> {
         let (aac, wanted, label) = (self.aac.clone(), self.frames.len(), self.label());
-        let deadline = self.deadline;
-        let limit = deadline.saturating_duration_since(Instant::now());
+        let deadline = Instant::now() + limit;
         let fitting =
             tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted, &label, limit));
         match tokio::time::timeout_at(deadline.into(), fitting).await {
-            Ok(joined) => joined.map_err(|e| format!("dubbed audio processing failed: {e}"))?,
-            Err(_) => Err("not fitted by the segment's timeout".into()),
+            Ok(Ok(fitted)) => fitted.map_err(FitError::Unusable),
+            Ok(Err(e)) => Err(FitError::Unusable(format!(
+                "dubbed audio processing failed: {e}"
+            ))),
+            Err(_) => Err(FitError::TooSlow),
         }
     }
 
@@ -123,6 +141,13 @@ impl FragmentRequest {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(m4a::pack(&self.aac, &maps, 0))
     }
+}
+
+/// Why dubbed audio could not be fitted.
+enum FitError {
+    /// Not by its time limit (a stalled transcode).
+    TooSlow,
+    Unusable(String),
 }
 
 /// Unpacks dubbed M4A and fits it to `wanted` frames of the stream's format.

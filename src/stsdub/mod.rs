@@ -2,15 +2,18 @@
 
 use gst::glib;
 use gst::prelude::*;
-use gst::subclass::prelude::*;
 
 mod absent;
+mod audio;
 mod fragment;
 mod imp;
+mod missing_track;
 mod release;
+mod report;
+mod session_events;
 mod settings;
-
-pub(crate) use imp::CAT;
+mod state;
+mod video;
 
 glib::wrapper! {
     pub struct StsDub(ObjectSubclass<imp::StsDub>) @extends gst::Element, gst::Object;
@@ -23,11 +26,4 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         gst::Rank::NONE,
         StsDub::static_type(),
     )
-}
-
-/// The `stream-id` of `element` when it is an stsdub.
-pub(crate) fn stream_id_of(element: &gst::Element) -> Option<String> {
-    element
-        .downcast_ref::<StsDub>()
-        .map(|dub| dub.imp().stream_id())
 }

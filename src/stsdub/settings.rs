@@ -1,8 +1,9 @@
 //! The element's settings: property names, defaults and ranges, their
 //! GParamSpecs, reading and writing them by name, and the checks made when
-//! the element starts. Pure data: no pads, no state.
-
-use std::time::Duration;
+//! the element starts. No pads and no state; two things come from outside
+//! the properties: the default `metrics-address` reads the environment
+//! (`STSDUB_METRICS_ADDRESS`), and the start-up check of `tls-ca-file`
+//! reads that file.
 
 use gst::glib;
 use gst::prelude::*;
@@ -302,14 +303,13 @@ impl Settings {
                 ));
             }
         }
-        let coherent =
-            scheduler::coherent_latency(self.segment_duration.into(), self.timeout.into());
-        if Duration::from(self.latency) < coherent {
+        let coherent = scheduler::coherent_latency(self.segment_duration, self.timeout);
+        if self.latency < coherent {
             return Ok(Some(format!(
                 "property {PROP_LATENCY} = {} ms is below {PROP_SEGMENT_DURATION} + {PROP_TIMEOUT} + {} ms margins = {} ms: in a live pipeline, answers that come within the timeout may still be too late",
                 self.latency.mseconds(),
-                (scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN).as_millis(),
-                coherent.as_millis()
+                (scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN).mseconds(),
+                coherent.mseconds()
             )));
         }
         Ok(None)

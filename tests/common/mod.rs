@@ -339,6 +339,19 @@ impl Running {
         true
     }
 
+    /// As `finish`, then reads on for `after` (an error included), so what
+    /// the pipeline posts after its end is seen too: a test that counts
+    /// errors can then see a second one.
+    pub fn finish_watching(mut self, limit: Duration, after: Duration) -> Run {
+        self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
+        let ended = (self.run.eos, self.run.errors.len());
+        self.wait_for(after, |run| (run.eos, run.errors.len()) != ended);
+        self.pipeline
+            .set_state(gst::State::Null)
+            .expect("pipeline stops");
+        self.run
+    }
+
     /// Reads the bus to EOS or error (or `limit`), then stops the pipeline.
     pub fn finish(mut self, limit: Duration) -> Run {
         self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
@@ -412,6 +425,7 @@ pub struct Packet {
 }
 
 /// Packets of the first stream of `kind` ("v" or "a"), copied, not decoded.
+#[track_caller]
 pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
@@ -448,6 +462,7 @@ pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
 }
 
 /// Decoded audio as mono 16 kHz samples (f32, -1..1).
+#[track_caller]
 pub fn decoded_audio(file: &Path) -> Vec<f32> {
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
@@ -529,6 +544,7 @@ pub fn aac_frames(count: usize) -> (gst::Caps, Vec<gst::Buffer>) {
 }
 
 /// One GET /metrics.
+#[track_caller]
 pub fn scrape(address: &str) -> String {
     let mut socket = std::net::TcpStream::connect(address).expect("metrics endpoint answers");
     socket

@@ -1,0 +1,334 @@
+//! The audio path: a complete segment is queued and sent for dubbing, decided
+//! (dubbed, or original at its timeout or live deadline), and pushed by the
+//! audio_src task in segment order.
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use super::imp::{CAT, StsDub};
+use super::report::*;
+use super::state::*;
+use crate::runtime::RUNTIME;
+use crate::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
+use crate::segmenter::Segment;
+use crate::sts::session::SessionHandle;
+
+impl StsDub {
+    /// Asks upstream of `track` whether it is live. The audio's answer also
+    /// gives the upstream latency deadlines are set against; the video's is
+    /// asked only until audio has answered (audio may never come).
+    pub(super) fn query_upstream_latency(&self, track: Track) {
+        let mut query = gst::query::Latency::new();
+        let (live, min) = if self.sink_pad(track).peer_query(&mut query) {
+            let (live, min, _) = query.result();
+            (live, min)
+        } else {
+            (false, gst::ClockTime::ZERO)
+        };
+        let mut state = self.state();
+        if track == Track::Video {
+            state.live.get_or_insert(live);
+            return;
+        }
+        if state.live.is_none() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "stream {}: upstream is {}live, latency {min}",
+                state.settings.stream_id,
+                if live { "" } else { "not " }
+            );
+        }
+        state.live = Some(live);
+        state.upstream_latency = min;
+    }
+
+    /// Queues a complete segment for output and starts dubbing it.
+    pub(super) fn dispatch(&self, state: &mut State, segment: Segment<gst::Buffer>) {
+        let Some(aac) = state.aac.clone() else { return };
+        let fragment_id = uuid::Uuid::new_v4().to_string();
+        let batch = segment.batch;
+        let frames: Vec<gst::Buffer> = segment.frames.iter().map(|f| f.data.clone()).collect();
+        let start = gst::ClockTime::from_nseconds(segment.start());
+        let duration = gst::ClockTime::from_nseconds(segment.duration());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {} batch {batch} fragment {fragment_id}: segment {start} + {duration}, {} frames",
+            state.settings.stream_id,
+            frames.len()
+        );
+        let fragment = FragmentRequest {
+            stream_id: state.settings.stream_id.clone(),
+            fragment_id: fragment_id.clone(),
+            batch,
+            pts_ns: start.nseconds(),
+            duration_ms: duration.mseconds(),
+            frames,
+            aac,
+            archive: state.archive.clone(),
+            timeout: state.settings.timeout.into(),
+        };
+        let running_start = state.audio_running_time(start);
+        if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
+            archive.segment_started(batch, at);
+        }
+        if state.recent_fragments.len() == RECENT_FRAGMENTS {
+            state.recent_fragments.pop_front();
+        }
+        state
+            .recent_fragments
+            .push_back((fragment_id.clone(), batch));
+        state.queue.push_segment(
+            batch,
+            QueuedSegment {
+                fragment_id,
+                segment,
+            },
+        );
+        let Some(session) = state.session.clone() else {
+            self.decide_locked(
+                state,
+                batch,
+                Outcome::Original(FallbackReason::Disconnected),
+            );
+            return;
+        };
+        let Some(reply) = fragment.submit(&session) else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{}: segment frames unreadable, original audio goes out",
+                fragment.label()
+            );
+            self.decide_locked(
+                state,
+                batch,
+                Outcome::Original(FallbackReason::InvalidReply),
+            );
+            return;
+        };
+        let element = self.obj().downgrade();
+        let task = RUNTIME.spawn(async move {
+            let (batch, outcome) = fragment.outcome(reply).await;
+            if let Some(element) = element.upgrade() {
+                element.imp().decide(batch, outcome);
+            }
+        });
+        let deadline = if state.live == Some(true) {
+            self.schedule_deadline(state, batch, start)
+        } else {
+            None
+        };
+        state.pending.insert(
+            batch,
+            Pending {
+                deadline,
+                task: task.abort_handle(),
+            },
+        );
+        state.publish_inflight();
+    }
+
+    /// Arms the live deadline: at it, whatever has not been answered falls back.
+    pub(super) fn schedule_deadline(
+        &self,
+        state: &State,
+        batch: u64,
+        start: gst::ClockTime,
+    ) -> Option<gst::SingleShotClockId> {
+        let clock = self.obj().clock()?;
+        let running_start = state.audio_running_time(start)?;
+        let deadline = scheduler::decision_deadline(running_start, state.render_latency());
+        let at = self.obj().base_time()? + deadline;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {} batch {batch}: decision deadline at clock time {at}",
+            state.settings.stream_id
+        );
+        let id = clock.new_single_shot_id(at);
+        let element = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(element) = element.upgrade() {
+                element
+                    .imp()
+                    .decide(batch, Outcome::Original(FallbackReason::Deadline));
+            }
+        });
+        scheduled.ok().map(|_| id)
+    }
+
+    pub(super) fn decide(&self, batch: u64, outcome: Outcome<DubbedFrames>) {
+        let mut state = self.state();
+        self.decide_locked(&mut state, batch, outcome);
+    }
+
+    pub(super) fn decide_locked(
+        &self,
+        state: &mut State,
+        batch: u64,
+        outcome: Outcome<DubbedFrames>,
+    ) {
+        let deadline_passed = matches!(outcome, Outcome::Original(FallbackReason::Deadline));
+        match state.queue.decide(batch, outcome) {
+            Decision::Taken => {
+                if let Some(pending) = state.pending.remove(&batch) {
+                    if let Some(deadline) = pending.deadline {
+                        deadline.unschedule();
+                    }
+                    if deadline_passed {
+                        // Drop the request: unsent it is never sent, an answer is ignored.
+                        pending.task.abort();
+                    }
+                }
+                state.publish_inflight();
+                self.changed.notify_all();
+            }
+            Decision::TooLate => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {} batch {batch}: answer came after the deadline; consider increasing latency",
+                    state.settings.stream_id
+                );
+            }
+            Decision::Unknown => {}
+        }
+    }
+
+    /// One iteration of the audio_src task: the next decided item leaves.
+    pub(super) fn audio_loop(&self) {
+        let mut state = self.state();
+        let ready = loop {
+            if state.audio_flushing {
+                drop(state);
+                let _ = self.audio_src.pause_task();
+                return;
+            }
+            if let Some(ready) = state.queue.pop_ready() {
+                break ready;
+            }
+            state = self.wait(state);
+        };
+        let discont = std::mem::replace(&mut state.discont_pending, false);
+        let session = state.session.clone();
+        let stream_id = state.settings.stream_id.clone();
+        drop(state);
+
+        let result = match ready {
+            Ready::Event(event) => self.push_audio_event(event, session.as_ref()),
+            Ready::Segment {
+                batch,
+                segment,
+                outcome,
+            } => self.push_segment(
+                &stream_id,
+                batch,
+                segment,
+                outcome,
+                discont,
+                session.as_ref(),
+            ),
+        };
+        if let Err(err) = result {
+            self.on_push_error(&self.audio_src, err);
+        }
+    }
+
+    pub(super) fn push_audio_event(
+        &self,
+        event: gst::Event,
+        session: Option<&SessionHandle>,
+    ) -> Result<(), gst::FlowError> {
+        let eos = event.type_() == gst::EventType::Eos;
+        self.audio_src.push_event(event);
+        if eos {
+            if let Some(session) = session {
+                session.end();
+            }
+            let mut state = self.state();
+            state.audio_done = true;
+            self.changed.notify_all();
+            return Err(gst::FlowError::Eos);
+        }
+        Ok(())
+    }
+
+    pub(super) fn push_segment(
+        &self,
+        stream_id: &str,
+        batch: u64,
+        queued: QueuedSegment,
+        outcome: Outcome<DubbedFrames>,
+        discont: bool,
+        session: Option<&SessionHandle>,
+    ) -> Result<(), gst::FlowError> {
+        let QueuedSegment {
+            fragment_id,
+            segment,
+        } = queued;
+        let reason = match &outcome {
+            Outcome::Dubbed(_) => None,
+            Outcome::Original(reason) => Some(*reason),
+        };
+        let lateness_ms = self.account(stream_id, &outcome, segment.start());
+        let (buffers, dubbed) = match outcome {
+            Outcome::Dubbed(dubbed) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} batch {batch} fragment {fragment_id}: dubbed ({:?}, round trip {} ms)",
+                    dubbed.fit,
+                    dubbed.round_trip.as_millis()
+                );
+                let report = Some((dubbed.round_trip, dubbed.sequence_number, dubbed.fit));
+                (retimed(&segment, dubbed.frames), report)
+            }
+            Outcome::Original(reason) => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id} batch {batch} fragment {fragment_id}: original audio ({})",
+                    reason.as_str()
+                );
+                (originals(segment), None)
+            }
+        };
+        let report = SegmentReport {
+            stream_id,
+            batch,
+            fragment_id: &fragment_id,
+            dubbed,
+            reason,
+            lateness_ms,
+        };
+        self.post_segment_message(&report, &buffers);
+        for (index, mut buffer) in buffers.into_iter().enumerate() {
+            if discont && index == 0 {
+                buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
+            }
+            self.advance_audio_position(&buffer);
+            self.audio_src.push(buffer)?;
+        }
+        if dubbed.is_some()
+            && let Some(session) = session
+        {
+            session.applied(fragment_id);
+        }
+        Ok(())
+    }
+
+    /// Lets video up to this audio buffer's end leave.
+    pub(super) fn advance_audio_position(&self, buffer: &gst::Buffer) {
+        let mut state = self.state();
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+        if let Some(end) = end.and_then(|end| state.audio_segment.to_running_time(end)) {
+            state.audio_position = Some(end);
+            self.changed.notify_all();
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The element's side of `absent.rs`: asking whether a silent track's branch
+//! reaches a source, and ending that track's output when it is absent.
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::absent::ABSENT_AFTER;
+use super::imp::{CAT, StsDub};
+use super::state::*;
+
+impl StsDub {
+    /// No data can come to `track`'s sink pad as the pipeline stands: its
+    /// branch ends upstream in a pad that is not linked.
+    pub(super) fn dangling(&self, track: Track) -> bool {
+        !reaches_a_source(self.sink_pad(track), 0)
+    }
+
+    /// The other track's input reached `running_time`: is `track` absent?
+    pub(super) fn watch_absence(
+        &self,
+        state: &mut State,
+        track: Track,
+        running_time: Option<gst::ClockTime>,
+    ) {
+        if state
+            .absence(track)
+            .input_at(running_time, || self.dangling(track))
+        {
+            self.declare_absent(state, track);
+        }
+    }
+
+    /// Ends `track`'s output before it began, so downstream stops waiting.
+    pub(super) fn declare_absent(&self, state: &mut State, track: Track) {
+        let present = self.sink_pad(track.other());
+        gst::info!(
+            CAT,
+            imp = self,
+            "stream {}: no {} ({}_sink unlinked and silent while {} ran {}); {}_src ends",
+            state.settings.stream_id,
+            track.name(),
+            track.name(),
+            track.other().name(),
+            ABSENT_AFTER,
+            track.name(),
+        );
+        let upstream = present.sticky_event::<gst::event::StreamStart>(0);
+        let stream_id = format!(
+            "{}/stsdub-no-{}",
+            upstream.as_ref().map_or("stsdub", |s| s.stream_id()),
+            track.name()
+        );
+        let mut stream_start = gst::event::StreamStart::builder(&stream_id);
+        if let Some(group) = upstream.and_then(|s| s.group_id()) {
+            stream_start = stream_start.group_id(group);
+        }
+        let segment = match track.other() {
+            Track::Audio => state.audio_segment.clone(),
+            Track::Video => state.video_segment.clone(),
+        };
+        state.queue_event(track, stream_start.build());
+        state.queue_event(track, gst::event::Segment::new(&segment));
+        state.queue_event(track, gst::event::Eos::new());
+        if track == Track::Audio
+            && let Some(archive) = &mut state.video_archive
+        {
+            archive.audio_ended();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Input on a track already declared absent: dropped, once with a
+    /// warning (a stream that began more than `ABSENT_AFTER` late).
+    pub(super) fn late_for_absent_track(&self, state: &State, track: Track) -> gst::FlowError {
+        gst::warning!(
+            CAT,
+            imp = self,
+            "stream {}: {} arrived after it was taken to be absent; dropped",
+            state.settings.stream_id,
+            track.name()
+        );
+        gst::FlowError::Eos
+    }
+}
+
+/// Whether data can reach `sink`: its peer is a source's pad, or one whose
+/// element has a sink pad that (recursively) can be reached. Bins are seen
+/// through their ghost pads' internal links.
+fn reaches_a_source(sink: &gst::Pad, depth: usize) -> bool {
+    // Deep enough for any real branch; a cycle must not recurse forever.
+    const MAX_DEPTH: usize = 32;
+    let Some(peer) = sink.peer() else {
+        return false;
+    };
+    if depth >= MAX_DEPTH {
+        return true;
+    }
+    let mut upstream = peer.iterate_internal_links();
+    let mut inputs = Vec::new();
+    while let Ok(Some(pad)) = upstream.next() {
+        inputs.push(pad);
+    }
+    // No internal links: a source (or an element that does not say).
+    inputs.is_empty() || inputs.iter().any(|pad| reaches_a_source(pad, depth + 1))
+}

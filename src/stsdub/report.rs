@@ -1,0 +1,205 @@
+//! What the element tells the world: the `stats` property, one
+//! `stsdub-segment` message per segment, the stream's metrics, and /metrics.
+
+use std::time::Duration;
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::fragment::DubbedFrames;
+use super::imp::{CAT, StsDub};
+use super::settings::*;
+use super::state::*;
+use crate::m4a;
+use crate::metrics;
+use crate::runtime::RUNTIME;
+use crate::scheduler::{self, FallbackReason, Outcome};
+use crate::splice::Fit;
+use crate::sts::breaker::BreakerState;
+
+/// What the `stsdub-segment` message says of one segment.
+pub(super) struct SegmentReport<'a> {
+    pub(super) stream_id: &'a str,
+    pub(super) batch: u64,
+    pub(super) fragment_id: &'a str,
+    /// Round trip, sequence number and fit of a dubbed segment.
+    pub(super) dubbed: Option<(Duration, u64, Fit)>,
+    pub(super) reason: Option<FallbackReason>,
+    pub(super) lateness_ms: Option<f64>,
+}
+impl StsDub {
+    /// Serves /metrics for the process, or says which endpoint already does.
+    pub(super) fn serve_metrics(
+        &self,
+        address: &str,
+        stream_id: &str,
+    ) -> Result<(), gst::StateChangeError> {
+        match metrics::serve(RUNTIME.handle(), address) {
+            Err(e) => {
+                self.post_error_message(gst::error_msg!(
+                    gst::ResourceError::OpenReadWrite,
+                    ["property {PROP_METRICS_ADDRESS}: cannot serve /metrics on {address}: {e}"]
+                ));
+                return Err(gst::StateChangeError);
+            }
+            Ok(metrics::Endpoint::Bound(bound)) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: /metrics served on {bound}"
+                );
+            }
+            Ok(metrics::Endpoint::AlreadyServed(bound)) => {
+                if address
+                    .parse()
+                    .is_ok_and(|asked: std::net::SocketAddr| asked != bound)
+                {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "stream {stream_id}: /metrics is already served on {bound} for this process; {PROP_METRICS_ADDRESS} {address} not used"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a segment that is about to leave (stats and metrics) and
+    /// returns how late it leaves against its live deadline, in ms.
+    pub(super) fn account(
+        &self,
+        _stream_id: &str,
+        outcome: &Outcome<DubbedFrames>,
+        start: u64,
+    ) -> Option<f64> {
+        let mut state = self.state();
+        let counts = &mut state.counts;
+        counts.segments += 1;
+        match outcome {
+            Outcome::Dubbed(dubbed) => {
+                counts.dubbed += 1;
+                counts.last_round_trip_ms = Some(dubbed.round_trip.as_millis() as u64);
+            }
+            Outcome::Original(_) => counts.fallback += 1,
+        }
+        state.publish_inflight();
+        if let Some(m) = &state.metrics {
+            m.fragments.inc();
+            match outcome {
+                Outcome::Dubbed(dubbed) => {
+                    m.dubbed.inc();
+                    m.rtt_ms.observe(dubbed.round_trip.as_secs_f64() * 1000.0);
+                }
+                Outcome::Original(reason) => {
+                    if let Some(fallback) = m.fallback(*reason) {
+                        fallback.inc();
+                    }
+                }
+            }
+            if let Some(delta_ms) = state.av_delta_ms() {
+                m.av_sync_delta_ms.set(delta_ms);
+            }
+            m.latency_ms.set(state.render_latency().mseconds() as i64);
+        }
+        self.lateness_ms(&state, start)
+    }
+
+    pub(super) fn lateness_ms(&self, state: &State, start: u64) -> Option<f64> {
+        if state.live != Some(true) {
+            return None;
+        }
+        let now = self.obj().current_running_time()?;
+        let running_start = state.audio_running_time(gst::ClockTime::from_nseconds(start))?;
+        let deadline = scheduler::decision_deadline(running_start, state.render_latency());
+        Some((now.nseconds() as f64 - deadline.nseconds() as f64) / 1e6)
+    }
+
+    /// The `stats` structure: counts, and the A/V delta of what has left
+    /// (audio running time minus video running time, from the PTS pushed).
+    pub(super) fn stats(&self) -> gst::Structure {
+        let state = self.state();
+        let counts = state.counts;
+        let delta_ms = state.av_delta_ms().unwrap_or(0.0);
+        gst::Structure::builder("application/x-stsdub-stats")
+            .field("stream-id", state.settings.stream_id.as_str())
+            .field("segments", counts.segments)
+            .field("dubbed", counts.dubbed)
+            .field("fallback", counts.fallback)
+            .field("late-answers", counts.late_answers)
+            .field(
+                "last-round-trip-ms",
+                counts.last_round_trip_ms.map_or(-1i64, |ms| ms as i64),
+            )
+            .field("av-sync-delta-ms", delta_ms)
+            .field("latency-ms", state.render_latency().mseconds())
+            .field(
+                "breaker-state",
+                counts.breaker.unwrap_or(BreakerState::Closed).as_str(),
+            )
+            .build()
+    }
+
+    pub(super) fn post_segment_message(&self, report: &SegmentReport, buffers: &[gst::Buffer]) {
+        let &SegmentReport {
+            stream_id,
+            batch,
+            fragment_id,
+            dubbed,
+            reason,
+            lateness_ms,
+        } = report;
+        let round_trip = dubbed.map(|(round_trip, _, _)| round_trip);
+        let (fit, fit_frames) = match dubbed.map(|(_, _, fit)| fit) {
+            None => ("", 0),
+            Some(Fit::Exact) => ("exact", 0),
+            Some(Fit::Trimmed(frames)) => ("trimmed", frames),
+            Some(Fit::Padded(frames)) => ("padded", frames),
+        };
+        let structure = gst::Structure::builder("stsdub-segment")
+            .field("stream-id", stream_id)
+            .field("fragment-id", fragment_id)
+            .field("batch", batch)
+            .field(
+                "status",
+                if round_trip.is_some() {
+                    "dubbed"
+                } else {
+                    "fallback"
+                },
+            )
+            .field("reason", reason.map_or("", FallbackReason::as_str))
+            .field(
+                "round-trip-ms",
+                round_trip.map_or(-1i64, |rt| rt.as_millis() as i64),
+            )
+            .field(
+                "sequence-number",
+                dubbed.map_or(-1i64, |(_, sequence, _)| sequence as i64),
+            )
+            .field("lateness-ms", lateness_ms.unwrap_or(0.0))
+            // How the dubbed audio was fitted: "exact", "trimmed" (frames
+            // cut at its end) or "padded" (silent frames added), and by how
+            // many frames and samples; "" for a fallback.
+            .field("fit", fit)
+            .field("fit-frames", fit_frames as u32)
+            .field(
+                "fit-samples",
+                fit_frames as u64 * u64::from(m4a::AAC_FRAME_SAMPLES),
+            )
+            .field("frames", buffers.len() as u32)
+            .field(
+                "pts",
+                buffers
+                    .first()
+                    .and_then(|b| b.pts())
+                    .map_or(0, |pts| pts.nseconds()),
+            )
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
+    }
+}

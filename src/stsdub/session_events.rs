@@ -1,0 +1,223 @@
+//! The element's side of its STS session: the session's configuration from the
+//! settings, and what each session event becomes (logs, warnings, bus
+//! messages, metrics).
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::imp::{CAT, StsDub};
+use super::settings::*;
+use crate::m4a::AacConfig;
+use crate::metrics::{self, StreamMetrics};
+use crate::runtime::RUNTIME;
+use crate::sts::breaker::BreakerState;
+use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
+use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
+
+impl StsDub {
+    /// Starts the stream's session; its events are reported under
+    /// `metrics`, this stream's series.
+    pub(super) fn start_session(
+        &self,
+        settings: &Settings,
+        aac: &AacConfig,
+        metrics: Option<StreamMetrics>,
+    ) -> SessionHandle {
+        let config = SessionConfig {
+            url: settings.sts_url.clone(),
+            stream_id: settings.stream_id.clone(),
+            worker_id: settings.worker_id.clone(),
+            stream: StreamConfig {
+                source_language: settings.source_language.clone(),
+                target_language: settings.target_language.clone(),
+                voice_profile: settings.voice_profile.clone(),
+                format: AUDIO_FORMAT.into(),
+                sample_rate_hz: aac.sample_rate,
+                channels: aac.channels,
+                chunk_duration_ms: settings.segment_duration.mseconds() as u32,
+            },
+            max_inflight: settings.max_inflight,
+            timeout: settings.timeout.into(),
+            backoff: session::doubling_backoff(
+                settings.reconnect_delay.into(),
+                settings.reconnect_attempts,
+            ),
+            give_up: settings.error_after_reconnects,
+            breaker_threshold: settings.breaker_threshold,
+            breaker_cooldown: settings.breaker_cooldown.into(),
+            auth_token: settings.auth_token.clone(),
+            tls_ca_file: settings.tls_ca_file.clone().map(Into::into),
+            traffic: metrics::traffic(&settings.stream_id),
+        };
+        let element = self.obj().downgrade();
+        let stream_id = settings.stream_id.clone();
+        SessionHandle::start(
+            RUNTIME.handle(),
+            config,
+            std::sync::Arc::new(move |event| {
+                if let Some(element) = element.upgrade() {
+                    element
+                        .imp()
+                        .on_session_event(&stream_id, metrics.as_ref(), event);
+                }
+            }),
+        )
+    }
+
+    pub(super) fn on_session_event(
+        &self,
+        stream_id: &str,
+        metrics: Option<&StreamMetrics>,
+        event: SessionEvent,
+    ) {
+        let count = |counter: fn(&StreamMetrics) -> &prometheus::IntCounter| {
+            if let Some(metrics) = metrics {
+                counter(metrics).inc();
+            }
+        };
+        match event {
+            SessionEvent::Connected {
+                session_id,
+                max_inflight,
+            } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS session {session_id} ready, max in flight {max_inflight}"
+                );
+            }
+            SessionEvent::ConnectFailed { error, retry_in } => {
+                count(|m| &m.reconnects);
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenReadWrite,
+                    ("STS unreachable, original audio goes out"),
+                    [
+                        "stream {stream_id}: {error}; retrying in {} s",
+                        retry_in.as_secs()
+                    ]
+                );
+            }
+            SessionEvent::Disconnected { reason } => {
+                count(|m| &m.reconnects);
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Read,
+                    ("STS connection lost, original audio goes out"),
+                    ["stream {stream_id}: {reason}"]
+                );
+            }
+            SessionEvent::LateAnswer { fragment_id } => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "{}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency",
+                    self.fragment_label(stream_id, &fragment_id)
+                );
+                self.state().counts.late_answers += 1;
+                count(|m| &m.late_answers);
+                let structure = gst::Structure::builder("stsdub-late-answer")
+                    .field("stream-id", stream_id)
+                    .field("fragment-id", fragment_id)
+                    .build();
+                let message = gst::message::Element::builder(structure)
+                    .src(&*self.obj())
+                    .build();
+                let _ = self.obj().post_message(message);
+            }
+            SessionEvent::Warning {
+                fragment_id,
+                message,
+            } => {
+                let about = match &fragment_id {
+                    Some(id) => self.fragment_label(stream_id, id),
+                    None => format!("stream {stream_id}"),
+                };
+                gst::warning!(CAT, imp = self, "{about}: {message}");
+            }
+            SessionEvent::Completed {
+                total_fragments,
+                statistics,
+            } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS stream complete, {total_fragments:?} fragments, statistics {statistics:?}"
+                );
+            }
+            SessionEvent::BreakerChanged { state } => {
+                self.on_breaker_changed(stream_id, metrics, state)
+            }
+            SessionEvent::Backpressure { action } => {
+                let name = action.as_str();
+                if let Some(counter) = metrics.and_then(|m| m.backpressure(name)) {
+                    counter.inc();
+                }
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "stream {stream_id}: STS backpressure {action:?}"
+                );
+            }
+            SessionEvent::GaveUp { attempts, error } => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenReadWrite,
+                    ("STS unreachable after {attempts} attempts"),
+                    ["stream {stream_id}: {error}; {PROP_ERROR_AFTER_RECONNECTS} is set"]
+                );
+            }
+        }
+    }
+
+    /// "stream S batch B fragment F", without the batch for a fragment id
+    /// we never sent (or sent too long ago).
+    pub(super) fn fragment_label(&self, stream_id: &str, fragment_id: &str) -> String {
+        let state = self.state();
+        match state
+            .recent_fragments
+            .iter()
+            .find(|(id, _)| id == fragment_id)
+        {
+            Some((_, batch)) => format!("stream {stream_id} batch {batch} fragment {fragment_id}"),
+            None => format!("stream {stream_id} fragment {fragment_id}"),
+        }
+    }
+
+    /// Breaker transitions are logged and posted, so apps and operators see
+    /// why segments fall back.
+    pub(super) fn on_breaker_changed(
+        &self,
+        stream_id: &str,
+        metrics: Option<&StreamMetrics>,
+        state: BreakerState,
+    ) {
+        self.state().counts.breaker = Some(state);
+        if let Some(metrics) = metrics {
+            metrics.breaker_state.set(state as i64);
+        }
+        if state == BreakerState::Closed {
+            gst::info!(
+                CAT,
+                imp = self,
+                "stream {stream_id}: circuit breaker closed, dubbing resumes"
+            );
+        } else {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "stream {stream_id}: circuit breaker {}, original audio goes out",
+                state.as_str()
+            );
+        }
+        let structure = gst::Structure::builder("stsdub-breaker")
+            .field("stream-id", stream_id)
+            .field("state", state.as_str())
+            .field("state-code", state as i32)
+            .build();
+        let message = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(message);
+    }
+}

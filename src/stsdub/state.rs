@@ -1,0 +1,261 @@
+//! The element's runtime state: what each track holds, where each stands in
+//! running time, and the helpers that read it. Behind `StsDub::state`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use super::absent::AbsenceWatch;
+use super::fragment::DubbedFrames;
+use super::settings::*;
+use crate::archive::{Archive, VideoArchive};
+use crate::m4a::AacConfig;
+use crate::metrics::StreamMetrics;
+use crate::scheduler::OutputQueue;
+use crate::segmenter::{Segment, Segmenter};
+use crate::sts::breaker::BreakerState;
+use crate::sts::session::SessionHandle;
+
+/// Fragments remembered for log lines: more than can be in flight or late.
+pub(super) const RECENT_FRAGMENTS: usize = 64;
+
+/// A segment waiting in the output queue, with what identifies it on the wire.
+pub(super) struct QueuedSegment {
+    pub(super) fragment_id: String,
+    pub(super) segment: Segment<gst::Buffer>,
+}
+
+/// What can be cancelled while a segment waits for its outcome.
+pub(super) struct Pending {
+    pub(super) deadline: Option<gst::SingleShotClockId>,
+    pub(super) task: tokio::task::AbortHandle,
+}
+
+/// The element's two pad pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Track {
+    Audio,
+    Video,
+}
+
+impl Track {
+    pub(super) fn other(self) -> Self {
+        match self {
+            Track::Audio => Track::Video,
+            Track::Video => Track::Audio,
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Track::Audio => "audio",
+            Track::Video => "video",
+        }
+    }
+}
+
+/// What the `stats` property reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    pub(super) segments: u64,
+    pub(super) dubbed: u64,
+    pub(super) fallback: u64,
+    pub(super) late_answers: u64,
+    pub(super) last_round_trip_ms: Option<u64>,
+    pub(super) breaker: Option<BreakerState>,
+}
+
+pub(super) enum VideoItem {
+    Buffer(gst::Buffer),
+    Event(gst::Event),
+}
+
+pub(super) struct State {
+    pub(super) settings: Settings,
+    pub(super) session: Option<SessionHandle>,
+    pub(super) aac: Option<AacConfig>,
+    pub(super) audio_segment: gst::FormattedSegment<gst::ClockTime>,
+    pub(super) video_segment: gst::FormattedSegment<gst::ClockTime>,
+    pub(super) segmenter: Segmenter<gst::Buffer>,
+    pub(super) queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
+    pub(super) pending: HashMap<u64, Pending>,
+    /// None until the upstream latency query told us.
+    pub(super) live: Option<bool>,
+    pub(super) upstream_latency: gst::ClockTime,
+    /// The latency sinks render with, from the LATENCY event.
+    pub(super) pipeline_latency: Option<gst::ClockTime>,
+    pub(super) audio_flushing: bool,
+    pub(super) video_flushing: bool,
+    /// EOS has left on audio_src: video no longer waits for audio.
+    pub(super) audio_done: bool,
+    /// Running time up to which audio has left.
+    pub(super) audio_position: Option<gst::ClockTime>,
+    pub(super) video_queue: VecDeque<VideoItem>,
+    pub(super) video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
+    pub(super) discont_pending: bool,
+    /// Running time up to which video has left.
+    pub(super) video_position: Option<gst::ClockTime>,
+    /// Whether audio / video never comes (see `absent.rs`), each watched
+    /// from the other track's input.
+    pub(super) audio_absence: AbsenceWatch,
+    pub(super) video_absence: AbsenceWatch,
+    pub(super) counts: Counts,
+    /// This stream's series, from the start (READY → PAUSED) on.
+    pub(super) metrics: Option<StreamMetrics>,
+    /// The last fragments sent, with their batch: the session knows
+    /// fragments only, a log line about one also names its batch.
+    pub(super) recent_fragments: VecDeque<(String, u64)>,
+    pub(super) archive: Option<Archive>,
+    pub(super) video_archive: Option<VideoArchive>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let settings = Settings::default();
+        Self {
+            segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+            settings,
+            session: None,
+            aac: None,
+            audio_segment: gst::FormattedSegment::new(),
+            video_segment: gst::FormattedSegment::new(),
+            queue: OutputQueue::default(),
+            pending: HashMap::new(),
+            live: None,
+            upstream_latency: gst::ClockTime::ZERO,
+            pipeline_latency: None,
+            audio_flushing: true,
+            video_flushing: true,
+            audio_done: false,
+            audio_position: None,
+            video_queue: VecDeque::new(),
+            video_wake: None,
+            discont_pending: true,
+            video_position: None,
+            audio_absence: AbsenceWatch::default(),
+            video_absence: AbsenceWatch::default(),
+            counts: Counts::default(),
+            metrics: None,
+            recent_fragments: VecDeque::new(),
+            archive: None,
+            video_archive: None,
+        }
+    }
+}
+
+impl State {
+    /// Cancels every wait and task, forgets queued audio (flush or stop).
+    pub(super) fn abandon_audio(&mut self) {
+        for (_, pending) in self.pending.drain() {
+            if let Some(deadline) = pending.deadline {
+                deadline.unschedule();
+            }
+            pending.task.abort();
+        }
+        self.queue.clear();
+        self.segmenter.discard();
+        self.audio_position = None;
+        self.audio_done = false;
+        self.discont_pending = true;
+    }
+
+    pub(super) fn abandon_video(&mut self) {
+        // What has left is archived, even when the rest is flushed.
+        if let Some(archive) = &mut self.video_archive {
+            archive.flush();
+        }
+        self.video_queue.clear();
+        if let Some((_, id)) = self.video_wake.take() {
+            id.unschedule();
+        }
+    }
+
+    pub(super) fn set_flushing(&mut self, track: Track, flushing: bool) {
+        match track {
+            Track::Audio => self.audio_flushing = flushing,
+            Track::Video => self.video_flushing = flushing,
+        }
+    }
+
+    pub(super) fn abandon(&mut self, track: Track) {
+        match track {
+            Track::Audio => self.abandon_audio(),
+            Track::Video => self.abandon_video(),
+        }
+    }
+
+    /// Queues a serialized event to leave in order with the track's data.
+    pub(super) fn queue_event(&mut self, track: Track, event: gst::Event) {
+        match track {
+            Track::Audio => self.queue.push_event(event),
+            Track::Video => self.video_queue.push_back(VideoItem::Event(event)),
+        }
+    }
+
+    pub(super) fn set_segment(
+        &mut self,
+        track: Track,
+        segment: gst::FormattedSegment<gst::ClockTime>,
+    ) {
+        match track {
+            Track::Audio => self.audio_segment = segment,
+            Track::Video => self.video_segment = segment,
+        }
+    }
+
+    /// The latency segments are decided against: the pipeline's (from the
+    /// LATENCY event) when sinks render with it, but never less than what
+    /// this element promised upstream + `latency`: sinks that do not sync
+    /// (filesink, appsink sync=false) make the pipeline latency 0.
+    pub(super) fn render_latency(&self) -> gst::ClockTime {
+        let ours = self.upstream_latency + self.settings.latency;
+        self.pipeline_latency
+            .map_or(ours, |pipeline| pipeline.max(ours))
+    }
+
+    /// Running time of the first video item still queued.
+    pub(super) fn video_head_running_time(&self) -> Option<gst::ClockTime> {
+        match self.video_queue.front()? {
+            VideoItem::Buffer(buffer) => self.video_running_time(buffer),
+            VideoItem::Event(_) => None,
+        }
+    }
+
+    /// `worker_inflight_fragments`: segments out for dubbing, whose outcome
+    /// is not known yet; updated as each is sent and decided.
+    pub(super) fn publish_inflight(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.inflight.set(self.queue.undecided() as i64);
+        }
+    }
+
+    /// Audio minus video running time of what has left, in ms.
+    pub(super) fn av_delta_ms(&self) -> Option<f64> {
+        let (audio, video) = (self.audio_position?, self.video_position?);
+        Some((audio.nseconds() as f64 - video.nseconds() as f64) / 1e6)
+    }
+
+    /// Running time of an audio timestamp; one before the segment start (an
+    /// AAC priming frame at -21 ms) counts as the segment start.
+    pub(super) fn audio_running_time(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+        let start = self.audio_segment.start().unwrap_or(gst::ClockTime::ZERO);
+        self.audio_segment.to_running_time(pts.max(start))
+    }
+
+    pub(super) fn video_running_time(&self, buffer: &gst::Buffer) -> Option<gst::ClockTime> {
+        self.video_segment.to_running_time(buffer.dts_or_pts()?)
+    }
+
+    pub(super) fn absence(&mut self, track: Track) -> &mut AbsenceWatch {
+        match track {
+            Track::Audio => &mut self.audio_absence,
+            Track::Video => &mut self.video_absence,
+        }
+    }
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the stream down with a poisoned lock.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,131 @@
+//! The video path: the video_src task pushes the head of the video queue
+//! when `release.rs` says so, arming a clock wake when it must wait.
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::imp::StsDub;
+use super::release::{AudioOut, Release, video_release};
+use super::state::*;
+use crate::scheduler::{self};
+
+impl StsDub {
+    /// One iteration of the video_src task: the head leaves once the audio of
+    /// its instant has left, or, live, once its render time is near.
+    pub(super) fn video_loop(&self) {
+        let mut state = self.state();
+        let item = loop {
+            if state.video_flushing {
+                drop(state);
+                let _ = self.video_src.pause_task();
+                return;
+            }
+            if self.video_head_may_leave(&mut state) {
+                let head = state.video_head_running_time();
+                if let Some(item) = state.video_queue.pop_front() {
+                    // A wake armed for this head is moot now; the next head
+                    // arms its own.
+                    if let Some((_, wake)) = state.video_wake.take() {
+                        wake.unschedule();
+                    }
+                    if let Some(archive) = &mut state.video_archive {
+                        match &item {
+                            VideoItem::Buffer(buffer) => archive.on_buffer(buffer, head),
+                            VideoItem::Event(event) => archive.on_event(event),
+                        }
+                    }
+                    break item;
+                }
+            }
+            state = self.wait(state);
+        };
+        self.changed.notify_all();
+        drop(state);
+        let result = match item {
+            VideoItem::Buffer(buffer) => {
+                self.advance_video_position(&buffer);
+                self.video_src.push(buffer).map(|_| ())
+            }
+            VideoItem::Event(event) => {
+                let eos = event.type_() == gst::EventType::Eos;
+                self.video_src.push_event(event);
+                if eos {
+                    Err(gst::FlowError::Eos)
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(err) = result {
+            self.on_push_error(&self.video_src, err);
+        }
+    }
+
+    /// Whether the video head may leave now; arms a clock wake for a head
+    /// that may leave later (see `release.rs`).
+    pub(super) fn video_head_may_leave(&self, state: &mut State) -> bool {
+        if state.video_queue.is_empty() {
+            return false;
+        }
+        let head = state.video_head_running_time();
+        let clock = self.obj().clock();
+        let live_due = match (state.live, head, &clock, self.obj().base_time()) {
+            (Some(true), Some(head), Some(_), Some(base_time)) => Some(
+                base_time
+                    + head
+                    + state
+                        .render_latency()
+                        .saturating_sub(scheduler::DEADLINE_MARGIN),
+            ),
+            _ => None,
+        };
+        let audio = AudioOut {
+            position: state.audio_position,
+            done: state.audio_done,
+        };
+        let now = clock.as_ref().map(|clock| clock.time());
+        match (video_release(head, audio, live_due, now), clock) {
+            (Release::At(due), Some(clock)) => {
+                self.arm_video_wake(state, &clock, due);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    pub(super) fn arm_video_wake(
+        &self,
+        state: &mut State,
+        clock: &gst::Clock,
+        due: gst::ClockTime,
+    ) {
+        if state.video_wake.as_ref().is_some_and(|(at, _)| *at == due) {
+            return;
+        }
+        if let Some((_, old)) = state.video_wake.take() {
+            old.unschedule();
+        }
+        let id = clock.new_single_shot_id(due);
+        let element = self.obj().downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(element) = element.upgrade() {
+                let imp = element.imp();
+                let _guard = imp.state();
+                imp.changed.notify_all();
+            }
+        });
+        if scheduled.is_ok() {
+            state.video_wake = Some((due, id));
+        }
+    }
+
+    pub(super) fn advance_video_position(&self, buffer: &gst::Buffer) {
+        let mut state = self.state();
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+        if let Some(end) = end.and_then(|end| state.video_segment.to_running_time(end)) {
+            state.video_position = Some(end);
+        }
+    }
+}
