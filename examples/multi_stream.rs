@@ -78,6 +78,7 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
         .name("src")
         .property("location", &spec.input)
         .property_from_str("protocols", "tcp")
+        .property("latency", gststsdub::pipeline::RTSP_LATENCY_MS)
         .build()?;
     let video_depay = make("rtph264depay", "vdepay")?;
     let video_parse = make("h264parse", "vparse")?;

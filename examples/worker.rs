@@ -8,10 +8,12 @@
 //! ```
 //!
 //! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv` files, `rtsp://` and `rtmp://` URLs.
+//! The pipeline is `gststsdub::pipeline::worker`, the one description of the worker.
 
 use std::time::Instant;
 
 use gst::prelude::*;
+use gststsdub::pipeline;
 
 struct Options {
     input: String,
@@ -60,40 +62,6 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-/// The demuxing front end that gives `a.` (AAC) and `v.` (H.264) branches.
-fn source(input: &str) -> Result<String, String> {
-    let lower = input.to_ascii_lowercase();
-    let file = |demux: &str, audio: &str, video: &str| {
-        format!(
-            "filesrc location=\"{input}\" ! {demux} name=d d.{audio} ! aacparse ! dub.audio_sink d.{video} ! h264parse ! dub.video_sink"
-        )
-    };
-    if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
-        Ok(format!(
-            "rtspsrc location=\"{input}\" protocols=tcp latency=200 name=src \
-             src. ! rtph264depay ! h264parse ! dub.video_sink \
-             src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink"
-        ))
-    } else if lower.starts_with("rtmp://") {
-        Ok(format!(
-            "rtmpsrc location=\"{input}\" ! flvdemux name=d d.audio ! aacparse ! dub.audio_sink d.video ! h264parse ! dub.video_sink"
-        ))
-    } else if [".mp4", ".mov", ".m4a", ".m4v"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-    {
-        Ok(file("qtdemux", "audio_0", "video_0"))
-    } else if lower.ends_with(".flv") {
-        Ok(file("flvdemux", "audio", "video"))
-    } else if lower.ends_with(".mkv") {
-        Ok(file("matroskademux", "audio_0", "video_0"))
-    } else {
-        Err(format!(
-            "cannot tell how to read {input}: use .mp4, .mov, .flv, .mkv, rtsp:// or rtmp://"
-        ))
-    }
-}
-
 struct Row {
     batch: u64,
     pts_s: f64,
@@ -115,23 +83,16 @@ fn main() {
         eprintln!("worker: cannot register stsdub: {e}");
         std::process::exit(1);
     }
-    let front = source(&options.input).unwrap_or_else(|e| {
+    let input = pipeline::Input::from_uri(&options.input).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
-    let sink = if options.output.starts_with("rtmp://") {
-        // See pipelines/worker.sh: the queue keeps the sink's blocking
-        // connect from stalling flvmux.
-        "queue ! rtmpsink name=sink"
-    } else {
-        "filesink name=sink"
-    };
-    let description = format!(
-        "{front} stsdub name=dub sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {} \
-         dub.audio_src ! mux.audio dub.video_src ! mux.video \
-         flvmux name=mux streamable=true ! {sink} location=\"{}\"",
-        options.sts_url, options.stream_id, options.target_language, options.extra, options.output
+    let properties = format!(
+        "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}",
+        options.sts_url, options.stream_id, options.target_language, options.extra
     );
+    let output = pipeline::Output::from_uri(&options.output);
+    let description = pipeline::worker(&input, &properties, &output);
     if options.print_pipeline {
         println!("gst-launch-1.0 {description}");
     }

@@ -5,11 +5,11 @@ set -euo pipefail
 : "${INPUT:?INPUT=file.mp4}" "${OUTPUT:=dubbed.flv}" "${STS_URL:=http://127.0.0.1:8000}"
 : "${STREAM_ID:=file}" "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
+# The worker's pipeline (gststsdub::pipeline::worker; tests/pipelines.rs checks it).
 exec gst-launch-1.0 -e \
   filesrc location="$INPUT" ! qtdemux name=d \
-  d.audio_0 ! aacparse ! dub.audio_sink \
-  d.video_0 ! h264parse ! dub.video_sink \
+  d.video_0 ! h264parse ! dub.video_sink d.audio_0 ! aacparse ! dub.audio_sink \
   stsdub name=dub sts-url="$STS_URL" stream-id="$STREAM_ID" \
     source-language="$SOURCE_LANGUAGE" target-language="$TARGET_LANGUAGE" \
-  dub.audio_src ! mux.audio  dub.video_src ! mux.video \
-  flvmux name=mux ! filesink location="$OUTPUT"
+  dub.video_src ! mux.video dub.audio_src ! mux.audio \
+  flvmux name=mux streamable=true ! filesink location="$OUTPUT"

@@ -30,6 +30,7 @@ if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
   export GST_TRACERS="${GST_TRACERS:+$GST_TRACERS;}stsdub-bus-errors"
 fi
 
+# The worker's pipeline (gststsdub::pipeline::worker; tests/pipelines.rs checks it).
 # Job control: a background job of a non-interactive shell would otherwise
 # ignore SIGINT, which gst-launch-1.0 -e needs to see to send EOS.
 set -m

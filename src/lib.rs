@@ -10,6 +10,7 @@ pub mod archive;
 mod buserrors;
 pub mod m4a;
 pub mod metrics;
+pub mod pipeline;
 pub mod runtime;
 pub mod scheduler;
 pub mod segmenter;

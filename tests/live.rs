@@ -600,17 +600,16 @@ fn end_to_end_latency_is_the_configured_latency_and_nothing_is_late() {
     let nginx = Nginx::start("latency");
     // identity sync=true renders like a sink: where a buffer passes it is
     // where the RTMP sink would send it.
-    let description = format!(
-        "rtspsrc location={} protocols=tcp latency=200 name=src \
-         src. ! rtph264depay ! h264parse ! dub.video_sink \
-         src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
-         stsdub name=dub sts-url={} \
-         dub.video_src ! mux.video dub.audio_src ! identity name=render sync=true ! mux.audio \
-         flvmux name=mux streamable=true ! queue ! rtmpsink location={}",
-        rtsp.url,
-        echo.url,
-        nginx.url("latency")
+    let worker = gststsdub::pipeline::worker(
+        &gststsdub::pipeline::Input::rtsp(&rtsp.url),
+        &format!("sts-url={}", echo.url),
+        &gststsdub::pipeline::Output::from_uri(&nginx.url("latency")),
     );
+    let description = worker.replace(
+        "dub.audio_src ! mux.audio",
+        "dub.audio_src ! identity name=render sync=true ! mux.audio",
+    );
+    assert_ne!(description, worker, "the render probe is in place");
     let mut running = Running::start(&description);
     let pipeline = running.pipeline().clone();
     let dub = pipeline.by_name("dub").expect("stsdub");

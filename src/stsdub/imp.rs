@@ -22,12 +22,12 @@
 //! ## Example
 //!
 //! ```text
-//! gst-launch-1.0 rtspsrc location=rtsp://host/stream protocols=tcp name=src \
+//! gst-launch-1.0 rtspsrc location="rtsp://host/stream" protocols=tcp latency=200 name=src \
 //!   src. ! rtph264depay ! h264parse ! dub.video_sink \
 //!   src. ! rtpmp4gdepay ! aacparse ! dub.audio_sink \
 //!   stsdub name=dub sts-url=http://sts:8000 stream-id=match-1 \
-//!   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
-//!   flvmux name=mux streamable=true ! queue ! rtmpsink location=rtmp://host/live/out
+//!   dub.video_src ! mux.video dub.audio_src ! mux.audio \
+//!   flvmux name=mux streamable=true ! queue ! rtmpsink location="rtmp://host/live/out"
 //! ```
 //!
 //! Lock order: `settings` before `state`; `stream_id` is a leaf, taken last

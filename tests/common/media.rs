@@ -1,0 +1,274 @@
+//! Test media: the sample, variants made with ffmpeg, real AAC frames, and
+//! readings of files with ffmpeg/ffprobe (packets, decoded audio, codecs).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+use super::*;
+
+/// The 60 s sample (speech + test video), made once per test binary run.
+pub fn sample() -> PathBuf {
+    static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            let dir = target_dir().join("fixtures");
+            std::fs::create_dir_all(&dir).expect("fixtures dir");
+            let path = dir.join("sample-60s.mp4");
+            if !path.exists() {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sample.sh");
+                let status = Command::new("bash")
+                    .arg(script)
+                    .arg(&path)
+                    .arg("60")
+                    .status()
+                    .expect("make-sample.sh runs");
+                assert!(status.success(), "make-sample.sh failed");
+            }
+            path
+        })
+        .clone()
+}
+
+/// `source` rewritten by ffmpeg with `args` (`{}` stands for `source`),
+/// made once per build as `test-output/{name}`.
+pub fn remuxed(source: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = scratch(name);
+    if !path.exists() {
+        let mut command = Command::new("ffmpeg");
+        command.args(["-v", "error", "-y"]);
+        for arg in args {
+            command.arg(arg.replace("{}", &source.to_string_lossy()));
+        }
+        // Complete files only: a test binary killed half-way leaves a part.
+        let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+        let part = scratch(&format!("part-{}-{thread}-{name}", std::process::id()));
+        let status = command.arg(&part).status().expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not make {name}");
+        std::fs::rename(&part, &path).expect("file in place");
+    }
+    path
+}
+
+/// `source` with its video starting `ms` after its audio.
+pub fn video_late(source: &Path, ms: u32, container: &str) -> PathBuf {
+    let offset = format!("{:.3}", f64::from(ms) / 1000.0);
+    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
+    remuxed(
+        source,
+        &format!("{stem}-video-late-{ms}.{container}"),
+        &[
+            "-i",
+            "{}",
+            "-itsoffset",
+            &offset,
+            "-i",
+            "{}",
+            "-map",
+            "1:v",
+            "-map",
+            "0:a",
+            "-c",
+            "copy",
+        ],
+    )
+}
+
+/// `source` with its audio starting `ms` after its video.
+pub fn audio_late(source: &Path, ms: u32, container: &str) -> PathBuf {
+    let offset = format!("{:.3}", f64::from(ms) / 1000.0);
+    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
+    remuxed(
+        source,
+        &format!("{stem}-audio-late-{ms}.{container}"),
+        &[
+            "-i",
+            "{}",
+            "-itsoffset",
+            &offset,
+            "-i",
+            "{}",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+        ],
+    )
+}
+
+/// The sample as GStreamer presents it to stsdub, remuxed to FLV without
+/// stsdub: the reference for audio frames and timestamps.
+pub fn reference_flv() -> PathBuf {
+    static REFERENCE: OnceLock<PathBuf> = OnceLock::new();
+    REFERENCE
+        .get_or_init(|| {
+            let output = scratch("reference.flv");
+            let description = format!(
+                "filesrc location={} ! qtdemux name=d d.audio_0 ! queue ! aacparse ! mux.audio \
+                 d.video_0 ! queue ! h264parse ! mux.video flvmux name=mux ! filesink location={}",
+                sample().display(),
+                output.display()
+            );
+            let run = run_pipeline(&description, Duration::from_secs(60));
+            assert!(
+                run.eos && run.errors.is_empty(),
+                "reference remux failed: {run:?}"
+            );
+            output
+        })
+        .clone()
+}
+
+/// One packet as ffmpeg's framemd5 muxer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub pts: i64,
+    pub duration: i64,
+    pub size: u64,
+    pub md5: String,
+}
+
+/// Packets of the first stream of `kind` ("v" or "a"), copied, not decoded.
+#[track_caller]
+pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            &format!("0:{kind}:0"),
+            "-c",
+            "copy",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg framemd5 failed on {}",
+        file.display()
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            Packet {
+                pts: f[2].parse().expect("pts"),
+                duration: f[3].parse().expect("duration"),
+                size: f[4].parse().expect("size"),
+                md5: f[5].to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Decoded audio as mono 16 kHz samples (f32, -1..1).
+#[track_caller]
+pub fn decoded_audio(file: &Path) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg decode failed on {}",
+        file.display()
+    );
+    output
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+pub fn rms(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+}
+
+pub fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mean = |x: &[f32]| x.iter().sum::<f32>() / n as f32;
+    let (ma, mb) = (mean(a), mean(b));
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va.sqrt() * vb.sqrt()).max(f32::EPSILON)
+}
+
+/// Real AAC-LC frames (a sine), their caps, and timestamps from 0.
+pub fn aac_frames(count: usize) -> (gst::Caps, Vec<gst::Buffer>) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc num-buffers={} samplesperbuffer=1024 wave=sine freq=440 ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! appsink name=sink sync=false",
+        count + 2
+    ))
+    .expect("encoder pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let sink = pipeline
+        .by_name("sink")
+        .and_downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("plays");
+    let mut caps = None;
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        caps = caps.or_else(|| sample.caps().map(|c| c.to_owned()));
+        frames.extend(sample.buffer_owned());
+    }
+    pipeline.set_state(gst::State::Null).expect("stops");
+    let frame = gst::ClockTime::from_nseconds(1024 * 1_000_000_000 / 48_000);
+    let frames = frames
+        .into_iter()
+        .take(count)
+        .enumerate()
+        .map(|(i, mut buffer)| {
+            let b = buffer.make_mut();
+            b.set_pts(frame * i as u64);
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(frame);
+            b.unset_flags(gst::BufferFlags::DISCONT);
+            buffer
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(frames.len(), count, "encoder gave enough frames");
+    (caps.expect("encoder caps"), frames)
+}
+
+/// The codec of every stream of a file, as ffprobe names them.
+pub fn codecs(file: &Path) -> Vec<String> {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&probe.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,176 @@
+//! Pipelines run to their end, with what they posted on the bus.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+use super::*;
+
+/// What a pipeline run left on the bus.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub segments: Vec<gst::Structure>,
+    /// `state` of each `stsdub-breaker` message, in order.
+    pub breaker: Vec<String>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    pub eos: bool,
+}
+
+impl Run {
+    pub fn statuses(&self) -> Vec<String> {
+        self.field("status")
+    }
+
+    pub fn reasons(&self) -> Vec<String> {
+        self.field("reason")
+    }
+
+    fn field(&self, name: &str) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|s| {
+                s.get::<String>(name)
+                    .unwrap_or_else(|_| panic!("{name} field"))
+            })
+            .collect()
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| u64::from(s.get::<u32>("frames").expect("frames field")))
+            .sum()
+    }
+
+    /// Records one message; true when the run is over (EOS or error).
+    fn record(&mut self, message: &gst::Message) -> bool {
+        match message.view() {
+            gst::MessageView::Eos(_) => {
+                self.eos = true;
+                return true;
+            }
+            gst::MessageView::Error(e) => {
+                self.errors.push(format!("{} ({:?})", e.error(), e.debug()));
+                return true;
+            }
+            gst::MessageView::Warning(w) => {
+                self.warnings
+                    .push(format!("{} ({:?})", w.error(), w.debug()))
+            }
+            gst::MessageView::Element(e) => match e.structure() {
+                Some(s) if s.name() == "stsdub-segment" => self.segments.push(s.to_owned()),
+                Some(s) if s.name() == "stsdub-breaker" => self
+                    .breaker
+                    .push(s.get::<String>("state").expect("state field")),
+                _ => {}
+            },
+            _ => {}
+        }
+        false
+    }
+}
+
+/// A playing pipeline whose bus the test reads as it goes.
+pub struct Running {
+    pipeline: gst::Pipeline,
+    bus: gst::Bus,
+    pub run: Run,
+}
+
+impl Running {
+    pub fn start(description: &str) -> Self {
+        init();
+        let pipeline = gst::parse::launch(description)
+            .unwrap_or_else(|e| panic!("cannot parse {description}: {e}"))
+            .downcast::<gst::Pipeline>()
+            .expect("a pipeline");
+        let bus = pipeline.bus().expect("pipeline bus");
+        // On failure the element has posted why on the bus; it is read later.
+        let _ = pipeline.set_state(gst::State::Playing);
+        Self {
+            pipeline,
+            bus,
+            run: Run::default(),
+        }
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// Reads the bus until `until` holds for the run so far; false if the
+    /// run ended or `limit` passed first.
+    pub fn wait_for(&mut self, limit: Duration, mut until: impl FnMut(&Run) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while !until(&self.run) {
+            let Some(remaining) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return false;
+            };
+            let Some(message) = self
+                .bus
+                .timed_pop(gst::ClockTime::from_nseconds(remaining.as_nanos() as u64))
+            else {
+                return false;
+            };
+            // As gst-launch does: a live source joining late changes the latency.
+            if let gst::MessageView::Latency(_) = message.view() {
+                let _ = self.pipeline.recalculate_latency();
+            }
+            if self.run.record(&message) && !until(&self.run) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// As `finish`, then reads on for `after` (an error included), so what
+    /// the pipeline posts after its end is seen too: a test that counts
+    /// errors can then see a second one.
+    pub fn finish_watching(mut self, limit: Duration, after: Duration) -> Run {
+        self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
+        let ended = (self.run.eos, self.run.errors.len());
+        self.wait_for(after, |run| (run.eos, run.errors.len()) != ended);
+        self.pipeline
+            .set_state(gst::State::Null)
+            .expect("pipeline stops");
+        self.run
+    }
+
+    /// Reads the bus to EOS or error (or `limit`), then stops the pipeline.
+    pub fn finish(mut self, limit: Duration) -> Run {
+        self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
+        self.pipeline
+            .set_state(gst::State::Null)
+            .expect("pipeline stops");
+        self.run
+    }
+}
+
+/// Runs a gst-launch description to EOS (or `limit`), collecting bus messages.
+pub fn run_pipeline(description: &str, limit: Duration) -> Run {
+    Running::start(description).finish(limit)
+}
+
+/// The non-live file → stsdub → FLV pipeline.
+pub fn file_to_flv(input: &Path, output: &Path, stsdub_props: &str) -> String {
+    use gststsdub::pipeline::{Input, Output, worker};
+    let input = Input::from_uri(&input.to_string_lossy()).expect("an .mp4 input");
+    let output = Output::File {
+        location: output.to_string_lossy().into_owned(),
+    };
+    worker(&input, stsdub_props, &output)
+}
+
+/// A live AAC source (`seconds` of a tone) → stsdub → FLV file.
+pub fn live_to_flv(seconds: u64, output: &Path, stsdub_props: &str) -> String {
+    let buffers = seconds * 48_000 / 1024;
+    format!(
+        "audiotestsrc is-live=true samplesperbuffer=1024 num-buffers={buffers} wave=sine freq=330 ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! dub.audio_sink \
+         stsdub name=dub {stsdub_props} dub.audio_src ! flvmux streamable=true ! filesink location={}",
+        output.display()
+    )
+}

@@ -1,0 +1,128 @@
+//! The worker's pipeline is written once (`gststsdub::pipeline`); every place
+//! that writes it out again says the same: the shell scripts, the README and
+//! the element's docs. A copy that drifts (a lost `latency=200`, a queue
+//! added on the way in) fails here.
+
+use std::path::Path;
+
+use gststsdub::pipeline::{self, Input, Output, normalized};
+
+fn read(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The launch line in `text` from the first line containing `first` to the
+/// first line after it ending in `last`, folded.
+#[track_caller]
+fn launch_line(text: &str, first: &str, last: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains(first))
+        .unwrap_or_else(|| panic!("no line with {first:?}"));
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| l.trim_end().ends_with(last))
+            .unwrap_or_else(|| panic!("no line ending in {last:?}"));
+    let joined = lines[start..=end].join("\n");
+    let from = joined.find(first).expect("first");
+    normalized(&joined[from..])
+}
+
+/// stsdub's properties as a launch line writes them.
+#[track_caller]
+fn properties(line: &str) -> String {
+    let start = line.find("stsdub name=dub").expect("stsdub") + "stsdub name=dub".len();
+    let end = line.find(" dub.video_src").expect("dub.video_src");
+    line[start..end].trim().to_owned()
+}
+
+#[track_caller]
+fn assert_is_the_worker(line: &str, input: &Input, output: &Output, place: &str) {
+    let expected = normalized(&pipeline::worker(input, &properties(line), output));
+    assert_eq!(
+        line, expected,
+        "{place} differs from gststsdub::pipeline::worker"
+    );
+}
+
+#[test]
+fn worker_sh_runs_the_worker_pipeline() {
+    let script = read("pipelines/worker.sh");
+    let line = launch_line(&script, "rtspsrc location=", " &");
+    let line = line.trim_end_matches(" &");
+    let input = Input::Rtsp {
+        url: "$RTSP_URL".into(),
+        latency: "\"$RTSP_LATENCY_MS\"".into(),
+        buffer_mode: Some("\"$RTSP_BUFFER_MODE\"".into()),
+    };
+    let output = Output::Rtmp {
+        sink: "\"$RTMP_SINK\"".into(),
+        url: "$RTMP_URL".into(),
+    };
+    assert_is_the_worker(line, &input, &output, "pipelines/worker.sh");
+    assert!(
+        script.contains(&format!("RTSP_LATENCY_MS [{}]", pipeline::RTSP_LATENCY_MS))
+            && script.contains(&format!(
+                "\"${{RTSP_LATENCY_MS:={}}}\"",
+                pipeline::RTSP_LATENCY_MS
+            )),
+        "worker.sh's rtspsrc latency default is the plan's"
+    );
+}
+
+#[test]
+fn file_to_flv_sh_runs_the_worker_pipeline_on_a_file() {
+    let line = launch_line(
+        &read("pipelines/file-to-flv.sh"),
+        "filesrc location=",
+        "location=\"$OUTPUT\"",
+    );
+    let input = Input::File {
+        location: "$INPUT".into(),
+        demuxer: "qtdemux",
+        audio_pad: "audio_0",
+        video_pad: "video_0",
+    };
+    let output = Output::File {
+        location: "$OUTPUT".into(),
+    };
+    assert_is_the_worker(&line, &input, &output, "pipelines/file-to-flv.sh");
+}
+
+#[test]
+fn the_readme_shows_the_worker_pipeline() {
+    let readme = read("README.md");
+    let live = launch_line(&readme, "rtspsrc location=", "rtmp://server/live/match-1\"");
+    assert_is_the_worker(
+        &live,
+        &Input::rtsp("rtsp://camera/stream"),
+        &Output::from_uri("rtmp://server/live/match-1"),
+        "the README's live pipeline",
+    );
+    let file = launch_line(&readme, "filesrc location=\"in.mp4\"", "dubbed.flv\"");
+    assert_is_the_worker(
+        &file,
+        &Input::from_uri("in.mp4").expect("mp4"),
+        &Output::from_uri("dubbed.flv"),
+        "the README's file pipeline",
+    );
+}
+
+#[test]
+fn the_element_docs_show_the_worker_pipeline() {
+    let docs: String = read("src/stsdub/imp.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line = launch_line(&docs, "rtspsrc location=", "rtmp://host/live/out\"");
+    assert_is_the_worker(
+        &line,
+        &Input::rtsp("rtsp://host/stream"),
+        &Output::from_uri("rtmp://host/live/out"),
+        "the element docs' pipeline",
+    );
+}
