@@ -26,6 +26,8 @@ pub struct AbsenceWatch {
     /// The watched track has begun (stream-start): it is never absent.
     started: bool,
     declared: bool,
+    /// Input came after all, and was warned about.
+    late_input: bool,
 }
 
 impl AbsenceWatch {
@@ -57,6 +59,12 @@ impl AbsenceWatch {
     /// The watched track was declared absent.
     pub fn declared(&self) -> bool {
         self.declared
+    }
+
+    /// Input for the absent track came after all: true the first time only,
+    /// so it is warned about once.
+    pub fn first_late_input(&mut self) -> bool {
+        !std::mem::replace(&mut self.late_input, true)
     }
 
     fn declare_if(&mut self, dangling: impl FnOnce() -> bool) -> bool {
@@ -116,5 +124,13 @@ mod tests {
         assert!(!watch.input_at(None, yes));
         assert!(!watch.input_at(Some(10_000 * MS), yes), "first timed input");
         assert!(watch.input_at(Some(16_000 * MS), yes));
+    }
+
+    #[test]
+    fn late_input_for_an_absent_track_is_warned_about_once() {
+        let mut watch = AbsenceWatch::default();
+        assert!(watch.other_ended(yes));
+        assert!(watch.first_late_input());
+        assert!(!watch.first_late_input());
     }
 }

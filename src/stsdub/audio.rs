@@ -31,7 +31,7 @@ impl StsDub {
             state.live.get_or_insert(live);
             return;
         }
-        if state.live.is_none() {
+        if state.upstream_latency.is_none() {
             gst::info!(
                 CAT,
                 imp = self,
@@ -41,7 +41,7 @@ impl StsDub {
             );
         }
         state.live = Some(live);
-        state.upstream_latency = min;
+        state.upstream_latency = Some(min);
     }
 
     /// Queues a complete segment for output and starts dubbing it.

@@ -98,7 +98,8 @@ impl StsDub {
         &self,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if self.state().live.is_none() {
+        // Asked once, even when video's query already said whether it is live.
+        if self.state().upstream_latency.is_none() {
             self.query_upstream_latency(Track::Audio);
         }
         let mut state = self.state();
@@ -106,7 +107,7 @@ impl StsDub {
             return Err(gst::FlowError::Flushing);
         }
         if state.audio_absence.declared() {
-            return Err(self.late_for_absent_track(&state, Track::Audio));
+            return Err(self.late_for_absent_track(&mut state, Track::Audio));
         }
         let Some(aac) = state.aac.clone() else {
             // Never post with `state` held: a bus sync handler may read stats.
@@ -335,7 +336,7 @@ impl StsDub {
             return Err(gst::FlowError::Flushing);
         }
         if state.video_absence.declared() {
-            return Err(self.late_for_absent_track(&state, Track::Video));
+            return Err(self.late_for_absent_track(&mut state, Track::Video));
         }
         let running_time = state.video_running_time(&buffer);
         state.video_queue.push_back(VideoItem::Buffer(buffer));
@@ -361,7 +362,7 @@ impl StsDub {
                 let mut state = self.state();
                 if track == Track::Audio {
                     state.live = Some(live);
-                    state.upstream_latency = min;
+                    state.upstream_latency = Some(min);
                 }
                 state.settings.latency
             };

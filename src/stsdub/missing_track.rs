@@ -36,12 +36,13 @@ impl StsDub {
         gst::info!(
             CAT,
             imp = self,
-            "stream {}: no {} ({}_sink unlinked and silent while {} ran {}); {}_src ends",
+            "stream {}: no {}: {}_sink has had no data and its branch reaches no source, \
+             after {} of {} or at its end; {}_src ends",
             state.settings.stream_id,
             track.name(),
             track.name(),
-            track.other().name(),
             ABSENT_AFTER,
+            track.other().name(),
             track.name(),
         );
         let upstream = present.sticky_event::<gst::event::StreamStart>(0);
@@ -69,16 +70,18 @@ impl StsDub {
         self.changed.notify_all();
     }
 
-    /// Input on a track already declared absent: dropped, once with a
-    /// warning (a stream that began more than `ABSENT_AFTER` late).
-    pub(super) fn late_for_absent_track(&self, state: &State, track: Track) -> gst::FlowError {
-        gst::warning!(
-            CAT,
-            imp = self,
-            "stream {}: {} arrived after it was taken to be absent; dropped",
-            state.settings.stream_id,
-            track.name()
-        );
+    /// Input on a track already declared absent (a stream that began more
+    /// than `ABSENT_AFTER` late): dropped, with one warning.
+    pub(super) fn late_for_absent_track(&self, state: &mut State, track: Track) -> gst::FlowError {
+        if state.absence(track).first_late_input() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "stream {}: {} arrived after it was taken to be absent; dropped",
+                state.settings.stream_id,
+                track.name()
+            );
+        }
         gst::FlowError::Eos
     }
 }

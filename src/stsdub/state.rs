@@ -78,9 +78,10 @@ pub(super) struct State {
     pub(super) segmenter: Segmenter<gst::Buffer>,
     pub(super) queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
     pub(super) pending: HashMap<u64, Pending>,
-    /// None until the upstream latency query told us.
+    /// None until an upstream latency query told us.
     pub(super) live: Option<bool>,
-    pub(super) upstream_latency: gst::ClockTime,
+    /// Upstream of audio_sink, once asked (deadlines are set against it).
+    pub(super) upstream_latency: Option<gst::ClockTime>,
     /// The latency sinks render with, from the LATENCY event.
     pub(super) pipeline_latency: Option<gst::ClockTime>,
     pub(super) audio_flushing: bool,
@@ -121,7 +122,7 @@ impl Default for State {
             queue: OutputQueue::default(),
             pending: HashMap::new(),
             live: None,
-            upstream_latency: gst::ClockTime::ZERO,
+            upstream_latency: None,
             pipeline_latency: None,
             audio_flushing: true,
             video_flushing: true,
@@ -207,7 +208,7 @@ impl State {
     /// this element promised upstream + `latency`: sinks that do not sync
     /// (filesink, appsink sync=false) make the pipeline latency 0.
     pub(super) fn render_latency(&self) -> gst::ClockTime {
-        let ours = self.upstream_latency + self.settings.latency;
+        let ours = self.upstream_latency.unwrap_or(gst::ClockTime::ZERO) + self.settings.latency;
         self.pipeline_latency
             .map_or(ours, |pipeline| pipeline.max(ours))
     }

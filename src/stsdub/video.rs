@@ -7,11 +7,12 @@ use gst::subclass::prelude::*;
 use super::imp::StsDub;
 use super::release::{AudioOut, Release, video_release};
 use super::state::*;
-use crate::scheduler::{self};
+use crate::scheduler;
 
 impl StsDub {
-    /// One iteration of the video_src task: the head leaves once the audio of
-    /// its instant has left, or, live, once its render time is near.
+    /// One iteration of the video_src task: the head leaves when `release.rs`
+    /// says (in a file at once; live once its audio has left or its render
+    /// time is near).
     pub(super) fn video_loop(&self) {
         let mut state = self.state();
         let item = loop {

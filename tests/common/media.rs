@@ -56,35 +56,27 @@ pub fn remuxed(source: &Path, name: &str, args: &[&str]) -> PathBuf {
 
 /// `source` with its video starting `ms` after its audio.
 pub fn video_late(source: &Path, ms: u32, container: &str) -> PathBuf {
-    let offset = format!("{:.3}", f64::from(ms) / 1000.0);
-    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
-    remuxed(
-        source,
-        &format!("{stem}-video-late-{ms}.{container}"),
-        &[
-            "-i",
-            "{}",
-            "-itsoffset",
-            &offset,
-            "-i",
-            "{}",
-            "-map",
-            "1:v",
-            "-map",
-            "0:a",
-            "-c",
-            "copy",
-        ],
-    )
+    one_track_late(source, "video", ms, container)
 }
 
 /// `source` with its audio starting `ms` after its video.
 pub fn audio_late(source: &Path, ms: u32, container: &str) -> PathBuf {
+    one_track_late(source, "audio", ms, container)
+}
+
+/// `source` with its `late` track ("video" or "audio") taken from a copy of
+/// itself shifted by `ms`.
+fn one_track_late(source: &Path, late: &str, ms: u32, container: &str) -> PathBuf {
     let offset = format!("{:.3}", f64::from(ms) / 1000.0);
     let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("in");
+    let (video, audio) = if late == "video" {
+        ("1:v", "0:a")
+    } else {
+        ("0:v", "1:a")
+    };
     remuxed(
         source,
-        &format!("{stem}-audio-late-{ms}.{container}"),
+        &format!("{stem}-{late}-late-{ms}.{container}"),
         &[
             "-i",
             "{}",
@@ -93,9 +85,9 @@ pub fn audio_late(source: &Path, ms: u32, container: &str) -> PathBuf {
             "-i",
             "{}",
             "-map",
-            "0:v",
+            video,
             "-map",
-            "1:a",
+            audio,
             "-c",
             "copy",
         ],
