@@ -17,15 +17,20 @@ use crate::sts::session::SessionHandle;
 impl StsDub {
     /// Asks upstream of `track` whether it is live. The audio's answer also
     /// gives the upstream latency deadlines are set against; the video's is
-    /// asked only until audio has answered (audio may never come).
+    /// asked only until audio has answered (audio may never come). A query
+    /// that fails (a live source still setting its branch up) tells nothing:
+    /// it is asked again with the next buffer, never taken for "not live".
     pub(super) fn query_upstream_latency(&self, track: Track) {
         let mut query = gst::query::Latency::new();
-        let (live, min) = if self.sink_pad(track).peer_query(&mut query) {
-            let (live, min, _) = query.result();
-            (live, min)
-        } else {
-            (false, gst::ClockTime::ZERO)
-        };
+        if !self.sink_pad(track).peer_query(&mut query) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{track:?} upstream latency query failed; asked again"
+            );
+            return;
+        }
+        let (live, min, _) = query.result();
         let mut state = self.state();
         if track == Track::Video {
             state.live.get_or_insert(live);
