@@ -92,23 +92,38 @@ impl StsDub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// What both chain functions check first: the upstream latency (until
+    /// known), flushing, and a track already taken to be absent. The state,
+    /// locked, when the buffer is to be taken.
+    fn admit_input(&self, track: Track) -> Result<MutexGuard<'_, State>, gst::FlowError> {
+        let unknown = {
+            let state = self.state();
+            match track {
+                // Asked once, even when video's query already said whether it is live.
+                Track::Audio => state.upstream_latency.is_none(),
+                Track::Video => state.live.is_none(),
+            }
+        };
+        if unknown {
+            self.query_upstream_latency(track);
+        }
+        let mut state = self.state();
+        if state.flushing(track) {
+            return Err(gst::FlowError::Flushing);
+        }
+        if state.absence(track).declared() {
+            return Err(self.late_for_absent_track(&mut state, track));
+        }
+        Ok(state)
+    }
+
     // ----- audio in -------------------------------------------------------
 
     pub(super) fn audio_chain(
         &self,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Asked once, even when video's query already said whether it is live.
-        if self.state().upstream_latency.is_none() {
-            self.query_upstream_latency(Track::Audio);
-        }
-        let mut state = self.state();
-        if state.audio_flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        if state.audio_absence.declared() {
-            return Err(self.late_for_absent_track(&mut state, Track::Audio));
-        }
+        let mut state = self.admit_input(Track::Audio)?;
         let Some(aac) = state.aac.clone() else {
             // Never post with `state` held: a bus sync handler may read stats.
             drop(state);
@@ -328,16 +343,7 @@ impl StsDub {
         &self,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if self.state().live.is_none() {
-            self.query_upstream_latency(Track::Video);
-        }
-        let mut state = self.state();
-        if state.video_flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        if state.video_absence.declared() {
-            return Err(self.late_for_absent_track(&mut state, Track::Video));
-        }
+        let mut state = self.admit_input(Track::Video)?;
         let running_time = state.video_running_time(&buffer);
         state.video_queue.push_back(VideoItem::Buffer(buffer));
         self.watch_absence(&mut state, Track::Audio, running_time);

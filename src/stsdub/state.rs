@@ -170,6 +170,13 @@ impl State {
         }
     }
 
+    pub(super) fn flushing(&self, track: Track) -> bool {
+        match track {
+            Track::Audio => self.audio_flushing,
+            Track::Video => self.video_flushing,
+        }
+    }
+
     pub(super) fn set_flushing(&mut self, track: Track, flushing: bool) {
         match track {
             Track::Audio => self.audio_flushing = flushing,
