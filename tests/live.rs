@@ -716,14 +716,8 @@ fn live_worker_run(input: &Path, sts: &str) -> PathBuf {
     let rtsp = rtsp_source(input);
     let name = input.file_name().and_then(|n| n.to_str()).expect("name");
     let output = scratch(&format!("live-{name}.flv"));
-    let mut worker = Command::new(example("worker"))
-        .args(["--input", &rtsp.url, "--sts-url", sts, "--output"])
-        .arg(&output)
-        .args(["--stream-id", name])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("worker starts");
-    let status = wait_exit(&mut worker, Duration::from_secs(live_seconds() + 40));
+    let limit = Duration::from_secs(live_seconds() + 40);
+    let status = run_worker(&rtsp.url, sts, &output, name, "", limit);
     assert!(
         status.is_some_and(|s| s.success()),
         "{name}: the worker ends with the stream ({status:?})"

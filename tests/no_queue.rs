@@ -13,7 +13,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -96,14 +96,8 @@ fn passthrough(input: &Path) -> PathBuf {
 /// Runs the worker example (the demo's pipeline) on `input` into `output`;
 /// whether it ended on its own, successfully, within `limit`.
 fn worker(input: &str, sts_url: &str, output: &Path, properties: &str, limit: Duration) -> bool {
-    let mut child = Command::new(example("worker"))
-        .args(["--input", input, "--sts-url", sts_url, "--output"])
-        .arg(output)
-        .args(["--stream-id", "no-queue", "--stsdub-properties", properties])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("worker starts");
-    wait_exit(&mut child, limit).is_some_and(|status| status.success())
+    run_worker(input, sts_url, output, "no-queue", properties, limit)
+        .is_some_and(|status| status.success())
 }
 
 /// Every video packet as it was, the audio packet count within one frame,

@@ -62,6 +62,26 @@ pub fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Runs the worker example (the demo's pipeline) from `input` to `output`,
+/// at most `limit`: its exit status, or None if it had to be killed.
+pub fn run_worker(
+    input: &str,
+    sts_url: &str,
+    output: &Path,
+    stream_id: &str,
+    properties: &str,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let mut child = Command::new(example("worker"))
+        .args(["--input", input, "--sts-url", sts_url, "--output"])
+        .arg(output)
+        .args(["--stream-id", stream_id, "--stsdub-properties", properties])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("worker starts");
+    wait_exit(&mut child, limit)
+}
+
 /// Waits for a child process to exit, at most `limit`: its exit status, or
 /// None after killing it. Blocks in `wait` on a helper thread, so the test
 /// does not spin a core that the live pipelines under test need.
