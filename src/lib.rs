@@ -7,7 +7,9 @@
 use gst::glib;
 
 pub mod archive;
+pub mod cut_policy;
 mod buserrors;
+pub mod level;
 pub mod m4a;
 pub mod metrics;
 pub mod pipeline;

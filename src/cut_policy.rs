@@ -1,0 +1,509 @@
+//! Where a segment closes. Pure: frame durations and block levels in, cut
+//! points out.
+//!
+//! `fixed` closes a segment on the frame that brings it to the longest
+//! duration (the plan's behaviour). `pauses` closes it, once it is at least
+//! the shortest duration, in the middle of the first pause of the speech: a
+//! run of quiet blocks at least `min_pause` long, with half of it on each
+//! side of the frame boundary the cut is made on. When the segment reaches
+//! the longest duration with no such pause, it closes at the quietest frame
+//! boundary between the shortest and the longest duration, and the frames
+//! after that boundary start the next segment (they are held until their
+//! segment closes anyway, so carrying them costs nothing).
+//!
+//! "Quiet" is relative to the programme: a block is quiet when its level is
+//! below a point `threshold_percent` of the way from the programme's noise
+//! floor to its speech level (in dB), both measured over the last 10 s. So a
+//! crowd 15 dB under the voice and a silent studio both show their pauses.
+
+use std::collections::VecDeque;
+
+use crate::level::{BLOCKS_PER_FRAME, FrameLevels, SILENCE_DB};
+
+/// How a segment's end is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segmentation {
+    Fixed,
+    Pauses,
+}
+
+/// Why a segment closed. The names are metric labels and message fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CutReason {
+    /// In a pause of the speech.
+    Pause,
+    /// At the longest duration (`fixed`), or at the quietest boundary before it.
+    Longest,
+    /// The stream ended (or its format changed).
+    Eos,
+    /// The input's timeline broke (DISCONT flag, or a lasting drift).
+    Discont,
+}
+
+impl CutReason {
+    pub const ALL: [CutReason; 4] = [
+        CutReason::Pause,
+        CutReason::Longest,
+        CutReason::Eos,
+        CutReason::Discont,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CutReason::Pause => "pause",
+            CutReason::Longest => "longest",
+            CutReason::Eos => "eos",
+            CutReason::Discont => "discont",
+        }
+    }
+}
+
+/// A decision to close the segment under way after its first `frames` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    pub frames: usize,
+    pub reason: CutReason,
+    /// Quiet time around the cut known when it was made, in ns (`pauses` only).
+    pub quiet_ns: Option<u64>,
+}
+
+/// The settings of the policy; durations in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutRules {
+    pub segmentation: Segmentation,
+    pub shortest: u64,
+    pub longest: u64,
+    pub min_pause: u64,
+    /// 0..=100: where "quiet" ends between the noise floor and the speech level.
+    pub threshold_percent: u32,
+}
+
+/// How much of the programme its floor and speech level are measured over.
+const PROGRAMME_WINDOW_NS: u64 = 10_000_000_000;
+/// The percentiles of the block levels taken as the noise floor and the speech level.
+const FLOOR_PERCENTILE: usize = 5;
+const SPEECH_PERCENTILE: usize = 90;
+/// Below this contrast between floor and speech, levels tell nothing about
+/// pauses (a tone, continuous noise, or silence): only near-silence is quiet.
+const MIN_CONTRAST_DB: f32 = 6.0;
+const NEAR_SILENCE_DB: f32 = -60.0;
+/// The level histogram's resolution.
+const BINS_PER_DB: f32 = 2.0;
+const BINS: usize = (-SILENCE_DB * BINS_PER_DB) as usize + 1;
+
+/// The programme's noise floor and speech level over a sliding window of
+/// block levels, from a histogram (constant time per block).
+#[derive(Debug)]
+pub struct ProgrammeLevel {
+    window: VecDeque<usize>,
+    capacity: usize,
+    histogram: Vec<u32>,
+}
+
+impl ProgrammeLevel {
+    pub fn new(blocks: usize) -> Self {
+        Self {
+            window: VecDeque::with_capacity(blocks),
+            capacity: blocks.max(1),
+            histogram: vec![0; BINS],
+        }
+    }
+
+    pub fn add(&mut self, level_db: f32) {
+        let bin = (((level_db.clamp(SILENCE_DB, 0.0) - SILENCE_DB) * BINS_PER_DB) as usize)
+            .min(BINS - 1);
+        if self.window.len() == self.capacity
+            && let Some(old) = self.window.pop_front()
+        {
+            self.histogram[old] -= 1;
+        }
+        self.window.push_back(bin);
+        self.histogram[bin] += 1;
+    }
+
+    fn percentile(&self, percent: usize) -> Option<f32> {
+        let total = self.window.len();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total * percent / 100).min(total - 1);
+        let mut seen = 0usize;
+        for (bin, count) in self.histogram.iter().enumerate() {
+            seen += *count as usize;
+            if seen > rank {
+                return Some(SILENCE_DB + bin as f32 / BINS_PER_DB);
+            }
+        }
+        None
+    }
+
+    pub fn floor(&self) -> Option<f32> {
+        self.percentile(FLOOR_PERCENTILE)
+    }
+
+    pub fn speech(&self) -> Option<f32> {
+        self.percentile(SPEECH_PERCENTILE)
+    }
+
+    /// The level below which a block is quiet.
+    pub fn quiet_below(&self, threshold_percent: u32) -> f32 {
+        match (self.floor(), self.speech()) {
+            (Some(floor), Some(speech)) if speech - floor >= MIN_CONTRAST_DB => {
+                floor + (speech - floor) * threshold_percent.min(100) as f32 / 100.0
+            }
+            _ => NEAR_SILENCE_DB,
+        }
+    }
+}
+
+/// The segment under way as the policy sees it: frame ends and quiet blocks.
+#[derive(Debug)]
+pub struct CutPolicy {
+    rules: CutRules,
+    programme: ProgrammeLevel,
+    /// End of each frame of the segment under way, from its start, in ns.
+    ends: Vec<u64>,
+    /// Per block of the segment under way: its level (0 dB when unknown).
+    levels: Vec<f32>,
+    quiet: Vec<bool>,
+    /// The next frame boundary whose pause test has not been made.
+    next_boundary: usize,
+}
+
+impl CutPolicy {
+    /// `frame_ns`: the stream's usual frame duration, to size the windows.
+    pub fn new(rules: CutRules, frame_ns: u64) -> Self {
+        let block_ns = (frame_ns / BLOCKS_PER_FRAME as u64).max(1);
+        Self {
+            rules,
+            programme: ProgrammeLevel::new((PROGRAMME_WINDOW_NS / block_ns) as usize),
+            ends: Vec::new(),
+            levels: Vec::new(),
+            quiet: Vec::new(),
+            next_boundary: 1,
+        }
+    }
+
+    pub fn rules(&self) -> CutRules {
+        self.rules
+    }
+
+    /// Caps the longest duration (a live latency too short for it), and the
+    /// shortest with it.
+    pub fn cap_longest(&mut self, longest: u64) {
+        self.rules.longest = self.rules.longest.min(longest);
+        self.rules.shortest = self.rules.shortest.min(self.rules.longest);
+    }
+
+    /// Takes the next frame of the segment under way (`levels` None when it
+    /// could not be measured: it counts as loud); says where to cut, if now.
+    pub fn push(&mut self, duration: u64, levels: Option<FrameLevels>) -> Option<Cut> {
+        let start = self.ends.last().copied().unwrap_or(0);
+        self.ends.push(start + duration);
+        let threshold = self.rules.threshold_percent;
+        for level in levels.unwrap_or([0.0; BLOCKS_PER_FRAME]) {
+            if levels.is_some() {
+                self.programme.add(level);
+            }
+            let quiet = levels.is_some() && level < self.programme.quiet_below(threshold);
+            self.levels.push(level);
+            self.quiet.push(quiet);
+        }
+        match self.rules.segmentation {
+            Segmentation::Fixed => self.at_longest(),
+            Segmentation::Pauses => self.at_pause().or_else(|| self.at_quietest()),
+        }
+    }
+
+    /// Forgets the first `frames` frames (they left in a segment); the rest
+    /// start the next one.
+    pub fn take(&mut self, frames: usize) {
+        let frames = frames.min(self.ends.len());
+        let offset = if frames == 0 { 0 } else { self.ends[frames - 1] };
+        self.ends.drain(..frames);
+        for end in &mut self.ends {
+            *end -= offset;
+        }
+        self.levels.drain(..frames * BLOCKS_PER_FRAME);
+        self.quiet.drain(..frames * BLOCKS_PER_FRAME);
+        self.next_boundary = self.next_boundary.saturating_sub(frames).max(1);
+    }
+
+    /// Forgets the segment under way (flush, discontinuity); keeps the
+    /// programme's level, which the next audio shares.
+    pub fn clear(&mut self) {
+        self.take(self.ends.len());
+    }
+
+    fn frames(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Duration of the first `frames` frames.
+    fn offset(&self, frames: usize) -> u64 {
+        if frames == 0 { 0 } else { self.ends[frames - 1] }
+    }
+
+    fn at_longest(&self) -> Option<Cut> {
+        (self.offset(self.frames()) >= self.rules.longest).then_some(Cut {
+            frames: self.frames(),
+            reason: CutReason::Longest,
+            quiet_ns: None,
+        })
+    }
+
+    /// Blocks of quiet needed on each side of a pause cut.
+    fn half_pause_blocks(&self) -> usize {
+        let frame_ns = self.offset(1).max(1);
+        let block_ns = (frame_ns / BLOCKS_PER_FRAME as u64).max(1);
+        (self.rules.min_pause / 2).div_ceil(block_ns).max(1) as usize
+    }
+
+    /// The first boundary past the shortest duration with half a pause of
+    /// quiet on each side, tested once each as its right side completes.
+    fn at_pause(&mut self) -> Option<Cut> {
+        let half = self.half_pause_blocks();
+        while self.next_boundary * BLOCKS_PER_FRAME + half <= self.quiet.len() {
+            let boundary = self.next_boundary;
+            self.next_boundary += 1;
+            let block = boundary * BLOCKS_PER_FRAME;
+            if self.offset(boundary) < self.rules.shortest || block < half {
+                continue;
+            }
+            if self.quiet[block - half..block + half].iter().all(|q| *q) {
+                return Some(Cut {
+                    frames: boundary,
+                    reason: CutReason::Pause,
+                    quiet_ns: Some(self.quiet_run_ns(block)),
+                });
+            }
+        }
+        None
+    }
+
+    /// The quiet known around the block boundary `block`, in ns.
+    fn quiet_run_ns(&self, block: usize) -> u64 {
+        let before = self.quiet[..block].iter().rev().take_while(|q| **q).count();
+        let after = self.quiet[block..].iter().take_while(|q| **q).count();
+        let block_ns = self.offset(1) / BLOCKS_PER_FRAME as u64;
+        (before + after) as u64 * block_ns
+    }
+
+    /// At the longest duration: the quietest boundary from the shortest on
+    /// (the latest of equals), judged on half a frame each side.
+    fn at_quietest(&self) -> Option<Cut> {
+        let frames = self.frames();
+        if self.offset(frames) < self.rules.longest {
+            return None;
+        }
+        let first = (1..=frames)
+            .find(|b| self.offset(*b) >= self.rules.shortest)
+            .unwrap_or(frames);
+        let side = BLOCKS_PER_FRAME / 2;
+        let loudness = |boundary: usize| {
+            let block = boundary * BLOCKS_PER_FRAME;
+            let to = (block + side).min(self.levels.len());
+            self.levels[block.saturating_sub(side)..to]
+                .iter()
+                .copied()
+                .fold(SILENCE_DB, f32::max)
+        };
+        let quietest = (first..=frames)
+            .rev()
+            .min_by(|a, b| loudness(*a).total_cmp(&loudness(*b)))
+            .unwrap_or(frames);
+        Some(Cut {
+            frames: quietest,
+            reason: CutReason::Longest,
+            quiet_ns: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: u64 = 20_000_000; // 20 ms: 5 ms blocks
+    const LOUD: FrameLevels = [-20.0; BLOCKS_PER_FRAME];
+    const QUIET: FrameLevels = [-50.0; BLOCKS_PER_FRAME];
+
+    fn rules(segmentation: Segmentation) -> CutRules {
+        CutRules {
+            segmentation,
+            shortest: 1_000_000_000,
+            longest: 2_000_000_000,
+            min_pause: 100_000_000,
+            threshold_percent: 50,
+        }
+    }
+
+    /// A policy that has heard 10 s of speech with pauses, so it knows the
+    /// floor (-50) and the speech level (-20).
+    fn primed(rules: CutRules) -> CutPolicy {
+        let mut policy = CutPolicy::new(rules, FRAME);
+        for i in 0..500 {
+            policy.push(FRAME, Some(if i % 5 == 0 { QUIET } else { LOUD }));
+        }
+        policy.clear();
+        policy
+    }
+
+    /// Pushes `frames` (levels per frame); the cuts made, with the frame
+    /// count at which each was decided.
+    fn feed(policy: &mut CutPolicy, frames: &[Option<FrameLevels>]) -> Vec<(usize, Cut)> {
+        let mut cuts = Vec::new();
+        for (i, levels) in frames.iter().enumerate() {
+            if let Some(cut) = policy.push(FRAME, *levels) {
+                cuts.push((i + 1, cut));
+                policy.take(cut.frames);
+            }
+        }
+        cuts
+    }
+
+    fn speech(frames: usize) -> Vec<Option<FrameLevels>> {
+        vec![Some(LOUD); frames]
+    }
+
+    fn pause(frames: usize) -> Vec<Option<FrameLevels>> {
+        vec![Some(QUIET); frames]
+    }
+
+    #[test]
+    fn a_pause_inside_the_window_is_cut_in_its_middle() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        // 1.2 s of speech, 200 ms pause, speech.
+        let frames = [speech(60), pause(10), speech(60)].concat();
+        let cuts = feed(&mut policy, &frames);
+        assert_eq!(cuts.len(), 1, "{cuts:?}");
+        let (decided_at, cut) = cuts[0];
+        assert_eq!(cut.reason, CutReason::Pause);
+        // 100 ms pause needs 50 ms (10 blocks, 2.5 frames → boundary at 63
+        // needs blocks 242..262 quiet): the cut is at frame 63, decided at 66.
+        assert_eq!(cut.frames, 63);
+        assert_eq!(decided_at, 66);
+        assert!(cut.quiet_ns.is_some_and(|q| q >= 100_000_000), "{cut:?}");
+    }
+
+    #[test]
+    fn no_pause_cuts_at_the_quietest_boundary_and_carries_the_rest() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        // Speech that only dips for one frame, at 1.5 s.
+        let mut frames = speech(120);
+        frames[75] = Some([-30.0; BLOCKS_PER_FRAME]);
+        frames[76] = Some([-30.0; BLOCKS_PER_FRAME]);
+        let cuts = feed(&mut policy, &frames);
+        let (decided_at, cut) = cuts[0];
+        assert_eq!(decided_at, 100, "at the longest duration");
+        assert_eq!(cut.reason, CutReason::Longest);
+        assert_eq!(cut.frames, 76, "between the two quiet frames");
+        assert_eq!(cuts.len(), 1);
+        assert_eq!(policy.frames(), 24 + 20, "24 carried, 20 more since");
+    }
+
+    #[test]
+    fn several_pauses_cut_at_the_first_past_the_shortest() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        // Pauses at 0.5 s (too early), 1.1 s and 1.6 s.
+        let frames = [
+            speech(25),
+            pause(10),
+            speech(20),
+            pause(10),
+            speech(15),
+            pause(10),
+            speech(10),
+        ]
+        .concat();
+        let cuts = feed(&mut policy, &frames);
+        assert_eq!(cuts[0].1.reason, CutReason::Pause);
+        assert_eq!(cuts[0].1.frames, 58, "in the pause at 1.1 s");
+    }
+
+    #[test]
+    fn speech_that_never_pauses_is_cut_at_the_longest() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        let cuts = feed(&mut policy, &speech(250));
+        assert_eq!(cuts.len(), 2);
+        for (decided_at, cut) in &cuts {
+            assert_eq!(cut.reason, CutReason::Longest);
+            assert!(cut.frames <= *decided_at);
+            assert!(cut.frames >= 50, "never shorter than the shortest");
+        }
+        // Equally loud everywhere: the latest boundary, nothing carried.
+        assert_eq!(cuts[0].1.frames, 100);
+    }
+
+    #[test]
+    fn silence_that_never_ends_is_cut_at_the_shortest() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        let cuts = feed(&mut policy, &pause(200));
+        assert!(cuts.len() >= 3, "{cuts:?}");
+        for (_, cut) in &cuts {
+            assert_eq!(cut.reason, CutReason::Pause);
+            assert_eq!(cut.frames, 50, "1 s, the shortest");
+        }
+    }
+
+    #[test]
+    fn a_pause_exactly_at_the_shortest_is_taken() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        // Quiet from 0.95 s to 1.05 s: the boundary at 1.0 s is its middle.
+        let mut frames = [speech(47), pause(5), speech(60)].concat();
+        frames[47] = Some([-20.0, -20.0, -50.0, -50.0]);
+        frames[52] = Some([-50.0, -50.0, -20.0, -20.0]);
+        let cuts = feed(&mut policy, &frames);
+        assert_eq!(cuts[0].1.reason, CutReason::Pause, "{cuts:?}");
+        assert_eq!(cuts[0].1.frames, 50);
+        assert_eq!(cuts[0].1.quiet_ns, Some(100_000_000));
+    }
+
+    #[test]
+    fn a_pause_exactly_at_the_longest_is_where_the_cut_lands() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        // Speech to 1.95 s, then 100 ms of quiet: the pause's middle is the
+        // boundary at 2.0 s, known once 2.05 s are in.
+        let mut frames = [speech(97), pause(8), speech(20)].concat();
+        frames[97] = Some([-20.0, -20.0, -50.0, -50.0]);
+        let cuts = feed(&mut policy, &frames);
+        assert_eq!(cuts[0].1.frames, 100);
+        assert!(
+            cuts[0].1.frames as u64 * FRAME <= 2_000_000_000 + FRAME,
+            "no longer than the longest plus one frame"
+        );
+    }
+
+    #[test]
+    fn unmeasured_frames_are_loud_and_fixed_ignores_levels() {
+        let mut policy = primed(rules(Segmentation::Pauses));
+        let cuts = feed(&mut policy, &vec![None; 100]);
+        assert_eq!(cuts, vec![(100, Cut { frames: 100, reason: CutReason::Longest, quiet_ns: None })]);
+        let mut fixed = primed(rules(Segmentation::Fixed));
+        let cuts = feed(&mut fixed, &[speech(60), pause(20), speech(40)].concat());
+        assert_eq!(cuts.len(), 1);
+        assert_eq!(cuts[0].1.frames, 100);
+    }
+
+    #[test]
+    fn the_floor_follows_the_programme() {
+        let mut programme = ProgrammeLevel::new(1000);
+        // A quiet studio: silence at -90, speech at -25.
+        for i in 0..1000 {
+            programme.add(if i % 4 == 0 { -90.0 } else { -25.0 });
+        }
+        let studio = programme.quiet_below(50);
+        assert!((studio + 57.5).abs() < 1.0, "{studio}");
+        // A stadium 15 dB under the voice.
+        for i in 0..1000 {
+            programme.add(if i % 4 == 0 { -40.0 } else { -25.0 });
+        }
+        let stadium = programme.quiet_below(50);
+        assert!((stadium + 32.5).abs() < 1.0, "{stadium}");
+        // No contrast: only near-silence would be quiet.
+        for _ in 0..1000 {
+            programme.add(-30.0);
+        }
+        assert_eq!(programme.quiet_below(50), NEAR_SILENCE_DB);
+    }
+}
