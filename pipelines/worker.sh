@@ -10,7 +10,8 @@
 # Environment (defaults in brackets):
 #   RTSP_URL (required)   RTMP_URL (required)   STS_URL [http://127.0.0.1:8000]
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
-#   LATENCY_MS [14500]    SEGMENT_MS [6000]     TIMEOUT_MS [8000]
+#   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
+#   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
@@ -22,7 +23,8 @@ set -euo pipefail
 : "${RTMP_URL:?RTMP_URL=rtmp://host/app/key is required}"
 : "${STS_URL:=http://127.0.0.1:8000}" "${STREAM_ID:=stream}" "${WORKER_ID:=$(hostname)}"
 : "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
-: "${LATENCY_MS:=14500}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
+: "${LATENCY_MS:=-1}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
+: "${SEGMENTATION:=fixed}" "${MIN_SEGMENT_MS:=0}"
 : "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${RTSP_BUFFER_MODE:=slave}" "${GST_LAUNCH_ARGS:=}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
@@ -42,6 +44,7 @@ gst-launch-1.0 -e $GST_LAUNCH_ARGS \
   stsdub name=dub sts-url="$STS_URL" stream-id="$STREAM_ID" worker-id="$WORKER_ID" \
     source-language="$SOURCE_LANGUAGE" target-language="$TARGET_LANGUAGE" \
     latency="$LATENCY_MS" segment-duration="$SEGMENT_MS" timeout="$TIMEOUT_MS" \
+    segmentation="$SEGMENTATION" min-segment-duration="$MIN_SEGMENT_MS" \
   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
   flvmux name=mux streamable=true ! queue ! "$RTMP_SINK" location="$RTMP_URL" &
 launch=$!

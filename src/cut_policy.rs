@@ -110,8 +110,8 @@ impl ProgrammeLevel {
     }
 
     pub fn add(&mut self, level_db: f32) {
-        let bin = (((level_db.clamp(SILENCE_DB, 0.0) - SILENCE_DB) * BINS_PER_DB) as usize)
-            .min(BINS - 1);
+        let bin =
+            (((level_db.clamp(SILENCE_DB, 0.0) - SILENCE_DB) * BINS_PER_DB) as usize).min(BINS - 1);
         if self.window.len() == self.capacity
             && let Some(old) = self.window.pop_front()
         {
@@ -219,7 +219,11 @@ impl CutPolicy {
     /// start the next one.
     pub fn take(&mut self, frames: usize) {
         let frames = frames.min(self.ends.len());
-        let offset = if frames == 0 { 0 } else { self.ends[frames - 1] };
+        let offset = if frames == 0 {
+            0
+        } else {
+            self.ends[frames - 1]
+        };
         self.ends.drain(..frames);
         for end in &mut self.ends {
             *end -= offset;
@@ -241,7 +245,11 @@ impl CutPolicy {
 
     /// Duration of the first `frames` frames.
     fn offset(&self, frames: usize) -> u64 {
-        if frames == 0 { 0 } else { self.ends[frames - 1] }
+        if frames == 0 {
+            0
+        } else {
+            self.ends[frames - 1]
+        }
     }
 
     fn at_longest(&self) -> Option<Cut> {
@@ -478,7 +486,17 @@ mod tests {
     fn unmeasured_frames_are_loud_and_fixed_ignores_levels() {
         let mut policy = primed(rules(Segmentation::Pauses));
         let cuts = feed(&mut policy, &vec![None; 100]);
-        assert_eq!(cuts, vec![(100, Cut { frames: 100, reason: CutReason::Longest, quiet_ns: None })]);
+        assert_eq!(
+            cuts,
+            vec![(
+                100,
+                Cut {
+                    frames: 100,
+                    reason: CutReason::Longest,
+                    quiet_ns: None
+                }
+            )]
+        );
         let mut fixed = primed(rules(Segmentation::Fixed));
         let cuts = feed(&mut fixed, &[speech(60), pause(20), speech(40)].concat());
         assert_eq!(cuts.len(), 1);

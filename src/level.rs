@@ -55,7 +55,8 @@ impl LevelMeter {
         decoder_src
             .link(&output)
             .map_err(|e| format!("cannot link the AAC decoder's output: {e:?}"))?;
-        output.set_active(true)
+        output
+            .set_active(true)
             .map_err(|e| format!("level pad: {e}"))?;
         decoder
             .set_state(gst::State::Playing)
@@ -116,7 +117,9 @@ impl Drop for LevelMeter {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// avdec_aac if it is there (it decodes every AAC profile), else the
@@ -167,7 +170,9 @@ fn return_pad(measured: Arc<Mutex<Option<FrameLevels>>>) -> gst::Pad {
             gst::QueryViewMut::Caps(q) => {
                 let ours = pad.pad_template_caps();
                 let answer = match q.filter() {
-                    Some(filter) => filter.intersect_with_mode(&ours, gst::CapsIntersectMode::First),
+                    Some(filter) => {
+                        filter.intersect_with_mode(&ours, gst::CapsIntersectMode::First)
+                    }
                     None => ours,
                 };
                 q.set_result(&answer);
@@ -217,10 +222,14 @@ pub fn block_levels(bytes: &[u8], planes: usize) -> FrameLevels {
 }
 
 fn sum_of_squares(bytes: &[u8]) -> (f64, usize) {
-    bytes.chunks_exact(4).fold((0.0, 0), |(sum, count), sample| {
-        let value = f64::from(f32::from_ne_bytes([sample[0], sample[1], sample[2], sample[3]]));
-        (sum + value * value, count + 1)
-    })
+    bytes
+        .chunks_exact(4)
+        .fold((0.0, 0), |(sum, count), sample| {
+            let value = f64::from(f32::from_ne_bytes([
+                sample[0], sample[1], sample[2], sample[3],
+            ]));
+            (sum + value * value, count + 1)
+        })
 }
 
 fn to_db(sum: f64, count: usize) -> f32 {

@@ -7,8 +7,8 @@
 use gst::glib;
 
 pub mod archive;
-pub mod cut_policy;
 mod buserrors;
+pub mod cut_policy;
 pub mod level;
 pub mod m4a;
 pub mod metrics;

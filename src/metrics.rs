@@ -13,6 +13,7 @@ use prometheus::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::cut_policy::CutReason;
 use crate::scheduler::FallbackReason;
 use crate::sts::flow::Action;
 use crate::sts::transport::Traffic;
@@ -33,6 +34,8 @@ pub struct Metrics {
     pub sts_breaker_state: IntGaugeVec,
     pub latency_ms: IntGaugeVec,
     pub sts_rtt_ms: HistogramVec,
+    pub segment_duration_ms: HistogramVec,
+    pub segment_cuts_total: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -84,7 +87,31 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     registry
         .register(Box::new(sts_rtt_ms.clone()))
         .expect("registered once");
+    // 0.5 s to 60 s: the segment-duration range, finer where pauses cut.
+    let segment_buckets = vec![
+        500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0, 4000.0, 5000.0, 6000.0, 8000.0, 10000.0,
+        20000.0, 60000.0,
+    ];
+    let segment_duration_ms = HistogramVec::new(
+        HistogramOpts::new(
+            "worker_segment_duration_ms",
+            "Duration of the audio segments cut, ms",
+        )
+        .buckets(segment_buckets),
+        stream,
+    )
+    .expect("metric definitions are static and valid");
+    registry
+        .register(Box::new(segment_duration_ms.clone()))
+        .expect("registered once");
     Metrics {
+        segment_duration_ms,
+        segment_cuts_total: counter(
+            &registry,
+            "worker_segment_cuts_total",
+            "Segments cut, by why they closed (pause, longest, eos, discont)",
+            &["stream_id", "reason"],
+        ),
         fragments_total: counter(
             &registry,
             "worker_audio_fragments_total",
@@ -173,7 +200,9 @@ pub struct StreamMetrics {
     pub latency_ms: IntGauge,
     pub av_sync_delta_ms: Gauge,
     pub rtt_ms: Histogram,
+    pub segment_duration_ms: Histogram,
     fallback: Vec<IntCounter>,
+    cuts: Vec<IntCounter>,
     backpressure: Vec<(&'static str, IntCounter)>,
 }
 
@@ -201,6 +230,14 @@ impl StreamMetrics {
             latency_ms: m.latency_ms.with_label_values(stream),
             av_sync_delta_ms: m.av_sync_delta_ms.with_label_values(stream),
             rtt_ms: m.sts_rtt_ms.with_label_values(stream),
+            segment_duration_ms: m.segment_duration_ms.with_label_values(stream),
+            cuts: CutReason::ALL
+                .iter()
+                .map(|reason| {
+                    m.segment_cuts_total
+                        .with_label_values(&[stream_id, reason.as_str()])
+                })
+                .collect(),
             fallback: FallbackReason::ALL
                 .iter()
                 .map(|reason| {
@@ -222,6 +259,12 @@ impl StreamMetrics {
     pub fn fallback(&self, reason: FallbackReason) -> Option<&IntCounter> {
         let index = FallbackReason::ALL.iter().position(|r| *r == reason)?;
         self.fallback.get(index)
+    }
+
+    /// `worker_segment_cuts_total{reason}` of this stream.
+    pub fn cuts(&self, reason: CutReason) -> Option<&IntCounter> {
+        let index = CutReason::ALL.iter().position(|r| *r == reason)?;
+        self.cuts.get(index)
     }
 
     /// `worker_backpressure_total{action}` of this stream.

@@ -25,6 +25,15 @@ pub fn coherent_latency(segment_duration: ClockTime, timeout: ClockTime) -> Cloc
     segment_duration + timeout + PROCESSING_ALLOWANCE + DEADLINE_MARGIN
 }
 
+/// In a live pipeline whose `latency` cannot hold a whole segment, the
+/// longest segment whose first frame still leaves by its deadline (a
+/// segment is complete, and can leave, when its last frame is in); None
+/// when a full segment fits.
+pub fn live_longest_segment(latency: ClockTime, segment_duration: ClockTime) -> Option<ClockTime> {
+    let room = latency.saturating_sub(DEADLINE_MARGIN);
+    (room < segment_duration).then_some(room.max(ClockTime::from_mseconds(1)))
+}
+
 /// Running time by which the segment starting at `segment_start` must be
 /// decided, given the latency the pipeline renders with.
 pub fn decision_deadline(segment_start: ClockTime, pipeline_latency: ClockTime) -> ClockTime {

@@ -1,10 +1,22 @@
 //! Cuts a stream of AAC frames into segments on frame boundaries. Pure.
 //!
-//! A segment closes on the frame that brings it to at least the target
-//! duration (never shorter, at most one frame longer), so a 60 s input at 6 s
-//! gives nine full segments and a tenth, partial one at EOS.
-//! A timestamp gap or a DISCONT closes the segment early and the next one is
-//! anchored on the new timestamp: we never invent audio to fill a gap.
+//! Where a segment closes is the cut policy's choice (`cut_policy.rs`):
+//! at the longest duration (`fixed`, never shorter, at most one frame
+//! longer: a 60 s input at 6 s gives nine full segments and a tenth, partial
+//! one at EOS), or at a pause in the speech (`pauses`).
+//!
+//! Frames are placed on a sample timeline, as GStreamer's audio sinks do:
+//! a frame whose timestamp is within `alignment_threshold` of the position
+//! its sample count gives is continuous and stamped at that position, so
+//! timestamp jitter (a source that stamps on arrival) neither splits a
+//! segment nor reaches the output. A DISCONT flag re-anchors the timeline at
+//! once; a drift beyond the threshold re-anchors it when it has lasted
+//! `discont_wait`, and the segment closes where the drift began. Either way
+//! the next segment starts at the input's own timestamp: a real gap stays a
+//! gap, never filled with invented audio.
+
+use crate::cut_policy::{CutPolicy, CutReason, CutRules};
+use crate::level::FrameLevels;
 
 /// One frame and its timing, in nanoseconds (stream time of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +31,10 @@ pub struct Frame<F> {
 pub struct Segment<F> {
     pub batch: u64,
     pub frames: Vec<Frame<F>>,
+    /// Why it closed.
+    pub cut: CutReason,
+    /// The quiet known around a pause cut, in ns.
+    pub quiet_ns: Option<u64>,
 }
 
 impl<F> Segment<F> {
@@ -35,53 +51,165 @@ impl<F> Segment<F> {
     }
 }
 
-#[derive(Debug)]
-pub struct Segmenter<F> {
-    target: u64,
-    next_batch: u64,
-    current: Vec<Frame<F>>,
+/// When timestamps are taken as continuous, in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineRules {
+    pub alignment_threshold: u64,
+    pub discont_wait: u64,
 }
 
-impl<F> Segmenter<F> {
-    /// `target` is the segment duration in nanoseconds.
-    pub fn new(target: u64) -> Self {
+impl Default for TimelineRules {
+    /// GStreamer's audio sink defaults: 40 ms and 1 s.
+    fn default() -> Self {
         Self {
-            target,
+            alignment_threshold: 40_000_000,
+            discont_wait: 1_000_000_000,
+        }
+    }
+}
+
+/// A frame held until its segment closes, with the timestamp it came with.
+#[derive(Debug)]
+struct Held<F> {
+    frame: Frame<F>,
+    input_pts: u64,
+    samples: u64,
+}
+
+/// Where the timeline's sample 0 is, and how many samples are placed since.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    pts: u64,
+    samples: u64,
+}
+
+/// A drift beyond the threshold that has not lasted long enough yet.
+#[derive(Debug, Clone, Copy)]
+struct Drift {
+    since_pts: u64,
+    /// The first drifted frame's index in the segment under way, if it is there.
+    index: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct Segmenter<F> {
+    policy: CutPolicy,
+    timeline: TimelineRules,
+    rate: u64,
+    next_batch: u64,
+    current: Vec<Held<F>>,
+    anchor: Option<Anchor>,
+    drift: Option<Drift>,
+}
+
+const NS: u64 = 1_000_000_000;
+
+impl<F> Segmenter<F> {
+    /// A segmenter counting in nanoseconds until [`Segmenter::set_format`]
+    /// gives it the sample rate.
+    pub fn new(rules: CutRules, timeline: TimelineRules) -> Self {
+        Self {
+            policy: CutPolicy::new(rules, 21_333_333),
+            timeline,
+            rate: NS,
             next_batch: 0,
             current: Vec::new(),
+            anchor: None,
+            drift: None,
         }
     }
 
-    /// Adds one frame; returns the segments it completed (none, one, or two
-    /// when a discontinuity closes the previous one and this frame fills the next).
-    pub fn push(&mut self, frame: Frame<F>, discont: bool) -> Vec<Segment<F>> {
+    /// A new stream format: the sample rate and frame duration (ns). Call
+    /// with nothing held (finish first): the timeline starts anew.
+    pub fn set_format(&mut self, rate: u32, frame_ns: u64) {
+        self.policy = CutPolicy::new(self.policy.rules(), frame_ns);
+        self.rate = u64::from(rate.max(1));
+        self.anchor = None;
+        self.drift = None;
+    }
+
+    pub fn rules(&self) -> CutRules {
+        self.policy.rules()
+    }
+
+    /// Caps the longest segment (and the shortest with it): a live latency
+    /// below the segment duration must still let each frame leave in time.
+    pub fn cap_longest(&mut self, longest: u64) {
+        self.policy.cap_longest(longest);
+    }
+
+    /// Adds one frame (its levels, when measured); returns the segments it
+    /// completed: none, one, or two when a discontinuity closes one and the
+    /// policy the next.
+    pub fn push(
+        &mut self,
+        frame: Frame<F>,
+        discont: bool,
+        levels: Option<FrameLevels>,
+    ) -> Vec<Segment<F>> {
         let mut done = Vec::new();
-        if self.breaks_continuity(&frame, discont) {
-            done.extend(self.finish());
+        let input_pts = frame.pts;
+        let samples = self.samples_of(frame.duration);
+        if discont {
+            done.extend(self.close_all(CutReason::Discont));
+            self.anchor = None;
+        } else if let Some(split) = self.lasting_drift(input_pts) {
+            done.extend(self.close_at(split, CutReason::Discont, None));
+            self.reanchor_held();
         }
-        self.current.push(frame);
-        if self.accumulated() >= self.target {
-            done.extend(self.finish());
+        let anchor = *self.anchor.get_or_insert(Anchor {
+            pts: input_pts,
+            samples: 0,
+        });
+        let pts = self.position(anchor, anchor.samples);
+        let end = self.position(anchor, anchor.samples + samples);
+        self.anchor = Some(Anchor {
+            samples: anchor.samples + samples,
+            ..anchor
+        });
+        self.current.push(Held {
+            frame: Frame {
+                pts,
+                duration: end - pts,
+                ..frame
+            },
+            input_pts,
+            samples,
+        });
+        if let Some(cut) = self.policy.push(end - pts, levels) {
+            // Frames from a drift still in doubt wait in the next segment:
+            // whether they are placed by sample count or by their own
+            // timestamps is not known yet.
+            let frames = match self.drift.and_then(|d| d.index) {
+                Some(drifted) if drifted < cut.frames => drifted,
+                _ => cut.frames,
+            };
+            done.extend(self.close_at(frames, cut.reason, cut.quiet_ns));
         }
         done
     }
 
-    /// Closes the segment under way, if any (EOS, or before a discontinuity).
-    pub fn finish(&mut self) -> Option<Segment<F>> {
-        if self.current.is_empty() {
-            return None;
+    /// Closes what is held (EOS, or a new format). Frames of a drift still
+    /// in doubt then keep their own timestamps: no later frame says
+    /// otherwise, and a gap must stay a gap.
+    pub fn finish(&mut self) -> Vec<Segment<F>> {
+        let mut done = Vec::new();
+        if let Some(drifted) = self.drift.take().and_then(|d| d.index) {
+            done.extend(self.close_at(drifted, CutReason::Discont, None));
+            self.reanchor_held();
         }
-        let segment = Segment {
-            batch: self.next_batch,
-            frames: std::mem::take(&mut self.current),
-        };
-        self.next_batch += 1;
-        Some(segment)
+        done.extend(self.close_all(CutReason::Eos));
+        self.anchor = None;
+        done
     }
 
-    /// Drops the segment under way (flush): its audio is discarded downstream too.
+    /// Drops the segment under way (flush): its audio is discarded downstream
+    /// too. The timeline starts anew with the next frame.
     pub fn discard(&mut self) {
         self.current.clear();
+        self.policy.clear();
+        self.anchor = None;
+        self.drift = None;
     }
 
     /// Frames waiting for their segment to complete.
@@ -89,29 +217,114 @@ impl<F> Segmenter<F> {
         self.current.len()
     }
 
-    fn accumulated(&self) -> u64 {
-        match (self.current.first(), self.current.last()) {
-            (Some(first), Some(last)) => (last.pts + last.duration).saturating_sub(first.pts),
-            _ => 0,
-        }
+    fn samples_of(&self, duration: u64) -> u64 {
+        ((u128::from(duration) * u128::from(self.rate) + u128::from(NS / 2)) / u128::from(NS))
+            as u64
     }
 
-    /// A gap or overlap of more than half a frame is a discontinuity: sample
-    /// positions can no longer be derived from the segment's start.
-    fn breaks_continuity(&self, frame: &Frame<F>, discont: bool) -> bool {
-        let Some(last) = self.current.last() else {
-            return false;
+    fn position(&self, anchor: Anchor, samples: u64) -> u64 {
+        anchor.pts + (u128::from(samples) * u128::from(NS) / u128::from(self.rate)) as u64
+    }
+
+    /// Follows the drift of `input_pts` from the timeline; once it has lasted
+    /// `discont_wait`, the index of the held frame where it began (0 when it
+    /// began before the segment under way, or with nothing held).
+    fn lasting_drift(&mut self, input_pts: u64) -> Option<usize> {
+        let anchor = self.anchor?;
+        let expected = self.position(anchor, anchor.samples);
+        if input_pts.abs_diff(expected) <= self.timeline.alignment_threshold {
+            self.drift = None;
+            return None;
+        }
+        let index = self.current.len();
+        let drift = *self.drift.get_or_insert(Drift {
+            since_pts: input_pts,
+            index: Some(index),
+        });
+        if input_pts.abs_diff(drift.since_pts) < self.timeline.discont_wait {
+            return None;
+        }
+        self.drift = None;
+        Some(drift.index.unwrap_or(0))
+    }
+
+    /// Puts the held frames (the drifted ones) on a timeline anchored at the
+    /// first one's own timestamp.
+    fn reanchor_held(&mut self) {
+        let Some(first) = self.current.first() else {
+            self.anchor = None;
+            return;
         };
-        let expected = last.pts + last.duration;
-        discont || frame.pts.abs_diff(expected) > last.duration / 2
+        let mut anchor = Anchor {
+            pts: first.input_pts,
+            samples: 0,
+        };
+        for index in 0..self.current.len() {
+            let samples = self.current[index].samples;
+            let pts = self.position(anchor, anchor.samples);
+            let end = self.position(anchor, anchor.samples + samples);
+            let frame = &mut self.current[index].frame;
+            frame.pts = pts;
+            frame.duration = end - pts;
+            anchor.samples += samples;
+        }
+        self.anchor = Some(anchor);
+    }
+
+    fn close_all(&mut self, reason: CutReason) -> Option<Segment<F>> {
+        let held = self.current.len();
+        self.close_at(held, reason, None)
+    }
+
+    /// Closes a segment of the first `frames` held frames, if any.
+    fn close_at(
+        &mut self,
+        frames: usize,
+        reason: CutReason,
+        quiet_ns: Option<u64>,
+    ) -> Option<Segment<F>> {
+        let frames = frames.min(self.current.len());
+        self.policy.take(frames);
+        if let Some(drift) = &mut self.drift {
+            drift.index = drift.index.and_then(|i| i.checked_sub(frames));
+        }
+        if frames == 0 {
+            return None;
+        }
+        let closed: Vec<Frame<F>> = self.current.drain(..frames).map(|h| h.frame).collect();
+        let segment = Segment {
+            batch: self.next_batch,
+            frames: closed,
+            cut: reason,
+            quiet_ns,
+        };
+        self.next_batch += 1;
+        Some(segment)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cut_policy::Segmentation;
 
     const FRAME_48K: u64 = 21_333_333; // 1024 samples at 48 kHz
+
+    fn fixed(longest: u64) -> CutRules {
+        CutRules {
+            segmentation: Segmentation::Fixed,
+            shortest: longest,
+            longest,
+            min_pause: 150_000_000,
+            threshold_percent: 50,
+        }
+    }
+
+    fn segmenter(longest: u64) -> Segmenter<u64> {
+        let mut segmenter = Segmenter::new(fixed(longest), TimelineRules::default());
+        segmenter.set_format(48_000, FRAME_48K);
+        segmenter
+    }
 
     fn frame(index: u64) -> Frame<u64> {
         Frame {
@@ -122,10 +335,10 @@ mod tests {
     }
 
     fn run(frames: impl IntoIterator<Item = Frame<u64>>, target: u64) -> Vec<Segment<u64>> {
-        let mut segmenter = Segmenter::new(target);
+        let mut segmenter = segmenter(target);
         let mut out: Vec<_> = frames
             .into_iter()
-            .flat_map(|f| segmenter.push(f, false))
+            .flat_map(|f| segmenter.push(f, false, None))
             .collect();
         out.extend(segmenter.finish());
         out
@@ -138,8 +351,10 @@ mod tests {
         assert_eq!(segments.len(), 10);
         for s in &segments[..9] {
             assert_eq!(s.frames.len(), 282);
+            assert_eq!(s.cut, CutReason::Longest);
         }
         assert_eq!(segments[9].frames.len(), 2813 - 9 * 282);
+        assert_eq!(segments[9].cut, CutReason::Eos);
         assert_eq!(
             segments.iter().map(|s| s.batch).collect::<Vec<_>>(),
             (0..10).collect::<Vec<_>>()
@@ -153,50 +368,164 @@ mod tests {
     }
 
     #[test]
-    fn segment_boundaries_are_contiguous() {
+    fn segment_boundaries_are_contiguous_and_sample_exact() {
         let segments = run((0..1000).map(frame), 6_000_000_000);
         for pair in segments.windows(2) {
-            assert!(pair[0].end().abs_diff(pair[1].start()) <= 1);
+            assert_eq!(pair[0].end(), pair[1].start());
         }
         assert!(segments[0].duration() >= 6_000_000_000);
         assert!(segments[0].duration() < 6_000_000_000 + FRAME_48K);
+        // Frame 999 starts at sample 999 * 1024 exactly (rounded down to ns).
+        let last = segments
+            .last()
+            .and_then(|s| s.frames.last())
+            .expect("a frame");
+        assert_eq!(last.pts, 999 * 1024 * 1_000_000_000 / 48_000);
+    }
+
+    /// ±15 ms of arrival jitter, deterministic.
+    fn jittered(index: u64) -> Frame<u64> {
+        let mut f = frame(index);
+        let jitter = ((index * 7919) % 31) as i64 - 15; // -15..=15 ms
+        f.pts = (f.pts as i64 + jitter * 1_000_000).max(0) as u64;
+        f
     }
 
     #[test]
-    fn gap_closes_segment_and_reanchors() {
-        let frames = (0..100).map(frame).chain((200..300).map(frame));
+    fn timestamp_jitter_does_not_split_segments_nor_reach_the_output() {
+        let segments = run((0..2813).map(jittered), 6_000_000_000);
+        assert_eq!(segments.len(), 10);
+        let first = jittered(0).pts;
+        for (i, f) in segments.iter().flat_map(|s| &s.frames).enumerate() {
+            assert_eq!(f.pts, first + i as u64 * 1024 * 1_000_000_000 / 48_000);
+        }
+    }
+
+    #[test]
+    fn a_lasting_gap_closes_the_segment_where_it_began_and_reanchors() {
+        // 600 ms missing after frame 100: re-anchored after 1 s of drift,
+        // with the drifted frames stamped at their own time.
+        let gap = 600_000_000;
+        let frames = (0..250).map(|i| {
+            let mut f = jittered(i);
+            if i >= 100 {
+                f.pts += gap;
+            }
+            f
+        });
+        let segments = run(frames, 6_000_000_000);
+        assert_eq!(
+            segments.len(),
+            2,
+            "{:?}",
+            segments.iter().map(|s| s.frames.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(segments[0].frames.len(), 100);
+        assert_eq!(segments[0].cut, CutReason::Discont);
+        assert_eq!(segments[1].start(), jittered(100).pts + gap);
+        assert_eq!(segments[1].frames.len(), 150, "no frame invented or lost");
+        let second = &segments[1].frames;
+        assert_eq!(
+            second[149].pts,
+            second[0].pts + 149 * 1024 * 1_000_000_000 / 48_000
+        );
+    }
+
+    #[test]
+    fn a_gap_still_in_doubt_at_the_end_keeps_its_timestamps() {
+        let gap = 300_000_000;
+        let frames = (0..60).map(|i| {
+            let mut f = frame(i);
+            if i >= 40 {
+                f.pts += gap;
+            }
+            f
+        });
         let segments = run(frames, 6_000_000_000);
         assert_eq!(segments.len(), 2);
-        assert_eq!(segments[0].frames.len(), 100);
-        assert_eq!(segments[1].start(), frame(200).pts);
-        assert_eq!(segments[1].frames.len(), 100);
+        assert_eq!(
+            (segments[0].frames.len(), segments[0].cut),
+            (40, CutReason::Discont)
+        );
+        assert_eq!(segments[1].start(), frame(40).pts + gap);
+        assert_eq!(segments[1].cut, CutReason::Eos);
+    }
+
+    #[test]
+    fn a_drift_in_doubt_holds_its_frames_back_from_a_cut() {
+        // Segments of 1 s; 200 ms missing after frame 40 (0.85 s): the cut
+        // at 1 s is made where the drift began, and the drifted frames wait.
+        let frames = (0..100).map(|i| {
+            let mut f = frame(i);
+            if i >= 40 {
+                f.pts += 200_000_000;
+            }
+            f
+        });
+        let segments = run(frames, 1_000_000_000);
+        assert_eq!(segments[0].frames.len(), 40);
+        assert_eq!(segments[0].cut, CutReason::Longest);
+        assert_eq!(segments[1].start(), frame(40).pts + 200_000_000);
+        let total: usize = segments.iter().map(|s| s.frames.len()).sum();
+        assert_eq!(total, 100);
+    }
+
+    #[test]
+    fn a_short_excursion_is_absorbed() {
+        let frames = (0..250).map(|i| {
+            let mut f = frame(i);
+            if (100..110).contains(&i) {
+                f.pts += 100_000_000; // 10 frames 100 ms late, then back
+            }
+            f
+        });
+        let segments = run(frames, 6_000_000_000);
+        assert_eq!(segments.len(), 1);
+        assert_eq!(segments[0].frames[105].pts, frame(105).pts);
     }
 
     #[test]
     fn discont_flag_closes_segment_even_without_gap() {
-        let mut segmenter = Segmenter::new(6_000_000_000);
-        assert!(segmenter.push(frame(0), false).is_empty());
-        assert!(segmenter.push(frame(1), false).is_empty());
-        let closed = segmenter.push(frame(2), true);
+        let mut segmenter = segmenter(6_000_000_000);
+        assert!(segmenter.push(frame(0), false, None).is_empty());
+        assert!(segmenter.push(frame(1), false, None).is_empty());
+        let closed = segmenter.push(frame(2), true, None);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].frames.len(), 2);
+        assert_eq!(closed[0].cut, CutReason::Discont);
         assert_eq!(segmenter.pending_frames(), 1);
     }
 
     #[test]
     fn discard_drops_the_partial_segment_but_keeps_numbering() {
-        let mut segmenter = Segmenter::new(100_000_000);
+        let mut segmenter = segmenter(100_000_000);
         let full: Vec<_> = (0..5)
-            .flat_map(|i| segmenter.push(frame(i), false))
+            .flat_map(|i| segmenter.push(frame(i), false, None))
             .collect();
         assert_eq!(full.len(), 1);
-        segmenter.push(frame(5), false);
+        segmenter.push(frame(5), false, None);
         segmenter.discard();
         assert_eq!(segmenter.pending_frames(), 0);
-        assert_eq!(segmenter.finish(), None);
+        assert_eq!(segmenter.finish(), vec![]);
         let next: Vec<_> = (10..15)
-            .flat_map(|i| segmenter.push(frame(i), false))
+            .flat_map(|i| segmenter.push(frame(i), false, None))
             .collect();
         assert_eq!(next[0].batch, 1);
+        assert_eq!(
+            next[0].start(),
+            frame(10).pts,
+            "anchored anew after a flush"
+        );
+    }
+
+    #[test]
+    fn a_capped_longest_makes_short_segments() {
+        let mut segmenter = segmenter(6_000_000_000);
+        segmenter.cap_longest(800_000_000);
+        let segments: Vec<_> = (0..100)
+            .flat_map(|i| segmenter.push(frame(i), false, None))
+            .collect();
+        assert_eq!(segments.len(), 2);
+        assert_eq!(segments[0].frames.len(), 38); // 810.7 ms
     }
 }

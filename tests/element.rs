@@ -15,12 +15,17 @@ const LATENCY_MS: u32 = 2000;
 const MARGIN: gst::ClockTime = gststsdub::scheduler::DEADLINE_MARGIN;
 const FRAME_NS: u64 = 1024 * 1_000_000_000 / 48_000;
 
+/// Where frame `index` starts, sample-exact (rounded down to the ns).
+fn frame_pts(index: u64) -> u64 {
+    index * 1024 * 1_000_000_000 / 48_000
+}
+
 fn stsdub() -> gst::Element {
     init();
     gst::ElementFactory::make("stsdub")
         .property("sts-url", dead_url())
         .property("segment-duration", SEGMENT_MS)
-        .property("latency", LATENCY_MS)
+        .property("latency", LATENCY_MS as i32)
         .build()
         .expect("stsdub")
 }
@@ -39,9 +44,10 @@ fn retimed(frames: &[gst::Buffer], first_index: u64) -> Vec<gst::Buffer> {
         .enumerate()
         .map(|(i, f)| {
             let mut f = f.copy();
-            f.make_mut().set_pts(gst::ClockTime::from_nseconds(
-                (first_index + i as u64) * FRAME_NS,
-            ));
+            f.make_mut()
+                .set_pts(gst::ClockTime::from_nseconds(frame_pts(
+                    first_index + i as u64,
+                )));
             f
         })
         .collect()
@@ -116,14 +122,16 @@ fn a_timestamp_gap_closes_the_segment_and_is_not_filled() {
     let element = stsdub();
     let (caps, frames) = aac_frames(47);
     let mut h = audio_harness(&element, caps);
-    // 20 frames, a 10-frame hole, then 47 frames.
+    // 20 frames, a 10-frame hole, then 47 frames and the end: less than
+    // discont-wait after the hole, so the end tells that it was a gap.
     let mut input = retimed(&frames[..20], 0);
     input.extend(retimed(&frames, 30));
     for frame in input {
         assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
     }
+    assert!(h.push_event(gst::event::Eos::new()));
     let out = pull_pts(&mut h, 67);
-    let expected: Vec<u64> = (0..20).chain(30..77).map(|i| i * FRAME_NS).collect();
+    let expected: Vec<u64> = (0..20).chain(30..77).map(frame_pts).collect();
     assert_eq!(out, expected, "the gap is kept, no frame invented or lost");
     assert!(h.try_pull().is_none());
 }
@@ -148,7 +156,7 @@ fn flush_discards_queued_audio_and_restarts_cleanly() {
         assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
     }
     let out = pull_pts(&mut h, 47);
-    assert_eq!(out[0], 100 * FRAME_NS, "nothing from before the flush");
+    assert_eq!(out[0], frame_pts(100), "nothing from before the flush");
     assert!(h.try_pull().is_none());
     let mut saw_flush_stop = false;
     while let Some(event) = h.try_pull_event() {
@@ -168,7 +176,7 @@ fn eos_sends_the_partial_segment_then_eos() {
     assert!(h.push_event(gst::event::Eos::new()));
     assert_eq!(
         pull_pts(&mut h, 10),
-        (0..10).map(|i| i * FRAME_NS).collect::<Vec<_>>()
+        (0..10).map(frame_pts).collect::<Vec<_>>()
     );
     loop {
         let event = h.pull_event().expect("EOS follows the partial segment");
@@ -286,7 +294,6 @@ fn every_property_keeps_the_value_it_is_given() {
     }
     let numbers = [
         ("segment-duration", 4000u32),
-        ("latency", 9000),
         ("timeout", 3000),
         ("max-inflight", 5),
         ("reconnect-delay", 500),
@@ -298,6 +305,11 @@ fn every_property_keeps_the_value_it_is_given() {
         element.set_property(name, value);
         assert_eq!(element.property::<u32>(name), value, "{name}");
     }
+    element.set_property("latency", 9000i32);
+    assert_eq!(element.property::<i32>("latency"), 9000);
+    // -1 is "follow segment-duration and timeout".
+    element.set_property("latency", -1i32);
+    assert_eq!(element.property::<i32>("latency"), -1);
     element.set_property("error-after-reconnect-attempts", true);
     assert!(element.property::<bool>("error-after-reconnect-attempts"));
     // Write-only: accepted, never readable.

@@ -27,7 +27,7 @@ fn live_harness(sts_url: &str) -> Live {
     let element = gst::ElementFactory::make("stsdub")
         .property("sts-url", sts_url)
         .property("segment-duration", SEGMENT_MS)
-        .property("latency", LATENCY_MS)
+        .property("latency", LATENCY_MS as i32)
         // The deadline must decide, not the timeout.
         .property("timeout", 60_000u32)
         .build()

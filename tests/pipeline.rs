@@ -63,7 +63,9 @@ fn gst_inspect_finds_the_plugin_through_gst_plugin_path() {
         "video_src",
         "Range: 500 - 60000 Default: 6000",
         "Default: 8000",
-        "Default: 14500",
+        "Range: -1 - 300000 Default: -1",
+        "segmentation",
+        "pauses",
     ] {
         assert!(
             text.contains(expected),

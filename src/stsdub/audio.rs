@@ -45,8 +45,7 @@ impl StsDub {
                 if live { "" } else { "not " }
             );
         }
-        state.live = Some(live);
-        state.upstream_latency = Some(min);
+        state.set_upstream(live, min);
     }
 
     /// Queues a complete segment for output and starts dubbing it.
@@ -278,7 +277,8 @@ impl StsDub {
             Outcome::Dubbed(_) => None,
             Outcome::Original(reason) => Some(*reason),
         };
-        let lateness_ms = self.account(stream_id, &outcome, segment.start());
+        let (cut, quiet_ns) = (segment.cut, segment.quiet_ns);
+        let lateness_ms = self.account(stream_id, &outcome, &segment);
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
@@ -308,6 +308,8 @@ impl StsDub {
             dubbed,
             reason,
             lateness_ms,
+            cut,
+            quiet_ns,
         };
         self.post_segment_message(&report, &buffers);
         for (index, mut buffer) in buffers.into_iter().enumerate() {

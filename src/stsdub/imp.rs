@@ -48,6 +48,7 @@ use super::settings::*;
 use super::state::*;
 use crate::archive::{Archive, VideoArchive};
 use crate::buserrors;
+use crate::level::{FrameLevels, LevelMeter};
 use crate::m4a::AacConfig;
 use crate::metrics::{METRICS, StreamMetrics};
 use crate::segmenter::{Frame, Segmenter};
@@ -75,6 +76,9 @@ pub struct StsDub {
     pub(super) state: Mutex<State>,
     /// Wakes the src pad tasks and blocked chain functions on any state change.
     pub(super) changed: Condvar,
+    /// `segmentation=pauses`: decodes each audio frame to measure it. Used
+    /// by the audio chain function only, outside `state`: a leaf lock.
+    pub(super) level_meter: Mutex<Option<LevelMeter>>,
 }
 
 impl StsDub {
@@ -123,6 +127,8 @@ impl StsDub {
         &self,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Before `state` is taken: decoding must not hold up the output tasks.
+        let levels = self.measure_levels(&buffer);
         let mut state = self.admit_input(Track::Audio)?;
         let Some(aac) = state.aac.clone() else {
             // Never post with `state` held: a bus sync handler may read stats.
@@ -152,7 +158,7 @@ impl StsDub {
             duration: duration.nseconds(),
             data: buffer,
         };
-        for segment in state.segmenter.push(frame, discont) {
+        for segment in state.segmenter.push(frame, discont, levels) {
             self.dispatch(&mut state, segment);
         }
         let running_time = state.audio_running_time(pts);
@@ -170,6 +176,52 @@ impl StsDub {
             return Err(gst::FlowError::Flushing);
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// The levels of an audio frame, when segments are cut at pauses. A
+    /// decoder that fails is dropped with a warning: segments are then cut
+    /// at their longest duration, and the audio itself is untouched.
+    fn measure_levels(&self, buffer: &gst::Buffer) -> Option<FrameLevels> {
+        let mut meter = lock(&self.level_meter);
+        match meter.as_mut()?.measure(buffer) {
+            Ok(levels) => levels,
+            Err(err) => {
+                *meter = None;
+                drop(meter);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Decode,
+                    [
+                        "the level meter's AAC decoder failed ({err:?}): segments are now cut at segment-duration"
+                    ]
+                );
+                None
+            }
+        }
+    }
+
+    /// A meter for `config` when segments are cut at pauses; a warning when
+    /// none can be made (segments are then cut at their longest).
+    fn start_level_meter(&self, config: &AacConfig) {
+        let pauses = lock(&self.settings).segmentation == Segmentation::Pauses;
+        let meter = if pauses {
+            match LevelMeter::new(config) {
+                Ok(meter) => Some(meter),
+                Err(e) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::MissingPlugin,
+                        [
+                            "segmentation=pauses cannot measure the audio: {e}; segments are cut at segment-duration"
+                        ]
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        *lock(&self.level_meter) = meter;
     }
 
     pub(super) fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -246,7 +298,7 @@ impl StsDub {
             EventView::Eos(_) => {
                 let mut state = self.state();
                 if track == Track::Audio {
-                    if let Some(last) = state.segmenter.finish() {
+                    for last in state.segmenter.finish() {
                         self.dispatch(&mut state, last);
                     }
                     if let Some(archive) = &mut state.video_archive {
@@ -272,13 +324,14 @@ impl StsDub {
     }
 
     pub(super) fn on_audio_caps(&self, config: AacConfig, event: gst::Event) -> bool {
-        let mut state = self.state();
-        if state.aac.as_ref() == Some(&config) {
+        if self.state().aac.as_ref() == Some(&config) {
             return true;
         }
+        self.start_level_meter(&config);
+        let mut state = self.state();
         if state.aac.is_some() {
             // New format: what was cut so far is one segment of the old one.
-            if let Some(last) = state.segmenter.finish() {
+            for last in state.segmenter.finish() {
                 self.dispatch(&mut state, last);
             }
         }
@@ -291,6 +344,9 @@ impl StsDub {
             config.sample_rate,
             config.channels
         );
+        state
+            .segmenter
+            .set_format(config.sample_rate, config.frame_duration_ns());
         if state.session.is_none() {
             let session = self.start_session(&state.settings, &config, state.metrics.clone());
             state.session = Some(session);
@@ -367,10 +423,9 @@ impl StsDub {
             let ours = {
                 let mut state = self.state();
                 if track == Track::Audio {
-                    state.live = Some(live);
-                    state.upstream_latency = Some(min);
+                    state.set_upstream(live, min);
                 }
-                state.settings.latency
+                state.settings.latency_in_force()
             };
             if live {
                 latency.set(true, min + ours, max.map(|max| max + ours));
@@ -454,7 +509,7 @@ impl StsDub {
 
     pub(super) fn check_settings(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
         if let Some(warning) = settings.validate()? {
-            gst::warning!(CAT, imp = self, "{warning}");
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{warning}"]);
         }
         Ok(())
     }
@@ -578,6 +633,7 @@ impl ObjectSubclass for StsDub {
             stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            level_meter: Mutex::new(None),
         }
     }
 }
@@ -703,7 +759,7 @@ impl ElementImpl for StsDub {
                 .map(|dir| Archive::new(Path::new(dir).join(&settings.stream_id)));
             let mut state = self.state();
             *state = State {
-                segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+                segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
                 video_archive: archive.clone().map(VideoArchive::new),
                 archive,
                 settings,

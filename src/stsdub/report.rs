@@ -10,10 +10,12 @@ use super::fragment::DubbedFrames;
 use super::imp::{CAT, StsDub};
 use super::settings::*;
 use super::state::*;
+use crate::cut_policy::CutReason;
 use crate::m4a;
 use crate::metrics;
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, FallbackReason, Outcome};
+use crate::segmenter::Segment;
 use crate::splice::Fit;
 use crate::sts::breaker::BreakerState;
 
@@ -26,6 +28,9 @@ pub(super) struct SegmentReport<'a> {
     pub(super) dubbed: Option<(Duration, u64, Fit)>,
     pub(super) reason: Option<FallbackReason>,
     pub(super) lateness_ms: Option<f64>,
+    /// Why the segment closed, and the quiet around a pause cut.
+    pub(super) cut: CutReason,
+    pub(super) quiet_ns: Option<u64>,
 }
 impl StsDub {
     /// Serves /metrics for the process, or says which endpoint already does.
@@ -71,7 +76,7 @@ impl StsDub {
         &self,
         _stream_id: &str,
         outcome: &Outcome<DubbedFrames>,
-        start: u64,
+        segment: &Segment<gst::Buffer>,
     ) -> Option<f64> {
         let mut state = self.state();
         let counts = &mut state.counts;
@@ -101,8 +106,13 @@ impl StsDub {
                 m.av_sync_delta_ms.set(delta_ms);
             }
             m.latency_ms.set(state.render_latency().mseconds() as i64);
+            m.segment_duration_ms
+                .observe(segment.duration() as f64 / 1e6);
+            if let Some(cuts) = m.cuts(segment.cut) {
+                cuts.inc();
+            }
         }
-        self.lateness_ms(&state, start)
+        self.lateness_ms(&state, segment.start())
     }
 
     pub(super) fn lateness_ms(&self, state: &State, start: u64) -> Option<f64> {
@@ -148,6 +158,8 @@ impl StsDub {
             dubbed,
             reason,
             lateness_ms,
+            cut,
+            quiet_ns,
         } = report;
         let round_trip = dubbed.map(|(round_trip, _, _)| round_trip);
         let (fit, fit_frames) = match dubbed.map(|(_, _, fit)| fit) {
@@ -188,6 +200,21 @@ impl StsDub {
                 fit_frames as u64 * u64::from(m4a::AAC_FRAME_SAMPLES),
             )
             .field("frames", buffers.len() as u32)
+            // Why the segment closed: "pause", "longest", "eos", "discont";
+            // and the quiet around a pause cut (-1 for other cuts).
+            .field("cut", cut.as_str())
+            .field(
+                "pause-ms",
+                quiet_ns.map_or(-1i64, |ns| (ns / 1_000_000) as i64),
+            )
+            .field(
+                "duration-ms",
+                buffers
+                    .iter()
+                    .filter_map(|b| b.duration())
+                    .sum::<gst::ClockTime>()
+                    .mseconds(),
+            )
             .field(
                 "pts",
                 buffers

@@ -8,7 +8,9 @@
 use gst::glib;
 use gst::prelude::*;
 
+use crate::cut_policy::{self, CutRules};
 use crate::scheduler;
+use crate::segmenter::TimelineRules;
 use crate::sts::breaker;
 use crate::sts::session::Secret;
 
@@ -32,6 +34,12 @@ pub(super) const PROP_RECONNECT_ATTEMPTS: &str = "reconnect-attempts";
 pub(super) const PROP_ERROR_AFTER_RECONNECTS: &str = "error-after-reconnect-attempts";
 pub(super) const PROP_BREAKER_THRESHOLD: &str = "breaker-failure-threshold";
 pub(super) const PROP_BREAKER_COOLDOWN: &str = "breaker-cooldown";
+pub(super) const PROP_SEGMENTATION: &str = "segmentation";
+pub(super) const PROP_MIN_SEGMENT_DURATION: &str = "min-segment-duration";
+pub(super) const PROP_MIN_PAUSE: &str = "min-pause-duration";
+pub(super) const PROP_PAUSE_THRESHOLD: &str = "pause-threshold";
+pub(super) const PROP_ALIGNMENT_THRESHOLD: &str = "alignment-threshold";
+pub(super) const PROP_DISCONT_WAIT: &str = "discont-wait";
 
 const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -41,9 +49,17 @@ const DEFAULT_TARGET_LANGUAGE: &str = "es";
 const DEFAULT_VOICE_PROFILE: &str = "default";
 const DEFAULT_SEGMENT_DURATION_MS: u32 = 6_000;
 const DEFAULT_TIMEOUT_MS: u32 = 8_000;
-/// segment + timeout + processing allowance + deadline margin
+/// -1: segment + timeout + processing allowance + deadline margin
 /// (`scheduler::coherent_latency`): an answer within the timeout is never late.
-const DEFAULT_LATENCY_MS: u32 = 14_500;
+const AUTO_LATENCY: i32 = -1;
+/// 0: 40 % of segment-duration.
+const AUTO_MIN_SEGMENT: u32 = 0;
+const AUTO_SHORTEST_PERCENT: u64 = 40;
+const DEFAULT_MIN_PAUSE_MS: u32 = 150;
+const DEFAULT_PAUSE_THRESHOLD_PERCENT: u32 = 50;
+/// GStreamer's audio sink defaults.
+const DEFAULT_ALIGNMENT_THRESHOLD_MS: u32 = 40;
+const DEFAULT_DISCONT_WAIT_MS: u32 = 1_000;
 const DEFAULT_MAX_INFLIGHT: u32 = 3;
 /// The plan's backoff: 2, 4, 8, 16, 32 s.
 const DEFAULT_RECONNECT_DELAY_MS: u32 = 2_000;
@@ -57,6 +73,23 @@ const MIN_TIMEOUT_MS: u32 = 100;
 const MAX_TIMEOUT_MS: u32 = 120_000;
 const MAX_MAX_INFLIGHT: u32 = 32;
 
+/// How segments are cut (the `segmentation` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubSegmentation")]
+pub enum Segmentation {
+    #[enum_value(
+        name = "Fixed: every segment segment-duration long (the plan's)",
+        nick = "fixed"
+    )]
+    Fixed = 0,
+    #[enum_value(
+        name = "Pauses: cut in a pause of the speech, between min-segment-duration and segment-duration",
+        nick = "pauses"
+    )]
+    Pauses = 1,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) sts_url: String,
@@ -66,7 +99,15 @@ pub(super) struct Settings {
     pub(super) target_language: String,
     pub(super) voice_profile: String,
     pub(super) segment_duration: gst::ClockTime,
-    pub(super) latency: gst::ClockTime,
+    pub(super) segmentation: Segmentation,
+    /// ZERO: 40 % of `segment_duration`.
+    pub(super) min_segment_duration: gst::ClockTime,
+    pub(super) min_pause: gst::ClockTime,
+    pub(super) pause_threshold: u32,
+    pub(super) alignment_threshold: gst::ClockTime,
+    pub(super) discont_wait: gst::ClockTime,
+    /// None: follows segment-duration and timeout (see `latency_in_force`).
+    pub(super) latency: Option<gst::ClockTime>,
     pub(super) timeout: gst::ClockTime,
     pub(super) max_inflight: u32,
     pub(super) reconnect_delay: gst::ClockTime,
@@ -90,7 +131,15 @@ impl Default for Settings {
             target_language: DEFAULT_TARGET_LANGUAGE.into(),
             voice_profile: DEFAULT_VOICE_PROFILE.into(),
             segment_duration: gst::ClockTime::from_mseconds(DEFAULT_SEGMENT_DURATION_MS.into()),
-            latency: gst::ClockTime::from_mseconds(DEFAULT_LATENCY_MS.into()),
+            segmentation: Segmentation::Fixed,
+            min_segment_duration: gst::ClockTime::from_mseconds(AUTO_MIN_SEGMENT.into()),
+            min_pause: gst::ClockTime::from_mseconds(DEFAULT_MIN_PAUSE_MS.into()),
+            pause_threshold: DEFAULT_PAUSE_THRESHOLD_PERCENT,
+            alignment_threshold: gst::ClockTime::from_mseconds(
+                DEFAULT_ALIGNMENT_THRESHOLD_MS.into(),
+            ),
+            discont_wait: gst::ClockTime::from_mseconds(DEFAULT_DISCONT_WAIT_MS.into()),
+            latency: None,
             timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
             max_inflight: DEFAULT_MAX_INFLIGHT,
             reconnect_delay: gst::ClockTime::from_mseconds(DEFAULT_RECONNECT_DELAY_MS.into()),
@@ -136,8 +185,32 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                 text(PROP_SOURCE_LANGUAGE, "Source language", "Language spoken in the input (e.g. en)", DEFAULT_SOURCE_LANGUAGE),
                 text(PROP_TARGET_LANGUAGE, "Target language", "Language to dub into (e.g. es)", DEFAULT_TARGET_LANGUAGE),
                 text(PROP_VOICE_PROFILE, "Voice profile", "Voice profile the STS should speak with", DEFAULT_VOICE_PROFILE),
-                millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries)", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
-                millis(PROP_LATENCY, "Latency", "Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. Keep it at least segment-duration + timeout + 500", 0, MAX_LATENCY_MS, DEFAULT_LATENCY_MS),
+                millis(PROP_SEGMENT_DURATION, "Segment duration", "Duration of the audio segments sent to the STS, in milliseconds (cut on AAC frame boundaries); with segmentation=pauses, the longest a segment may be", MIN_SEGMENT_DURATION_MS, MAX_SEGMENT_DURATION_MS, DEFAULT_SEGMENT_DURATION_MS),
+                glib::ParamSpecEnum::builder_with_default(PROP_SEGMENTATION, Segmentation::Fixed)
+                    .nick("Segmentation")
+                    .blurb("fixed: every segment segment-duration long; pauses: a segment closes in a pause of the speech once min-segment-duration long, at the latest at segment-duration (then at its quietest frame boundary)")
+                    .mutable_ready()
+                    .build(),
+                millis(PROP_MIN_SEGMENT_DURATION, "Min segment duration", "segmentation=pauses: the shortest a segment may be, in milliseconds (0: 40 % of segment-duration)", 0, MAX_SEGMENT_DURATION_MS, AUTO_MIN_SEGMENT),
+                millis(PROP_MIN_PAUSE, "Min pause duration", "segmentation=pauses: the shortest quiet that counts as a pause, in milliseconds; the cut is made in its middle", 20, 2_000, DEFAULT_MIN_PAUSE_MS),
+                glib::ParamSpecUInt::builder(PROP_PAUSE_THRESHOLD)
+                    .nick("Pause threshold")
+                    .blurb("segmentation=pauses: where quiet ends, in percent of the way from the programme's noise floor to its speech level (in dB, both measured on the decoded audio over the last 10 s)")
+                    .minimum(1)
+                    .maximum(99)
+                    .default_value(DEFAULT_PAUSE_THRESHOLD_PERCENT)
+                    .mutable_ready()
+                    .build(),
+                millis(PROP_ALIGNMENT_THRESHOLD, "Alignment threshold", "Input timestamps within this many milliseconds of the position their sample count gives are continuous (jitter is ignored)", 1, 10_000, DEFAULT_ALIGNMENT_THRESHOLD_MS),
+                millis(PROP_DISCONT_WAIT, "Discont wait", "How long, in milliseconds, timestamps must drift beyond alignment-threshold before the timeline re-anchors (a DISCONT flag re-anchors at once)", 0, 60_000, DEFAULT_DISCONT_WAIT_MS),
+                glib::ParamSpecInt::builder(PROP_LATENCY)
+                    .nick("Latency")
+                    .blurb("Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. -1: segment-duration + timeout + 500, so that every answer within the timeout is used")
+                    .minimum(AUTO_LATENCY)
+                    .maximum(MAX_LATENCY_MS as i32)
+                    .default_value(AUTO_LATENCY)
+                    .mutable_ready()
+                    .build(),
                 millis(PROP_TIMEOUT, "Timeout", "Longest wait for the STS to answer one segment, in milliseconds, before its original audio goes out", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
                 glib::ParamSpecBoxed::builder::<gst::Structure>(PROP_STATS)
                     .nick("Statistics")
@@ -222,7 +295,21 @@ impl Settings {
             PROP_TARGET_LANGUAGE => self.target_language = text(),
             PROP_VOICE_PROFILE => self.voice_profile = text(),
             PROP_SEGMENT_DURATION => self.segment_duration = millis(),
-            PROP_LATENCY => self.latency = millis(),
+            PROP_SEGMENTATION => {
+                self.segmentation = value.get::<Segmentation>().unwrap_or(Segmentation::Fixed)
+            }
+            PROP_MIN_SEGMENT_DURATION => self.min_segment_duration = millis(),
+            PROP_MIN_PAUSE => self.min_pause = millis(),
+            PROP_PAUSE_THRESHOLD => self.pause_threshold = count(DEFAULT_PAUSE_THRESHOLD_PERCENT),
+            PROP_ALIGNMENT_THRESHOLD => self.alignment_threshold = millis(),
+            PROP_DISCONT_WAIT => self.discont_wait = millis(),
+            PROP_LATENCY => {
+                self.latency = value
+                    .get::<i32>()
+                    .ok()
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(gst::ClockTime::from_mseconds)
+            }
             PROP_TIMEOUT => self.timeout = millis(),
             PROP_MAX_INFLIGHT => self.max_inflight = count(DEFAULT_MAX_INFLIGHT),
             PROP_AUTH_TOKEN => self.auth_token = optional_text().map(Secret),
@@ -255,7 +342,16 @@ impl Settings {
             PROP_TARGET_LANGUAGE => self.target_language.to_value(),
             PROP_VOICE_PROFILE => self.voice_profile.to_value(),
             PROP_SEGMENT_DURATION => millis(self.segment_duration),
-            PROP_LATENCY => millis(self.latency),
+            PROP_SEGMENTATION => self.segmentation.to_value(),
+            PROP_MIN_SEGMENT_DURATION => millis(self.min_segment_duration),
+            PROP_MIN_PAUSE => millis(self.min_pause),
+            PROP_PAUSE_THRESHOLD => self.pause_threshold.to_value(),
+            PROP_ALIGNMENT_THRESHOLD => millis(self.alignment_threshold),
+            PROP_DISCONT_WAIT => millis(self.discont_wait),
+            PROP_LATENCY => self
+                .latency
+                .map_or(AUTO_LATENCY, |l| l.mseconds() as i32)
+                .to_value(),
             PROP_TIMEOUT => millis(self.timeout),
             PROP_MAX_INFLIGHT => self.max_inflight.to_value(),
             PROP_TLS_CA_FILE => self.tls_ca_file.to_value(),
@@ -303,16 +399,79 @@ impl Settings {
                 ));
             }
         }
-        let coherent = scheduler::coherent_latency(self.segment_duration, self.timeout);
-        if self.latency < coherent {
-            return Ok(Some(format!(
-                "property {PROP_LATENCY} = {} ms is below {PROP_SEGMENT_DURATION} + {PROP_TIMEOUT} + {} ms margins = {} ms: in a live pipeline, answers that come within the timeout may still be too late",
-                self.latency.mseconds(),
-                (scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN).mseconds(),
-                coherent.mseconds()
-            )));
+        if self.min_segment_duration > self.segment_duration {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "property {PROP_MIN_SEGMENT_DURATION} = {} ms is above {PROP_SEGMENT_DURATION} = {} ms; expected 0 (40 % of it) up to {PROP_SEGMENT_DURATION}",
+                    self.min_segment_duration.mseconds(),
+                    self.segment_duration.mseconds()
+                ]
+            ));
         }
-        Ok(None)
+        Ok(self.latency_warning())
+    }
+
+    /// The latency in a live pipeline: the property, or the smallest with
+    /// which an answer within the timeout is never late.
+    pub(super) fn latency_in_force(&self) -> gst::ClockTime {
+        self.latency
+            .unwrap_or_else(|| scheduler::coherent_latency(self.segment_duration, self.timeout))
+    }
+
+    /// What an explicit latency below the coherent one costs, in words.
+    fn latency_warning(&self) -> Option<String> {
+        let latency = self.latency?;
+        let coherent = scheduler::coherent_latency(self.segment_duration, self.timeout);
+        if latency >= coherent {
+            return None;
+        }
+        let allowances = scheduler::PROCESSING_ALLOWANCE + scheduler::DEADLINE_MARGIN;
+        let consequence = match scheduler::live_longest_segment(latency, self.segment_duration) {
+            Some(longest) => format!(
+                "segments are cut at {} ms so that the audio leaves in time, and every one goes out as original audio",
+                longest.mseconds()
+            ),
+            None => format!(
+                "segments whose STS answer takes longer than {} ms go out as original audio",
+                latency
+                    .saturating_sub(self.segment_duration + allowances)
+                    .mseconds()
+            ),
+        };
+        Some(format!(
+            "property {PROP_LATENCY} = {} ms is below {PROP_SEGMENT_DURATION} + {PROP_TIMEOUT} + {} ms = {} ms: in a live pipeline, {consequence}",
+            latency.mseconds(),
+            allowances.mseconds(),
+            coherent.mseconds()
+        ))
+    }
+
+    /// The cut policy's rules, durations in ns.
+    pub(super) fn cut_rules(&self) -> CutRules {
+        let longest = self.segment_duration.nseconds();
+        let shortest = if self.min_segment_duration.is_zero() {
+            longest * AUTO_SHORTEST_PERCENT / 100
+        } else {
+            self.min_segment_duration.nseconds()
+        };
+        CutRules {
+            segmentation: match self.segmentation {
+                Segmentation::Fixed => cut_policy::Segmentation::Fixed,
+                Segmentation::Pauses => cut_policy::Segmentation::Pauses,
+            },
+            shortest,
+            longest,
+            min_pause: self.min_pause.nseconds(),
+            threshold_percent: self.pause_threshold,
+        }
+    }
+
+    pub(super) fn timeline_rules(&self) -> TimelineRules {
+        TimelineRules {
+            alignment_threshold: self.alignment_threshold.nseconds(),
+            discont_wait: self.discont_wait.nseconds(),
+        }
     }
 }
 
@@ -349,6 +508,24 @@ mod tests {
     }
 
     #[test]
+    fn latency_follows_segment_and_timeout_unless_set() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.latency_in_force().mseconds(), 14_500);
+        settings.segment_duration = gst::ClockTime::from_mseconds(2_500);
+        settings.timeout = gst::ClockTime::from_mseconds(1_000);
+        assert_eq!(settings.latency_in_force().mseconds(), 4_000);
+        assert!(settings.set(PROP_LATENCY, &1200i32.to_value()));
+        assert_eq!(settings.latency_in_force().mseconds(), 1_200);
+        assert!(settings.set(PROP_LATENCY, &(-1i32).to_value()));
+        assert_eq!(settings.latency, None);
+        assert_eq!(
+            settings.cut_rules().shortest,
+            1_000_000_000,
+            "40 % of 2.5 s"
+        );
+    }
+
+    #[test]
     fn set_then_get_round_trips_and_unknown_names_are_refused() {
         let mut settings = Settings::default();
         assert!(settings.set(PROP_TIMEOUT, &1234u32.to_value()));
@@ -378,7 +555,7 @@ mod tests {
         let error = settings.validate().expect_err("empty stream id");
         assert!(format!("{error:?}").contains(PROP_STREAM_ID), "{error:?}");
         let settings = Settings {
-            latency: gst::ClockTime::from_mseconds(1000),
+            latency: Some(gst::ClockTime::from_mseconds(1000)),
             ..Settings::default()
         };
         let warning = settings
@@ -386,6 +563,26 @@ mod tests {
             .expect("only a warning")
             .expect("a warning");
         assert!(warning.contains(PROP_LATENCY), "{warning}");
+        assert!(warning.contains("cut at 800 ms"), "{warning}");
+        assert!(
+            warning.contains("every one goes out as original audio"),
+            "{warning}"
+        );
+        let settings = Settings {
+            latency: Some(gst::ClockTime::from_mseconds(10_000)),
+            ..Settings::default()
+        };
+        let warning = settings.validate().expect("ok").expect("a warning");
+        assert!(warning.contains("longer than 3500 ms"), "{warning}");
+        let settings = Settings {
+            min_segment_duration: gst::ClockTime::from_mseconds(7000),
+            ..Settings::default()
+        };
+        let error = settings.validate().expect_err("shortest above longest");
+        assert!(
+            format!("{error:?}").contains(PROP_MIN_SEGMENT_DURATION),
+            "{error:?}"
+        );
         assert_eq!(Settings::default().validate().expect("valid"), None);
     }
 }

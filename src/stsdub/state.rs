@@ -113,7 +113,7 @@ impl Default for State {
     fn default() -> Self {
         let settings = Settings::default();
         Self {
-            segmenter: Segmenter::new(settings.segment_duration.nseconds()),
+            segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
             settings,
             session: None,
             aac: None,
@@ -215,9 +215,27 @@ impl State {
     /// this element promised upstream + `latency`: sinks that do not sync
     /// (filesink, appsink sync=false) make the pipeline latency 0.
     pub(super) fn render_latency(&self) -> gst::ClockTime {
-        let ours = self.upstream_latency.unwrap_or(gst::ClockTime::ZERO) + self.settings.latency;
+        let ours = self.upstream_latency.unwrap_or(gst::ClockTime::ZERO)
+            + self.settings.latency_in_force();
         self.pipeline_latency
             .map_or(ours, |pipeline| pipeline.max(ours))
+    }
+
+    /// What an upstream latency query of audio told. Live, a latency that
+    /// cannot hold a whole segment caps the segments' length, so that each
+    /// frame still leaves by its deadline (they fall back, on time).
+    pub(super) fn set_upstream(&mut self, live: bool, latency: gst::ClockTime) {
+        self.live = Some(live);
+        self.upstream_latency = Some(latency);
+        if let (true, Some(longest)) = (
+            live,
+            crate::scheduler::live_longest_segment(
+                self.settings.latency_in_force(),
+                self.settings.segment_duration,
+            ),
+        ) {
+            self.segmenter.cap_longest(longest.nseconds());
+        }
     }
 
     /// Running time of the first video item still queued.
