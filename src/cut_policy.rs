@@ -168,6 +168,26 @@ pub struct CutPolicy {
     quiet: Vec<bool>,
     /// The next frame boundary whose pause test has not been made.
     next_boundary: usize,
+    /// The last blocks' levels, for smoothing across segment boundaries.
+    recent: [f32; SMOOTHING_BLOCKS - 1],
+}
+
+/// Blocks whose mean power decides whether the last of them is quiet: noise
+/// beds flicker from block to block, a fricative does not.
+const SMOOTHING_BLOCKS: usize = 3;
+
+/// Mean of levels in the power domain, in dB.
+fn power_mean_db(levels: &[f32]) -> f32 {
+    let mean = levels
+        .iter()
+        .map(|db| 10f64.powf(f64::from(*db) / 10.0))
+        .sum::<f64>()
+        / levels.len().max(1) as f64;
+    if mean <= 0.0 {
+        SILENCE_DB
+    } else {
+        ((10.0 * mean.log10()) as f32).max(SILENCE_DB)
+    }
 }
 
 impl CutPolicy {
@@ -181,6 +201,7 @@ impl CutPolicy {
             levels: Vec::new(),
             quiet: Vec::new(),
             next_boundary: 1,
+            recent: [0.0; SMOOTHING_BLOCKS - 1],
         }
     }
 
@@ -205,7 +226,12 @@ impl CutPolicy {
             if levels.is_some() {
                 self.programme.add(level);
             }
-            let quiet = levels.is_some() && level < self.programme.quiet_below(threshold);
+            let mut window = [level; SMOOTHING_BLOCKS];
+            window[..SMOOTHING_BLOCKS - 1].copy_from_slice(&self.recent);
+            self.recent.rotate_left(1);
+            self.recent[SMOOTHING_BLOCKS - 2] = level;
+            let quiet =
+                levels.is_some() && power_mean_db(&window) < self.programme.quiet_below(threshold);
             self.levels.push(level);
             self.quiet.push(quiet);
         }
@@ -298,7 +324,9 @@ impl CutPolicy {
     }
 
     /// At the longest duration: the quietest boundary from the shortest on
-    /// (the latest of equals), judged on half a frame each side.
+    /// (the latest of equals), judged on the one block each side of it:
+    /// the instant of the cut is what must be silent (wider windows picked
+    /// stop closures inside words on the speech clip, 10 of 33 cuts against 0).
     fn at_quietest(&self) -> Option<Cut> {
         let frames = self.frames();
         if self.offset(frames) < self.rules.longest {
@@ -307,7 +335,7 @@ impl CutPolicy {
         let first = (1..=frames)
             .find(|b| self.offset(*b) >= self.rules.shortest)
             .unwrap_or(frames);
-        let side = BLOCKS_PER_FRAME / 2;
+        let side = 1;
         let loudness = |boundary: usize| {
             let block = boundary * BLOCKS_PER_FRAME;
             let to = (block + side).min(self.levels.len());
@@ -457,14 +485,15 @@ mod tests {
     #[test]
     fn a_pause_exactly_at_the_shortest_is_taken() {
         let mut policy = primed(rules(Segmentation::Pauses));
-        // Quiet from 0.95 s to 1.05 s: the boundary at 1.0 s is its middle.
-        let mut frames = [speech(47), pause(5), speech(60)].concat();
-        frames[47] = Some([-20.0, -20.0, -50.0, -50.0]);
+        // Quiet from 0.93 s to 1.05 s; judged on 3 blocks, from 0.94 s: the
+        // boundary at 1.0 s has 50 ms of it on each side.
+        let mut frames = [speech(46), pause(6), speech(60)].concat();
+        frames[46] = Some([-20.0, -20.0, -50.0, -50.0]);
         frames[52] = Some([-50.0, -50.0, -20.0, -20.0]);
         let cuts = feed(&mut policy, &frames);
         assert_eq!(cuts[0].1.reason, CutReason::Pause, "{cuts:?}");
         assert_eq!(cuts[0].1.frames, 50);
-        assert_eq!(cuts[0].1.quiet_ns, Some(100_000_000));
+        assert_eq!(cuts[0].1.quiet_ns, Some(110_000_000));
     }
 
     #[test]

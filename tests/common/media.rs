@@ -34,6 +34,61 @@ pub fn sample() -> PathBuf {
         .clone()
 }
 
+/// A 60 s news-style clip, speech over pink noise 15 dB below the voice,
+/// and its clean speech (48 kHz mono WAV, sample-aligned): made once per
+/// build by `scripts/make-speech-clip.sh`.
+pub fn speech_clip() -> (PathBuf, PathBuf) {
+    static CLIP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let dir = target_dir().join("fixtures");
+        std::fs::create_dir_all(&dir).expect("fixtures dir");
+        let path = dir.join("speech-clip-60s.mp4");
+        let clean = dir.join("speech-clip-60s.clean.wav");
+        if !path.exists() || !clean.exists() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-speech-clip.sh");
+            let status = Command::new("bash")
+                .arg(script)
+                .arg(&path)
+                .args(["60", "15"])
+                .status()
+                .expect("make-speech-clip.sh runs");
+            assert!(status.success(), "make-speech-clip.sh failed");
+        }
+        (path, clean)
+    })
+    .clone()
+}
+
+/// `file`'s first audio track decoded by ffmpeg to mono f32 at `rate`.
+pub fn decoded_mono(file: &Path, rate: u32) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            &rate.to_string(),
+            "-f",
+            "s16le",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg decode failed on {}",
+        file.display()
+    );
+    output
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
 /// `source` rewritten by ffmpeg with `args` (`{}` stands for `source`),
 /// made once per build as `test-output/{name}`.
 pub fn remuxed(source: &Path, name: &str, args: &[&str]) -> PathBuf {
@@ -166,24 +221,7 @@ pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
 /// Decoded audio as mono 16 kHz samples (f32, -1..1).
 #[track_caller]
 pub fn decoded_audio(file: &Path) -> Vec<f32> {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        .args([
-            "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        output.status.success(),
-        "ffmpeg decode failed on {}",
-        file.display()
-    );
-    output
-        .stdout
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect()
+    decoded_mono(file, 16_000)
 }
 
 pub fn rms(samples: &[f32]) -> f32 {

@@ -21,14 +21,14 @@ pub struct Run {
 
 impl Run {
     pub fn statuses(&self) -> Vec<String> {
-        self.field("status")
+        self.field_values("status")
     }
 
     pub fn reasons(&self) -> Vec<String> {
-        self.field("reason")
+        self.field_values("reason")
     }
 
-    fn field(&self, name: &str) -> Vec<String> {
+    pub fn field_values(&self, name: &str) -> Vec<String> {
         self.segments
             .iter()
             .map(|s| {

@@ -1,0 +1,276 @@
+//! Where segments are cut: `segmentation=pauses` on a speech clip whose
+//! clean speech tells where the words are, and the sample timeline against
+//! jittered and broken timestamps. Non-live, so they run faster than real time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// Clean-speech samples per millisecond (the WAV is 48 kHz).
+const PER_MS: usize = 48;
+
+/// Per millisecond of the clean speech: silent or not (RMS below -50 dBFS).
+fn silent_ms(clean: &[f32]) -> Vec<bool> {
+    clean.chunks(PER_MS).map(|ms| rms(ms) < 0.003).collect()
+}
+
+/// The silent run of the clean speech around `at_ms`: its length in ms,
+/// and how far the cut is from its nearer edge; None if `at_ms` is not silent.
+fn silence_around(silent: &[bool], at_ms: usize) -> Option<(usize, usize)> {
+    if !*silent.get(at_ms)? {
+        return None;
+    }
+    let before = silent[..at_ms].iter().rev().take_while(|s| **s).count();
+    let after = silent[at_ms..].iter().take_while(|s| **s).count();
+    Some((before + after, before.min(after)))
+}
+
+/// How long before stream time 0 the first audio packet of `file` starts.
+fn priming_ns(file: &std::path::Path) -> u64 {
+    let output = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-read_intervals",
+            "%+#1",
+        ])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first: f64 = text
+        .split([',', '\n'])
+        .find(|t| !t.trim().is_empty())
+        .and_then(|t| t.trim().parse().ok())
+        .expect("a packet time");
+    (-first * 1e9).max(0.0).round() as u64
+}
+
+struct Cuts {
+    /// Stream time of each cut (the start of every segment but the first), ms.
+    at_ms: Vec<usize>,
+    durations_ms: Vec<u64>,
+    reasons: Vec<String>,
+}
+
+/// Runs the speech clip through stsdub and the echo STS with `props`.
+fn cuts_of_the_speech_clip(props: &str) -> (Cuts, Run) {
+    let (clip, _) = speech_clip();
+    let sts = EchoSts::start(&[]);
+    let output = scratch(&format!(
+        "segmentation-{}.flv",
+        props.replace([' ', '='], "_")
+    ));
+    let run = run_pipeline(
+        &file_to_flv(&clip, &output, &format!("sts-url={} {props}", sts.url)),
+        RUN_LIMIT,
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let pts: Vec<u64> = run
+        .segments
+        .iter()
+        .map(|s| s.get::<u64>("pts").expect("pts"))
+        .collect();
+    // The clip's first AAC frame is the encoder's priming, presented before
+    // stream time 0 (the MP4 edit list): ffprobe says by how much.
+    let origin = pts[0] + priming_ns(&clip);
+    let cuts = Cuts {
+        at_ms: pts[1..]
+            .iter()
+            .map(|p| ((p - origin) / 1_000_000) as usize)
+            .collect(),
+        durations_ms: run
+            .segments
+            .iter()
+            .map(|s| s.get::<u64>("duration-ms").expect("duration-ms"))
+            .collect(),
+        reasons: run.field_values("cut"),
+    };
+    (cuts, run)
+}
+
+/// Checks that every cut falls between words and returns the share of
+/// cuts in a pause of 100 ms or more.
+#[track_caller]
+fn assert_cuts_between_words(cuts: &Cuts, longest_ms: u64) -> f64 {
+    let (_, clean) = speech_clip();
+    let silent = silent_ms(&decoded_mono(&clean, 48_000));
+    let mut in_pauses = 0;
+    let mut splits = Vec::new();
+    for (&at, reason) in cuts.at_ms.iter().zip(&cuts.reasons) {
+        let around = silence_around(&silent, at);
+        eprintln!("cut at {at} ms ({reason}): clean speech silence (ms, margin) {around:?}");
+        match around {
+            Some((run, margin)) if margin >= 2 => in_pauses += usize::from(run >= 100),
+            _ => splits.push(at),
+        }
+    }
+    assert!(
+        splits.is_empty(),
+        "cuts at {splits:?} ms split a word (the clean speech is not silent 2 ms around them); all cuts {:?}",
+        cuts.at_ms
+    );
+    // The last segment ends at EOS; none is longer than the longest + 1 frame.
+    for (i, duration) in cuts.durations_ms.iter().enumerate() {
+        assert!(
+            *duration <= longest_ms + 22,
+            "segment {i} lasts {duration} ms, longer than {longest_ms} ms + one frame"
+        );
+    }
+    in_pauses as f64 / cuts.at_ms.len() as f64
+}
+
+#[test]
+fn pauses_at_4_s_cut_between_words_and_mostly_in_pauses() {
+    let (cuts, run) = cuts_of_the_speech_clip("segmentation=pauses segment-duration=4000");
+    let share = assert_cuts_between_words(&cuts, 4000);
+    eprintln!(
+        "4000 ms: {} cuts, {:.0} % in pauses >= 100 ms, reasons {:?}",
+        cuts.at_ms.len(),
+        share * 100.0,
+        cuts.reasons
+    );
+    assert!(share >= 0.75, "{:.0} % of cuts in pauses", share * 100.0);
+    assert!(
+        run.statuses().iter().all(|s| s == "dubbed"),
+        "{:?}",
+        run.statuses()
+    );
+}
+
+#[test]
+fn pauses_at_2_5_s_cut_between_words_half_in_pauses() {
+    let (cuts, _) = cuts_of_the_speech_clip("segmentation=pauses segment-duration=2500");
+    let share = assert_cuts_between_words(&cuts, 2500);
+    eprintln!(
+        "2500 ms: {} cuts, {:.0} % in pauses >= 100 ms, reasons {:?}",
+        cuts.at_ms.len(),
+        share * 100.0,
+        cuts.reasons
+    );
+    assert!(share >= 0.5, "{:.0} % of cuts in pauses", share * 100.0);
+}
+
+#[test]
+fn fallback_audio_cut_at_pauses_is_the_input_frame_for_frame() {
+    let (clip, _) = speech_clip();
+    let reference = scratch("speech-clip-reference.flv");
+    let remux = run_pipeline(
+        &format!(
+            "filesrc location={} ! qtdemux name=d d.audio_0 ! queue ! aacparse ! flvmux ! filesink location={}",
+            clip.display(),
+            reference.display()
+        ),
+        RUN_LIMIT,
+    );
+    assert!(remux.eos, "{remux:?}");
+    let output = scratch("segmentation-fallback.flv");
+    let run = run_pipeline(
+        &file_to_flv(
+            &clip,
+            &output,
+            &format!(
+                "sts-url={} segmentation=pauses segment-duration=4000",
+                dead_url()
+            ),
+        ),
+        RUN_LIMIT,
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(run.statuses().iter().all(|s| s == "fallback"));
+    assert!(
+        run.field_values("cut").iter().any(|c| c == "pause"),
+        "cut at pauses"
+    );
+    let md5s = |file| -> Vec<String> { packets(file, "a").into_iter().map(|p| p.md5).collect() };
+    assert_eq!(
+        md5s(&reference),
+        md5s(&output),
+        "every original frame, once, in order"
+    );
+}
+
+/// 60 s of AAC frames through appsrc with their timestamps moved by `shift`
+/// (frame index → ns to add), non-live: the segments stsdub cuts and the
+/// output's audio packets.
+fn segments_of_shifted_timestamps(name: &str, shift: impl Fn(u64) -> i64) -> (Run, Vec<Packet>) {
+    use gst::prelude::*;
+    let frames = 2813u64; // 60.01 s at 48 kHz
+    let (caps, buffers) = aac_frames(frames as usize);
+    let output = scratch(&format!("{name}.flv"));
+    let description = format!(
+        "appsrc name=src format=time ! aacparse ! dub.audio_sink \
+         stsdub name=dub sts-url={} dub.audio_src ! flvmux ! filesink location={}",
+        dead_url(),
+        output.display()
+    );
+    let mut running = Running::start(&description);
+    let src = running
+        .pipeline()
+        .by_name("src")
+        .and_downcast::<gst_app::AppSrc>()
+        .expect("appsrc");
+    src.set_caps(Some(&caps));
+    for (index, buffer) in buffers.into_iter().enumerate() {
+        let index = index as u64;
+        let ideal = index * 1024 * 1_000_000_000 / 48_000;
+        let mut buffer = buffer.copy();
+        let b = buffer.make_mut();
+        b.set_pts(gst::ClockTime::from_nseconds(
+            (ideal as i64 + shift(index)).max(0) as u64,
+        ));
+        // As a source that stamps on arrival: no duration.
+        b.set_duration(gst::ClockTime::NONE);
+        src.push_buffer(buffer).expect("pushed");
+    }
+    src.end_of_stream().expect("eos");
+    let run = running.finish(RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    (run, packets(&output, "a"))
+}
+
+/// ±15 ms of arrival jitter, deterministic.
+fn jitter(index: u64) -> i64 {
+    (((index * 7919) % 31) as i64 - 15) * 1_000_000
+}
+
+#[test]
+fn timestamp_jitter_gives_ten_segments_and_a_real_gap_reanchors() {
+    let (run, packets) = segments_of_shifted_timestamps("jitter", jitter);
+    assert_eq!(run.segments.len(), 10, "{:?}", run.field_values("cut"));
+    assert_eq!(run.frames(), 2813);
+    // The output is on the sample timeline: one frame after another.
+    for pair in packets.windows(2).skip(1) {
+        assert!((21..=22).contains(&(pair[1].pts - pair[0].pts)), "{pair:?}");
+    }
+
+    // The same source, 600 ms of it missing at 32 s: re-anchored there.
+    let gap_at = 1500;
+    let (run, packets) = segments_of_shifted_timestamps("jitter-gap", |i| {
+        jitter(i) + if i >= gap_at { 600_000_000 } else { 0 }
+    });
+    assert_eq!(run.segments.len(), 11, "{:?}", run.field_values("cut"));
+    assert_eq!(
+        run.field_values("cut")
+            .iter()
+            .filter(|c| *c == "discont")
+            .count(),
+        1
+    );
+    assert_eq!(run.frames(), 2813, "no audio invented or lost");
+    assert_eq!(packets.len(), 2813);
+    let steps: Vec<i64> = packets
+        .windows(2)
+        .skip(1)
+        .map(|p| p[1].pts - p[0].pts)
+        .collect();
+    let holes: Vec<&i64> = steps.iter().filter(|s| **s > 22).collect();
+    assert_eq!(holes.len(), 1, "one hole, the input's: {holes:?}");
+    assert!((600..=660).contains(holes[0]), "{holes:?}");
+}
