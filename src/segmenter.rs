@@ -100,6 +100,11 @@ pub struct Segmenter<F> {
     current: Vec<Held<F>>,
     anchor: Option<Anchor>,
     drift: Option<Drift>,
+    /// End of the last frame of a closed segment: a new anchor never lies
+    /// before it, so the output never overlaps itself (a source whose
+    /// timestamps settle earlier, as rtspsrc's do in its first second, is
+    /// followed forward only).
+    closed_end: Option<u64>,
 }
 
 const NS: u64 = 1_000_000_000;
@@ -116,6 +121,7 @@ impl<F> Segmenter<F> {
             current: Vec::new(),
             anchor: None,
             drift: None,
+            closed_end: None,
         }
     }
 
@@ -158,7 +164,7 @@ impl<F> Segmenter<F> {
             self.reanchor_held();
         }
         let anchor = *self.anchor.get_or_insert(Anchor {
-            pts: input_pts,
+            pts: self.not_before_closed(input_pts),
             samples: 0,
         });
         let pts = self.position(anchor, anchor.samples);
@@ -207,6 +213,7 @@ impl<F> Segmenter<F> {
     /// too. The timeline starts anew with the next frame.
     pub fn discard(&mut self) {
         self.current.clear();
+        self.closed_end = None;
         self.policy.clear();
         self.anchor = None;
         self.drift = None;
@@ -215,6 +222,10 @@ impl<F> Segmenter<F> {
     /// Frames waiting for their segment to complete.
     pub fn pending_frames(&self) -> usize {
         self.current.len()
+    }
+
+    fn not_before_closed(&self, pts: u64) -> u64 {
+        self.closed_end.map_or(pts, |end| pts.max(end))
     }
 
     fn samples_of(&self, duration: u64) -> u64 {
@@ -256,7 +267,7 @@ impl<F> Segmenter<F> {
             return;
         };
         let mut anchor = Anchor {
-            pts: first.input_pts,
+            pts: self.not_before_closed(first.input_pts),
             samples: 0,
         };
         for index in 0..self.current.len() {
@@ -292,6 +303,7 @@ impl<F> Segmenter<F> {
             return None;
         }
         let closed: Vec<Frame<F>> = self.current.drain(..frames).map(|h| h.frame).collect();
+        self.closed_end = closed.last().map(|f| f.pts + f.duration);
         let segment = Segment {
             batch: self.next_batch,
             frames: closed,
@@ -468,6 +480,30 @@ mod tests {
         assert_eq!(segments[1].start(), frame(40).pts + 200_000_000);
         let total: usize = segments.iter().map(|s| s.frames.len()).sum();
         assert_eq!(total, 100);
+    }
+
+    #[test]
+    fn timestamps_that_settle_earlier_never_make_the_output_overlap() {
+        // After 1 s the source's stamps come 40 ms earlier (rtspsrc's skew
+        // estimate settling): followed no further back than what has closed.
+        let frames = (0..200).map(|i| {
+            let mut f = frame(i);
+            if i >= 30 {
+                f.pts -= 45_000_000;
+            }
+            f
+        });
+        let segments = run(frames, 1_000_000_000);
+        for pair in segments.windows(2) {
+            assert!(
+                pair[1].start() >= pair[0].end(),
+                "{} < {}",
+                pair[1].start(),
+                pair[0].end()
+            );
+        }
+        let total: usize = segments.iter().map(|s| s.frames.len()).sum();
+        assert_eq!(total, 200);
     }
 
     #[test]

@@ -210,7 +210,7 @@ fn segments_of_shifted_timestamps(name: &str, shift: impl Fn(u64) -> i64) -> (Ru
         dead_url(),
         output.display()
     );
-    let mut running = Running::start(&description);
+    let running = Running::start(&description);
     let src = running
         .pipeline()
         .by_name("src")
