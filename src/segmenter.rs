@@ -134,10 +134,6 @@ impl<F> Segmenter<F> {
         self.drift = None;
     }
 
-    pub fn rules(&self) -> CutRules {
-        self.policy.rules()
-    }
-
     /// Caps the longest segment (and the shortest with it): a live latency
     /// below the segment duration must still let each frame leave in time.
     pub fn cap_longest(&mut self, longest: u64) {

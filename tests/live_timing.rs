@@ -86,7 +86,10 @@ fn assert_timestamps_of(output: &[gst::Buffer], input: &[gst::Buffer]) {
         // input's sum of rounded-down durations misses by < 1 ns per frame,
         // and each duration reaches the next frame's start.
         let (o, p) = (out.pts().expect("pts"), inp.pts().expect("pts"));
-        assert!(o.nseconds().abs_diff(p.nseconds()) < 1_000, "frame {i} pts {o} vs {p}");
+        assert!(
+            o.nseconds().abs_diff(p.nseconds()) < 1_000,
+            "frame {i} pts {o} vs {p}"
+        );
         let (out, inp) = (
             out.duration().expect("duration"),
             inp.duration().expect("duration"),

@@ -11,26 +11,36 @@ use gst::prelude::*;
 
 use super::*;
 
+/// `target/fixtures/{name}`, made by `scripts/{script} PATH ARGS…` unless
+/// it, and the `companions` the script writes beside it, already exist.
+fn fixture(name: &str, companions: &[&str], script: &str, args: &[&str]) -> PathBuf {
+    let dir = target_dir().join("fixtures");
+    std::fs::create_dir_all(&dir).expect("fixtures dir");
+    let path = dir.join(name);
+    let complete = std::iter::once(name)
+        .chain(companions.iter().copied())
+        .all(|file| dir.join(file).exists());
+    if !complete {
+        let status = Command::new("bash")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("scripts")
+                    .join(script),
+            )
+            .arg(&path)
+            .args(args)
+            .status()
+            .unwrap_or_else(|e| panic!("{script} does not run: {e}"));
+        assert!(status.success(), "{script} failed");
+    }
+    path
+}
+
 /// The 60 s sample (speech + test video), made once per test binary run.
 pub fn sample() -> PathBuf {
     static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
     SAMPLE
-        .get_or_init(|| {
-            let dir = target_dir().join("fixtures");
-            std::fs::create_dir_all(&dir).expect("fixtures dir");
-            let path = dir.join("sample-60s.mp4");
-            if !path.exists() {
-                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sample.sh");
-                let status = Command::new("bash")
-                    .arg(script)
-                    .arg(&path)
-                    .arg("60")
-                    .status()
-                    .expect("make-sample.sh runs");
-                assert!(status.success(), "make-sample.sh failed");
-            }
-            path
-        })
+        .get_or_init(|| fixture("sample-60s.mp4", &[], "make-sample.sh", &["60"]))
         .clone()
 }
 
@@ -38,25 +48,20 @@ pub fn sample() -> PathBuf {
 /// and its clean speech (48 kHz mono WAV, sample-aligned): made once per
 /// build by `scripts/make-speech-clip.sh`.
 pub fn speech_clip() -> (PathBuf, PathBuf) {
-    static CLIP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let dir = target_dir().join("fixtures");
-        std::fs::create_dir_all(&dir).expect("fixtures dir");
-        let path = dir.join("speech-clip-60s.mp4");
-        let clean = dir.join("speech-clip-60s.clean.wav");
-        if !path.exists() || !clean.exists() {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-speech-clip.sh");
-            let status = Command::new("bash")
-                .arg(script)
-                .arg(&path)
-                .args(["60", "15"])
-                .status()
-                .expect("make-speech-clip.sh runs");
-            assert!(status.success(), "make-speech-clip.sh failed");
-        }
-        (path, clean)
-    })
-    .clone()
+    const CLEAN: &str = "speech-clip-60s.clean.wav";
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    let clip = CLIP
+        .get_or_init(|| {
+            fixture(
+                "speech-clip-60s.mp4",
+                &[CLEAN],
+                "make-speech-clip.sh",
+                &["60", "15"],
+            )
+        })
+        .clone();
+    let clean = clip.with_file_name(CLEAN);
+    (clip, clean)
 }
 
 /// `file`'s first audio track decoded by ffmpeg to mono f32 at `rate`.
