@@ -81,6 +81,22 @@ struct Held<F> {
 struct Anchor {
     pts: u64,
     samples: u64,
+    /// How far the timeline runs behind where the input's own stamps put
+    /// it, because it never goes back before what has closed: the input is
+    /// compared with the timeline after adding this.
+    lag: u64,
+}
+
+impl Anchor {
+    /// Sample 0 at `input_pts`, or at `not_before` when that is later.
+    fn at(input_pts: u64, not_before: Option<u64>) -> Self {
+        let pts = not_before.map_or(input_pts, |end| input_pts.max(end));
+        Self {
+            pts,
+            samples: 0,
+            lag: pts - input_pts,
+        }
+    }
 }
 
 /// A drift beyond the threshold that has not lasted long enough yet.
@@ -159,10 +175,10 @@ impl<F> Segmenter<F> {
             done.extend(self.close_at(split, CutReason::Discont, None));
             self.reanchor_held();
         }
-        let anchor = *self.anchor.get_or_insert(Anchor {
-            pts: self.not_before_closed(input_pts),
-            samples: 0,
-        });
+        let closed_end = self.closed_end;
+        let anchor = *self
+            .anchor
+            .get_or_insert_with(|| Anchor::at(input_pts, closed_end));
         let pts = self.position(anchor, anchor.samples);
         let end = self.position(anchor, anchor.samples + samples);
         self.anchor = Some(Anchor {
@@ -220,10 +236,6 @@ impl<F> Segmenter<F> {
         self.current.len()
     }
 
-    fn not_before_closed(&self, pts: u64) -> u64 {
-        self.closed_end.map_or(pts, |end| pts.max(end))
-    }
-
     fn samples_of(&self, duration: u64) -> u64 {
         ((u128::from(duration) * u128::from(self.rate) + u128::from(NS / 2)) / u128::from(NS))
             as u64
@@ -235,11 +247,14 @@ impl<F> Segmenter<F> {
 
     /// Follows the drift of `input_pts` from the timeline; once it has lasted
     /// `discont_wait`, the index of the held frame where it began (0 when it
-    /// began before the segment under way, or with nothing held).
+    /// began before the segment under way, or with nothing held). A lasting
+    /// drift backwards is not followed (the output would overlap what has
+    /// left): it becomes the anchor's lag, and no segment closes for it.
     fn lasting_drift(&mut self, input_pts: u64) -> Option<usize> {
         let anchor = self.anchor?;
         let expected = self.position(anchor, anchor.samples);
-        if input_pts.abs_diff(expected) <= self.timeline.alignment_threshold {
+        let input = input_pts + anchor.lag;
+        if input.abs_diff(expected) <= self.timeline.alignment_threshold {
             self.drift = None;
             return None;
         }
@@ -252,6 +267,13 @@ impl<F> Segmenter<F> {
             return None;
         }
         self.drift = None;
+        if input < expected {
+            self.anchor = Some(Anchor {
+                lag: anchor.lag + (expected - input),
+                ..anchor
+            });
+            return None;
+        }
         Some(drift.index.unwrap_or(0))
     }
 
@@ -262,10 +284,7 @@ impl<F> Segmenter<F> {
             self.anchor = None;
             return;
         };
-        let mut anchor = Anchor {
-            pts: self.not_before_closed(first.input_pts),
-            samples: 0,
-        };
+        let mut anchor = Anchor::at(first.input_pts, self.closed_end);
         for index in 0..self.current.len() {
             let samples = self.current[index].samples;
             let pts = self.position(anchor, anchor.samples);
