@@ -168,6 +168,8 @@ pub struct CutPolicy {
     quiet: Vec<bool>,
     /// The next frame boundary whose pause test has not been made.
     next_boundary: usize,
+    /// The stream's usual frame duration, before any frame is held.
+    frame_ns: u64,
     /// The last blocks' levels, for smoothing across segment boundaries.
     recent: [f32; SMOOTHING_BLOCKS - 1],
 }
@@ -201,6 +203,7 @@ impl CutPolicy {
             levels: Vec::new(),
             quiet: Vec::new(),
             next_boundary: 1,
+            frame_ns,
             recent: [0.0; SMOOTHING_BLOCKS - 1],
         }
     }
@@ -214,6 +217,20 @@ impl CutPolicy {
     pub fn cap_longest(&mut self, longest: u64) {
         self.rules.longest = self.rules.longest.min(longest);
         self.rules.shortest = self.rules.shortest.min(self.rules.longest);
+    }
+
+    /// Whether the next frame's levels will be looked at: a cut needs the
+    /// quiet around boundaries from the shortest duration on, so frames
+    /// well before it need not be decoded at all (about half of them). The
+    /// lead covers half a pause, the smoothing, and one frame a decoder
+    /// needs to settle after frames it skipped.
+    pub fn wants_levels(&self) -> bool {
+        if self.rules.segmentation == Segmentation::Fixed {
+            return false;
+        }
+        let frame_ns = self.ends.first().copied().unwrap_or(self.frame_ns);
+        let lead = self.rules.min_pause / 2 + 3 * frame_ns;
+        self.offset(self.frames()) + lead >= self.rules.shortest
     }
 
     /// Takes the next frame of the segment under way (`levels` None when it
@@ -420,6 +437,29 @@ mod tests {
         assert_eq!(cut.frames, 63);
         assert_eq!(decided_at, 66);
         assert!(cut.quiet_ns.is_some_and(|q| q >= 100_000_000), "{cut:?}");
+    }
+
+    #[test]
+    fn frames_well_before_the_shortest_need_no_levels() {
+        let frames = [speech(60), pause(10), speech(60)].concat();
+        let mut all = primed(rules(Segmentation::Pauses));
+        let mut wanted = primed(rules(Segmentation::Pauses));
+        let (mut cuts_all, mut cuts_wanted, mut measured) = (Vec::new(), Vec::new(), 0);
+        for levels in &frames {
+            cuts_all.extend(all.push(FRAME, *levels));
+            let levels = wanted.wants_levels().then_some(*levels).flatten();
+            measured += usize::from(levels.is_some());
+            cuts_wanted.extend(wanted.push(FRAME, levels));
+        }
+        assert_eq!(cuts_all, cuts_wanted);
+        // 1 s shortest less 50 ms of half pause and 60 ms of lead: the first
+        // 45 frames (890 ms) of each segment are not measured.
+        assert!(
+            measured <= frames.len() - 45,
+            "{measured} of {}",
+            frames.len()
+        );
+        assert!(!primed(rules(Segmentation::Fixed)).wants_levels());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct LevelMeter {
     output: gst::Pad,
     /// Filled by the return pad's chain function during `feed.push()`.
     measured: Arc<Mutex<Option<FrameLevels>>>,
+    /// Frames were skipped since the last one measured.
+    skipped: bool,
 }
 
 impl LevelMeter {
@@ -68,6 +70,7 @@ impl LevelMeter {
             feed,
             output,
             measured,
+            skipped: false,
         };
         meter.start_stream(config)?;
         Ok(meter)
@@ -99,12 +102,25 @@ impl LevelMeter {
     }
 
     /// The levels of `frame`, or None when the decoder gave nothing back for
-    /// it (a corrupt frame); an error when the decoder failed.
+    /// it (a corrupt frame) or is settling after skipped frames; an error
+    /// when the decoder failed.
     pub fn measure(&mut self, frame: &gst::Buffer) -> Result<Option<FrameLevels>, gst::FlowError> {
         *lock(&self.measured) = None;
-        // A decoder keeps timing state of its own: it gets the frame as is.
-        self.feed.push(frame.clone())?;
-        Ok(lock(&self.measured).take())
+        let settling = std::mem::take(&mut self.skipped);
+        let mut frame = frame.clone();
+        if settling {
+            // Its overlap with the last frame decoded is stale: decoded for
+            // the decoder's sake, not measured.
+            frame.make_mut().set_flags(gst::BufferFlags::DISCONT);
+        }
+        self.feed.push(frame)?;
+        let levels = lock(&self.measured).take();
+        Ok(levels.filter(|_| !settling))
+    }
+
+    /// Notes a frame not decoded: the next one measured is only decoded.
+    pub fn skip(&mut self) {
+        self.skipped = true;
     }
 }
 

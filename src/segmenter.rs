@@ -156,6 +156,11 @@ impl<F> Segmenter<F> {
         self.policy.cap_longest(longest);
     }
 
+    /// Whether the next frame's levels are needed (`CutPolicy::wants_levels`).
+    pub fn wants_levels(&self) -> bool {
+        self.policy.wants_levels()
+    }
+
     /// Adds one frame (its levels, when measured); returns the segments it
     /// completed: none, one, or two when a discontinuity closes one and the
     /// policy the next.

@@ -37,6 +37,7 @@
 //! (tested). `Condvar::notify_all` is the one call made with `state` held.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ pub struct StsDub {
     /// `segmentation=pauses`: decodes each audio frame to measure it. Used
     /// by the audio chain function only, outside `state`: a leaf lock.
     pub(super) level_meter: Mutex<Option<LevelMeter>>,
+    /// Whether the segmenter will look at the next audio frame's levels,
+    /// told after each frame, read before `state` is taken.
+    pub(super) levels_wanted: AtomicBool,
 }
 
 impl StsDub {
@@ -161,6 +165,8 @@ impl StsDub {
         for segment in state.segmenter.push(frame, discont, levels) {
             self.dispatch(&mut state, segment);
         }
+        self.levels_wanted
+            .store(state.segmenter.wants_levels(), Ordering::Relaxed);
         let running_time = state.audio_running_time(pts);
         self.watch_absence(&mut state, Track::Video, running_time);
         // A file must not be read into memory faster than the STS answers.
@@ -183,7 +189,12 @@ impl StsDub {
     /// at their longest duration, and the audio itself is untouched.
     fn measure_levels(&self, buffer: &gst::Buffer) -> Option<FrameLevels> {
         let mut meter = lock(&self.level_meter);
-        match meter.as_mut()?.measure(buffer) {
+        let meter_in_use = meter.as_mut()?;
+        if !self.levels_wanted.load(Ordering::Relaxed) {
+            meter_in_use.skip();
+            return None;
+        }
+        match meter_in_use.measure(buffer) {
             Ok(levels) => levels,
             Err(err) => {
                 *meter = None;
@@ -634,6 +645,7 @@ impl ObjectSubclass for StsDub {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             level_meter: Mutex::new(None),
+            levels_wanted: AtomicBool::new(true),
         }
     }
 }
