@@ -422,51 +422,44 @@ fn live_rtsp_to_rtmp_every_segment_dubbed_in_sync() {
 
 /// worker.sh as an operator would run the low-latency profile: every
 /// segment dubbed, the recording faithful (every H.264 slice, every AAC
-/// frame, no gap), and A/V at each sync mark within one AAC frame of the
-/// source file's (rtspsrc buffer-mode=synced, so the RTSP path itself
-/// adds no offset of its own).
+/// frame, no gap, A/V < 120 ms), and at each sync mark the same A/V offset
+/// as the same RTSP path without stsdub, run beside it (rtspsrc's default
+/// buffer-mode re-times each run by up to 40 ms; with buffer-mode=synced a
+/// run here measured 0.1 ms at every mark, as in the source, but rtspsrc
+/// then once never sent its video EOS, so the test keeps the default).
 #[test]
 fn live_low_latency_profile_is_recorded_faithfully_and_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sample = marks_sample();
     let echo = EchoSts::start(&["--transform", "identity", "--delay-ms", "700"]);
-    let rtsp = rtsp_source(&sample);
-    let nginx = Nginx::start("pauses");
-    let worker = Worker::start_with(
-        &rtsp.url,
-        &nginx.url("pauses"),
-        &echo.url,
-        &[
-            ("SEGMENTATION", "pauses"),
-            ("SEGMENT_MS", "2500"),
-            ("TIMEOUT_MS", "1000"),
-            ("RTSP_BUFFER_MODE", "synced"),
-        ],
-    );
-    let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
-    assert!(clean, "worker.sh exits 0 at the end of the stream");
-    assert!(segments.len() >= 8, "{segments:?}");
-    assert!(
-        segments.iter().all(|(status, _)| status == "dubbed"),
-        "{segments:?}"
-    );
-    echo.wait_for_log("stream end", Duration::from_secs(10));
-    let recording = nginx.recording("pauses");
-    drop(nginx);
-    assert_recording_is_faithful(&sample, &recording);
-    let source = sync_offsets_ms(&sample);
-    let recorded = sync_offsets_ms(&recording);
-    eprintln!("sync marks: source {source:?} ms, recording {recorded:?} ms");
-    assert!(
-        recorded.len() + 1 >= source.len().min(live_seconds() as usize / 5),
-        "{recorded:?}"
-    );
-    for (want, got) in source.iter().zip(&recorded) {
-        assert!(
-            (want - got).abs() <= 1024.0 / 48.0,
-            "a mark {want:.1} ms apart in the source is {got:.1} ms apart in the recording"
+    let (recording, plain) = std::thread::scope(|scope| {
+        let plain = scope.spawn(|| live_passthrough(&sample));
+        let rtsp = rtsp_source(&sample);
+        let nginx = Nginx::start("pauses");
+        let worker = Worker::start_with(
+            &rtsp.url,
+            &nginx.url("pauses"),
+            &echo.url,
+            &[
+                ("SEGMENTATION", "pauses"),
+                ("SEGMENT_MS", "2500"),
+                ("TIMEOUT_MS", "1000"),
+            ],
         );
-    }
+        let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
+        assert!(clean, "worker.sh exits 0 at the end of the stream");
+        assert!(segments.len() >= 8, "{segments:?}");
+        assert!(
+            segments.iter().all(|(status, _)| status == "dubbed"),
+            "{segments:?}"
+        );
+        let recording = nginx.recording("pauses");
+        drop(nginx);
+        (recording, plain.join().expect("the passthrough run"))
+    });
+    echo.wait_for_log("stream end", Duration::from_secs(10));
+    assert_recording_is_faithful(&sample, &recording);
+    assert_same_live_output("pauses", &plain, &recording);
 }
 
 #[test]
