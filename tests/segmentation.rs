@@ -126,16 +126,25 @@ fn assert_cuts_between_words(cuts: &Cuts, longest_ms: u64) -> f64 {
     in_pauses as f64 / cuts.at_ms.len() as f64
 }
 
-#[test]
-fn pauses_at_4_s_cut_between_words_and_mostly_in_pauses() {
-    let (cuts, run) = cuts_of_the_speech_clip("segmentation=pauses segment-duration=4000");
-    let share = assert_cuts_between_words(&cuts, 4000);
+/// Cuts the speech clip at pauses of at most `longest_ms`, checks that
+/// every cut falls between words, and returns the share in pauses >= 100 ms.
+fn share_of_cuts_in_pauses(longest_ms: u64) -> (f64, Run) {
+    let (cuts, run) = cuts_of_the_speech_clip(&format!(
+        "segmentation=pauses segment-duration={longest_ms}"
+    ));
+    let share = assert_cuts_between_words(&cuts, longest_ms);
     eprintln!(
-        "4000 ms: {} cuts, {:.0} % in pauses >= 100 ms, reasons {:?}",
+        "{longest_ms} ms: {} cuts, {:.0} % in pauses >= 100 ms, reasons {:?}",
         cuts.at_ms.len(),
         share * 100.0,
         cuts.reasons
     );
+    (share, run)
+}
+
+#[test]
+fn pauses_at_4_s_cut_between_words_and_mostly_in_pauses() {
+    let (share, run) = share_of_cuts_in_pauses(4000);
     assert!(share >= 0.75, "{:.0} % of cuts in pauses", share * 100.0);
     assert!(
         run.statuses().iter().all(|s| s == "dubbed"),
@@ -146,14 +155,7 @@ fn pauses_at_4_s_cut_between_words_and_mostly_in_pauses() {
 
 #[test]
 fn pauses_at_2_5_s_cut_between_words_half_in_pauses() {
-    let (cuts, _) = cuts_of_the_speech_clip("segmentation=pauses segment-duration=2500");
-    let share = assert_cuts_between_words(&cuts, 2500);
-    eprintln!(
-        "2500 ms: {} cuts, {:.0} % in pauses >= 100 ms, reasons {:?}",
-        cuts.at_ms.len(),
-        share * 100.0,
-        cuts.reasons
-    );
+    let (share, _) = share_of_cuts_in_pauses(2500);
     assert!(share >= 0.5, "{:.0} % of cuts in pauses", share * 100.0);
 }
 

@@ -64,31 +64,30 @@ pub fn speech_clip() -> (PathBuf, PathBuf) {
     (clip, clean)
 }
 
-/// `file`'s first audio track decoded by ffmpeg to mono f32 at `rate`.
-pub fn decoded_mono(file: &Path, rate: u32) -> Vec<f32> {
+/// What `ffmpeg -i file ARGS… -` writes to its standard output; `what` names
+/// the job when it fails.
+#[track_caller]
+fn ffmpeg_stdout(file: &Path, args: &[&str], what: &str) -> Vec<u8> {
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(file)
-        .args([
-            "-map",
-            "0:a:0",
-            "-ac",
-            "1",
-            "-ar",
-            &rate.to_string(),
-            "-f",
-            "s16le",
-            "-",
-        ])
+        .args(args)
+        .arg("-")
         .output()
         .expect("ffmpeg runs");
     assert!(
         output.status.success(),
-        "ffmpeg decode failed on {}",
+        "ffmpeg {what} failed on {}",
         file.display()
     );
-    output
-        .stdout
+    output.stdout
+}
+
+/// `file`'s first audio track decoded by ffmpeg to mono f32 at `rate`.
+pub fn decoded_mono(file: &Path, rate: u32) -> Vec<f32> {
+    let rate = rate.to_string();
+    let args = ["-map", "0:a:0", "-ac", "1", "-ar", &rate, "-f", "s16le"];
+    ffmpeg_stdout(file, &args, "decode")
         .chunks_exact(2)
         .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
         .collect()
@@ -189,26 +188,9 @@ pub struct Packet {
 /// Packets of the first stream of `kind` ("v" or "a"), copied, not decoded.
 #[track_caller]
 pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        .args([
-            "-map",
-            &format!("0:{kind}:0"),
-            "-c",
-            "copy",
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        output.status.success(),
-        "ffmpeg framemd5 failed on {}",
-        file.display()
-    );
-    String::from_utf8_lossy(&output.stdout)
+    let stream = format!("0:{kind}:0");
+    let args = ["-map", &stream, "-c", "copy", "-f", "framemd5"];
+    String::from_utf8_lossy(&ffmpeg_stdout(file, &args, "framemd5"))
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
