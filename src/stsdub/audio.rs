@@ -91,6 +91,18 @@ impl StsDub {
                 segment,
             },
         );
+        if self.no_time_to_dub(state, start) {
+            // Live, a latency below the segment: sent, its answer could only
+            // be ignored, and the STS would work for nothing.
+            gst::debug!(
+                CAT,
+                imp = self,
+                "stream {} batch {batch}: its deadline is too near to ask the STS",
+                state.settings.stream_id
+            );
+            self.decide_locked(state, batch, Outcome::Original(FallbackReason::Deadline));
+            return;
+        }
         let Some(session) = state.session.clone() else {
             self.decide_locked(
                 state,
@@ -133,6 +145,22 @@ impl StsDub {
             },
         );
         state.publish_inflight();
+    }
+
+    /// Live: whether the segment starting at `start` reaches its deadline
+    /// before the element could even pack, send and unpack it.
+    fn no_time_to_dub(&self, state: &State, start: gst::ClockTime) -> bool {
+        if state.live != Some(true) {
+            return false;
+        }
+        let (Some(now), Some(running_start)) = (
+            self.obj().current_running_time(),
+            state.audio_running_time(start),
+        ) else {
+            return false;
+        };
+        let deadline = scheduler::decision_deadline(running_start, state.render_latency());
+        now + scheduler::PROCESSING_ALLOWANCE > deadline
     }
 
     /// Arms the live deadline: at it, whatever has not been answered falls back.
