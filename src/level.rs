@@ -9,10 +9,7 @@
 //! and every AAC profile the decoder knows (HE-AAC, 5.1) measures as well as
 //! AAC-LC does.
 
-use std::sync::{Arc, Mutex};
-
-use gst::prelude::*;
-
+use crate::lone::{self, LoneElement};
 use crate::m4a::AacConfig;
 
 /// The level given to digital silence (and the floor of every level).
@@ -27,12 +24,7 @@ pub type FrameLevels = [f32; BLOCKS_PER_FRAME];
 
 /// Decodes AAC frames one by one and reports each one's RMS level in dBFS.
 pub struct LevelMeter {
-    decoder: gst::Element,
-    feed: gst::Pad,
-    /// Kept: a pad nobody holds is unlinked and freed.
-    output: gst::Pad,
-    /// Filled by the return pad's chain function during `feed.push()`.
-    measured: Arc<Mutex<Option<FrameLevels>>>,
+    decoder: LoneElement,
     /// Frames were skipped since the last one measured.
     skipped: bool,
 }
@@ -40,72 +32,22 @@ pub struct LevelMeter {
 impl LevelMeter {
     /// A meter for `config`'s stream; an error names what is missing.
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = aac_decoder()?;
-        let feed = gst::Pad::builder(gst::PadDirection::Src)
-            .name("level-feed")
-            .build();
-        let measured = Arc::new(Mutex::new(None));
-        let output = return_pad(measured.clone());
-        let decoder_sink = decoder
-            .static_pad("sink")
-            .ok_or("the AAC decoder has no sink pad")?;
-        let decoder_src = decoder
-            .static_pad("src")
-            .ok_or("the AAC decoder has no src pad")?;
-        feed.link(&decoder_sink)
-            .map_err(|e| format!("cannot link to the AAC decoder: {e:?}"))?;
-        decoder_src
-            .link(&output)
-            .map_err(|e| format!("cannot link the AAC decoder's output: {e:?}"))?;
-        output
-            .set_active(true)
-            .map_err(|e| format!("level pad: {e}"))?;
-        decoder
-            .set_state(gst::State::Playing)
-            .map_err(|e| format!("the AAC decoder does not start: {e}"))?;
-        feed.set_active(true)
-            .map_err(|e| format!("level pad: {e}"))?;
-        let meter = Self {
+        let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(), "AAC decoder")?;
+        decoder.start(
+            &lone::aac_caps(config),
+            &gst::FormattedSegment::<gst::ClockTime>::new().upcast(),
+            "stsdub-level",
+        )?;
+        Ok(Self {
             decoder,
-            feed,
-            output,
-            measured,
             skipped: false,
-        };
-        meter.start_stream(config)?;
-        Ok(meter)
-    }
-
-    fn start_stream(&self, config: &AacConfig) -> Result<(), String> {
-        let caps = gst::Caps::builder("audio/mpeg")
-            .field("mpegversion", 4i32)
-            .field("stream-format", "raw")
-            .field("framed", true)
-            .field("rate", config.sample_rate as i32)
-            .field("channels", i32::from(config.channels))
-            .field(
-                "codec_data",
-                gst::Buffer::from_slice(config.audio_specific_config.clone()),
-            )
-            .build();
-        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-        for event in [
-            gst::event::StreamStart::new("stsdub-level"),
-            gst::event::Caps::new(&caps),
-            gst::event::Segment::new(&segment),
-        ] {
-            if !self.feed.push_event(event) {
-                return Err("the AAC decoder refuses the stream's caps".into());
-            }
-        }
-        Ok(())
+        })
     }
 
     /// The levels of `frame`, or None when the decoder gave nothing back for
     /// it (a corrupt frame) or is settling after skipped frames; an error
     /// when the decoder failed.
     pub fn measure(&mut self, frame: &gst::Buffer) -> Result<Option<FrameLevels>, gst::FlowError> {
-        *lock(&self.measured) = None;
         let settling = std::mem::take(&mut self.skipped);
         let mut frame = frame.clone();
         if settling {
@@ -113,8 +55,12 @@ impl LevelMeter {
             // the decoder's sake, not measured.
             frame.make_mut().set_flags(gst::BufferFlags::DISCONT);
         }
-        self.feed.push(frame)?;
-        let levels = lock(&self.measured).take();
+        let decoded = self.decoder.push(frame)?;
+        let planes = self.decoder.output_caps().map_or(1, |caps| planes(&caps));
+        let levels = decoded
+            .last()
+            .and_then(|b| b.map_readable().ok())
+            .map(|map| block_levels(map.as_slice(), planes));
         Ok(levels.filter(|_| !settling))
     }
 
@@ -124,84 +70,11 @@ impl LevelMeter {
     }
 }
 
-impl Drop for LevelMeter {
-    fn drop(&mut self) {
-        let _ = self.feed.set_active(false);
-        let _ = self.decoder.set_state(gst::State::Null);
-        let _ = self.output.set_active(false);
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// avdec_aac if it is there (it decodes every AAC profile), else the
-/// highest-ranked decoder of raw AAC.
-fn aac_decoder() -> Result<gst::Element, String> {
-    if let Ok(decoder) = gst::ElementFactory::make("avdec_aac").build() {
-        return Ok(decoder);
-    }
-    let caps = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .build();
-    let factories = gst::ElementFactory::factories_with_type(
-        gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_AUDIO,
-        gst::Rank::MARGINAL,
-    );
-    factories
-        .iter()
-        .find(|f| f.can_sink_any_caps(&caps))
-        .and_then(|f| f.create().build().ok())
-        .ok_or_else(|| "no AAC decoder is installed (gst-libav's avdec_aac)".to_string())
-}
-
-/// Our end of the decoder's output: takes float samples, interleaved or
-/// planar (avdec_aac's), and stores the levels of the frame's blocks.
-fn return_pad(measured: Arc<Mutex<Option<FrameLevels>>>) -> gst::Pad {
-    let caps = gst::Caps::builder("audio/x-raw")
+/// Float samples, interleaved or planar (avdec_aac's).
+fn float_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
         .field("layout", gst::List::new(["interleaved", "non-interleaved"]))
-        .build();
-    let template = gst::PadTemplate::new(
-        "sink",
-        gst::PadDirection::Sink,
-        gst::PadPresence::Always,
-        &caps,
-    )
-    .expect("a valid template");
-    gst::Pad::builder_from_template(&template)
-        .name("level-return")
-        .chain_function(move |pad, _parent, buffer| {
-            let planes = pad.current_caps().map_or(1, |caps| planes(&caps));
-            if let Ok(map) = buffer.map_readable() {
-                *lock(&measured) = Some(block_levels(map.as_slice(), planes));
-            }
-            Ok(gst::FlowSuccess::Ok)
-        })
-        .query_function(move |pad, _parent, query| match query.view_mut() {
-            gst::QueryViewMut::Caps(q) => {
-                let ours = pad.pad_template_caps();
-                let answer = match q.filter() {
-                    Some(filter) => {
-                        filter.intersect_with_mode(&ours, gst::CapsIntersectMode::First)
-                    }
-                    None => ours,
-                };
-                q.set_result(&answer);
-                true
-            }
-            gst::QueryViewMut::AcceptCaps(q) => {
-                let accepted = q.caps().can_intersect(&pad.pad_template_caps());
-                q.set_result(accepted);
-                true
-            }
-            _ => false,
-        })
-        .event_function(|_pad, _parent, _event| true)
         .build()
 }
 

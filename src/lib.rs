@@ -9,10 +9,14 @@ use gst::glib;
 pub mod archive;
 mod buserrors;
 pub mod cut_policy;
+pub mod fit;
 pub mod level;
+pub mod lone;
 pub mod m4a;
 pub mod metrics;
+pub mod mix;
 pub mod pipeline;
+pub mod reencode;
 pub mod runtime;
 pub mod scheduler;
 pub mod segmenter;
@@ -20,6 +24,7 @@ pub mod splice;
 pub mod sts;
 mod stsdub;
 pub mod transcode;
+pub mod voice;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     stsdub::register(plugin)?;

@@ -19,15 +19,38 @@ pub fn decode(
     channels: u8,
     limit: Duration,
 ) -> Result<Vec<i16>, String> {
-    let caps = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .field("framed", true)
-        .field(
-            "codec_data",
-            gst::Buffer::from_slice(config.audio_specific_config.clone()),
-        )
-        .build();
+    let bytes = decode_raw(config, frames, rate, channels, "S16LE", limit)?;
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect())
+}
+
+/// Decodes AAC frames to interleaved f32 at `rate` Hz and `channels`
+/// channels, within `limit`: what the voice-over mix works on.
+pub fn decode_float(
+    config: &AacConfig,
+    frames: &[&[u8]],
+    rate: u32,
+    channels: u8,
+    limit: Duration,
+) -> Result<Vec<f32>, String> {
+    let bytes = decode_raw(config, frames, rate, channels, "F32LE", limit)?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+fn decode_raw(
+    config: &AacConfig,
+    frames: &[&[u8]],
+    rate: u32,
+    channels: u8,
+    format: &str,
+    limit: Duration,
+) -> Result<Vec<u8>, String> {
+    let caps = crate::lone::aac_caps(config);
     let frame = gst::ClockTime::from_nseconds(config.frame_duration_ns());
     let inputs = frames
         .iter()
@@ -43,15 +66,12 @@ pub fn decode(
         .collect();
     let description = format!(
         "appsrc name=src ! avdec_aac ! audioconvert ! audioresample ! \
-         audio/x-raw,format=S16LE,layout=interleaved,rate={rate},channels={channels} ! appsink name=sink sync=false"
+         audio/x-raw,format={format},layout=interleaved,rate={rate},channels={channels} ! appsink name=sink sync=false"
     );
     let mut pcm = Vec::new();
     for buffer in run(&description, &caps, inputs, Instant::now() + limit)? {
         let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        pcm.extend(
-            map.chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]])),
-        );
+        pcm.extend_from_slice(map.as_slice());
     }
     Ok(pcm)
 }

@@ -40,6 +40,10 @@ pub(super) const PROP_MIN_PAUSE: &str = "min-pause-duration";
 pub(super) const PROP_PAUSE_THRESHOLD: &str = "pause-threshold";
 pub(super) const PROP_ALIGNMENT_THRESHOLD: &str = "alignment-threshold";
 pub(super) const PROP_DISCONT_WAIT: &str = "discont-wait";
+pub(super) const PROP_FIT: &str = "fit";
+pub(super) const PROP_MAX_STRETCH: &str = "max-stretch";
+pub(super) const PROP_ORIGINAL_VOLUME: &str = "original-volume";
+pub(super) const PROP_BITRATE: &str = "bitrate";
 
 const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -63,6 +67,10 @@ const DEFAULT_PAUSE_THRESHOLD_PERCENT: u32 = 25;
 const DEFAULT_ALIGNMENT_THRESHOLD_MS: u32 = 40;
 const DEFAULT_DISCONT_WAIT_MS: u32 = 1_000;
 const DEFAULT_MAX_INFLIGHT: u32 = 3;
+/// 0: the input's bitrate, measured on its first segment (128 kb/s until then).
+const AUTO_BITRATE: u32 = 0;
+const MIN_BITRATE: u32 = 8_000;
+const MAX_BITRATE: u32 = 576_000;
 /// The plan's backoff: 2, 4, 8, 16, 32 s.
 const DEFAULT_RECONNECT_DELAY_MS: u32 = 2_000;
 const DEFAULT_RECONNECT_ATTEMPTS: u32 = 5;
@@ -92,6 +100,23 @@ pub enum Segmentation {
     Pauses = 1,
 }
 
+/// How dubbed audio longer than its segment is made to fit (`fit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubFit")]
+pub enum Fit {
+    #[enum_value(
+        name = "Trim: dubbed audio longer than its segment is cut at the segment's end",
+        nick = "trim"
+    )]
+    Trim = 0,
+    #[enum_value(
+        name = "Stretch: longer dubbed speech is sped up with its pitch kept (scaletempo), by at most max-stretch, then trimmed with a fade",
+        nick = "stretch"
+    )]
+    Stretch = 1,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) sts_url: String,
@@ -108,6 +133,12 @@ pub(super) struct Settings {
     pub(super) pause_threshold: u32,
     pub(super) alignment_threshold: gst::ClockTime,
     pub(super) discont_wait: gst::ClockTime,
+    pub(super) fit: Fit,
+    pub(super) max_stretch: f64,
+    /// Gain of the original under the dubbed voice (0: the dub replaces it).
+    pub(super) original_volume: f64,
+    /// AAC bitrate when re-encoding, bits/s; 0: the input's.
+    pub(super) bitrate: u32,
     /// None: follows segment-duration and timeout (see `latency_in_force`).
     pub(super) latency: Option<gst::ClockTime>,
     pub(super) timeout: gst::ClockTime,
@@ -141,6 +172,10 @@ impl Default for Settings {
                 DEFAULT_ALIGNMENT_THRESHOLD_MS.into(),
             ),
             discont_wait: gst::ClockTime::from_mseconds(DEFAULT_DISCONT_WAIT_MS.into()),
+            fit: Fit::Trim,
+            max_stretch: crate::fit::DEFAULT_MAX_STRETCH,
+            original_volume: 0.0,
+            bitrate: AUTO_BITRATE,
             latency: None,
             timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
             max_inflight: DEFAULT_MAX_INFLIGHT,
@@ -205,6 +240,35 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .build(),
                 millis(PROP_ALIGNMENT_THRESHOLD, "Alignment threshold", "Input timestamps within this many milliseconds of the position their sample count gives are continuous (jitter is ignored)", 1, 10_000, DEFAULT_ALIGNMENT_THRESHOLD_MS),
                 millis(PROP_DISCONT_WAIT, "Discont wait", "How long, in milliseconds, timestamps must drift beyond alignment-threshold before the timeline re-anchors (a DISCONT flag re-anchors at once)", 0, 60_000, DEFAULT_DISCONT_WAIT_MS),
+                glib::ParamSpecEnum::builder_with_default(PROP_FIT, Fit::Trim)
+                    .nick("Fit")
+                    .blurb("trim: dubbed audio longer than its segment is cut at the segment's end (codec copy); stretch: longer dubbed speech is sped up with its pitch kept, by at most max-stretch, then trimmed with a fade (the audio is re-encoded)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder(PROP_MAX_STRETCH)
+                    .nick("Max stretch")
+                    .blurb("fit=stretch: the most dubbed speech is sped up (1.25: 25 % faster); what is still too long is trimmed with a fade")
+                    .minimum(1.0)
+                    .maximum(crate::fit::MAX_MAX_STRETCH)
+                    .default_value(crate::fit::DEFAULT_MAX_STRETCH)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder(PROP_ORIGINAL_VOLUME)
+                    .nick("Original volume")
+                    .blurb("Gain of the original audio under the dubbed voice, 0 to 1 (0: the dub replaces it, codec copy; above 0: voice-over, the audio is decoded, mixed and re-encoded to AAC). Segments that fall back go out at full level")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(0.0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder(PROP_BITRATE)
+                    .nick("Bitrate")
+                    .blurb("AAC bitrate in bits/s when the audio is re-encoded (fit=stretch or original-volume above 0), 8000 to 576000; 0: the input's, measured on its first segment")
+                    .minimum(AUTO_BITRATE)
+                    .maximum(MAX_BITRATE)
+                    .default_value(AUTO_BITRATE)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecInt::builder(PROP_LATENCY)
                     .nick("Latency")
                     .blurb("Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. -1: segment-duration + timeout + 500, so that every answer within the timeout is used")
@@ -305,6 +369,14 @@ impl Settings {
             PROP_PAUSE_THRESHOLD => self.pause_threshold = count(DEFAULT_PAUSE_THRESHOLD_PERCENT),
             PROP_ALIGNMENT_THRESHOLD => self.alignment_threshold = millis(),
             PROP_DISCONT_WAIT => self.discont_wait = millis(),
+            PROP_FIT => self.fit = value.get::<Fit>().unwrap_or(Fit::Trim),
+            PROP_MAX_STRETCH => {
+                self.max_stretch = value
+                    .get::<f64>()
+                    .unwrap_or(crate::fit::DEFAULT_MAX_STRETCH)
+            }
+            PROP_ORIGINAL_VOLUME => self.original_volume = value.get::<f64>().unwrap_or(0.0),
+            PROP_BITRATE => self.bitrate = count(AUTO_BITRATE),
             PROP_LATENCY => {
                 self.latency = value
                     .get::<i32>()
@@ -350,6 +422,10 @@ impl Settings {
             PROP_PAUSE_THRESHOLD => self.pause_threshold.to_value(),
             PROP_ALIGNMENT_THRESHOLD => millis(self.alignment_threshold),
             PROP_DISCONT_WAIT => millis(self.discont_wait),
+            PROP_FIT => self.fit.to_value(),
+            PROP_MAX_STRETCH => self.max_stretch.to_value(),
+            PROP_ORIGINAL_VOLUME => self.original_volume.to_value(),
+            PROP_BITRATE => self.bitrate.to_value(),
             PROP_LATENCY => self
                 .latency
                 .map_or(AUTO_LATENCY, |l| l.mseconds() as i32)
@@ -411,7 +487,37 @@ impl Settings {
                 ]
             ));
         }
+        if self.bitrate != AUTO_BITRATE && self.bitrate < MIN_BITRATE {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "property {PROP_BITRATE} = {} is too low; expected 0 (the input's) or {MIN_BITRATE} to {MAX_BITRATE} bits/s",
+                    self.bitrate
+                ]
+            ));
+        }
         Ok(self.latency_warning())
+    }
+
+    /// Whether the output audio is decoded, mixed and re-encoded rather
+    /// than codec copy.
+    pub(super) fn reencodes(&self) -> bool {
+        self.fit == Fit::Stretch || self.original_volume > 0.0
+    }
+
+    pub(super) fn fit_rules(&self) -> crate::fit::FitRules {
+        crate::fit::FitRules {
+            mode: match self.fit {
+                Fit::Trim => crate::fit::FitMode::Trim,
+                Fit::Stretch => crate::fit::FitMode::Stretch,
+            },
+            max_stretch: self.max_stretch,
+        }
+    }
+
+    /// The re-encoder's bitrate: the property, or None for the input's.
+    pub(super) fn bitrate(&self) -> Option<u32> {
+        (self.bitrate != AUTO_BITRATE).then_some(self.bitrate)
     }
 
     /// The latency in a live pipeline: the property, or the smallest with

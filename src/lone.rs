@@ -1,0 +1,187 @@
+//! One GStreamer element driven from the calling thread: its pads are
+//! linked to two pads of ours, so a buffer pushed in comes back processed in
+//! the same call (decoders, encoders and scaletempo all push from their
+//! chain function). No bin, no thread, no queue, no hand-off per buffer;
+//! the element keeps its state between calls, which is what makes a
+//! continuous decode or encode over a whole stream possible.
+
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+
+pub struct LoneElement {
+    element: gst::Element,
+    feed: gst::Pad,
+    /// Kept: a pad nobody holds is unlinked and freed.
+    output: gst::Pad,
+    /// Filled by the return pad's chain function while a push runs.
+    produced: Arc<Mutex<Vec<gst::Buffer>>>,
+}
+
+impl LoneElement {
+    /// Links `element` between a feed pad and a return pad that accepts
+    /// `accepts`, and sets it PLAYING. `what` names it in errors.
+    pub fn new(element: gst::Element, accepts: &gst::Caps, what: &str) -> Result<Self, String> {
+        let feed = gst::Pad::builder(gst::PadDirection::Src)
+            .name(format!("{what}-feed"))
+            .build();
+        let produced = Arc::new(Mutex::new(Vec::new()));
+        let output = return_pad(accepts, &format!("{what}-return"), produced.clone());
+        let pad = |name: &str| {
+            element
+                .static_pad(name)
+                .ok_or_else(|| format!("the {what} has no {name} pad"))
+        };
+        feed.link(&pad("sink")?)
+            .map_err(|e| format!("cannot link to the {what}: {e:?}"))?;
+        pad("src")?
+            .link(&output)
+            .map_err(|e| format!("cannot link the {what}'s output: {e:?}"))?;
+        output
+            .set_active(true)
+            .map_err(|e| format!("{what}: {e}"))?;
+        element
+            .set_state(gst::State::Playing)
+            .map_err(|e| format!("the {what} does not start: {e}"))?;
+        feed.set_active(true).map_err(|e| format!("{what}: {e}"))?;
+        Ok(Self {
+            element,
+            feed,
+            output,
+            produced,
+        })
+    }
+
+    /// Starts a stream of `caps` in `segment` (stream-start, caps, segment).
+    pub fn start(
+        &self,
+        caps: &gst::Caps,
+        segment: &gst::Segment,
+        stream: &str,
+    ) -> Result<(), String> {
+        for event in [
+            gst::event::StreamStart::new(stream),
+            gst::event::Caps::new(caps),
+            gst::event::Segment::new(segment),
+        ] {
+            if !self.feed.push_event(event) {
+                return Err(format!(
+                    "{} refuses {caps}",
+                    self.element
+                        .factory()
+                        .map_or_else(|| self.element.name().to_string(), |f| f.name().to_string())
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes one buffer in; what the element gave back during the call.
+    pub fn push(&self, buffer: gst::Buffer) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+        let result = self.feed.push(buffer);
+        let produced = std::mem::take(&mut *lock(&self.produced));
+        result.map(|_| produced)
+    }
+
+    /// Ends the stream: what the element still held (an encoder's last
+    /// frames, a filter's tail).
+    pub fn finish(&self) -> Vec<gst::Buffer> {
+        self.feed.push_event(gst::event::Eos::new());
+        std::mem::take(&mut *lock(&self.produced))
+    }
+
+    /// The caps the element produces, once it has negotiated them.
+    pub fn output_caps(&self) -> Option<gst::Caps> {
+        self.output.current_caps()
+    }
+}
+
+impl Drop for LoneElement {
+    fn drop(&mut self) {
+        let _ = self.feed.set_active(false);
+        let _ = self.element.set_state(gst::State::Null);
+        let _ = self.output.set_active(false);
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Our end of the element's output: answers caps queries with `accepts`
+/// and keeps every buffer it is given.
+fn return_pad(accepts: &gst::Caps, name: &str, produced: Arc<Mutex<Vec<gst::Buffer>>>) -> gst::Pad {
+    let accepts = accepts.clone();
+    let accepts_query = accepts.clone();
+    let template = gst::PadTemplate::new(
+        "sink",
+        gst::PadDirection::Sink,
+        gst::PadPresence::Always,
+        &accepts,
+    )
+    .expect("a valid template");
+    gst::Pad::builder_from_template(&template)
+        .name(name)
+        .chain_function(move |_pad, _parent, buffer| {
+            lock(&produced).push(buffer);
+            Ok(gst::FlowSuccess::Ok)
+        })
+        .query_function(move |_pad, _parent, query| match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let answer = match q.filter() {
+                    Some(filter) => {
+                        filter.intersect_with_mode(&accepts_query, gst::CapsIntersectMode::First)
+                    }
+                    None => accepts_query.clone(),
+                };
+                q.set_result(&answer);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let accepted = q.caps().can_intersect(&accepts);
+                q.set_result(accepted);
+                true
+            }
+            _ => false,
+        })
+        .event_function(|_pad, _parent, _event| true)
+        .build()
+}
+
+/// Raw AAC caps for `config`, as a decoder takes them.
+pub fn aac_caps(config: &crate::m4a::AacConfig) -> gst::Caps {
+    gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .field("rate", config.sample_rate as i32)
+        .field("channels", i32::from(config.channels))
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(config.audio_specific_config.clone()),
+        )
+        .build()
+}
+
+/// avdec_aac if it is there (it decodes every AAC profile), else the
+/// highest-ranked decoder of raw AAC.
+pub fn aac_decoder() -> Result<gst::Element, String> {
+    if let Ok(decoder) = gst::ElementFactory::make("avdec_aac").build() {
+        return Ok(decoder);
+    }
+    let caps = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .build();
+    let factories = gst::ElementFactory::factories_with_type(
+        gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_AUDIO,
+        gst::Rank::MARGINAL,
+    );
+    factories
+        .iter()
+        .find(|f| f.can_sink_any_caps(&caps))
+        .and_then(|f| f.create().build().ok())
+        .ok_or_else(|| "no AAC decoder is installed (gst-libav's avdec_aac)".to_string())
+}
