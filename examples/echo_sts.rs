@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
-//!     [--error CODE [--fail-first N]] [--transform reverse|identity] [--sample-rate HZ]
+//!     [--error CODE [--fail-first N]] [--transform reverse|identity|tone] [--tail-silence-ms N]
+//!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
 //! ```
@@ -36,6 +37,9 @@ enum Transform {
     Reverse,
     /// Decoded and re-encoded as it is.
     Identity,
+    /// A steady 440 Hz tone at -12 dBFS, as long as the input: a "voice"
+    /// with no ambience, whose end is easy to find in the output.
+    Tone,
 }
 
 /// The returned audio's format; the input's where unset.
@@ -43,6 +47,8 @@ enum Transform {
 struct OutputFormat {
     sample_rate: Option<u32>,
     channels: Option<u8>,
+    /// The last this many ms of the returned audio are silence.
+    tail_silence_ms: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -115,9 +121,10 @@ fn parse_args() -> Result<Options, String> {
                 options.transform = match value()?.as_str() {
                     "reverse" => Transform::Reverse,
                     "identity" => Transform::Identity,
+                    "tone" => Transform::Tone,
                     other => {
                         return Err(format!(
-                            "--transform: unknown '{other}' (reverse, identity)"
+                            "--transform: unknown '{other}' (reverse, identity, tone)"
                         ));
                     }
                 }
@@ -147,6 +154,7 @@ fn parse_args() -> Result<Options, String> {
                 options.output.channels =
                     Some(value()?.parse().map_err(|e| format!("--channels: {e}"))?)
             }
+            "--tail-silence-ms" => options.output.tail_silence_ms = number(&flag, value()?)? as u32,
             "--max-inflight" => {
                 options.max_inflight = value()?
                     .parse()
@@ -154,7 +162,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--help" | "-h" => {
                 println!(
-                    "echo_sts [--port N] [--delay-ms N] [--duration-factor F] [--error CODE] [--transform reverse|identity] [--max-inflight N]"
+                    "echo_sts [--port N] [--delay-ms N] [--duration-factor F] [--error CODE] [--transform reverse|identity|tone] [--tail-silence-ms N] [--max-inflight N]"
                 );
                 std::process::exit(0);
             }
@@ -481,12 +489,20 @@ fn dub(
     )
     .map_err(model)?;
     let channels = usize::from(out_config.channels.max(1));
-    if transform == Transform::Reverse {
-        reverse_frames(&mut pcm, channels);
-        pcm.iter_mut().for_each(|s| *s /= 2);
+    match transform {
+        Transform::Reverse => {
+            reverse_frames(&mut pcm, channels);
+            pcm.iter_mut().for_each(|s| *s /= 2);
+        }
+        Transform::Tone => tone(&mut pcm, channels, out_config.sample_rate),
+        Transform::Identity => {}
     }
     let wanted = ((pcm.len() / channels) as f64 * factor).round() as usize * channels;
     resize_looping(&mut pcm, wanted);
+    let silent =
+        output.tail_silence_ms as usize * out_config.sample_rate as usize / 1000 * channels;
+    let from = pcm.len().saturating_sub(silent);
+    pcm[from..].iter_mut().for_each(|s| *s = 0);
     let encoded = transcode::encode(&out_config, &pcm, MODEL_TIME_LIMIT).map_err(model)?;
     let packed = m4a::pack(&out_config, &encoded, 0);
     Ok(AudioPayload {
@@ -496,6 +512,14 @@ fn dub(
         duration_ms: (wanted / channels) as u64 * 1000 / u64::from(out_config.sample_rate),
         data_base64: base64::engine::general_purpose::STANDARD.encode(packed),
     })
+}
+
+fn tone(pcm: &mut [i16], channels: usize, rate: u32) {
+    for (i, frame) in pcm.chunks_mut(channels).enumerate() {
+        let phase = std::f64::consts::TAU * 440.0 * i as f64 / f64::from(rate);
+        let value = (0.25 * phase.sin() * 32767.0) as i16;
+        frame.iter_mut().for_each(|s| *s = value);
+    }
 }
 
 fn reverse_frames(pcm: &mut [i16], channels: usize) {

@@ -5,10 +5,11 @@
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::fragment::{DubbedFrames, FragmentRequest, originals, retimed};
+use super::fragment::{DubbedAudio, DubbedFrames, FragmentRequest, originals, retimed};
 use super::imp::{CAT, StsDub};
 use super::report::*;
 use super::state::*;
+use super::voiceover::Mix;
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
 use crate::segmenter::Segment;
@@ -73,6 +74,7 @@ impl StsDub {
             aac,
             archive: state.archive.clone(),
             timeout: state.settings.timeout.into(),
+            voice: state.reencoding.then(|| state.settings.fit_rules()),
         };
         let running_start = state.audio_running_time(start);
         if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
@@ -247,10 +249,14 @@ impl StsDub {
         let discont = std::mem::replace(&mut state.discont_pending, false);
         let session = state.session.clone();
         let stream_id = state.settings.stream_id.clone();
+        let mix = state.reencoding.then(|| Mix {
+            original_volume: state.settings.original_volume as f32,
+            bitrate: state.settings.bitrate(),
+        });
         drop(state);
 
         let result = match ready {
-            Ready::Event(event) => self.push_audio_event(event, session.as_ref()),
+            Ready::Event(event) => self.push_audio_event(event, session.as_ref(), mix),
             Ready::Segment {
                 batch,
                 segment,
@@ -262,6 +268,7 @@ impl StsDub {
                 outcome,
                 discont,
                 session.as_ref(),
+                mix,
             ),
         };
         if let Err(err) = result {
@@ -273,8 +280,18 @@ impl StsDub {
         &self,
         event: gst::Event,
         session: Option<&SessionHandle>,
+        mix: Option<Mix>,
     ) -> Result<(), gst::FlowError> {
         let eos = event.type_() == gst::EventType::Eos;
+        let event = match (mix, event.view()) {
+            (Some(mix), gst::EventView::Caps(caps)) => {
+                self.start_reencoder(caps.caps(), mix)?.unwrap_or(event)
+            }
+            _ => event,
+        };
+        if eos {
+            self.finish_reencoder()?;
+        }
         self.audio_src.push_event(event);
         if eos {
             if let Some(session) = session {
@@ -296,6 +313,7 @@ impl StsDub {
         outcome: Outcome<DubbedFrames>,
         discont: bool,
         session: Option<&SessionHandle>,
+        mix: Option<Mix>,
     ) -> Result<(), gst::FlowError> {
         let QueuedSegment {
             fragment_id,
@@ -307,6 +325,7 @@ impl StsDub {
         };
         let (cut, quiet_ns) = (segment.cut, segment.quiet_ns);
         let lateness_ms = self.account(stream_id, &outcome, &segment);
+        let span = SegmentSpan::of(&segment);
         let (buffers, dubbed) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
@@ -317,7 +336,21 @@ impl StsDub {
                     dubbed.round_trip.as_millis()
                 );
                 let report = Some((dubbed.round_trip, dubbed.sequence_number, dubbed.fit));
-                (retimed(&segment, dubbed.frames), report)
+                let buffers = match (dubbed.audio, mix) {
+                    (DubbedAudio::Frames(frames), None) => retimed(&segment, frames),
+                    (DubbedAudio::Voice(voice), Some(mix)) => {
+                        self.reencode(originals(segment), Some(&voice), mix.original_volume)
+                    }
+                    (_, mix) => {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "stream {stream_id} batch {batch}: dubbed audio not made for this output; original audio goes out"
+                        );
+                        self.reencode_if(mix, originals(segment))
+                    }
+                };
+                (buffers, report)
             }
             Outcome::Original(reason) => {
                 gst::warning!(
@@ -326,7 +359,7 @@ impl StsDub {
                     "stream {stream_id} batch {batch} fragment {fragment_id}: original audio ({})",
                     reason.as_str()
                 );
-                (originals(segment), None)
+                (self.reencode_if(mix, originals(segment)), None)
             }
         };
         let report = SegmentReport {
@@ -338,8 +371,13 @@ impl StsDub {
             lateness_ms,
             cut,
             quiet_ns,
+            span,
         };
-        self.post_segment_message(&report, &buffers);
+        self.post_segment_message(&report);
+        if discont && buffers.is_empty() {
+            // All held back by a re-encoder: the next buffer out carries it.
+            self.state().discont_pending = true;
+        }
         for (index, mut buffer) in buffers.into_iter().enumerate() {
             if discont && index == 0 {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);

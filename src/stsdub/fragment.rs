@@ -1,24 +1,72 @@
 //! One segment's trip to the STS and back, run on the tokio runtime: pack
 //! the frames as M4A, submit, wait for the answer, and fit the dubbed audio to
-//! the segment (transcoding it when its format differs). Never fails: any
-//! problem becomes a fallback with its reason.
+//! the segment: as AAC frames for codec copy (transcoding them when their
+//! format differs), or as decoded speech for the re-encoded output. Never
+//! fails: any problem becomes a fallback with its reason.
 
 use std::time::{Duration, Instant};
 
 use super::imp::CAT;
 use crate::archive::Archive;
+use crate::fit::{FitPlan, FitRules};
 use crate::m4a::{self, AacConfig};
 use crate::scheduler::{self, FallbackReason, Outcome};
 use crate::segmenter::{Frame, Segment};
 use crate::splice::{self, Fit};
 use crate::sts::session::{Fragment, Reply, SessionHandle};
 use crate::transcode;
+use crate::voice;
 use tokio::sync::oneshot;
 
-/// Dubbed frames fitted to their segment, timestamps still to be set.
+/// Dubbed audio fitted to its segment.
+pub(super) enum DubbedAudio {
+    /// AAC frames of the stream's format, timestamps still to be set.
+    Frames(Vec<gst::Buffer>),
+    /// Speech for the mix: interleaved f32, exactly the segment's length.
+    Voice(Vec<f32>),
+}
+
+/// How dubbed audio was fitted, as the segment message tells it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct FitSummary {
+    /// "exact", "trimmed", "padded" or "stretched".
+    pub kind: &'static str,
+    /// Speed-up, pitch kept; 1.0 when none.
+    pub stretch: f64,
+    /// Samples (per channel) cut or added at the end.
+    pub samples: u64,
+}
+
+impl From<Fit> for FitSummary {
+    fn from(fit: Fit) -> Self {
+        let frames = |n: usize| n as u64 * u64::from(m4a::AAC_FRAME_SAMPLES);
+        let (kind, samples) = match fit {
+            Fit::Exact => ("exact", 0),
+            Fit::Trimmed(n) => ("trimmed", frames(n)),
+            Fit::Padded(n) => ("padded", frames(n)),
+        };
+        Self {
+            kind,
+            stretch: 1.0,
+            samples,
+        }
+    }
+}
+
+impl From<FitPlan> for FitSummary {
+    fn from(plan: FitPlan) -> Self {
+        Self {
+            kind: plan.kind(),
+            stretch: plan.factor,
+            samples: (plan.trimmed + plan.padded) as u64,
+        }
+    }
+}
+
+/// Dubbed audio fitted to its segment, with how it went.
 pub(super) struct DubbedFrames {
-    pub frames: Vec<gst::Buffer>,
-    pub fit: Fit,
+    pub audio: DubbedAudio,
+    pub fit: FitSummary,
     pub round_trip: Duration,
     /// The fragment's sequence number on its connection.
     pub sequence_number: u64,
@@ -39,6 +87,8 @@ pub(super) struct FragmentRequest {
     /// fitting (transcoding included) within what is left of it plus the
     /// processing allowance, or the segment falls back.
     pub timeout: Duration,
+    /// Re-encoded output: the answer is fitted as speech, by these rules.
+    pub voice: Option<FitRules>,
 }
 
 impl FragmentRequest {
@@ -68,8 +118,8 @@ impl FragmentRequest {
                 let limit = self.timeout.saturating_sub(dubbed.round_trip)
                     + Duration::from(scheduler::PROCESSING_ALLOWANCE);
                 match self.fit_in_time(dubbed.m4a, limit).await {
-                    Ok((frames, fit)) => Outcome::Dubbed(DubbedFrames {
-                        frames,
+                    Ok((audio, fit)) => Outcome::Dubbed(DubbedFrames {
+                        audio,
                         fit,
                         round_trip: dubbed.round_trip,
                         sequence_number: dubbed.sequence_number,
@@ -119,11 +169,15 @@ impl FragmentRequest {
         &self,
         m4a: Vec<u8>,
         limit: Duration,
-    ) -> Result<(Vec<gst::Buffer>, Fit), FitError> {
+    ) -> Result<(DubbedAudio, FitSummary), FitError> {
         let (aac, wanted, label) = (self.aac.clone(), self.frames.len(), self.label());
+        let voice_rules = self.voice;
         let deadline = Instant::now() + limit;
-        let fitting =
-            tokio::task::spawn_blocking(move || fit_dubbed(&aac, &m4a, wanted, &label, limit));
+        let fitting = tokio::task::spawn_blocking(move || match voice_rules {
+            Some(rules) => fit_voice(&aac, &m4a, wanted, &rules, limit),
+            None => fit_dubbed(&aac, &m4a, wanted, &label, limit)
+                .map(|(frames, fit)| (DubbedAudio::Frames(frames), fit.into())),
+        });
         match tokio::time::timeout_at(deadline.into(), fitting).await {
             Ok(Ok(fitted)) => fitted.map_err(FitError::Unusable),
             Ok(Err(e)) => Err(FitError::Unusable(format!(
@@ -189,6 +243,20 @@ fn fit_dubbed(
             .collect(),
         fit,
     ))
+}
+
+/// Decodes dubbed M4A to speech exactly `wanted` frames long, stretched
+/// or trimmed by `rules`.
+fn fit_voice(
+    stream: &AacConfig,
+    data: &[u8],
+    wanted: usize,
+    rules: &FitRules,
+    limit: Duration,
+) -> Result<(DubbedAudio, FitSummary), String> {
+    let samples = wanted * m4a::AAC_FRAME_SAMPLES as usize;
+    let voice = voice::prepare(stream, data, samples, rules, limit)?;
+    Ok((DubbedAudio::Voice(voice.samples), voice.plan.into()))
 }
 
 /// Dubbed frame i takes the timestamps of original frame i.

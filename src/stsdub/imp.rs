@@ -52,6 +52,7 @@ use crate::buserrors;
 use crate::level::{FrameLevels, LevelMeter};
 use crate::m4a::AacConfig;
 use crate::metrics::{METRICS, StreamMetrics};
+use crate::reencode::Reencoder;
 use crate::segmenter::{Frame, Segmenter};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -83,6 +84,9 @@ pub struct StsDub {
     /// Whether the segmenter will look at the next audio frame's levels,
     /// told after each frame, read before `state` is taken.
     pub(super) levels_wanted: AtomicBool,
+    /// The re-encoded output's decoder and encoder (`voiceover.rs`). Used
+    /// by the audio_src task, reset at a flush and a stop: a leaf lock.
+    pub(super) reencoder: Mutex<Option<Reencoder>>,
 }
 
 impl StsDub {
@@ -268,6 +272,10 @@ impl StsDub {
             }
             EventView::FlushStop(_) => {
                 let forwarded = self.src_pad(track).push_event(event);
+                if track == Track::Audio {
+                    // The re-queued caps start a new one, on the new timeline.
+                    *lock(&self.reencoder) = None;
+                }
                 {
                     let mut state = self.state();
                     state.abandon(track);
@@ -358,6 +366,7 @@ impl StsDub {
         state
             .segmenter
             .set_format(config.sample_rate, config.frame_duration_ns());
+        state.reencoding = self.can_reencode(state.settings.reencodes(), &config);
         if state.session.is_none() {
             let session = self.start_session(&state.settings, &config, state.metrics.clone());
             state.session = Some(session);
@@ -526,7 +535,7 @@ impl StsDub {
     }
 }
 
-fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
+pub(super) fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
     let s = caps.structure(0).ok_or("empty caps")?;
     let codec_data = s
         .get::<gst::Buffer>("codec_data")
@@ -645,6 +654,7 @@ impl ObjectSubclass for StsDub {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             level_meter: Mutex::new(None),
+            reencoder: Mutex::new(None),
             levels_wanted: AtomicBool::new(true),
         }
     }
@@ -784,6 +794,7 @@ impl ElementImpl for StsDub {
             let mut state = self.state();
             state.abandon_audio();
             state.abandon_video();
+            *lock(&self.reencoder) = None;
             // Dropping the last handle ends the session and its connection.
             state.session = None;
             let archive = state.archive.clone();

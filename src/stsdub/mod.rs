@@ -14,6 +14,7 @@ mod session_events;
 mod settings;
 mod state;
 mod video;
+mod voiceover;
 
 glib::wrapper! {
     pub struct StsDub(ObjectSubclass<imp::StsDub>) @extends gst::Element, gst::Object;

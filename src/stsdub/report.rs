@@ -6,7 +6,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::fragment::DubbedFrames;
+use super::fragment::{DubbedFrames, FitSummary};
 use super::imp::{CAT, StsDub};
 use super::settings::*;
 use super::state::*;
@@ -16,7 +16,6 @@ use crate::metrics;
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, FallbackReason, Outcome};
 use crate::segmenter::Segment;
-use crate::splice::Fit;
 use crate::sts::breaker::BreakerState;
 
 /// What the `stsdub-segment` message says of one segment.
@@ -25,12 +24,33 @@ pub(super) struct SegmentReport<'a> {
     pub(super) batch: u64,
     pub(super) fragment_id: &'a str,
     /// Round trip, sequence number and fit of a dubbed segment.
-    pub(super) dubbed: Option<(Duration, u64, Fit)>,
+    pub(super) dubbed: Option<(Duration, u64, FitSummary)>,
     pub(super) reason: Option<FallbackReason>,
     pub(super) lateness_ms: Option<f64>,
     /// Why the segment closed, and the quiet around a pause cut.
     pub(super) cut: CutReason,
     pub(super) quiet_ns: Option<u64>,
+    pub(super) span: SegmentSpan,
+}
+
+/// Where a segment lies on the output timeline. Taken from the segment,
+/// not from the buffers pushed with it: a re-encoder's look-ahead frames
+/// leave with the next segment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SegmentSpan {
+    pub(super) pts: u64,
+    pub(super) duration: u64,
+    pub(super) frames: usize,
+}
+
+impl SegmentSpan {
+    pub(super) fn of(segment: &Segment<gst::Buffer>) -> Self {
+        Self {
+            pts: segment.start(),
+            duration: segment.duration(),
+            frames: segment.frames.len(),
+        }
+    }
 }
 impl StsDub {
     /// Serves /metrics for the process, or says which endpoint already does.
@@ -150,7 +170,7 @@ impl StsDub {
             .build()
     }
 
-    pub(super) fn post_segment_message(&self, report: &SegmentReport, buffers: &[gst::Buffer]) {
+    pub(super) fn post_segment_message(&self, report: &SegmentReport) {
         let &SegmentReport {
             stream_id,
             batch,
@@ -160,14 +180,11 @@ impl StsDub {
             lateness_ms,
             cut,
             quiet_ns,
+            span,
         } = report;
         let round_trip = dubbed.map(|(round_trip, _, _)| round_trip);
-        let (fit, fit_frames) = match dubbed.map(|(_, _, fit)| fit) {
-            None => ("", 0),
-            Some(Fit::Exact) => ("exact", 0),
-            Some(Fit::Trimmed(frames)) => ("trimmed", frames),
-            Some(Fit::Padded(frames)) => ("padded", frames),
-        };
+        let fit = dubbed.map(|(_, _, fit)| fit);
+        let fit_samples = fit.map_or(0, |f| f.samples);
         let structure = gst::Structure::builder("stsdub-segment")
             .field("stream-id", stream_id)
             .field("fragment-id", fragment_id)
@@ -190,16 +207,18 @@ impl StsDub {
                 dubbed.map_or(-1i64, |(_, sequence, _)| sequence as i64),
             )
             .field("lateness-ms", lateness_ms.unwrap_or(0.0))
-            // How the dubbed audio was fitted: "exact", "trimmed" (frames
-            // cut at its end) or "padded" (silent frames added), and by how
-            // many frames and samples; "" for a fallback.
-            .field("fit", fit)
-            .field("fit-frames", fit_frames as u32)
+            // How the dubbed audio was fitted: "exact", "trimmed" (cut at
+            // its end), "padded" (silence added) or "stretched" (sped up,
+            // pitch kept, by `stretch`), and how many samples (and whole or
+            // part frames) were cut or added; "" for a fallback.
+            .field("fit", fit.map_or("", |f| f.kind))
             .field(
-                "fit-samples",
-                fit_frames as u64 * u64::from(m4a::AAC_FRAME_SAMPLES),
+                "fit-frames",
+                fit_samples.div_ceil(u64::from(m4a::AAC_FRAME_SAMPLES)) as u32,
             )
-            .field("frames", buffers.len() as u32)
+            .field("fit-samples", fit_samples)
+            .field("stretch", fit.map_or(1.0, |f| f.stretch))
+            .field("frames", span.frames as u32)
             // Why the segment closed: "pause", "longest", "eos", "discont";
             // and the quiet around a pause cut (-1 for other cuts).
             .field("cut", cut.as_str())
@@ -207,21 +226,8 @@ impl StsDub {
                 "pause-ms",
                 quiet_ns.map_or(-1i64, |ns| (ns / 1_000_000) as i64),
             )
-            .field(
-                "duration-ms",
-                buffers
-                    .iter()
-                    .filter_map(|b| b.duration())
-                    .sum::<gst::ClockTime>()
-                    .mseconds(),
-            )
-            .field(
-                "pts",
-                buffers
-                    .first()
-                    .and_then(|b| b.pts())
-                    .map_or(0, |pts| pts.nseconds()),
-            )
+            .field("duration-ms", span.duration / 1_000_000)
+            .field("pts", span.pts)
             .build();
         let _ = self.obj().post_message(
             gst::message::Element::builder(structure)

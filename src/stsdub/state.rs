@@ -107,6 +107,8 @@ pub(super) struct State {
     pub(super) recent_fragments: VecDeque<(String, u64)>,
     pub(super) archive: Option<Archive>,
     pub(super) video_archive: Option<VideoArchive>,
+    /// The output audio is decoded, mixed and re-encoded (`voiceover.rs`).
+    pub(super) reencoding: bool,
 }
 
 impl Default for State {
@@ -139,6 +141,7 @@ impl Default for State {
             recent_fragments: VecDeque::new(),
             archive: None,
             video_archive: None,
+            reencoding: false,
         }
     }
 }

@@ -44,6 +44,17 @@ pub fn sample() -> PathBuf {
         .clone()
 }
 
+/// A sample `seconds` long (speech + test video), made once per build.
+pub fn long_sample(seconds: u32) -> PathBuf {
+    let seconds = seconds.to_string();
+    fixture(
+        &format!("sample-{seconds}s.mp4"),
+        &[],
+        "make-sample.sh",
+        &[&seconds],
+    )
+}
+
 /// A 60 s news-style clip, speech over pink noise 15 dB below the voice,
 /// and its clean speech (48 kHz mono WAV, sample-aligned): made once per
 /// build by `scripts/make-speech-clip.sh`.
@@ -81,6 +92,36 @@ fn ffmpeg_stdout(file: &Path, args: &[&str], what: &str) -> Vec<u8> {
         file.display()
     );
     output.stdout
+}
+
+/// Clicks: the high-frequency energy (RMS of the second difference) of
+/// each 10 ms window of mono `samples` at `rate`.
+pub fn hf_energy_windows(samples: &[f32], rate: u32) -> Vec<f32> {
+    let window = rate as usize / 100;
+    samples
+        .windows(3)
+        .map(|w| w[2] - 2.0 * w[1] + w[0])
+        .collect::<Vec<f32>>()
+        .chunks(window)
+        .map(rms)
+        .collect()
+}
+
+/// The high-frequency energy of the 10 ms window centred on `at` (a sample
+/// index), as a multiple of the programme's 99th percentile of the same
+/// measure: above 1, the join stands out from everything else heard.
+pub fn click_score(samples: &[f32], rate: u32, at: usize) -> f32 {
+    let half = rate as usize / 200;
+    let from = at.saturating_sub(half).min(samples.len());
+    let to = (at + half + 2).min(samples.len());
+    let join = hf_energy_windows(&samples[from..to], rate)
+        .first()
+        .copied()
+        .unwrap_or(0.0);
+    let mut all = hf_energy_windows(samples, rate);
+    all.sort_by(f32::total_cmp);
+    let p99 = all.get(all.len() * 99 / 100).copied().unwrap_or(0.0);
+    join / p99.max(f32::EPSILON)
 }
 
 /// `file`'s first audio track decoded by ffmpeg to mono f32 at `rate`.
