@@ -10,122 +10,27 @@
 //! cargo run --release --example bench_segmentation [-- CLIP.mp4 [RUNS]]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use gst::prelude::*;
-
-/// User + system CPU of this process so far, in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces), 1-based 14 and 15.
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn run_pipeline(description: &str) -> Result<(), String> {
-    let pipeline = gst::parse::launch(description)
-        .map_err(|e| e.to_string())?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline".to_string())?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    let result = loop {
-        let Some(message) = bus.timed_pop(gst::ClockTime::from_seconds(120)) else {
-            break Err("no EOS within 120 s".to_string());
-        };
-        match message.view() {
-            gst::MessageView::Eos(_) => break Ok(()),
-            gst::MessageView::Error(e) => break Err(e.error().to_string()),
-            _ => {}
-        }
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    result
-}
+#[path = "support/bench.rs"]
+mod bench;
 
 /// CPU seconds of one run of the clip through stsdub with `props`.
 fn stsdub_cpu(clip: &Path, props: &str) -> Result<f64, String> {
-    let description = format!(
+    bench::pipeline_cpu(&format!(
         "filesrc location={} ! qtdemux ! aacparse ! stsdub sts-url=http://127.0.0.1:9 {props} ! fakesink",
         clip.display()
-    );
-    let before = cpu_seconds();
-    run_pipeline(&description)?;
-    Ok(cpu_seconds() - before)
-}
-
-/// The clip's AAC frames and config, read once.
-fn frames(clip: &Path) -> Result<(gststsdub::m4a::AacConfig, Vec<gst::Buffer>), String> {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! qtdemux ! aacparse ! appsink name=sink sync=false",
-        clip.display()
     ))
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline".to_string())?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_downcast::<gst_app::AppSink>()
-        .ok_or("no appsink")?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    let mut config = None;
-    let mut buffers = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        if config.is_none() {
-            let caps = sample.caps().ok_or("no caps")?;
-            let data = caps
-                .structure(0)
-                .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-                .ok_or("no codec_data")?;
-            let map = data.map_readable().map_err(|e| e.to_string())?;
-            config = Some(
-                gststsdub::m4a::AacConfig::from_audio_specific_config(&map)
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        buffers.extend(sample.buffer_owned());
-    }
-    let _ = pipeline.set_state(gst::State::Null);
-    Ok((config.ok_or("no audio")?, buffers))
 }
 
 fn main() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let mut args = std::env::args().skip(1);
-    let clip = match args.next() {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let path = std::env::temp_dir().join("stsdub-bench-speech-clip.mp4");
-            if !path.exists() {
-                let script =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-speech-clip.sh");
-                let status = std::process::Command::new("bash")
-                    .arg(script)
-                    .arg(&path)
-                    .status()
-                    .map_err(|e| e.to_string())?;
-                if !status.success() {
-                    return Err("make-speech-clip.sh failed".into());
-                }
-            }
-            path
-        }
-    };
+    let clip = bench::speech_clip(args.next())?;
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
-    let (config, buffers) = frames(&clip)?;
+    let (config, buffers) = bench::frames(&clip)?;
     let stream_seconds = buffers.len() as f64 * config.frame_duration_ns() as f64 / 1e9;
 
     // The level meter alone, on this thread.

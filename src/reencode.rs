@@ -395,6 +395,7 @@ mod tests {
 
     #[test]
     fn the_input_bitrate_is_read_from_frame_sizes() {
+        init();
         let frames: Vec<gst::Buffer> = (0..50)
             .map(|_| gst::Buffer::with_size(256).expect("buffer"))
             .collect();

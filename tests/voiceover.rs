@@ -399,3 +399,37 @@ fn last_packet_end_s(file: &std::path::Path, kind: &str) -> f64 {
         .map(|v| v.trim().parse::<f64>().expect("seconds"))
         .sum()
 }
+
+#[test]
+fn live_voice_over_holds_the_encoder_look_ahead_within_the_latency() {
+    // A live tone, 1 s segments: the encoder's last two frames of each
+    // segment leave with the next one, still before their render time.
+    let sts = EchoSts::start(&[]);
+    let output = scratch("voiceover-live.flv");
+    let props = format!(
+        "sts-url={} segment-duration=1000 timeout=1500 original-volume=0.2",
+        sts.url
+    );
+    let run = run_pipeline(&live_to_flv(8, &output, &props), RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.statuses().iter().all(|s| s == "dubbed"),
+        "{:?}",
+        run.reasons()
+    );
+    let lateness: Vec<f64> = run
+        .segments
+        .iter()
+        .map(|s| s.get::<f64>("lateness-ms").expect("lateness-ms"))
+        .collect();
+    assert!(
+        lateness.iter().all(|l| *l < 0.0),
+        "decided before the deadline: {lateness:?}"
+    );
+    let audio = packets(&output, "a");
+    assert_eq!(audio.len() as u64, run.frames(), "every frame once");
+    for pair in audio.windows(2).skip(1) {
+        let step = pair[1].pts - pair[0].pts;
+        assert!((20..=22).contains(&step), "gap or overlap: {pair:?}");
+    }
+}
