@@ -12,6 +12,8 @@
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
 #   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
+#   FIT [trim]  (or stretch: speed long dubs up, MAX_STRETCH [1.25])  ORIGINAL_VOLUME [0] (0..1: voice-over)
+#   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
@@ -25,6 +27,7 @@ set -euo pipefail
 : "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 : "${LATENCY_MS:=-1}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
 : "${SEGMENTATION:=fixed}" "${MIN_SEGMENT_MS:=0}"
+: "${FIT:=trim}" "${MAX_STRETCH:=1.25}" "${ORIGINAL_VOLUME:=0}" "${AUDIO_BITRATE:=0}"
 : "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${RTSP_BUFFER_MODE:=slave}" "${GST_LAUNCH_ARGS:=}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
@@ -45,6 +48,7 @@ gst-launch-1.0 -e $GST_LAUNCH_ARGS \
     source-language="$SOURCE_LANGUAGE" target-language="$TARGET_LANGUAGE" \
     latency="$LATENCY_MS" segment-duration="$SEGMENT_MS" timeout="$TIMEOUT_MS" \
     segmentation="$SEGMENTATION" min-segment-duration="$MIN_SEGMENT_MS" \
+    fit="$FIT" max-stretch="$MAX_STRETCH" original-volume="$ORIGINAL_VOLUME" bitrate="$AUDIO_BITRATE" \
   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
   flvmux name=mux streamable=true ! queue ! "$RTMP_SINK" location="$RTMP_URL" &
 launch=$!

@@ -17,6 +17,8 @@
 
 use std::collections::VecDeque;
 
+use gst::prelude::*;
+
 use crate::lone::{self, LoneElement};
 use crate::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 use crate::mix::OriginalGain;
@@ -28,6 +30,15 @@ const SWITCH_RAMP_MS: u64 = 30;
 /// FFmpeg's AAC encoder starts with one frame of priming.
 const ENCODER_PRIMING_FRAMES: usize = 1;
 
+/// How the AAC encoder is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Encoding {
+    /// Bits/s; None: the input's, measured on the first segment.
+    pub bitrate: Option<u32>,
+    /// avenc_aac's fast search instead of its two-loop one.
+    pub fast: bool,
+}
+
 pub struct Reencoder {
     config: AacConfig,
     channels: usize,
@@ -36,6 +47,7 @@ pub struct Reencoder {
     bitrate: u32,
     /// Follow the input's bitrate, measured on the first segment.
     auto_bitrate: bool,
+    fast: bool,
     gain: OriginalGain,
     /// Input frames whose encoded frame has not come out yet, in order.
     waiting: VecDeque<gst::Buffer>,
@@ -48,7 +60,7 @@ pub struct Reencoder {
 impl Reencoder {
     /// A decoder and an encoder for `config`'s stream (AAC-LC only: its
     /// frames are 1024 samples at the stream's rate, as the encoder's are).
-    pub fn new(config: &AacConfig, bitrate: Option<u32>) -> Result<Self, String> {
+    pub fn new(config: &AacConfig, encoding: Encoding) -> Result<Self, String> {
         if config.object_type != 2 {
             return Err(format!(
                 "re-encoding needs AAC-LC input, the stream is AAC object type {}",
@@ -57,15 +69,16 @@ impl Reencoder {
         }
         let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(None), "AAC decoder")?;
         decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-original")?;
-        let bitrate_in_force = bitrate.unwrap_or(DEFAULT_BITRATE);
+        let bitrate_in_force = encoding.bitrate.unwrap_or(DEFAULT_BITRATE);
         let channels = usize::from(config.channels.max(1));
         Ok(Self {
-            encoder: encoder(config, bitrate_in_force)?,
+            encoder: encoder(config, bitrate_in_force, encoding.fast)?,
             config: config.clone(),
             channels,
             decoder,
             bitrate: bitrate_in_force,
-            auto_bitrate: bitrate.is_none(),
+            auto_bitrate: encoding.bitrate.is_none(),
+            fast: encoding.fast,
             gain: OriginalGain::new(
                 (SWITCH_RAMP_MS * u64::from(config.sample_rate) / 1000) as usize,
             ),
@@ -206,7 +219,7 @@ impl Reencoder {
         self.auto_bitrate = false;
         if measured.abs_diff(self.bitrate) >= 8_000 {
             // Nothing encoded yet: a new encoder has the same output caps.
-            self.encoder = encoder(&self.config, measured)?;
+            self.encoder = encoder(&self.config, measured, self.fast)?;
             self.bitrate = measured;
         }
         Ok(())
@@ -226,11 +239,14 @@ pub fn input_bitrate(frames: &[gst::Buffer], rate: u32) -> Option<u32> {
     Some(rounded.clamp(32_000, 640_000))
 }
 
-fn encoder(config: &AacConfig, bitrate: u32) -> Result<LoneElement, String> {
+fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<LoneElement, String> {
     let element = gst::ElementFactory::make("avenc_aac")
         .property("bitrate", bitrate as i32)
         .build()
         .map_err(|_| "avenc_aac is not installed (gst-libav)".to_string())?;
+    if fast {
+        element.set_property_from_str("aac-coder", "fast");
+    }
     let aac = gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
@@ -291,6 +307,10 @@ mod tests {
     use super::*;
 
     const RATE: u32 = 48_000;
+    const KNOWN_BITRATE: Encoding = Encoding {
+        bitrate: Some(128_000),
+        fast: false,
+    };
 
     fn init() {
         gst::init().expect("GStreamer initialises");
@@ -350,7 +370,7 @@ mod tests {
         init();
         let config = AacConfig::aac_lc(RATE, 2).expect("config");
         let input = tone_frames(&config, 60, Some(37));
-        let mut reencoder = Reencoder::new(&config, Some(128_000)).expect("reencoder");
+        let mut reencoder = Reencoder::new(&config, KNOWN_BITRATE).expect("reencoder");
         let mut out = Vec::new();
         for segment in input.chunks(25) {
             out.extend(reencoder.render(segment, None, 1.0).expect("rendered"));
@@ -379,7 +399,7 @@ mod tests {
         init();
         let config = AacConfig::aac_lc(RATE, 2).expect("config");
         let input = tone_frames(&config, 80, None);
-        let mut reencoder = Reencoder::new(&config, Some(128_000)).expect("reencoder");
+        let mut reencoder = Reencoder::new(&config, KNOWN_BITRATE).expect("reencoder");
         let silence = vec![0.0f32; 40 * AAC_FRAME_SAMPLES as usize * 2];
         let mut out = reencoder.render(&input[..40], None, 1.0).expect("full");
         out.extend(

@@ -251,7 +251,7 @@ impl StsDub {
         let stream_id = state.settings.stream_id.clone();
         let mix = state.reencoding.then(|| Mix {
             original_volume: state.settings.original_volume as f32,
-            bitrate: state.settings.bitrate(),
+            encoding: state.settings.encoding(),
         });
         drop(state);
 

@@ -44,6 +44,7 @@ pub(super) const PROP_FIT: &str = "fit";
 pub(super) const PROP_MAX_STRETCH: &str = "max-stretch";
 pub(super) const PROP_ORIGINAL_VOLUME: &str = "original-volume";
 pub(super) const PROP_BITRATE: &str = "bitrate";
+pub(super) const PROP_ENCODER_SPEED: &str = "encoder-speed";
 
 const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -117,6 +118,23 @@ pub enum Fit {
     Stretch = 1,
 }
 
+/// How hard the AAC encoder works when the audio is re-encoded (`encoder-speed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubEncoderSpeed")]
+pub enum EncoderSpeed {
+    #[enum_value(
+        name = "Quality: avenc_aac's two-loop search (its default)",
+        nick = "quality"
+    )]
+    Quality = 0,
+    #[enum_value(
+        name = "Fast: avenc_aac's fast search, about a third less CPU, lower quality",
+        nick = "fast"
+    )]
+    Fast = 1,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) sts_url: String,
@@ -139,6 +157,7 @@ pub(super) struct Settings {
     pub(super) original_volume: f64,
     /// AAC bitrate when re-encoding, bits/s; 0: the input's.
     pub(super) bitrate: u32,
+    pub(super) encoder_speed: EncoderSpeed,
     /// None: follows segment-duration and timeout (see `latency_in_force`).
     pub(super) latency: Option<gst::ClockTime>,
     pub(super) timeout: gst::ClockTime,
@@ -176,6 +195,7 @@ impl Default for Settings {
             max_stretch: crate::fit::DEFAULT_MAX_STRETCH,
             original_volume: 0.0,
             bitrate: AUTO_BITRATE,
+            encoder_speed: EncoderSpeed::Quality,
             latency: None,
             timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
             max_inflight: DEFAULT_MAX_INFLIGHT,
@@ -267,6 +287,11 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .minimum(AUTO_BITRATE)
                     .maximum(MAX_BITRATE)
                     .default_value(AUTO_BITRATE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default(PROP_ENCODER_SPEED, EncoderSpeed::Quality)
+                    .nick("Encoder speed")
+                    .blurb("When the audio is re-encoded: quality (avenc_aac's two-loop search) or fast (its fast search: about a third less CPU, lower quality)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecInt::builder(PROP_LATENCY)
@@ -377,6 +402,9 @@ impl Settings {
             }
             PROP_ORIGINAL_VOLUME => self.original_volume = value.get::<f64>().unwrap_or(0.0),
             PROP_BITRATE => self.bitrate = count(AUTO_BITRATE),
+            PROP_ENCODER_SPEED => {
+                self.encoder_speed = value.get::<EncoderSpeed>().unwrap_or(EncoderSpeed::Quality)
+            }
             PROP_LATENCY => {
                 self.latency = value
                     .get::<i32>()
@@ -426,6 +454,7 @@ impl Settings {
             PROP_MAX_STRETCH => self.max_stretch.to_value(),
             PROP_ORIGINAL_VOLUME => self.original_volume.to_value(),
             PROP_BITRATE => self.bitrate.to_value(),
+            PROP_ENCODER_SPEED => self.encoder_speed.to_value(),
             PROP_LATENCY => self
                 .latency
                 .map_or(AUTO_LATENCY, |l| l.mseconds() as i32)
@@ -515,9 +544,12 @@ impl Settings {
         }
     }
 
-    /// The re-encoder's bitrate: the property, or None for the input's.
-    pub(super) fn bitrate(&self) -> Option<u32> {
-        (self.bitrate != AUTO_BITRATE).then_some(self.bitrate)
+    /// How the re-encoder encodes: the bitrate (None: the input's) and speed.
+    pub(super) fn encoding(&self) -> crate::reencode::Encoding {
+        crate::reencode::Encoding {
+            bitrate: (self.bitrate != AUTO_BITRATE).then_some(self.bitrate),
+            fast: self.encoder_speed == EncoderSpeed::Fast,
+        }
     }
 
     /// The latency in a live pipeline: the property, or the smallest with

@@ -10,15 +10,14 @@ use gst::subclass::prelude::*;
 use super::imp::{CAT, StsDub, aac_config_from_caps};
 use super::state::lock;
 use crate::m4a::AacConfig;
-use crate::reencode::Reencoder;
+use crate::reencode::{Encoding, Reencoder};
 
 /// What the re-encoded output needs to know, read once per output item.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Mix {
     /// Gain of the original under a dubbed voice.
     pub(super) original_volume: f32,
-    /// None: the input's.
-    pub(super) bitrate: Option<u32>,
+    pub(super) encoding: Encoding,
 }
 
 impl StsDub {
@@ -78,7 +77,7 @@ impl StsDub {
         }
         // Another format: what the old encoder holds leaves first.
         self.finish_reencoder()?;
-        match Reencoder::new(&config, mix.bitrate) {
+        match Reencoder::new(&config, mix.encoding) {
             Ok(reencoder) => {
                 let caps = reencoder.output_caps();
                 gst::info!(
