@@ -11,6 +11,7 @@
 //!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
+//!     [--complete-at N] [--unknown-answers N]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -72,9 +73,20 @@ struct Options {
     slow_down: Option<Duration>,
     /// Cycle through malformed, duplicate, unknown and failed answers.
     chaos: bool,
+    /// Send `stream:complete` unasked once the Nth fragment is answered.
+    complete_at: Option<u64>,
+    /// Before each real answer, this many answers for made-up fragment ids.
+    unknown_answers: u64,
     /// Refuse connections whose CONNECT auth lacks {"token": this}.
     require_token: Option<String>,
 }
+
+/// Every switch, as `--help` prints it.
+const USAGE: &str = "echo_sts [--port N] [--delay-ms N] [--duration-factor F]
+    [--error CODE [--fail-first N]] [--transform reverse|identity|tone] [--tail-silence-ms N]
+    [--sample-rate HZ] [--channels N] [--max-inflight N]
+    [--ping-interval-ms N --ping-timeout-ms N] [--pause-at N --pause-ms N]
+    [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]";
 
 fn number(flag: &str, value: String) -> Result<u64, String> {
     value.parse().map_err(|e| format!("{flag}: {e}"))
@@ -93,6 +105,8 @@ fn parse_args() -> Result<Options, String> {
         ping_interval: None,
         ping_timeout: None,
         pause_at: None,
+        complete_at: None,
+        unknown_answers: 0,
         pause_for: Duration::from_secs(1),
         slow_down: None,
         chaos: false,
@@ -137,6 +151,8 @@ fn parse_args() -> Result<Options, String> {
                 options.ping_timeout = Some(Duration::from_millis(number(&flag, value()?)?))
             }
             "--pause-at" => options.pause_at = Some(number(&flag, value()?)?),
+            "--complete-at" => options.complete_at = Some(number(&flag, value()?)?),
+            "--unknown-answers" => options.unknown_answers = number(&flag, value()?)?,
             "--pause-ms" => options.pause_for = Duration::from_millis(number(&flag, value()?)?),
             "--slow-down-ms" => {
                 options.slow_down = Some(Duration::from_millis(number(&flag, value()?)?))
@@ -161,9 +177,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--max-inflight: {e}"))?
             }
             "--help" | "-h" => {
-                println!(
-                    "echo_sts [--port N] [--delay-ms N] [--duration-factor F] [--error CODE] [--transform reverse|identity|tone] [--tail-silence-ms N] [--max-inflight N]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -200,7 +214,10 @@ async fn main() {
     }
     let mut builder = SocketIo::builder()
         // A 6 s stereo segment is ~130 KB of JSON; leave room for long ones.
-        .max_payload(16 * 1024 * 1024);
+        .max_payload(16 * 1024 * 1024)
+        // --unknown-answers emits hundreds of packets at once; socketioxide
+        // drops what does not fit its queue (128 by default).
+        .max_buffer_size(64 * 1024);
     if let Some(interval) = options.ping_interval {
         builder = builder.ping_interval(interval);
     }
@@ -337,7 +354,18 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                 } else {
                     let reply = answer(&fragment, &options, index, started).await;
                     counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    for _ in 0..options.unknown_answers {
+                        let made_up = json!({"fragment_id": uuid::Uuid::new_v4().to_string(),
+                            "stream_id": fragment.stream_id, "sequence_number": fragment.sequence_number,
+                            "status": "failed", "error": {"code": "MODEL_ERROR", "message": "made up"}});
+                        let _ = socket.emit(FRAGMENT_PROCESSED, &made_up);
+                    }
                     let _ = socket.emit(FRAGMENT_PROCESSED, &reply);
+                    if options.complete_at == Some(index + 1) {
+                        eprintln!("echo_sts: stream:complete unasked");
+                        let complete = json!({"total_fragments": index + 1, "statistics": {}});
+                        let _ = socket.emit(STREAM_COMPLETE, &complete);
+                    }
                     return;
                 }
                 counters.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use gst::prelude::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Short segments make live tests quick: 500 ms segments, and a latency that
@@ -169,6 +170,98 @@ fn sts_killed_and_restarted_falls_back_reconnects_and_dubs_again() {
     drop(echo);
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
     assert_gapless_output(&output, &run);
+}
+
+#[test]
+fn an_unsolicited_stream_complete_ends_that_session_not_the_dubbing() {
+    // The STS closes the stream after the third answer, unasked: the element
+    // warns, reconnects and dubs on (before the fix, every later segment fell
+    // back as `disconnected` on the one connection).
+    let echo = EchoSts::start(&["--complete-at", "3"]);
+    let output = scratch("unsolicited-complete.flv");
+    let props = format!("sts-url={} {LIVE_PROPS} reconnect-delay=100", echo.url);
+    let run = run_pipeline(&live_to_flv(8, &output, &props), LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("connection lost") && w.contains("stream:complete")),
+        "{:?}",
+        run.warnings
+    );
+    let statuses = run.statuses();
+    let dubbed_after = statuses.iter().skip(3).filter(|s| *s == "dubbed").count();
+    assert!(
+        dubbed_after >= statuses.len() / 2,
+        "dubbing resumes after a reconnect: {:?}",
+        run.reasons()
+    );
+    echo.wait_for_log("stream end", Duration::from_secs(10));
+    assert_gapless_output(&output, &run);
+}
+
+#[test]
+fn answers_for_fragments_never_sent_are_counted_apart_and_told_sparingly() {
+    // A hostile peer: 200 answers with made-up ids before each real one.
+    let echo = EchoSts::start(&["--unknown-answers", "200"]);
+    let output = scratch("unknown-answers.flv");
+    let props = format!("sts-url={} timeout=3000", echo.url);
+    let mut running = Running::start(&file_to_flv(&sample(), &output, &props));
+    assert!(running.wait_for(LIMIT, |run| run.eos || !run.errors.is_empty()));
+    let stats = running
+        .pipeline()
+        .by_name("dub")
+        .expect("stsdub named dub")
+        .property::<gst::Structure>("stats");
+    let run = running.finish(LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.statuses().iter().all(|s| s == "dubbed"),
+        "{:?}",
+        run.reasons()
+    );
+    assert_eq!(
+        stats.get::<u64>("unknown-answers").ok(),
+        Some(2000),
+        "{stats:?}"
+    );
+    assert_eq!(stats.get::<u64>("late-answers").ok(), Some(0), "{stats:?}");
+    let told = |name: &str| run.messages.iter().filter(|m| *m == name).count();
+    assert_eq!(told("stsdub-late-answer"), 0);
+    assert_eq!(
+        told("stsdub-unknown-answer"),
+        4,
+        "at the 1st, 10th, 100th, 1000th"
+    );
+}
+
+#[test]
+fn the_echo_sts_help_lists_every_switch() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/echo_sts.rs"),
+    )
+    .expect("echo_sts source");
+    let help = Command::new(target_dir().join("examples").join("echo_sts"))
+        .arg("--help")
+        .output()
+        .expect("echo_sts runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let switches: Vec<&str> = source
+        .split('"')
+        .filter(|t| {
+            t.starts_with("--")
+                && t.len() > 2
+                && t[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
+        .filter(|t| *t != "--help")
+        .collect();
+    assert!(switches.len() >= 19, "{switches:?}");
+    for switch in switches {
+        assert!(
+            help.contains(switch),
+            "--help does not list {switch}:\n{help}"
+        );
+    }
 }
 
 #[test]

@@ -44,6 +44,7 @@ fn options(url: String) -> ConnectOptions {
         timeout: Duration::from_millis(800),
         tls_ca_file: None,
         traffic: Traffic::default(),
+        max_message: 1024 * 1024,
     }
 }
 

@@ -26,6 +26,9 @@ use crate::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
 pub const END_WAIT: Duration = Duration::from_secs(5);
+/// Fragments remembered as sent, to tell a late answer from one for a
+/// fragment never sent: more than can be in flight or answered late.
+const SENT_REMEMBERED: usize = 256;
 /// Upper bound for the websocket + namespace + `stream:init` handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -116,6 +119,10 @@ pub enum SessionEvent {
         reason: String,
     },
     LateAnswer {
+        fragment_id: String,
+    },
+    /// An answer for a fragment id this session never sent.
+    UnknownAnswer {
         fragment_id: String,
     },
     Warning {
@@ -239,6 +246,8 @@ struct Session {
     /// The fragment sent as the half-open probe, if one is out.
     probe: Option<String>,
     flow: FlowControl,
+    /// The last fragments sent, oldest first.
+    sent: VecDeque<String>,
 }
 
 impl Session {
@@ -263,6 +272,7 @@ impl Session {
             reported_breaker: BreakerState::Closed,
             probe: None,
             flow: FlowControl::default(),
+            sent: VecDeque::with_capacity(SENT_REMEMBERED),
         }
     }
 
@@ -330,6 +340,7 @@ impl Session {
             timeout: CONNECT_TIMEOUT,
             tls_ca_file: self.config.tls_ca_file.clone(),
             traffic: self.config.traffic.clone(),
+            max_message: max_message(self.config.stream.chunk_duration_ms),
         };
         let mut connection = (self.connector)(options).await.map_err(|e| e.to_string())?;
         let init = StreamInit {
@@ -402,8 +413,15 @@ impl Session {
                 incoming = connection.incoming.recv() => match incoming {
                     Some(Incoming::Event { name, data }) => {
                         if self.on_event(&name, data) {
-                            self.fall_back_all(FallbackReason::Disconnected, "stream complete");
                             connection.close().await;
+                            if ending.is_none() {
+                                // Not asked for: that session is over, the
+                                // stream is not. Reconnect and go on dubbing.
+                                return Ended::Lost(format!(
+                                    "the STS sent {STREAM_COMPLETE} before {STREAM_END}"
+                                ));
+                            }
+                            self.fall_back_all(FallbackReason::Disconnected, "stream complete");
                             return Ended::Finished;
                         }
                     }
@@ -500,6 +518,10 @@ impl Session {
         }
         self.next_sequence += 1;
         self.flow.sent(now.into_std());
+        if self.sent.len() == SENT_REMEMBERED {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(fragment.fragment_id.clone());
         self.in_flight.insert(
             fragment.fragment_id,
             InFlight {
@@ -599,9 +621,13 @@ impl Session {
             }
         };
         let Some(flight) = self.in_flight.remove(&processed.fragment_id) else {
-            (self.events)(SessionEvent::LateAnswer {
-                fragment_id: processed.fragment_id,
-            });
+            let fragment_id = processed.fragment_id;
+            let event = if self.sent.contains(&fragment_id) {
+                SessionEvent::LateAnswer { fragment_id }
+            } else {
+                SessionEvent::UnknownAnswer { fragment_id }
+            };
+            (self.events)(event);
             return;
         };
         let fragment_id = processed.fragment_id.clone();
@@ -767,6 +793,18 @@ async fn sleep_until_opt(when: Option<Instant>) {
     }
 }
 
+/// The largest message an answer for a segment of `segment_ms` needs:
+/// dubbed audio four times the segment at 512 kb/s, in base64, plus room
+/// for the JSON around it (about 2 MB for 6 s; the transport's own limit,
+/// 64 MiB, would let one reply take that much memory).
+pub fn max_message(segment_ms: u32) -> usize {
+    const BYTES_PER_MS: usize = 512_000 / 8 / 1000;
+    const LENGTH_FACTOR: usize = 4;
+    const ENVELOPE: usize = 64 * 1024;
+    let audio = segment_ms as usize * BYTES_PER_MS * LENGTH_FACTOR;
+    audio.div_ceil(3) * 4 + ENVELOPE
+}
+
 fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -829,6 +867,15 @@ mod tests {
             duration_ms: 6000,
             m4a: vec![],
         }
+    }
+
+    #[test]
+    fn the_message_limit_follows_the_segment() {
+        // A 6 s segment's M4A at 96 kb/s is ~72 KB, ~96 KB in base64.
+        let six_seconds = max_message(6_000);
+        assert!(six_seconds >= 4 * 6 * 512_000 / 8, "{six_seconds}");
+        assert!(six_seconds < 3 * 1024 * 1024, "{six_seconds}");
+        assert!(max_message(60_000) > 10 * six_seconds - 1024 * 1024);
     }
 
     #[test]

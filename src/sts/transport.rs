@@ -57,19 +57,80 @@ impl std::error::Error for TransportError {}
 pub fn engine_io_url(sts_url: &str) -> Result<String, TransportError> {
     let (scheme, rest) = sts_url
         .split_once("://")
-        .ok_or_else(|| TransportError::Url(format!("'{sts_url}' has no scheme")))?;
+        .ok_or_else(|| TransportError::Url(format!("'{}' has no scheme", bounded(sts_url))))?;
     let ws_scheme = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
-        other => return Err(TransportError::Url(format!("unsupported scheme '{other}'"))),
+        other => {
+            return Err(TransportError::Url(format!(
+                "unsupported scheme '{}'",
+                bounded(other)
+            )));
+        }
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() {
-        return Err(TransportError::Url(format!("'{sts_url}' has no host")));
+        return Err(TransportError::Url(format!(
+            "'{}' has no host",
+            bounded(sts_url)
+        )));
     }
+    check_authority(authority).map_err(TransportError::Url)?;
     Ok(format!(
         "{ws_scheme}://{authority}/socket.io/?EIO=4&transport=websocket"
     ))
+}
+
+/// At most this many characters of a value from outside go into a message.
+const SHOWN_CHARS: usize = 64;
+
+/// `value` as a message may show it: its first characters, and how long it is.
+pub fn bounded(value: &str) -> String {
+    if value.chars().count() <= SHOWN_CHARS {
+        return value.escape_debug().to_string();
+    }
+    let head: String = value.chars().take(SHOWN_CHARS).collect();
+    format!("{}… ({} bytes)", head.escape_debug(), value.len())
+}
+
+/// host[:port], the host a name, an IPv4 address or a bracketed IPv6 one,
+/// the port 1 to 65535.
+fn check_authority(authority: &str) -> Result<(), String> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (address, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("'{}': an IPv6 host needs its ']'", bounded(authority)))?;
+            if address.is_empty()
+                || !address
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            {
+                return Err(format!("'{}' is not an IPv6 address", bounded(address)));
+            }
+            (None, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(authority), None),
+        },
+    };
+    if let Some(host) = host {
+        let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+        if host.is_empty() || host.len() > 253 || !host.chars().all(name_char) {
+            return Err(format!(
+                "host '{}' is not a host name or address (letters, digits, '-', '.', '_', at most 253)",
+                bounded(host)
+            ));
+        }
+    }
+    if let Some(port) = port {
+        match port.parse::<u32>() {
+            Ok(1..=65535) if port.chars().all(|c| c.is_ascii_digit()) => {}
+            _ => return Err(format!("port '{}' is not within 1 to 65535", bounded(port))),
+        }
+    }
+    Ok(())
 }
 
 /// One Engine.IO packet as it arrives in a websocket text frame.
@@ -237,6 +298,8 @@ pub struct ConnectOptions {
     /// A PEM file of CA certificates trusted for wss:// besides the system's.
     pub tls_ca_file: Option<PathBuf>,
     pub traffic: Traffic,
+    /// The largest websocket message taken; a larger one closes the connection.
+    pub max_message: usize,
 }
 
 /// A TLS client configuration with the system's CA store, plus the CAs of
@@ -309,10 +372,17 @@ impl Connection {
         } else {
             None
         };
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
-                .await
-                .map_err(|e| TransportError::Connect(e.to_string()))?;
+        let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(options.max_message))
+            .max_frame_size(Some(options.max_message));
+        let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(limits),
+            false,
+            connector,
+        )
+        .await
+        .map_err(|e| TransportError::Connect(e.to_string()))?;
 
         let traffic = &options.traffic;
         let (ping_interval, ping_timeout) = match next_packet(&mut socket, traffic).await? {
@@ -480,6 +550,23 @@ mod tests {
         assert!(engine_io_url("ftp://x").is_err());
         assert!(engine_io_url("localhost:80").is_err());
         assert!(engine_io_url("http://").is_err());
+        assert!(engine_io_url("http://[::1]:8000").is_ok());
+        assert!(engine_io_url("http://sts_1.internal").is_ok());
+        for bad in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:80a",
+            "http://sts example:8000",
+            "http://user@sts:8000",
+            "http://[::1",
+            "http://[zz]:80",
+        ] {
+            let error = engine_io_url(bad).expect_err(bad).to_string();
+            assert!(
+                error.contains("port") || error.contains("host") || error.contains("IPv6"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

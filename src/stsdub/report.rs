@@ -157,6 +157,7 @@ impl StsDub {
             .field("dubbed", counts.dubbed)
             .field("fallback", counts.fallback)
             .field("late-answers", counts.late_answers)
+            .field("unknown-answers", counts.unknown_answers)
             .field(
                 "last-round-trip-ms",
                 counts.last_round_trip_ms.map_or(-1i64, |ms| ms as i64),

@@ -111,7 +111,7 @@ impl StsDub {
                 gst::warning!(
                     CAT,
                     imp = self,
-                    "{}: answer after the fragment fell back (or for one never sent) ignored; consider increasing latency",
+                    "{}: answer after the fragment fell back ignored; consider increasing latency",
                     self.fragment_label(stream_id, &fragment_id)
                 );
                 self.state().counts.late_answers += 1;
@@ -124,6 +124,30 @@ impl StsDub {
                     .src(&*self.obj())
                     .build();
                 let _ = self.obj().post_message(message);
+            }
+            SessionEvent::UnknownAnswer { fragment_id } => {
+                let total = {
+                    let mut state = self.state();
+                    state.counts.unknown_answers += 1;
+                    state.counts.unknown_answers
+                };
+                // A peer may send any number: told at the 1st, 10th, 100th…
+                if is_power_of_ten(total) {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "stream {stream_id}: answer for fragment {} that was never sent ignored ({total} so far)",
+                        crate::sts::transport::bounded(&fragment_id)
+                    );
+                    let structure = gst::Structure::builder("stsdub-unknown-answer")
+                        .field("stream-id", stream_id)
+                        .field("total", total)
+                        .build();
+                    let message = gst::message::Element::builder(structure)
+                        .src(&*self.obj())
+                        .build();
+                    let _ = self.obj().post_message(message);
+                }
             }
             SessionEvent::Warning {
                 fragment_id,
@@ -220,4 +244,11 @@ impl StsDub {
             .build();
         let _ = self.obj().post_message(message);
     }
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
 }

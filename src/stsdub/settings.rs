@@ -101,6 +101,24 @@ pub enum Segmentation {
     Pauses = 1,
 }
 
+/// The longest `stream-id` or `worker-id`: they travel as HTTP headers, in
+/// every payload and in every log line.
+const MAX_IDENTIFIER_LEN: usize = 128;
+
+/// Why `value` cannot be a stream or worker id, if it cannot.
+fn check_identifier(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        return Err("is empty");
+    }
+    if value.len() > MAX_IDENTIFIER_LEN {
+        return Err("is too long");
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("holds a space, a control or a non-ASCII character");
+    }
+    Ok(())
+}
+
 /// How dubbed audio longer than its segment is made to fit (`fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
 #[repr(u32)]
@@ -499,10 +517,13 @@ impl Settings {
             (PROP_STREAM_ID, &self.stream_id),
             (PROP_WORKER_ID, &self.worker_id),
         ] {
-            if value.trim().is_empty() {
+            if let Err(why) = check_identifier(value) {
                 return Err(gst::error_msg!(
                     gst::LibraryError::Settings,
-                    ["property {name} must not be empty"]
+                    [
+                        "property {name} = '{}' {why}; expected 1 to {MAX_IDENTIFIER_LEN} characters, printable ASCII without spaces (it is sent as an HTTP header)",
+                        crate::sts::transport::bounded(value)
+                    ]
                 ));
             }
         }
@@ -694,6 +715,40 @@ mod tests {
         };
         let error = settings.validate().expect_err("empty stream id");
         assert!(format!("{error:?}").contains(PROP_STREAM_ID), "{error:?}");
+        for (id, why) in [
+            ("x".repeat(1024 * 1024), "is too long"),
+            ("line\nbreak".to_owned(), "control"),
+            ("partido-añejo".to_owned(), "non-ASCII"),
+            (String::new(), "is empty"),
+        ] {
+            let settings = Settings {
+                worker_id: id.clone(),
+                ..Settings::default()
+            };
+            let error = format!("{:?}", settings.validate().expect_err("a bad id"));
+            assert!(
+                error.contains(PROP_WORKER_ID) && error.contains(why),
+                "{error}"
+            );
+            assert!(
+                error.len() < 600,
+                "the message never carries the whole id: {} bytes",
+                error.len()
+            );
+        }
+        for id in ["match-1-es", "a", &"x".repeat(MAX_IDENTIFIER_LEN)] {
+            let settings = Settings {
+                stream_id: id.to_owned(),
+                ..Settings::default()
+            };
+            assert!(settings.validate().is_ok(), "{id}");
+        }
+        let settings = Settings {
+            sts_url: "http://127.0.0.1:99999".into(),
+            ..Settings::default()
+        };
+        let error = format!("{:?}", settings.validate().expect_err("bad port"));
+        assert!(error.contains("1 to 65535"), "{error}");
         let settings = Settings {
             latency: Some(gst::ClockTime::from_mseconds(1000)),
             ..Settings::default()

@@ -60,6 +60,8 @@ pub(super) struct Counts {
     pub(super) dubbed: u64,
     pub(super) fallback: u64,
     pub(super) late_answers: u64,
+    /// Answers for fragment ids never sent.
+    pub(super) unknown_answers: u64,
     pub(super) last_round_trip_ms: Option<u64>,
     pub(super) breaker: Option<BreakerState>,
 }

@@ -42,7 +42,7 @@ pub fn plugin_dir() -> PathBuf {
     dir
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     // tests run from target/<profile>/deps/<test>-<hash>
     let exe = std::env::current_exe().expect("test executable path");
     exe.parent()

@@ -17,6 +17,8 @@ pub struct Run {
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
     pub eos: bool,
+    /// Names of the other element messages, in order.
+    pub messages: Vec<String>,
 }
 
 impl Run {
@@ -65,7 +67,8 @@ impl Run {
                 Some(s) if s.name() == "stsdub-breaker" => self
                     .breaker
                     .push(s.get::<String>("state").expect("state field")),
-                _ => {}
+                Some(s) => self.messages.push(s.name().to_string()),
+                None => {}
             },
             _ => {}
         }
