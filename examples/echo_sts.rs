@@ -11,7 +11,7 @@
 //!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
-//!     [--complete-at N] [--unknown-answers N]
+//!     [--complete-at N] [--unknown-answers N] [--pad-reply-kib N]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -77,6 +77,8 @@ struct Options {
     complete_at: Option<u64>,
     /// Before each real answer, this many answers for made-up fragment ids.
     unknown_answers: u64,
+    /// Each answer carries this many KiB of padding: an oversized reply.
+    pad_reply_kib: usize,
     /// Refuse connections whose CONNECT auth lacks {"token": this}.
     require_token: Option<String>,
 }
@@ -86,7 +88,8 @@ const USAGE: &str = "echo_sts [--port N] [--delay-ms N] [--duration-factor F]
     [--error CODE [--fail-first N]] [--transform reverse|identity|tone] [--tail-silence-ms N]
     [--sample-rate HZ] [--channels N] [--max-inflight N]
     [--ping-interval-ms N --ping-timeout-ms N] [--pause-at N --pause-ms N]
-    [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]";
+    [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]
+    [--pad-reply-kib N]";
 
 fn number(flag: &str, value: String) -> Result<u64, String> {
     value.parse().map_err(|e| format!("{flag}: {e}"))
@@ -107,6 +110,7 @@ fn parse_args() -> Result<Options, String> {
         pause_at: None,
         complete_at: None,
         unknown_answers: 0,
+        pad_reply_kib: 0,
         pause_for: Duration::from_secs(1),
         slow_down: None,
         chaos: false,
@@ -153,6 +157,7 @@ fn parse_args() -> Result<Options, String> {
             "--pause-at" => options.pause_at = Some(number(&flag, value()?)?),
             "--complete-at" => options.complete_at = Some(number(&flag, value()?)?),
             "--unknown-answers" => options.unknown_answers = number(&flag, value()?)?,
+            "--pad-reply-kib" => options.pad_reply_kib = number(&flag, value()?)? as usize,
             "--pause-ms" => options.pause_for = Duration::from_millis(number(&flag, value()?)?),
             "--slow-down-ms" => {
                 options.slow_down = Some(Duration::from_millis(number(&flag, value()?)?))
@@ -476,6 +481,9 @@ async fn answer(fragment: &FragmentData, options: &Options, index: u64, started:
             reply["status"] = json!("failed");
             reply["error"] = json!({"code": code, "message": message, "retryable": retryable});
         }
+    }
+    if options.pad_reply_kib > 0 {
+        reply["padding"] = json!("x".repeat(options.pad_reply_kib * 1024));
     }
     reply["processing_time_ms"] = json!(elapsed);
     reply["stage_timings"] = json!({"asr_ms": 0, "translation_ms": 0, "tts_ms": elapsed});

@@ -236,6 +236,29 @@ fn answers_for_fragments_never_sent_are_counted_apart_and_told_sparingly() {
 }
 
 #[test]
+fn a_reply_far_over_what_a_segment_needs_is_refused_and_the_stream_goes_on() {
+    // 4 MiB of padding in every answer to a 6 s segment (the limit is about
+    // 2 MB): before the limit followed the segment, the transport took up
+    // to 64 MiB and every segment was dubbed.
+    let echo = EchoSts::start(&["--pad-reply-kib", "4096"]);
+    let output = scratch("oversized-reply.flv");
+    let props = format!("sts-url={} timeout=3000 reconnect-delay=100", echo.url);
+    let run = run_pipeline(&file_to_flv(&sample(), &output, &props), LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        run.statuses().iter().all(|s| s == "fallback"),
+        "{:?}",
+        run.statuses()
+    );
+    assert!(
+        run.warnings.iter().any(|w| w.contains("Message too long")),
+        "{:?}",
+        run.warnings
+    );
+    assert_gapless_output(&output, &run);
+}
+
+#[test]
 fn the_echo_sts_help_lists_every_switch() {
     let source = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/echo_sts.rs"),
