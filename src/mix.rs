@@ -91,10 +91,6 @@ impl OriginalGain {
             mix_into(original, voice);
         }
     }
-
-    pub fn level(&self) -> f32 {
-        self.now
-    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub struct Encoding {
 pub struct Reencoder {
     config: AacConfig,
     channels: usize,
-    decoder: LoneElement,
+    decoder: FrameDecoder,
     encoder: LoneElement,
     bitrate: u32,
     /// Follow the input's bitrate, measured on the first segment.
@@ -67,8 +67,7 @@ impl Reencoder {
                 config.object_type
             ));
         }
-        let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(None), "AAC decoder")?;
-        decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-original")?;
+        let decoder = FrameDecoder::new(config)?;
         let bitrate_in_force = encoding.bitrate.unwrap_or(DEFAULT_BITRATE);
         let channels = usize::from(config.channels.max(1));
         Ok(Self {
@@ -114,14 +113,15 @@ impl Reencoder {
         if self.fed == 0 && self.auto_bitrate {
             self.follow_input_bitrate(originals)?;
         }
-        let mut pcm = self.decode(originals)?;
+        let mut pcm = self.decoder.decode(originals.iter().cloned())?;
         self.gain.mix(&mut pcm, self.channels, original_gain, voice);
-        self.waiting.extend(originals.iter().cloned());
         let buffer = self.pcm_buffer(pcm);
         let encoded = self
             .encoder
             .push(buffer)
             .map_err(|e| format!("the AAC encoder failed: {e:?}"))?;
+        // Only now: a failure above leaves these originals to the caller.
+        self.waiting.extend(originals.iter().cloned());
         Ok(self.stamp(encoded))
     }
 
@@ -138,36 +138,6 @@ impl Reencoder {
     /// The input frames not encoded yet, for going on without re-encoding.
     pub fn abandon(mut self) -> Vec<gst::Buffer> {
         self.waiting.drain(..).collect()
-    }
-
-    /// The gain of the original at the end of the last segment.
-    pub fn original_level(&self) -> f32 {
-        self.gain.level()
-    }
-
-    fn decode(&mut self, originals: &[gst::Buffer]) -> Result<Vec<f32>, String> {
-        let per_frame = AAC_FRAME_SAMPLES as usize * self.channels;
-        let mut pcm = Vec::with_capacity(originals.len() * per_frame);
-        for frame in originals {
-            let decoded = self
-                .decoder
-                .push(frame.clone())
-                .map_err(|e| format!("the AAC decoder failed: {e:?}"))?;
-            let planar = self
-                .decoder
-                .output_caps()
-                .is_some_and(|caps| is_planar(&caps));
-            let start = pcm.len();
-            for buffer in &decoded {
-                if let Ok(map) = buffer.map_readable() {
-                    append_interleaved(&mut pcm, map.as_slice(), self.channels, planar);
-                }
-            }
-            // A frame the decoder refused is a frame of silence: the count
-            // of samples, and so the timeline, never changes.
-            pcm.resize(start + per_frame, 0.0);
-        }
-        Ok(pcm)
     }
 
     fn pcm_buffer(&mut self, pcm: Vec<f32>) -> gst::Buffer {
@@ -223,6 +193,54 @@ impl Reencoder {
             self.bitrate = measured;
         }
         Ok(())
+    }
+}
+
+/// AAC frames to interleaved f32, one call per run of frames, the
+/// decoder's state kept between calls (a stream decoded piece by piece
+/// sounds as if decoded whole).
+pub struct FrameDecoder {
+    decoder: LoneElement,
+    channels: usize,
+}
+
+impl FrameDecoder {
+    pub fn new(config: &AacConfig) -> Result<Self, String> {
+        let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(None), "AAC decoder")?;
+        decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-decode")?;
+        Ok(Self {
+            decoder,
+            channels: usize::from(config.channels.max(1)),
+        })
+    }
+
+    /// Exactly 1024 samples per channel for each frame: a frame the decoder
+    /// refuses is a frame of silence, so the count of samples, and the
+    /// timeline, never change.
+    pub fn decode(
+        &mut self,
+        frames: impl Iterator<Item = gst::Buffer>,
+    ) -> Result<Vec<f32>, String> {
+        let per_frame = AAC_FRAME_SAMPLES as usize * self.channels;
+        let mut pcm = Vec::with_capacity(frames.size_hint().0 * per_frame);
+        for frame in frames {
+            let decoded = self
+                .decoder
+                .push(frame)
+                .map_err(|e| format!("the AAC decoder failed: {e:?}"))?;
+            let planar = self
+                .decoder
+                .output_caps()
+                .is_some_and(|caps| is_planar(&caps));
+            let start = pcm.len();
+            for buffer in &decoded {
+                if let Ok(map) = buffer.map_readable() {
+                    append_interleaved(&mut pcm, map.as_slice(), self.channels, planar);
+                }
+            }
+            pcm.resize(start + per_frame, 0.0);
+        }
+        Ok(pcm)
     }
 }
 

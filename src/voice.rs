@@ -14,6 +14,7 @@ use crate::fit::{self, FitPlan, FitRules};
 use crate::lone::LoneElement;
 use crate::m4a::{self, AacConfig};
 use crate::mix;
+use crate::reencode::FrameDecoder;
 use crate::transcode;
 
 /// Fade-in at a voice's start and fade-out at its end.
@@ -53,13 +54,17 @@ pub fn prepare(
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
     let frames: Vec<&[u8]> = unpacked.frames.iter().map(|r| &data[r.clone()]).collect();
     let channels = usize::from(stream.channels.max(1));
-    let mut samples = transcode::decode_float(
-        &unpacked.config,
-        &frames,
-        stream.sample_rate,
-        stream.channels,
-        limit,
-    )?;
+    let dubbed = &unpacked.config;
+    let mut samples = if (dubbed.object_type, dubbed.sample_rate, dubbed.channels)
+        == (2, stream.sample_rate, stream.channels)
+    {
+        // The usual answer, in the stream's own format: one decoder, no
+        // pipeline, no conversion.
+        FrameDecoder::new(dubbed)?
+            .decode(frames.iter().map(|f| gst::Buffer::from_slice(f.to_vec())))?
+    } else {
+        transcode::decode_float(dubbed, &frames, stream.sample_rate, stream.channels, limit)?
+    };
     let priming = u64::from(unpacked.priming_samples) * u64::from(stream.sample_rate)
         / u64::from(unpacked.config.sample_rate.max(1));
     samples.drain(..(priming as usize * channels).min(samples.len()));
