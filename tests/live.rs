@@ -462,6 +462,45 @@ fn live_low_latency_profile_is_recorded_faithfully_and_in_sync() {
     assert_same_live_output("pauses", &plain, &recording);
 }
 
+/// worker.sh in voice-over (ORIGINAL_VOLUME=0.2: decoded, mixed, re-encoded
+/// on one timeline): every segment dubbed, the recording faithful, and the
+/// sync marks where the same RTSP path without stsdub puts them.
+#[test]
+fn live_voice_over_is_recorded_faithfully_and_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    // The debug echo's first answer (GStreamer warming up) may take 1.2 s.
+    let echo = EchoSts::start(&["--transform", "identity", "--delay-ms", "300"]);
+    let (recording, plain) = std::thread::scope(|scope| {
+        let plain = scope.spawn(|| live_passthrough(&sample));
+        let rtsp = rtsp_source(&sample);
+        let nginx = Nginx::start("voiceover");
+        let worker = Worker::start_with(
+            &rtsp.url,
+            &nginx.url("voiceover"),
+            &echo.url,
+            &[
+                ("ORIGINAL_VOLUME", "0.2"),
+                ("SEGMENT_MS", "2500"),
+                ("TIMEOUT_MS", "1500"),
+            ],
+        );
+        let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
+        assert!(clean, "worker.sh exits 0 at the end of the stream");
+        assert!(segments.len() >= 8, "{segments:?}");
+        assert!(
+            segments.iter().all(|(status, _)| status == "dubbed"),
+            "{segments:?}"
+        );
+        let recording = nginx.recording("voiceover");
+        drop(nginx);
+        (recording, plain.join().expect("the passthrough run"))
+    });
+    echo.wait_for_log("stream end", Duration::from_secs(10));
+    assert_recording_is_faithful(&sample, &recording);
+    assert_same_live_output("voiceover", &plain, &recording);
+}
+
 #[test]
 fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
