@@ -259,6 +259,39 @@ fn a_reply_far_over_what_a_segment_needs_is_refused_and_the_stream_goes_on() {
 }
 
 #[test]
+fn playing_null_cycles_with_fragments_in_flight_leak_no_thread_or_socket() {
+    // bench_cycles in its own process, so that only its threads count.
+    let output = Command::new(target_dir().join("examples").join("bench_cycles"))
+        .arg("30")
+        .output()
+        .expect("bench_cycles runs");
+    assert!(output.status.success(), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    // | cycle | RSS MiB | threads | open fds |
+    let rows: Vec<(u64, u64, u64)> = table
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            Some((
+                cells.get(1)?.parse().ok()?,
+                cells.get(3)?.parse().ok()?,
+                cells.get(4)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    let (_, threads_at_10, fds_at_10) = rows[1];
+    for (cycle, threads, fds) in &rows[2..] {
+        assert_eq!(*threads, threads_at_10, "threads at cycle {cycle}: {table}");
+        // One socket may still be closing when counted.
+        assert!(
+            fds.abs_diff(fds_at_10) <= 1,
+            "descriptors at cycle {cycle}: {table}"
+        );
+    }
+}
+
+#[test]
 fn the_echo_sts_help_lists_every_switch() {
     let source = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/echo_sts.rs"),
