@@ -429,37 +429,12 @@ fn live_rtsp_to_rtmp_every_segment_dubbed_in_sync() {
 /// then once never sent its video EOS, so the test keeps the default).
 #[test]
 fn live_low_latency_profile_is_recorded_faithfully_and_in_sync() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sample = marks_sample();
-    let echo = EchoSts::start(&["--transform", "identity", "--delay-ms", "700"]);
-    let (recording, plain) = std::thread::scope(|scope| {
-        let plain = scope.spawn(|| live_passthrough(&sample));
-        let rtsp = rtsp_source(&sample);
-        let nginx = Nginx::start("pauses");
-        let worker = Worker::start_with(
-            &rtsp.url,
-            &nginx.url("pauses"),
-            &echo.url,
-            &[
-                ("SEGMENTATION", "pauses"),
-                ("SEGMENT_MS", "2500"),
-                ("TIMEOUT_MS", "1000"),
-            ],
-        );
-        let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
-        assert!(clean, "worker.sh exits 0 at the end of the stream");
-        assert!(segments.len() >= 8, "{segments:?}");
-        assert!(
-            segments.iter().all(|(status, _)| status == "dubbed"),
-            "{segments:?}"
-        );
-        let recording = nginx.recording("pauses");
-        drop(nginx);
-        (recording, plain.join().expect("the passthrough run"))
-    });
-    echo.wait_for_log("stream end", Duration::from_secs(10));
-    assert_recording_is_faithful(&sample, &recording);
-    assert_same_live_output("pauses", &plain, &recording);
+    let env = [
+        ("SEGMENTATION", "pauses"),
+        ("SEGMENT_MS", "2500"),
+        ("TIMEOUT_MS", "1000"),
+    ];
+    assert_worker_dubs_all_faithfully_in_sync("pauses", &["--delay-ms", "700"], &env);
 }
 
 /// worker.sh in voice-over (ORIGINAL_VOLUME=0.2: decoded, mixed, re-encoded
@@ -467,24 +442,28 @@ fn live_low_latency_profile_is_recorded_faithfully_and_in_sync() {
 /// sync marks where the same RTSP path without stsdub puts them.
 #[test]
 fn live_voice_over_is_recorded_faithfully_and_in_sync() {
+    let env = [
+        ("ORIGINAL_VOLUME", "0.2"),
+        ("SEGMENT_MS", "2500"),
+        ("TIMEOUT_MS", "1500"),
+    ];
+    // The debug echo's first answer (GStreamer warming up) may take 1.2 s.
+    assert_worker_dubs_all_faithfully_in_sync("voiceover", &["--delay-ms", "300"], &env);
+}
+
+/// The marks sample over RTSP through worker.sh (with `env`) to nginx, the
+/// echo STS answering as it came (`echo_args` besides): every segment
+/// dubbed, the recording faithful, and at each sync mark the A/V of the
+/// same RTSP path without stsdub, run beside it.
+fn assert_worker_dubs_all_faithfully_in_sync(name: &str, echo_args: &[&str], env: &[(&str, &str)]) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sample = marks_sample();
-    // The debug echo's first answer (GStreamer warming up) may take 1.2 s.
-    let echo = EchoSts::start(&["--transform", "identity", "--delay-ms", "300"]);
+    let echo = EchoSts::start(&[&["--transform", "identity"], echo_args].concat());
     let (recording, plain) = std::thread::scope(|scope| {
         let plain = scope.spawn(|| live_passthrough(&sample));
         let rtsp = rtsp_source(&sample);
-        let nginx = Nginx::start("voiceover");
-        let worker = Worker::start_with(
-            &rtsp.url,
-            &nginx.url("voiceover"),
-            &echo.url,
-            &[
-                ("ORIGINAL_VOLUME", "0.2"),
-                ("SEGMENT_MS", "2500"),
-                ("TIMEOUT_MS", "1500"),
-            ],
-        );
+        let nginx = Nginx::start(name);
+        let worker = Worker::start_with(&rtsp.url, &nginx.url(name), &echo.url, env);
         let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
         assert!(clean, "worker.sh exits 0 at the end of the stream");
         assert!(segments.len() >= 8, "{segments:?}");
@@ -492,13 +471,13 @@ fn live_voice_over_is_recorded_faithfully_and_in_sync() {
             segments.iter().all(|(status, _)| status == "dubbed"),
             "{segments:?}"
         );
-        let recording = nginx.recording("voiceover");
+        let recording = nginx.recording(name);
         drop(nginx);
         (recording, plain.join().expect("the passthrough run"))
     });
     echo.wait_for_log("stream end", Duration::from_secs(10));
     assert_recording_is_faithful(&sample, &recording);
-    assert_same_live_output("voiceover", &plain, &recording);
+    assert_same_live_output(name, &plain, &recording);
 }
 
 #[test]

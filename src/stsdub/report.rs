@@ -230,10 +230,14 @@ impl StsDub {
             .field("duration-ms", span.duration / 1_000_000)
             .field("pts", span.pts)
             .build();
-        let _ = self.obj().post_message(
-            gst::message::Element::builder(structure)
-                .src(&*self.obj())
-                .build(),
-        );
+        self.post_element(structure);
+    }
+
+    /// Posts `structure` as an element message from this element.
+    pub(super) fn post_element(&self, structure: gst::Structure) {
+        let message = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(message);
     }
 }

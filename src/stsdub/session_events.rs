@@ -2,7 +2,6 @@
 //! settings, and what each session event becomes (logs, warnings, bus
 //! messages, metrics).
 
-use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub};
@@ -120,10 +119,7 @@ impl StsDub {
                     .field("stream-id", stream_id)
                     .field("fragment-id", fragment_id)
                     .build();
-                let message = gst::message::Element::builder(structure)
-                    .src(&*self.obj())
-                    .build();
-                let _ = self.obj().post_message(message);
+                self.post_element(structure);
             }
             SessionEvent::UnknownAnswer { fragment_id } => {
                 let total = {
@@ -143,10 +139,7 @@ impl StsDub {
                         .field("stream-id", stream_id)
                         .field("total", total)
                         .build();
-                    let message = gst::message::Element::builder(structure)
-                        .src(&*self.obj())
-                        .build();
-                    let _ = self.obj().post_message(message);
+                    self.post_element(structure);
                 }
             }
             SessionEvent::Warning {
@@ -239,10 +232,7 @@ impl StsDub {
             .field("state", state.as_str())
             .field("state-code", state as i32)
             .build();
-        let message = gst::message::Element::builder(structure)
-            .src(&*self.obj())
-            .build();
-        let _ = self.obj().post_message(message);
+        self.post_element(structure);
     }
 }
 
