@@ -110,14 +110,18 @@ pub fn voiced_length(samples: &[f32], channels: usize, block: usize, threshold: 
     let mut end = frames;
     while end > 0 {
         let start = end.saturating_sub(block);
-        let chunk = &samples[start * channels..end * channels];
-        let mean_square = chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len().max(1) as f32;
-        if mean_square.sqrt() > threshold {
+        if rms(&samples[start * channels..end * channels]) > threshold {
             return end;
         }
         end = start;
     }
     0
+}
+
+/// Root mean square of `samples` (0 for none).
+pub fn rms(samples: &[f32]) -> f32 {
+    let sum: f32 = samples.iter().map(|s| s * s).sum();
+    (sum / samples.len().max(1) as f32).sqrt()
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub struct LevelMeter {
 impl LevelMeter {
     /// A meter for `config`'s stream; an error names what is missing.
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(), "AAC decoder")?;
+        let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
         decoder.start(
             &lone::aac_caps(config),
             &gst::FormattedSegment::<gst::ClockTime>::new().upcast(),
@@ -56,7 +56,10 @@ impl LevelMeter {
             frame.make_mut().set_flags(gst::BufferFlags::DISCONT);
         }
         let decoded = self.decoder.push(frame)?;
-        let planes = self.decoder.output_caps().map_or(1, |caps| planes(&caps));
+        let planes = self
+            .decoder
+            .output_caps()
+            .map_or(1, |caps| lone::planes(&caps));
         let levels = decoded
             .last()
             .and_then(|b| b.map_readable().ok())
@@ -67,25 +70,6 @@ impl LevelMeter {
     /// Notes a frame not decoded: the next one measured is only decoded.
     pub fn skip(&mut self) {
         self.skipped = true;
-    }
-}
-
-/// Float samples, interleaved or planar (avdec_aac's).
-fn float_caps() -> gst::Caps {
-    gst::Caps::builder("audio/x-raw")
-        .field("format", "F32LE")
-        .field("layout", gst::List::new(["interleaved", "non-interleaved"]))
-        .build()
-}
-
-/// How many planes raw audio caps lay their samples out in: one when
-/// interleaved, one per channel when not.
-fn planes(caps: &gst::CapsRef) -> usize {
-    let Some(s) = caps.structure(0) else { return 1 };
-    if s.get::<&str>("layout") == Ok("non-interleaved") {
-        s.get::<i32>("channels").map_or(1, |c| c.max(1) as usize)
-    } else {
-        1
     }
 }
 

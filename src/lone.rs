@@ -185,3 +185,51 @@ pub fn aac_decoder() -> Result<gst::Element, String> {
         .and_then(|f| f.create().build().ok())
         .ok_or_else(|| "no AAC decoder is installed (gst-libav's avdec_aac)".to_string())
 }
+
+/// F32 samples in either layout: what a decoder gives back.
+pub fn decoded_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("layout", gst::List::new(["interleaved", "non-interleaved"]))
+        .build()
+}
+
+/// Interleaved F32 samples at `rate` Hz, `channels` channels.
+pub fn interleaved_caps(rate: u32, channels: usize) -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("layout", "interleaved")
+        .field("rate", rate as i32)
+        .field("channels", channels as i32)
+        .build()
+}
+
+/// How many planes raw audio caps lay their samples out in: one when
+/// interleaved, one per channel when not.
+pub fn planes(caps: &gst::CapsRef) -> usize {
+    let Some(s) = caps.structure(0) else { return 1 };
+    if s.get::<&str>("layout") == Ok("non-interleaved") {
+        s.get::<i32>("channels").map_or(1, |c| c.max(1) as usize)
+    } else {
+        1
+    }
+}
+
+/// A buffer of `samples` as F32LE, stamped at `pts`.
+pub fn f32_buffer(samples: &[f32], pts: gst::ClockTime) -> gst::Buffer {
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut buffer = gst::Buffer::from_mut_slice(bytes);
+    if let Some(b) = buffer.get_mut() {
+        b.set_pts(pts);
+    }
+    buffer
+}
+
+/// Appends the F32LE samples of `bytes`.
+pub fn extend_f32(samples: &mut Vec<f32>, bytes: &[u8]) {
+    samples.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+}

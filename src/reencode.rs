@@ -143,13 +143,10 @@ impl Reencoder {
     fn pcm_buffer(&mut self, pcm: Vec<f32>) -> gst::Buffer {
         let frames = (pcm.len() / self.channels) as u64;
         let rate = u64::from(self.config.sample_rate);
-        let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
-        let mut buffer = gst::Buffer::from_mut_slice(bytes);
+        // The encoder sees a perfect timeline: it never resyncs or drains.
+        let pts = gst::ClockTime::from_nseconds(self.fed * 1_000_000_000 / rate);
+        let mut buffer = lone::f32_buffer(&pcm, pts);
         if let Some(b) = buffer.get_mut() {
-            // The encoder sees a perfect timeline: it never resyncs or drains.
-            b.set_pts(gst::ClockTime::from_nseconds(
-                self.fed * 1_000_000_000 / rate,
-            ));
             b.set_duration(gst::ClockTime::from_nseconds(frames * 1_000_000_000 / rate));
         }
         self.fed += frames;
@@ -206,7 +203,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = LoneElement::new(lone::aac_decoder()?, &float_caps(None), "AAC decoder")?;
+        let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
         decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-decode")?;
         Ok(Self {
             decoder,
@@ -228,14 +225,14 @@ impl FrameDecoder {
                 .decoder
                 .push(frame)
                 .map_err(|e| format!("the AAC decoder failed: {e:?}"))?;
-            let planar = self
+            let planes = self
                 .decoder
                 .output_caps()
-                .is_some_and(|caps| is_planar(&caps));
+                .map_or(1, |caps| lone::planes(&caps));
             let start = pcm.len();
             for buffer in &decoded {
                 if let Ok(map) = buffer.map_readable() {
-                    append_interleaved(&mut pcm, map.as_slice(), self.channels, planar);
+                    append_interleaved(&mut pcm, map.as_slice(), planes);
                 }
             }
             pcm.resize(start + per_frame, 0.0);
@@ -270,7 +267,7 @@ fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<LoneElement, 
         .field("stream-format", "raw")
         .build();
     let encoder = LoneElement::new(element, &aac, "AAC encoder")?;
-    let input = float_caps(Some((config.sample_rate, config.channels)));
+    let input = lone::interleaved_caps(config.sample_rate, usize::from(config.channels));
     encoder.start(&input, &time_segment(), "stsdub-reencode")?;
     Ok(encoder)
 }
@@ -279,44 +276,17 @@ fn time_segment() -> gst::Segment {
     gst::FormattedSegment::<gst::ClockTime>::new().upcast()
 }
 
-/// F32 samples; interleaved at `format`'s rate and channels when given
-/// (the encoder's input), else either layout (the decoder's output).
-fn float_caps(format: Option<(u32, u8)>) -> gst::Caps {
-    match format {
-        Some((rate, channels)) => gst::Caps::builder("audio/x-raw")
-            .field("format", "F32LE")
-            .field("layout", "interleaved")
-            .field("rate", rate as i32)
-            .field("channels", i32::from(channels))
-            .build(),
-        None => gst::Caps::builder("audio/x-raw")
-            .field("format", "F32LE")
-            .field("layout", gst::List::new(["interleaved", "non-interleaved"]))
-            .build(),
-    }
-}
-
-fn is_planar(caps: &gst::CapsRef) -> bool {
-    caps.structure(0)
-        .is_some_and(|s| s.get::<&str>("layout") == Ok("non-interleaved"))
-}
-
-/// Appends f32 `bytes` (planar or interleaved) as interleaved samples.
-fn append_interleaved(pcm: &mut Vec<f32>, bytes: &[u8], channels: usize, planar: bool) {
-    let sample = |i: usize| {
-        let b = &bytes[i * 4..i * 4 + 4];
-        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    };
-    let count = bytes.len() / 4;
-    if !planar || channels == 1 {
-        pcm.extend((0..count).map(sample));
+/// Appends F32LE `bytes` laid out in `planes` planes as interleaved samples.
+fn append_interleaved(pcm: &mut Vec<f32>, bytes: &[u8], planes: usize) {
+    if planes <= 1 {
+        lone::extend_f32(pcm, bytes);
         return;
     }
-    let per_plane = count / channels;
+    let mut samples = Vec::with_capacity(bytes.len() / 4);
+    lone::extend_f32(&mut samples, bytes);
+    let per_plane = samples.len() / planes;
     for i in 0..per_plane {
-        for c in 0..channels {
-            pcm.push(sample(c * per_plane + i));
-        }
+        pcm.extend((0..planes).map(|c| samples[c * per_plane + i]));
     }
 }
 
@@ -379,7 +349,7 @@ mod tests {
         )
         .expect("decoded");
         pcm.chunks(AAC_FRAME_SAMPLES as usize * 2)
-            .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt())
+            .map(crate::fit::rms)
             .collect()
     }
 

@@ -36,10 +36,9 @@ pub fn decode_float(
     limit: Duration,
 ) -> Result<Vec<f32>, String> {
     let bytes = decode_raw(config, frames, rate, channels, "F32LE", limit)?;
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    let mut samples = Vec::with_capacity(bytes.len() / 4);
+    crate::lone::extend_f32(&mut samples, &bytes);
+    Ok(samples)
 }
 
 fn decode_raw(

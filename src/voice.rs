@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::fit::{self, FitPlan, FitRules};
-use crate::lone::LoneElement;
+use crate::lone::{self, LoneElement};
 use crate::m4a::{self, AacConfig};
 use crate::mix;
 use crate::reencode::FrameDecoder;
@@ -112,7 +112,7 @@ pub fn fit_samples(
 fn silence_threshold(samples: &[f32], channels: usize, block: usize) -> f32 {
     let peak = samples
         .chunks(block.max(1) * channels)
-        .map(|chunk| (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len().max(1) as f32).sqrt())
+        .map(fit::rms)
         .fold(0.0f32, f32::max);
     (peak * BELOW_PEAK).max(SILENCE_FLOOR)
 }
@@ -124,12 +124,7 @@ pub fn stretch(
     channels: usize,
     factor: f64,
 ) -> Result<Vec<f32>, String> {
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("format", "F32LE")
-        .field("layout", "interleaved")
-        .field("rate", rate as i32)
-        .field("channels", channels as i32)
-        .build();
+    let caps = lone::interleaved_caps(rate, channels);
     let element = gst::ElementFactory::make("scaletempo")
         .build()
         .map_err(|_| "scaletempo is not installed (gst-plugins-good)".to_string())?;
@@ -138,22 +133,14 @@ pub fn stretch(
     let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
     segment.set_rate(factor);
     scaletempo.start(&caps, &segment.upcast(), "stsdub-stretch")?;
-    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    let mut input = gst::Buffer::from_slice(bytes);
-    if let Some(b) = input.get_mut() {
-        b.set_pts(gst::ClockTime::ZERO);
-    }
     let mut output = scaletempo
-        .push(input)
+        .push(lone::f32_buffer(samples, gst::ClockTime::ZERO))
         .map_err(|e| format!("scaletempo: {e:?}"))?;
     output.extend(scaletempo.finish());
     let mut stretched = Vec::with_capacity((samples.len() as f64 / factor) as usize + 1024);
     for buffer in output {
         let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        stretched.extend(
-            map.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        lone::extend_f32(&mut stretched, map.as_slice());
     }
     Ok(stretched)
 }
