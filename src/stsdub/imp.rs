@@ -347,6 +347,9 @@ impl StsDub {
             return true;
         }
         self.start_level_meter(&config);
+        // Outside `state`: it may post a warning, whose handlers may read stats.
+        let wanted = self.state().settings.reencodes();
+        let reencoding = self.can_reencode(wanted, &config);
         let mut state = self.state();
         if state.aac.is_some() {
             // New format: what was cut so far is one segment of the old one.
@@ -366,7 +369,7 @@ impl StsDub {
         state
             .segmenter
             .set_format(config.sample_rate, config.frame_duration_ns());
-        state.reencoding = self.can_reencode(state.settings.reencodes(), &config);
+        state.reencoding = reencoding;
         if state.session.is_none() {
             let session = self.start_session(&state.settings, &config, state.metrics.clone());
             state.session = Some(session);

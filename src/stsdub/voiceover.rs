@@ -130,19 +130,19 @@ impl StsDub {
         let Some(reencoder) = current.as_mut() else {
             return originals;
         };
-        match reencoder.render(&originals, voice, original_gain) {
-            Ok(encoded) => encoded,
-            Err(why) => {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Encode,
-                    ["re-encoding failed ({why}); the audio goes on as codec copy"]
-                );
-                let mut held = current.take().map(Reencoder::abandon).unwrap_or_default();
-                held.extend(originals);
-                held
-            }
-        }
+        let why = match reencoder.render(&originals, voice, original_gain) {
+            Ok(encoded) => return encoded,
+            Err(why) => why,
+        };
+        let mut held = current.take().map(Reencoder::abandon).unwrap_or_default();
+        drop(current);
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Encode,
+            ["re-encoding failed ({why}); the audio goes on as codec copy"]
+        );
+        held.extend(originals);
+        held
     }
 
     /// Original audio: through the re-encoder at full level when the output
