@@ -782,6 +782,12 @@ fn trun_frames(
     {
         return Err(M4aError::Truncated("trun"));
     }
+    // Without per-sample fields the count is bounded by nothing above: each
+    // sample takes at least a byte of the file, so more than that is a lie
+    // (and would be allocated before the first sample is read).
+    if count > data.len() {
+        return Err(M4aError::Invalid("trun sample count"));
+    }
     let mut frames = Vec::with_capacity(count);
     for _ in 0..count {
         if flags & 0x100 != 0 {
