@@ -11,7 +11,8 @@
 //!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
-//!     [--complete-at N] [--unknown-answers N] [--pad-reply-kib N]
+//!     [--complete-at N] [--unknown-answers N] [--pad-reply-kib N] [--malformed KIND]
+//!     [--backpressure-flood N]
 //! ```
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:PORT`.
@@ -81,6 +82,86 @@ struct Options {
     pad_reply_kib: usize,
     /// Refuse connections whose CONNECT auth lacks {"token": this}.
     require_token: Option<String>,
+    /// Every answer spoilt in this way (`Malformed::NAMES`).
+    malformed: Option<Malformed>,
+    /// Before each answer, this many `backpressure` events (alternating
+    /// slow_down of 1 ms and none).
+    backpressure_flood: u64,
+}
+
+/// Ways an STS's answer can be wrong while still being a Socket.IO event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Malformed {
+    MissingStatus,
+    MissingId,
+    WrongTypes,
+    EmptyAudio,
+    OtherCodec,
+    NotAnObject,
+    /// Even fragments are answered a second later than odd ones.
+    Reorder,
+}
+
+impl Malformed {
+    const NAMES: [(&'static str, Malformed); 7] = [
+        ("missing-status", Malformed::MissingStatus),
+        ("missing-id", Malformed::MissingId),
+        ("wrong-types", Malformed::WrongTypes),
+        ("empty-audio", Malformed::EmptyAudio),
+        ("other-codec", Malformed::OtherCodec),
+        ("not-an-object", Malformed::NotAnObject),
+        ("reorder", Malformed::Reorder),
+    ];
+
+    fn parse(name: &str) -> Result<Self, String> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+                format!("--malformed: unknown '{name}' ({})", names.join(", "))
+            })
+    }
+
+    /// Spoils `reply` (a good answer) this way.
+    fn apply(self, reply: &mut Value) {
+        let audio = &mut reply["dubbed_audio"];
+        match self {
+            Malformed::MissingStatus => {
+                drop(reply.as_object_mut().and_then(|o| o.remove("status")))
+            }
+            Malformed::MissingId => {
+                drop(reply.as_object_mut().and_then(|o| o.remove("fragment_id")))
+            }
+            Malformed::WrongTypes => {
+                reply["sequence_number"] = json!("first");
+                reply["dubbed_audio"]["sample_rate_hz"] = json!([48000]);
+            }
+            Malformed::EmptyAudio => audio["data_base64"] = json!(""),
+            Malformed::OtherCodec => {
+                if let Some(repacked) = audio["data_base64"].as_str().and_then(as_twinvq) {
+                    audio["data_base64"] = json!(repacked);
+                }
+            }
+            Malformed::NotAnObject => *reply = json!("fragment processed, trust me"),
+            Malformed::Reorder => {}
+        }
+    }
+}
+
+/// The same frames packed as an M4A whose AudioSpecificConfig says TwinVQ
+/// (object type 7): a valid file of a codec no AAC decoder reads.
+fn as_twinvq(data_base64: &str) -> Option<String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine.decode(data_base64).ok()?;
+    let unpacked = m4a::unpack(&bytes).ok()?;
+    let mut config_bytes = unpacked.config.audio_specific_config.clone();
+    // The object type is the first byte's top five bits.
+    *config_bytes.first_mut()? = (config_bytes[0] & 0x07) | (7 << 3);
+    let config = AacConfig::from_audio_specific_config(&config_bytes).ok()?;
+    let frames: Vec<&[u8]> = unpacked.frames.iter().map(|r| &bytes[r.clone()]).collect();
+    Some(engine.encode(m4a::pack(&config, &frames, 0)))
 }
 
 /// Every switch, as `--help` prints it.
@@ -89,7 +170,7 @@ const USAGE: &str = "echo_sts [--port N] [--delay-ms N] [--duration-factor F]
     [--sample-rate HZ] [--channels N] [--max-inflight N]
     [--ping-interval-ms N --ping-timeout-ms N] [--pause-at N --pause-ms N]
     [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]
-    [--pad-reply-kib N]";
+    [--pad-reply-kib N] [--backpressure-flood N] [--malformed missing-status|missing-id|wrong-types|empty-audio|other-codec|not-an-object|reorder]";
 
 fn number(flag: &str, value: String) -> Result<u64, String> {
     value.parse().map_err(|e| format!("{flag}: {e}"))
@@ -115,6 +196,8 @@ fn parse_args() -> Result<Options, String> {
         slow_down: None,
         chaos: false,
         require_token: None,
+        malformed: None,
+        backpressure_flood: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -163,6 +246,8 @@ fn parse_args() -> Result<Options, String> {
                 options.slow_down = Some(Duration::from_millis(number(&flag, value()?)?))
             }
             "--chaos" => options.chaos = true,
+            "--backpressure-flood" => options.backpressure_flood = number(&flag, value()?)?,
+            "--malformed" => options.malformed = Some(Malformed::parse(&value()?)?),
             "--require-token" => options.require_token = Some(value()?),
             "--sample-rate" => {
                 options.output.sample_rate = Some(
@@ -357,8 +442,20 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                 if options.chaos {
                     chaos(&socket, &fragment, index, &options, started).await;
                 } else {
-                    let reply = answer(&fragment, &options, index, started).await;
+                    let mut reply = answer(&fragment, &options, index, started).await;
+                    if let Some(malformed) = options.malformed {
+                        malformed.apply(&mut reply);
+                        if malformed == Malformed::Reorder && index % 2 == 0 {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
                     counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    for n in 0..options.backpressure_flood {
+                        let action = if n % 2 == 0 { "slow_down" } else { "none" };
+                        let advice = json!({"stream_id": fragment.stream_id, "severity": "low",
+                            "action": action, "recommended_delay_ms": 1});
+                        let _ = socket.emit(BACKPRESSURE, &advice);
+                    }
                     for _ in 0..options.unknown_answers {
                         let made_up = json!({"fragment_id": uuid::Uuid::new_v4().to_string(),
                             "stream_id": fragment.stream_id, "sequence_number": fragment.sequence_number,
