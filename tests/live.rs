@@ -12,6 +12,7 @@ mod common;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -155,6 +156,9 @@ impl Worker {
         let metrics_address = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh"))
+            // Its own process group, so that dropping the worker ends
+            // gst-launch too, not only the bash that started it.
+            .process_group(0)
             .env("RTSP_URL", rtsp)
             .env("RTMP_URL", rtmp)
             .env("STS_URL", sts)
@@ -231,6 +235,10 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -505,6 +513,57 @@ fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
     let recording = nginx.recording("killed");
     drop(nginx);
     assert_recording_is_faithful(&sample, &recording);
+}
+
+/// The live processes (not zombies) of process group `group`, by name.
+fn group_members(group: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "pid (comm) state ppid pgrp …": comm may hold spaces.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let alive = fields.first().is_some_and(|state| *state != "Z");
+            (alive && fields.get(2) == Some(&group.to_string().as_str())).then_some(name)
+        })
+        .collect()
+}
+
+#[test]
+fn a_dropped_worker_leaves_no_gst_launch_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let echo = EchoSts::start(&[]);
+    let rtsp = rtsp_source(&marks_sample());
+    let nginx = Nginx::start("dropped");
+    let mut worker = Worker::start(&rtsp.url, &nginx.url("dropped"), &echo.url);
+    assert!(
+        worker.wait_for(Duration::from_secs(60), |s| !s.is_empty()),
+        "a first segment"
+    );
+    let group = worker.child.id();
+    assert!(
+        group_members(group)
+            .iter()
+            .any(|name| name.starts_with("gst-launch")),
+        "gst-launch runs in the worker's group: {:?}",
+        group_members(group)
+    );
+    // As when a test fails or times out with the worker still running.
+    drop(worker);
+    // SIGKILL is delivered at once; only the reaping of orphans takes time.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !group_members(group).is_empty() && Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        group_members(group),
+        Vec::<String>::new(),
+        "nothing of the worker outlives it"
+    );
 }
 
 #[test]
