@@ -12,7 +12,6 @@ mod common;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -156,9 +155,6 @@ impl Worker {
         let metrics_address = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh"))
-            // Its own process group, so that dropping the worker ends
-            // gst-launch too, not only the bash that started it.
-            .process_group(0)
             .env("RTSP_URL", rtsp)
             .env("RTMP_URL", rtmp)
             .env("STS_URL", sts)
@@ -235,9 +231,12 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let group = format!("-{}", self.child.id());
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // worker.sh runs gst-launch as a job (`set -m`: a process group of
+        // its own), so killing bash alone would leave it running.
+        for (pid, _) in children_of(self.child.id()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -515,22 +514,32 @@ fn live_with_the_sts_killed_half_way_stays_continuous_and_in_sync() {
     assert_recording_is_faithful(&sample, &recording);
 }
 
-/// The live processes (not zombies) of process group `group`, by name.
-fn group_members(group: u32) -> Vec<String> {
+/// One process as /proc/PID/stat tells it: (pid, name, state, parent).
+fn process_stat(pid: &str) -> Option<(u32, String, String, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (name) state ppid …": the name may hold spaces and parentheses.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let (pid, name) = head.split_once(" (")?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.to_owned();
+    let parent = fields.next()?.parse().ok()?;
+    Some((pid.parse().ok()?, name.to_owned(), state, parent))
+}
+
+/// The live (not zombie) children of `parent`: (pid, name).
+fn children_of(parent: u32) -> Vec<(u32, String)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter_map(|stat| {
-            // "pid (comm) state ppid pgrp …": comm may hold spaces.
-            let (head, rest) = stat.rsplit_once(')')?;
-            let name = head.split_once('(')?.1.to_owned();
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let alive = fields.first().is_some_and(|state| *state != "Z");
-            (alive && fields.get(2) == Some(&group.to_string().as_str())).then_some(name)
-        })
+        .filter_map(|e| process_stat(e.ok()?.file_name().to_str()?))
+        .filter(|(_, _, state, ppid)| *ppid == parent && state != "Z")
+        .map(|(pid, name, _, _)| (pid, name))
         .collect()
+}
+
+fn is_running(pid: u32) -> bool {
+    process_stat(&pid.to_string()).is_some_and(|(_, _, state, _)| state != "Z")
 }
 
 #[test]
@@ -544,25 +553,22 @@ fn a_dropped_worker_leaves_no_gst_launch_behind() {
         worker.wait_for(Duration::from_secs(60), |s| !s.is_empty()),
         "a first segment"
     );
-    let group = worker.child.id();
-    assert!(
-        group_members(group)
-            .iter()
-            .any(|name| name.starts_with("gst-launch")),
-        "gst-launch runs in the worker's group: {:?}",
-        group_members(group)
-    );
+    let children = children_of(worker.child.id());
+    let launch = children
+        .iter()
+        .find(|(_, name)| name.starts_with("gst-launch"))
+        .map(|(pid, _)| *pid);
+    let launch = launch.unwrap_or_else(|| panic!("gst-launch under worker.sh: {children:?}"));
     // As when a test fails or times out with the worker still running.
     drop(worker);
-    // SIGKILL is delivered at once; only the reaping of orphans takes time.
+    // SIGKILL is delivered at once; only the reaping of the orphan takes time.
     let give_up = Instant::now() + Duration::from_secs(10);
-    while !group_members(group).is_empty() && Instant::now() < give_up {
+    while is_running(launch) && Instant::now() < give_up {
         std::thread::yield_now();
     }
-    assert_eq!(
-        group_members(group),
-        Vec::<String>::new(),
-        "nothing of the worker outlives it"
+    assert!(
+        !is_running(launch),
+        "gst-launch {launch} outlives its worker"
     );
 }
 
