@@ -292,3 +292,85 @@ fn failing_answers_open_the_breaker() {
     );
     assert!(count(&reasons, "breaker_open") >= 1, "{reasons:?}");
 }
+
+/// Median `round-trip-ms` of the dubbed segments.
+fn median_round_trip(run: &Run) -> i64 {
+    let mut trips: Vec<i64> = run
+        .segments
+        .iter()
+        .filter_map(|s| s.get::<i64>("round-trip-ms").ok())
+        .filter(|ms| *ms >= 0)
+        .collect();
+    trips.sort_unstable();
+    trips.get(trips.len() / 2).copied().unwrap_or(i64::MAX)
+}
+
+#[test]
+fn one_streams_faults_leave_the_others_dubbing_as_fast() {
+    let good = EchoSts::start(&[]);
+    let failing = EchoSts::start(&["--error", "MODEL_ERROR"]);
+    let props =
+        |url: &str| format!("sts-url={url} timeout=5000 max-inflight=1 reconnect-delay=200");
+    let alone_output = scratch("isolation-alone.flv");
+    let alone = run_pipeline(
+        &file_to_flv(&sample(), &alone_output, &props(&good.url)),
+        LIMIT,
+    );
+    assert_eq!(
+        count(&alone.reasons(), ""),
+        SEGMENTS,
+        "{:?}",
+        alone.reasons()
+    );
+    // A source that dies at once: the file's first half, without its index.
+    let truncated = scratch("isolation-truncated.mp4");
+    let bytes = std::fs::read(sample()).expect("the sample");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("a truncated copy");
+    let outputs = [
+        "isolation-good",
+        "isolation-breaker",
+        "isolation-down",
+        "isolation-dying",
+    ]
+    .map(|name| scratch(&format!("{name}.flv")));
+    let descriptions = [
+        file_to_flv(&sample(), &outputs[0], &props(&good.url)),
+        file_to_flv(&sample(), &outputs[1], &props(&failing.url)),
+        file_to_flv(&sample(), &outputs[2], &props(&dead_url())),
+        file_to_flv(&truncated, &outputs[3], &props(&good.url)),
+    ];
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = descriptions
+            .iter()
+            .map(|d| scope.spawn(move || run_pipeline(d, LIMIT)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a run"))
+            .collect()
+    });
+    let [together, breaker, down, dying] = &runs[..] else {
+        unreachable!("four runs");
+    };
+    assert!(
+        !dying.errors.is_empty(),
+        "the dying source fails its own pipeline: {dying:?}"
+    );
+    assert!(
+        breaker.breaker.iter().any(|s| s == "open"),
+        "{:?}",
+        breaker.breaker
+    );
+    assert_invariants("breaker", breaker, &outputs[1], &["error", "breaker_open"]);
+    assert_invariants("down", down, &outputs[2], OFFLINE);
+    assert!(together.eos && together.errors.is_empty(), "{together:?}");
+    assert_invariants("together", together, &outputs[0], &[]);
+    let (alone_ms, together_ms) = (median_round_trip(&alone), median_round_trip(together));
+    assert!(
+        together_ms <= alone_ms * 2 + 300,
+        "the good stream's round trip: {alone_ms} ms alone, {together_ms} ms beside the faults"
+    );
+    eprintln!(
+        "isolation: median round trip {alone_ms} ms alone, {together_ms} ms beside three failing streams"
+    );
+}
