@@ -150,6 +150,8 @@ struct Runner {
     sts_url: String,
     main_loop: glib::MainLoop,
     pipelines: Mutex<HashMap<String, gst::Pipeline>>,
+    /// Each running pipeline's bus watch, removed when it is stopped.
+    watches: Mutex<HashMap<String, gst::bus::BusWatchGuard>>,
     counts: Mutex<HashMap<String, Counts>>,
     stopping: Mutex<bool>,
     /// Pipelines sent on their way to NULL, and where each says it got there.
@@ -180,8 +182,9 @@ impl Runner {
             glib::ControlFlow::Continue
         });
         let Ok(watch) = watch else { return };
-        // The watch lives as long as the pipeline.
-        unsafe { pipeline.set_data("bus-watch", watch) };
+        if let Ok(mut watches) = self.watches.lock() {
+            watches.insert(spec.name.clone(), watch);
+        }
         if pipeline.set_state(gst::State::Playing).is_err() {
             eprintln!("{}: does not start", spec.name);
         }
@@ -250,6 +253,10 @@ impl Runner {
     fn stop_one(&self, name: &str) {
         let pipeline = self.pipelines.lock().ok().and_then(|mut p| p.remove(name));
         let Some(pipeline) = pipeline else { return };
+        // What it still posts is not the stream's any more (`is_current`).
+        if let Ok(mut watches) = self.watches.lock() {
+            watches.remove(name);
+        }
         let Ok(mut teardowns) = self.teardowns.lock() else {
             return;
         };
@@ -381,6 +388,7 @@ fn main() {
         sts_url,
         main_loop: glib::MainLoop::new(None, false),
         pipelines: Mutex::new(HashMap::new()),
+        watches: Mutex::new(HashMap::new()),
         counts: Mutex::new(HashMap::new()),
         stopping: Mutex::new(false),
         teardowns: Mutex::new(0),

@@ -175,3 +175,77 @@ async fn every_payload_byte_is_counted_each_way() {
         open.len() as u64 + CONNECTED.len() as u64 + 1 + event
     );
 }
+
+/// The next event, or why the connection closed, within 2 s.
+async fn next_event(connection: &mut Connection) -> Result<String, String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), connection.incoming.recv()).await {
+            Ok(Some(Incoming::Event { name, .. })) => return Ok(name),
+            Ok(Some(Incoming::Closed(reason))) => return Err(reason),
+            Ok(None) => return Err("ended".into()),
+            Err(_) => return Err("nothing within 2 s".into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn engine_io_garbage_is_skipped_and_the_next_event_arrives() {
+    let url = server(25_000, 20_000, |mut ws| async move {
+        let _ = ws.send(Message::text(r#"40{"sid":"x"}"#)).await;
+        for garbage in [
+            "",
+            "9",
+            "zzz",
+            "4",
+            "42",
+            "42not json",
+            "42{}",
+            "42[]",
+            "42[7]",
+            "0{",
+            "\u{feff}42",
+        ] {
+            let _ = ws.send(Message::text(garbage)).await;
+        }
+        let _ = ws.send(Message::binary(vec![0xff; 64])).await;
+        let _ = ws
+            .send(Message::text(r#"42["fragment:ack",{"status":"queued"}]"#))
+            .await;
+        std::future::pending::<()>().await;
+    })
+    .await;
+    let mut connection = Connection::connect(options(url)).await.expect("connected");
+    // Unreadable packets come up as nameless events (the session warns,
+    // bounded); the connection stays, and the next real event arrives.
+    let mut unreadable = 0;
+    let event = loop {
+        match next_event(&mut connection).await {
+            Ok(name) if name.is_empty() => unreadable += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(event, Ok("fragment:ack".to_owned()));
+    assert!(unreadable >= 1, "garbage is told, not taken as an event");
+}
+
+#[tokio::test]
+async fn a_websocket_closed_mid_frame_ends_the_connection_with_a_reason() {
+    use tokio::io::AsyncWriteExt;
+    let url = server(25_000, 20_000, |mut ws| async move {
+        let _ = ws.send(Message::text(r#"40{"sid":"x"}"#)).await;
+        // A text frame that announces 1,000 bytes, then 10 of them and the
+        // TCP connection gone.
+        let tcp = ws.get_mut();
+        let _ = tcp.write_all(&[0x81, 126, 0x03, 0xe8]).await;
+        let _ = tcp.write_all(b"42[\"fragm").await;
+        let _ = tcp.shutdown().await;
+        drop(ws);
+    })
+    .await;
+    let mut connection = Connection::connect(options(url)).await.expect("connected");
+    let ended = next_event(&mut connection).await;
+    assert!(
+        matches!(&ended, Err(reason) if reason != "nothing within 2 s" && reason != "ended"),
+        "{ended:?}"
+    );
+}
