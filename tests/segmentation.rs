@@ -276,3 +276,48 @@ fn timestamp_jitter_gives_ten_segments_and_a_real_gap_reanchors() {
     assert_eq!(holes.len(), 1, "one hole, the input's: {holes:?}");
     assert!((600..=660).contains(holes[0]), "{holes:?}");
 }
+
+#[test]
+fn corrupt_frames_mid_stream_are_measured_past_and_go_out_untouched() {
+    use gst::prelude::*;
+    let frames = 2813usize;
+    let (caps, buffers) = aac_frames(frames);
+    let output = scratch("meter-fails.flv");
+    let description = format!(
+        "appsrc name=src format=time ! dub.audio_sink \
+         stsdub name=dub sts-url={} segmentation=pauses dub.audio_src ! flvmux ! filesink location={}",
+        dead_url(),
+        output.display()
+    );
+    let running = Running::start(&description);
+    let src = running
+        .pipeline()
+        .by_name("src")
+        .and_downcast::<gst_app::AppSrc>()
+        .expect("appsrc");
+    src.set_caps(Some(&caps));
+    for (index, buffer) in buffers.into_iter().enumerate() {
+        // Half a second of corrupt frames after 20 s, as a broken source
+        // sends: the level meter's decoder refuses each and goes on.
+        let buffer = if (940..965).contains(&index) {
+            let mut garbage = gst::Buffer::from_slice(vec![0xa5u8; buffer.size()]);
+            let b = garbage.make_mut();
+            b.set_pts(buffer.pts());
+            b.set_duration(buffer.duration());
+            garbage
+        } else {
+            buffer
+        };
+        src.push_buffer(buffer).expect("pushed");
+    }
+    src.end_of_stream().expect("eos");
+    let run = running.finish(RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(
+        !run.warnings.iter().any(|w| w.contains("level meter")),
+        "the meter survives corrupt frames: {:?}",
+        run.warnings
+    );
+    assert_eq!(run.frames(), frames as u64, "every frame in a segment");
+    assert_eq!(packets(&output, "a").len(), frames, "every frame out");
+}
