@@ -198,17 +198,18 @@ fn fallback_audio_cut_at_pauses_is_the_input_frame_for_frame() {
     );
 }
 
-/// 60 s of AAC frames through appsrc with their timestamps moved by `shift`
-/// (frame index → ns to add), non-live: the segments stsdub cuts and the
-/// output's audio packets.
-fn segments_of_shifted_timestamps(name: &str, shift: impl Fn(u64) -> i64) -> (Run, Vec<Packet>) {
+/// appsrc (`caps`) → `between` → stsdub (`props`, no STS) → FLV at
+/// `output`, started; the appsrc to push into.
+fn appsrc_to_stsdub(
+    caps: &gst::Caps,
+    between: &str,
+    props: &str,
+    output: &std::path::Path,
+) -> (Running, gst_app::AppSrc) {
     use gst::prelude::*;
-    let frames = 2813u64; // 60.01 s at 48 kHz
-    let (caps, buffers) = aac_frames(frames as usize);
-    let output = scratch(&format!("{name}.flv"));
     let description = format!(
-        "appsrc name=src format=time ! aacparse ! dub.audio_sink \
-         stsdub name=dub sts-url={} dub.audio_src ! flvmux ! filesink location={}",
+        "appsrc name=src format=time ! {between} dub.audio_sink \
+         stsdub name=dub sts-url={} {props} dub.audio_src ! flvmux ! filesink location={}",
         dead_url(),
         output.display()
     );
@@ -218,7 +219,18 @@ fn segments_of_shifted_timestamps(name: &str, shift: impl Fn(u64) -> i64) -> (Ru
         .by_name("src")
         .and_downcast::<gst_app::AppSrc>()
         .expect("appsrc");
-    src.set_caps(Some(&caps));
+    src.set_caps(Some(caps));
+    (running, src)
+}
+
+/// 60 s of AAC frames through appsrc with their timestamps moved by `shift`
+/// (frame index → ns to add), non-live: the segments stsdub cuts and the
+/// output's audio packets.
+fn segments_of_shifted_timestamps(name: &str, shift: impl Fn(u64) -> i64) -> (Run, Vec<Packet>) {
+    let frames = 2813u64; // 60.01 s at 48 kHz
+    let (caps, buffers) = aac_frames(frames as usize);
+    let output = scratch(&format!("{name}.flv"));
+    let (running, src) = appsrc_to_stsdub(&caps, "aacparse !", "", &output);
     for (index, buffer) in buffers.into_iter().enumerate() {
         let index = index as u64;
         let ideal = index * 1024 * 1_000_000_000 / 48_000;
@@ -279,23 +291,10 @@ fn timestamp_jitter_gives_ten_segments_and_a_real_gap_reanchors() {
 
 #[test]
 fn corrupt_frames_mid_stream_are_measured_past_and_go_out_untouched() {
-    use gst::prelude::*;
     let frames = 2813usize;
     let (caps, buffers) = aac_frames(frames);
-    let output = scratch("meter-fails.flv");
-    let description = format!(
-        "appsrc name=src format=time ! dub.audio_sink \
-         stsdub name=dub sts-url={} segmentation=pauses dub.audio_src ! flvmux ! filesink location={}",
-        dead_url(),
-        output.display()
-    );
-    let running = Running::start(&description);
-    let src = running
-        .pipeline()
-        .by_name("src")
-        .and_downcast::<gst_app::AppSrc>()
-        .expect("appsrc");
-    src.set_caps(Some(&caps));
+    let output = scratch("corrupt-frames.flv");
+    let (running, src) = appsrc_to_stsdub(&caps, "", "segmentation=pauses", &output);
     for (index, buffer) in buffers.into_iter().enumerate() {
         // Half a second of corrupt frames after 20 s, as a broken source
         // sends: the level meter's decoder refuses each and goes on.

@@ -177,3 +177,25 @@ pub fn live_to_flv(seconds: u64, output: &Path, stsdub_props: &str) -> String {
         output.display()
     )
 }
+
+/// Every frame of every segment is in `output`, 20–22 ms apart (AAC at
+/// 48 kHz): no gap, no overlap. The first packet, the AAC configuration,
+/// shares the first frame's time.
+#[track_caller]
+pub fn assert_gapless_output(output: &std::path::Path, run: &Run) {
+    let audio = packets(output, "a");
+    assert_eq!(
+        audio.len() as u64,
+        run.frames(),
+        "every frame of every segment is in the output"
+    );
+    for pair in audio.windows(2).skip(1) {
+        let step = pair[1].pts - pair[0].pts;
+        assert!(
+            (20..=22).contains(&step),
+            "gap or overlap: {} → {} ms",
+            pair[0].pts,
+            pair[1].pts
+        );
+    }
+}
