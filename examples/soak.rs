@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release --examples
-//! target/release/examples/soak --input FILE.mp4 [--seconds 3600] [--seed N]   # non-live, fast
+//! target/release/examples/soak --input FILE.mp4 [--seconds 3600] [--seed N] [--fault I]   # non-live, fast
 //! target/release/examples/soak --live [--seconds 900] [--seed N]              # live, real time
 //! ```
 //!
@@ -231,6 +231,7 @@ fn free_port() -> Result<u16, String> {
 
 fn file_passes(
     input: &str,
+    only: Option<usize>,
     until: Instant,
     draw: &mut Draw,
     tally: &mut Tally,
@@ -242,7 +243,7 @@ fn file_passes(
         location: "/dev/null".into(),
     };
     while Instant::now() < until {
-        let fault = FAULTS[draw.below(FAULTS.len())];
+        let fault = FAULTS[only.unwrap_or_else(|| draw.below(FAULTS.len()))];
         let echo = fault.map(|args| Echo::start(args, 0)).transpose()?;
         let url = echo
             .as_ref()
@@ -335,6 +336,7 @@ fn main() -> Result<(), String> {
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let mut args = std::env::args().skip(1);
     let (mut input, mut live, mut seconds, mut seed) = (None, false, None, 0x5eed_u64);
+    let mut only = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -348,6 +350,14 @@ fn main() -> Result<(), String> {
                 )
             }
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            // One fault only (an index into FAULTS), to tell which one keeps memory.
+            "--fault" => {
+                let index: usize = value()?.parse().map_err(|e| format!("--fault: {e}"))?;
+                if index >= FAULTS.len() {
+                    return Err(format!("--fault: 0 – {}", FAULTS.len() - 1));
+                }
+                only = Some(index);
+            }
             other => {
                 return Err(format!(
                     "unknown argument {other} (--input FILE | --live, --seconds N, --seed N)"
@@ -365,6 +375,7 @@ fn main() -> Result<(), String> {
         let input = input.ok_or("--input FILE.mp4 (or --live)")?;
         file_passes(
             &input,
+            only,
             began + Duration::from_secs(seconds.unwrap_or(3600)),
             &mut draw,
             &mut tally,
