@@ -58,6 +58,24 @@ pub fn check_compatible(stream: &AacConfig, dubbed: &AacConfig) -> Result<(), In
     Ok(())
 }
 
+/// How many of a dubbed answer's frames can reach the output: enough for
+/// `wanted_samples` at `stream_rate` once sped up by at most `stretch`,
+/// after `priming_samples` of encoder delay, with two frames to spare. The
+/// rest is dropped unread: an answer many times its segment (a few MB of
+/// low-bitrate AAC can hold an hour) is never decoded whole.
+pub fn frames_worth_decoding(
+    dubbed: &AacConfig,
+    stream_rate: u32,
+    wanted_samples: usize,
+    stretch: f64,
+    priming_samples: u32,
+) -> usize {
+    let in_dubbed_rate = wanted_samples as f64 * stretch.max(1.0) * f64::from(dubbed.sample_rate)
+        / f64::from(stream_rate.max(1));
+    let samples = in_dubbed_rate + f64::from(priming_samples);
+    (samples / f64::from(crate::m4a::AAC_FRAME_SAMPLES)).ceil() as usize + 2
+}
+
 /// Makes exactly `wanted` frames from `dubbed`: trims the tail or pads it
 /// with copies of `silence`.
 pub fn fit<T: Clone>(mut dubbed: Vec<T>, wanted: usize, silence: &T) -> (Vec<T>, Fit) {
@@ -187,6 +205,30 @@ mod tests {
         assert_eq!(
             check_compatible(&stream, &he),
             Err(Incompatible::ObjectType(5))
+        );
+    }
+
+    #[test]
+    fn only_the_frames_that_can_reach_the_segment_are_decoded() {
+        let config = |rate| AacConfig::aac_lc(rate, 1).expect("a rate with an index");
+        // 282 frames at 48 kHz (6 s): as many at 48 kHz, a third at 16 kHz.
+        let wanted = 282 * 1024;
+        assert_eq!(
+            frames_worth_decoding(&config(48_000), 48_000, wanted, 1.0, 0),
+            284
+        );
+        assert_eq!(
+            frames_worth_decoding(&config(16_000), 48_000, wanted, 1.0, 0),
+            96
+        );
+        // Stretching may use up to max-stretch more; priming comes first.
+        assert_eq!(
+            frames_worth_decoding(&config(48_000), 48_000, wanted, 1.25, 0),
+            355
+        );
+        assert_eq!(
+            frames_worth_decoding(&config(48_000), 48_000, wanted, 1.0, 2048),
+            286
         );
     }
 }

@@ -10,11 +10,12 @@
 
 use std::time::Duration;
 
-use crate::fit::{self, FitPlan, FitRules};
+use crate::fit::{self, FitMode, FitPlan, FitRules};
 use crate::lone::{self, LoneElement};
 use crate::m4a::{self, AacConfig};
 use crate::mix;
 use crate::reencode::FrameDecoder;
+use crate::splice;
 use crate::transcode;
 
 /// Fade-in at a voice's start and fade-out at its end.
@@ -52,9 +53,25 @@ pub fn prepare(
     limit: Duration,
 ) -> Result<Voice, String> {
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
-    let frames: Vec<&[u8]> = unpacked.frames.iter().map(|r| &data[r.clone()]).collect();
-    let channels = usize::from(stream.channels.max(1));
     let dubbed = &unpacked.config;
+    let stretch = match rules.mode {
+        FitMode::Stretch => rules.max_stretch,
+        FitMode::Trim => 1.0,
+    };
+    let needed = splice::frames_worth_decoding(
+        dubbed,
+        stream.sample_rate,
+        wanted,
+        stretch,
+        unpacked.priming_samples,
+    );
+    let frames: Vec<&[u8]> = unpacked
+        .frames
+        .iter()
+        .take(needed)
+        .map(|r| &data[r.clone()])
+        .collect();
+    let channels = usize::from(stream.channels.max(1));
     let mut samples = if (dubbed.object_type, dubbed.sample_rate, dubbed.channels)
         == (2, stream.sample_rate, stream.channels)
     {

@@ -224,7 +224,14 @@ fn fit_dubbed(
             .collect(),
         Err(why) => {
             gst::debug!(CAT, "{label}: transcoding dubbed audio: {why}");
-            let all: Vec<&[u8]> = unpacked.frames.iter().map(frame).collect();
+            let needed = splice::frames_worth_decoding(
+                &unpacked.config,
+                stream.sample_rate,
+                wanted * m4a::AAC_FRAME_SAMPLES as usize,
+                1.0,
+                unpacked.priming_samples,
+            );
+            let all: Vec<&[u8]> = unpacked.frames.iter().take(needed).map(frame).collect();
             transcode::transcode(
                 &all,
                 &unpacked.config,
