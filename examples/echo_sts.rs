@@ -445,7 +445,7 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                     let mut reply = answer(&fragment, &options, index, started).await;
                     if let Some(malformed) = options.malformed {
                         malformed.apply(&mut reply);
-                        if malformed == Malformed::Reorder && index % 2 == 0 {
+                        if malformed == Malformed::Reorder && index.is_multiple_of(2) {
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }

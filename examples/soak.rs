@@ -270,7 +270,7 @@ fn file_passes(
         if tally.passes == WARM_UP_PASSES {
             *start = Some(status());
         }
-        if tally.passes % 50 == 0 {
+        if tally.passes.is_multiple_of(50) {
             let (rss, threads) = status();
             println!("pass {}: RSS {rss:.1} MiB, {threads} threads", tally.passes);
         }

@@ -178,13 +178,11 @@ async fn every_payload_byte_is_counted_each_way() {
 
 /// The next event, or why the connection closed, within 2 s.
 async fn next_event(connection: &mut Connection) -> Result<String, String> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(2), connection.incoming.recv()).await {
-            Ok(Some(Incoming::Event { name, .. })) => return Ok(name),
-            Ok(Some(Incoming::Closed(reason))) => return Err(reason),
-            Ok(None) => return Err("ended".into()),
-            Err(_) => return Err("nothing within 2 s".into()),
-        }
+    match tokio::time::timeout(Duration::from_secs(2), connection.incoming.recv()).await {
+        Ok(Some(Incoming::Event { name, .. })) => Ok(name),
+        Ok(Some(Incoming::Closed(reason))) => Err(reason),
+        Ok(None) => Err("ended".into()),
+        Err(_) => Err("nothing within 2 s".into()),
     }
 }
 
