@@ -114,6 +114,14 @@ fn count(reasons: &[String], reason: &str) -> usize {
     reasons.iter().filter(|r| *r == reason).count()
 }
 
+/// Every answer spoilt by `--malformed kind`, each refused as invalid.
+#[track_caller]
+fn every_answer_refused(name: &str, kind: &str) {
+    let echo = ["--malformed", kind];
+    let reasons = run_fault(name, Some(&echo), "timeout=3000", &["invalid_reply"]);
+    assert_eq!(count(&reasons, "invalid_reply"), SEGMENTS, "{reasons:?}");
+}
+
 const OFFLINE: Reasons = &["disconnected", "breaker_open"];
 
 #[test]
@@ -151,13 +159,7 @@ fn a_flood_of_backpressure_events() {
 
 #[test]
 fn answers_without_a_status() {
-    let reasons = run_fault(
-        "no-status",
-        Some(&["--malformed", "missing-status"]),
-        "timeout=3000",
-        &["invalid_reply"],
-    );
-    assert_eq!(count(&reasons, "invalid_reply"), SEGMENTS, "{reasons:?}");
+    every_answer_refused("no-status", "missing-status");
 }
 
 #[test]
@@ -170,13 +172,7 @@ fn answers_without_a_fragment_id() {
 
 #[test]
 fn answers_with_wrong_typed_fields() {
-    let reasons = run_fault(
-        "types",
-        Some(&["--malformed", "wrong-types"]),
-        "timeout=3000",
-        &["invalid_reply"],
-    );
-    assert_eq!(count(&reasons, "invalid_reply"), SEGMENTS, "{reasons:?}");
+    every_answer_refused("types", "wrong-types");
 }
 
 #[test]
@@ -188,24 +184,12 @@ fn answers_that_are_not_objects() {
 
 #[test]
 fn answers_with_empty_audio() {
-    let reasons = run_fault(
-        "empty",
-        Some(&["--malformed", "empty-audio"]),
-        "timeout=3000",
-        &["invalid_reply"],
-    );
-    assert_eq!(count(&reasons, "invalid_reply"), SEGMENTS, "{reasons:?}");
+    every_answer_refused("empty", "empty-audio");
 }
 
 #[test]
 fn answers_in_another_codec() {
-    let reasons = run_fault(
-        "twinvq",
-        Some(&["--malformed", "other-codec"]),
-        "timeout=3000",
-        &["invalid_reply"],
-    );
-    assert_eq!(count(&reasons, "invalid_reply"), SEGMENTS, "{reasons:?}");
+    every_answer_refused("twinvq", "other-codec");
 }
 
 #[test]
