@@ -8,24 +8,12 @@
 //! cargo run --release --example bench_cycles [-- CYCLES]
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-/// VmRSS in KiB and Threads, from /proc/self/status.
-fn status() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("Threads:"))
-}
+#[path = "support/bench.rs"]
+mod support;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -38,18 +26,7 @@ fn main() -> Result<(), String> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(200);
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut echo = Command::new(exe.with_file_name("echo_sts"))
-        .args(["--port", "0", "--delay-ms", "300"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("echo_sts ({e}): cargo build --release --examples"))?;
-    let mut line = String::new();
-    BufReader::new(echo.stdout.take().ok_or("no stdout")?)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let url = line.trim().trim_start_matches("listening on ").to_owned();
+    let (mut echo, url) = support::start_echo(&["--port", "0", "--delay-ms", "300"])?;
     let description = format!(
         "audiotestsrc is-live=true samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
          avenc_aac ! aacparse ! stsdub name=dub sts-url={url} segment-duration=500 timeout=1500 ! fakesink"
@@ -79,12 +56,8 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         while bus.pop().is_some() {}
         if cycle == 1 || cycle % 10 == 0 {
-            let (rss, threads) = status();
-            println!(
-                "| {cycle} | {:.1} | {threads} | {} |",
-                rss as f64 / 1024.0,
-                open_fds()
-            );
+            let (rss, threads) = support::rss_and_threads();
+            println!("| {cycle} | {rss:.1} | {threads} | {} |", open_fds());
         }
     }
     let _ = echo.kill();

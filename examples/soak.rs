@@ -18,13 +18,15 @@
 //! it exits 1 if a frame was lost or a gap seen.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+
+#[path = "support/bench.rs"]
+mod support;
 
 /// The faults a pass may meet, as echo_sts arguments; `None` is no STS.
 const FAULTS: &[Option<&[&str]>] = &[
@@ -66,19 +68,8 @@ struct Echo {
 
 impl Echo {
     fn start(args: &[&str], port: u16) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe.with_file_name("echo_sts"))
-            .args(["--port", &port.to_string()])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("echo_sts ({e}): cargo build --release --examples"))?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().ok_or("no stdout")?)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let url = line.trim().trim_start_matches("listening on ").to_owned();
+        let port = port.to_string();
+        let (child, url) = support::start_echo(&[&["--port", port.as_str()], args].concat())?;
         Ok(Self { child, url })
     }
 
@@ -95,19 +86,6 @@ impl Drop for Echo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// RSS (MiB) and threads of this process.
-fn status() -> (f64, u64) {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:") as f64 / 1024.0, field("Threads:"))
 }
 
 /// Audio buffers into and out of stsdub, and gaps between those out.
@@ -176,7 +154,7 @@ impl Tally {
     }
 }
 
-/// Reads the bus until EOS or error, `on_segment` for each segment message,
+/// Reads the bus until EOS or error, tallying each segment message;
 /// `tick` about every 200 ms.
 fn drive(
     pipeline: &gst::Pipeline,
@@ -268,10 +246,10 @@ fn file_passes(
         // The start is taken once every kind of pass has had its chance to
         // warm the process (pools, decoders, the runtime's threads) up.
         if tally.passes == WARM_UP_PASSES {
-            *start = Some(status());
+            *start = Some(support::rss_and_threads());
         }
         if tally.passes.is_multiple_of(50) {
-            let (rss, threads) = status();
+            let (rss, threads) = support::rss_and_threads();
             println!("pass {}: RSS {rss:.1} MiB, {threads} threads", tally.passes);
         }
     }
@@ -304,7 +282,7 @@ fn live_run(
     let mut faults = 0u64;
     drive(&pipeline, Duration::from_secs(seconds + 60), tally, |t| {
         if start.is_none() && t.segments >= 10 {
-            *start = Some(status());
+            *start = Some(support::rss_and_threads());
         }
         if Instant::now() < next_fault {
             return;
@@ -383,7 +361,7 @@ fn main() -> Result<(), String> {
         )?;
     }
     let (start_rss, start_threads) = start.unwrap_or_default();
-    let (end_rss, end_threads) = status();
+    let (end_rss, end_threads) = support::rss_and_threads();
     println!(
         "soak: {} in {:.0} s, {} passes, {} segments",
         if live { "live" } else { "non-live" },

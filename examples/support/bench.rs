@@ -1,8 +1,11 @@
-//! What the benchmarks share: process CPU time, running a pipeline to its
+//! What the benchmarks and the soak share: process CPU time, RSS and
+//! threads, the echo STS as a child process, running a pipeline to its
 //! end, the speech clip, and its AAC frames.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use gst::prelude::*;
 
@@ -19,6 +22,37 @@ pub fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// RSS (MiB) and threads of this process, from /proc/self/status.
+pub fn rss_and_threads() -> (f64, u64) {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:") as f64 / 1024.0, field("Threads:"))
+}
+
+/// The echo STS beside this program, started with `args` (`--port` among
+/// them), and the URL its first line gives.
+pub fn start_echo(args: &[&str]) -> Result<(Child, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe.with_file_name("echo_sts"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("echo_sts ({e}): cargo build --release --examples"))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let url = line.trim().trim_start_matches("listening on ").to_owned();
+    Ok((child, url))
 }
 
 /// Runs a gst-launch description to EOS; an error for anything else.
