@@ -669,9 +669,16 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         .arg(marks_sample())
         .args(["--port", &rtsp_port]);
     let _rtsp = EchoSts::spawn(command);
-    // Dubbing resumes on the rebuilt streams; Ctrl-C then stops them with
-    // EOS while their source still plays.
-    wait_for(&|l| l.contains(" segment 0 dubbed"));
+    // Dubbing resumes on both rebuilt streams (each at its own pace: the
+    // second may connect later); Ctrl-C then stops them with EOS while
+    // their source still plays.
+    let resumed = std::cell::RefCell::new(std::collections::HashSet::new());
+    wait_for(&|l| {
+        if let Some((name, _)) = l.split_once(" segment 0 dubbed") {
+            resumed.borrow_mut().insert(name.to_owned());
+        }
+        resumed.borrow().len() == 2
+    });
     let interrupted = Command::new("kill")
         .args(["-INT", &app.id().to_string()])
         .status()
