@@ -198,31 +198,6 @@ fn fallback_audio_cut_at_pauses_is_the_input_frame_for_frame() {
     );
 }
 
-/// appsrc (`caps`) → `between` → stsdub (`props`, no STS) → FLV at
-/// `output`, started; the appsrc to push into.
-fn appsrc_to_stsdub(
-    caps: &gst::Caps,
-    between: &str,
-    props: &str,
-    output: &std::path::Path,
-) -> (Running, gst_app::AppSrc) {
-    use gst::prelude::*;
-    let description = format!(
-        "appsrc name=src format=time ! {between} dub.audio_sink \
-         stsdub name=dub sts-url={} {props} dub.audio_src ! flvmux ! filesink location={}",
-        dead_url(),
-        output.display()
-    );
-    let running = Running::start(&description);
-    let src = running
-        .pipeline()
-        .by_name("src")
-        .and_downcast::<gst_app::AppSrc>()
-        .expect("appsrc");
-    src.set_caps(Some(caps));
-    (running, src)
-}
-
 /// 60 s of AAC frames through appsrc with their timestamps moved by `shift`
 /// (frame index → ns to add), non-live: the segments stsdub cuts and the
 /// output's audio packets.

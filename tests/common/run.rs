@@ -199,3 +199,28 @@ pub fn assert_gapless_output(output: &std::path::Path, run: &Run) {
         );
     }
 }
+
+/// appsrc (`caps`) → `between` → stsdub (`props`, no STS) → FLV at
+/// `output`, started; the appsrc to push into.
+pub fn appsrc_to_stsdub(
+    caps: &gst::Caps,
+    between: &str,
+    props: &str,
+    output: &std::path::Path,
+) -> (Running, gst_app::AppSrc) {
+    use gst::prelude::*;
+    let description = format!(
+        "appsrc name=src format=time ! {between} dub.audio_sink \
+         stsdub name=dub sts-url={} {props} dub.audio_src ! flvmux ! filesink location={}",
+        dead_url(),
+        output.display()
+    );
+    let running = Running::start(&description);
+    let src = running
+        .pipeline()
+        .by_name("src")
+        .and_downcast::<gst_app::AppSrc>()
+        .expect("appsrc");
+    src.set_caps(Some(caps));
+    (running, src)
+}
