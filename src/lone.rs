@@ -65,15 +65,17 @@ impl LoneElement {
             gst::event::Segment::new(segment),
         ] {
             if !self.feed.push_event(event) {
-                return Err(format!(
-                    "{} refuses {caps}",
-                    self.element
-                        .factory()
-                        .map_or_else(|| self.element.name().to_string(), |f| f.name().to_string())
-                ));
+                return Err(format!("{} refuses {caps}", self.factory_name()));
             }
         }
         Ok(())
+    }
+
+    /// The element's factory name (its own name for a bin), for messages.
+    pub fn factory_name(&self) -> String {
+        self.element
+            .factory()
+            .map_or_else(|| self.element.name().to_string(), |f| f.name().to_string())
     }
 
     /// Pushes one buffer in; what the element gave back during the call.

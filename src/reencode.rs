@@ -254,7 +254,7 @@ pub fn input_bitrate(frames: &[gst::Buffer], rate: u32) -> Option<u32> {
     Some(rounded.clamp(32_000, 640_000))
 }
 
-fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<LoneElement, String> {
+pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<LoneElement, String> {
     let element = gst::ElementFactory::make("avenc_aac")
         .property("bitrate", bitrate as i32)
         .build()
