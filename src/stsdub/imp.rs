@@ -314,6 +314,16 @@ impl StsDub {
                     }
                 }
             }
+            EventView::Tag(_) if track == Track::Audio => {
+                let mut state = self.state();
+                let event = match super::tags::language_code(&state.settings.target_language) {
+                    Some(code) => super::tags::relabelled(event, &code),
+                    None => event,
+                };
+                state.queue.push_event(event);
+                self.changed.notify_all();
+                true
+            }
             EventView::Eos(_) => {
                 let mut state = self.state();
                 if track == Track::Audio {
@@ -374,8 +384,15 @@ impl StsDub {
             let session = self.start_session(&state.settings, &config, state.metrics.clone());
             state.session = Some(session);
         }
+        let first_caps = state.aac.is_none();
         state.aac = Some(config);
         state.queue.push_event(event);
+        if first_caps
+            && let Some(code) = super::tags::language_code(&state.settings.target_language)
+        {
+            // Muxers write it: the dubbed track says its language.
+            state.queue.push_event(super::tags::language_event(&code));
+        }
         self.changed.notify_all();
         true
     }

@@ -13,6 +13,7 @@ mod report;
 mod session_events;
 mod settings;
 mod state;
+mod tags;
 mod video;
 mod voiceover;
 
