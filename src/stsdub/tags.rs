@@ -71,7 +71,8 @@ mod tests {
         };
         let out = out.tag();
         assert_eq!(
-            out.get::<gst::tags::LanguageCode>().map(|v| v.get().to_owned()),
+            out.get::<gst::tags::LanguageCode>()
+                .map(|v| v.get().to_owned()),
             Some("fr".to_owned())
         );
         assert_eq!(
@@ -90,7 +91,9 @@ mod tests {
         };
         assert_eq!(tag.tag().scope(), gst::TagScope::Stream);
         assert_eq!(
-            tag.tag().get::<gst::tags::LanguageCode>().map(|v| v.get().to_owned()),
+            tag.tag()
+                .get::<gst::tags::LanguageCode>()
+                .map(|v| v.get().to_owned()),
             Some("de".to_owned())
         );
     }
