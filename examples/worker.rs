@@ -4,11 +4,17 @@
 //! ```text
 //! cargo run --release --example worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
-//!     [--stsdub-properties "segment-duration=2000 …"]
+//!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
+//!     [--video-codec h264|h265] [--stsdub-properties "segment-duration=2000 …"]
 //! ```
 //!
-//! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv` files, `rtsp://` and `rtmp://` URLs.
-//! The pipeline is `gststsdub::pipeline::worker`, the one description of the worker.
+//! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv`, `.ts` files, `rtsp://`, `rtmp://`,
+//! `srt://` and `udp://` (MPEG-TS) URLs. Outputs: `.flv`, `.ts`, `.mkv`, `.mp4` files,
+//! `rtmp://`, `srt://` and `udp://`; with several languages into FLV or RTMP, one
+//! output per language, `{lang}` in the URL. A stream the worker cannot take (audio
+//! that is not AAC, video of another codec) stops it at start with what was found.
+//! The pipeline is `gststsdub::pipeline::worker` (`multi_language_worker` for
+//! `--target-languages`), the one description of the worker.
 
 use std::time::Instant;
 
@@ -21,6 +27,10 @@ struct Options {
     sts_url: String,
     stream_id: String,
     target_language: String,
+    target_languages: Option<String>,
+    source_language: String,
+    keep_original: bool,
+    video_codec: pipeline::VideoCodec,
     extra: String,
     print_pipeline: bool,
     print_only: bool,
@@ -33,6 +43,10 @@ fn parse_args() -> Result<Options, String> {
         sts_url: "http://127.0.0.1:8000".into(),
         stream_id: "demo".into(),
         target_language: "es".into(),
+        target_languages: None,
+        source_language: "en".into(),
+        keep_original: true,
+        video_codec: pipeline::VideoCodec::H264,
         extra: String::new(),
         print_pipeline: false,
         print_only: false,
@@ -46,6 +60,16 @@ fn parse_args() -> Result<Options, String> {
             "--sts-url" => options.sts_url = value()?,
             "--stream-id" => options.stream_id = value()?,
             "--target-language" => options.target_language = value()?,
+            "--target-languages" => options.target_languages = Some(value()?),
+            "--source-language" => options.source_language = value()?,
+            "--keep-original" => {
+                options.keep_original = match value()?.as_str() {
+                    "1" | "true" | "yes" => true,
+                    "0" | "false" | "no" => false,
+                    other => return Err(format!("--keep-original {other:?}: 0 or 1")),
+                }
+            }
+            "--video-codec" => options.video_codec = pipeline::VideoCodec::from_name(&value()?)?,
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
             // The pipeline, without running it (tests run it themselves).
@@ -87,12 +111,11 @@ fn main() {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
-    let properties = format!(
-        "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}",
-        options.sts_url, options.stream_id, options.target_language, options.extra
-    );
     let output = pipeline::Output::from_uri(&options.output);
-    let description = pipeline::worker(&input, &properties, &output);
+    let description = describe(&options, &input, &output).unwrap_or_else(|e| {
+        eprintln!("worker: {e}");
+        std::process::exit(2);
+    });
     if options.print_pipeline {
         println!("gst-launch-1.0 {description}");
     }
@@ -106,12 +129,78 @@ fn main() {
             std::process::exit(2);
         }
     };
+    refuse_unsupported_streams(&pipeline, options.video_codec);
     let started = Instant::now();
     let timing = Timing::attach(&pipeline);
-    let rows = run(&pipeline);
+    let (rows, failed) = run(&pipeline);
     print_table(&rows, started.elapsed().as_secs_f64(), &options.output);
     timing.report(&pipeline);
     let _ = pipeline.set_state(gst::State::Null);
+    if failed {
+        std::process::exit(1);
+    }
+}
+
+/// The launch line: one language, or several (`--target-languages`).
+fn describe(
+    options: &Options,
+    input: &pipeline::Input,
+    output: &pipeline::Output,
+) -> Result<String, String> {
+    let Some(list) = &options.target_languages else {
+        let properties = format!(
+            "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}",
+            options.sts_url, options.stream_id, options.target_language, options.extra
+        );
+        return Ok(pipeline::worker_for(
+            input,
+            options.video_codec,
+            &properties,
+            output,
+        ));
+    };
+    let languages = pipeline::Languages::parse(
+        list,
+        &options.source_language,
+        &options.stream_id,
+        options.keep_original,
+    )?;
+    let properties = format!(
+        "sts-url=\"{}\" source-language=\"{}\" {}",
+        options.sts_url, options.source_language, options.extra
+    );
+    Ok(pipeline::multi_language_worker(
+        input,
+        options.video_codec,
+        &properties,
+        &languages,
+        output,
+    ))
+}
+
+/// A demuxer's or RTSP source's stream that the worker cannot take stops
+/// it at start, with what it is and what is expected (rather than a
+/// "not-linked" from deep inside, or a stream quietly left out).
+fn refuse_unsupported_streams(pipeline: &gst::Element, video: pipeline::VideoCodec) {
+    let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    for name in ["d", "src"] {
+        let Some(source) = bin.by_name(name) else {
+            continue;
+        };
+        source.connect_pad_added(move |element, pad| {
+            let Some(caps) = pad.current_caps().or_else(|| Some(pad.query_caps(None))) else {
+                return;
+            };
+            if let Some(why) = pipeline::unsupported_stream(&caps, video) {
+                let message = gst::message::Error::builder(gst::StreamError::CodecNotFound, &why)
+                    .src(element)
+                    .build();
+                let _ = element.post_message(message);
+            }
+        });
+    }
 }
 
 /// Live figures, from pad probes: time from PLAYING to the first buffer
@@ -191,12 +280,14 @@ impl Timing {
     }
 }
 
-fn run(pipeline: &gst::Element) -> Vec<Row> {
+/// The segments' rows, and whether the pipeline failed.
+fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
     let bus = pipeline.bus().expect("a pipeline has a bus");
     if pipeline.set_state(gst::State::Playing).is_err() {
         eprintln!("worker: the pipeline does not start");
     }
     let mut rows = Vec::new();
+    let mut failed = false;
     for message in bus.iter_timed(gst::ClockTime::NONE) {
         match message.view() {
             gst::MessageView::Eos(_) => break,
@@ -207,6 +298,7 @@ fn run(pipeline: &gst::Element) -> Vec<Row> {
                     e.error(),
                     e.debug()
                 );
+                failed = true;
                 break;
             }
             gst::MessageView::Warning(w) => {
@@ -227,7 +319,7 @@ fn run(pipeline: &gst::Element) -> Vec<Row> {
             _ => {}
         }
     }
-    rows
+    (rows, failed)
 }
 
 fn print_table(rows: &[Row], seconds: f64, output: &str) {

@@ -97,11 +97,6 @@ impl Input {
         }
     }
 
-    /// Source, depayloaders or demuxer, and parsers up to stsdub's sink pads.
-    fn front(&self) -> String {
-        self.front_into(VideoCodec::H264, "dub.video_sink", "dub.audio_sink")
-    }
-
     /// Source, depayloaders or demuxer, and parsers: the video (`video`)
     /// into `video_to`, the AAC into `audio_to`.
     fn front_into(&self, video: VideoCodec, video_to: &str, audio_to: &str) -> String {
@@ -376,13 +371,18 @@ impl Output {
 /// The whole worker: input → stsdub (with `properties`, e.g.
 /// `sts-url="http://sts:8000" stream-id="match-1"`) → FLV out.
 pub fn worker(input: &Input, properties: &str, output: &Output) -> String {
+    worker_for(input, VideoCodec::H264, properties, output)
+}
+
+/// [`worker`] for an input whose video is `video`.
+pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &Output) -> String {
     let properties = properties.trim();
     let space = if properties.is_empty() { "" } else { " " };
     let muxer = output.muxer();
     format!(
         "{} stsdub name=dub{space}{properties} \
          dub.video_src ! {} dub.audio_src ! {} {}",
-        input.front(),
+        input.front_into(video, "dub.video_sink", "dub.audio_sink"),
         muxer.pad("mux", "video"),
         muxer.pad("mux", "audio"),
         output.back()
@@ -485,7 +485,7 @@ pub fn multi_language_worker(
     }
     let original = |into: &str| {
         format!(
-            "audio. ! {ORIGINAL_HOLD} ! taginject tags=\"language-code={}\" scope=stream ! {into}",
+            "audio. ! {ORIGINAL_HOLD} ! taginject tags=\"language-code={}\" ! {into}",
             languages.source
         )
     };

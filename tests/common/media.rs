@@ -229,7 +229,13 @@ pub struct Packet {
 /// Packets of the first stream of `kind` ("v" or "a"), copied, not decoded.
 #[track_caller]
 pub fn packets(file: &Path, kind: &str) -> Vec<Packet> {
-    let stream = format!("0:{kind}:0");
+    stream_packets(file, &format!("{kind}:0"))
+}
+
+/// Packets of one stream (`v:0`, `a:2`, …), copied, not decoded.
+#[track_caller]
+pub fn stream_packets(file: &Path, stream: &str) -> Vec<Packet> {
+    let stream = format!("0:{stream}");
     let args = ["-map", &stream, "-c", "copy", "-f", "framemd5"];
     String::from_utf8_lossy(&ffmpeg_stdout(file, &args, "framemd5"))
         .lines()
@@ -329,4 +335,40 @@ pub fn codecs(file: &Path) -> Vec<String> {
         .split_whitespace()
         .map(str::to_owned)
         .collect()
+}
+
+/// Seconds of audio in one stream (`a:0`, `a:2`, …) as ffmpeg decodes it
+/// (edit lists and priming applied), at 48 kHz.
+pub fn decoded_seconds(file: &Path, stream: &str) -> f64 {
+    let map = format!("0:{stream}");
+    let args = ["-map", &map, "-ac", "1", "-ar", "48000", "-f", "s16le"];
+    ffmpeg_stdout(file, &args, "decode").len() as f64 / 2.0 / 48_000.0
+}
+
+/// (codec type, language tag or "") of every stream of a file, in order.
+pub fn stream_languages(file: &Path) -> Vec<(String, String)> {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=index,codec_type:stream_tags=language",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    // MPEG-TS lists each stream under its program too, without its tags:
+    // the last listing of an index is the whole one.
+    let mut streams = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if let [index, kind, rest @ ..] = fields.as_slice()
+            && let Ok(index) = index.parse::<u32>()
+        {
+            let language = rest.first().copied().unwrap_or("");
+            streams.insert(index, ((*kind).to_owned(), language.to_owned()));
+        }
+    }
+    streams.into_values().collect()
 }

@@ -1,0 +1,310 @@
+//! Broadcast inputs and outputs, non-live: MPEG-TS in and out with several
+//! languages from one input, every file kind the worker reads, H.265
+//! passing untouched, and inputs it cannot take refused at start with what
+//! was found. The pipelines are the worker's own (`gststsdub::pipeline`),
+//! against the echo STS; the outputs are read back with ffprobe/ffmpeg.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use gststsdub::pipeline::{self, Input, Languages, Output, VideoCodec};
+
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+/// One AAC frame at 48 kHz, in seconds: how far apart durations may be.
+const AAC_FRAME_S: f64 = 1024.0 / 48_000.0;
+
+/// The 60 s sample copied into another container.
+fn sample_as(extension: &str) -> PathBuf {
+    remuxed(
+        &sample(),
+        &format!("sample-60s.{extension}"),
+        &["-i", "{}", "-c", "copy"],
+    )
+}
+
+/// 12 s of the sample with its video re-encoded as H.265.
+fn h265_sample(extension: &str) -> PathBuf {
+    let tag: &[&str] = if extension == "mp4" {
+        &["-tag:v", "hvc1"]
+    } else {
+        &[]
+    };
+    let args = [
+        &[
+            "-i",
+            "{}",
+            "-t",
+            "12",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+        ][..],
+        &["-x265-params", "log-level=error", "-c:a", "copy"],
+        tag,
+    ]
+    .concat();
+    remuxed(&sample(), &format!("sample-h265-12s.{extension}"), &args)
+}
+
+fn video_packets(file: &Path) -> Vec<(u64, String)> {
+    packets(file, "v")
+        .into_iter()
+        .map(|p| (p.size, p.md5))
+        .collect()
+}
+
+/// The NAL units of `file`'s video elementary stream (Annex B, start
+/// codes removed), and their types.
+fn nal_units(file: &Path, codec: VideoCodec) -> Vec<(u8, Vec<u8>)> {
+    let format = if codec == VideoCodec::H265 {
+        "hevc"
+    } else {
+        "h264"
+    };
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", format, "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let stream = output.stdout;
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| {
+            let mut end = starts.get(n + 1).map_or(stream.len(), |next| next - 3);
+            // A four-byte start code's leading zero is not the NAL's.
+            while end > start && stream[end - 1] == 0 && n + 1 < starts.len() {
+                end -= 1;
+            }
+            let header = stream.get(start).copied().unwrap_or(0);
+            let kind = if codec == VideoCodec::H265 {
+                (header >> 1) & 0x3f
+            } else {
+                header & 0x1f
+            };
+            (kind, stream[start..end].to_vec())
+        })
+        .collect()
+}
+
+/// The video of `output` is the input's. From MP4 or Matroska, every
+/// packet byte for byte. From MPEG-TS, every NAL unit byte for byte: the
+/// parser that mpegtsmux needs (for whole access units) may write a start
+/// code in four bytes instead of three, and drops what precedes the
+/// first parameter set (an access unit delimiter and the encoder's SEI).
+#[track_caller]
+fn assert_video_untouched(input: &Path, output: &Path, codec: VideoCodec) {
+    let (video_in, video_out) = (video_packets(input), video_packets(output));
+    assert_eq!(video_in.len(), video_out.len(), "as many video packets");
+    if input.extension().is_none_or(|e| e != "ts") {
+        assert!(video_in == video_out, "video packets differ");
+        return;
+    }
+    let parameter_set = |kind: u8| match codec {
+        VideoCodec::H264 => matches!(kind, 7 | 8),
+        VideoCodec::H265 => matches!(kind, 32..=34),
+    };
+    let from_first_parameter_set = |units: Vec<(u8, Vec<u8>)>| -> Vec<(u8, Vec<u8>)> {
+        let first = units
+            .iter()
+            .position(|(k, _)| parameter_set(*k))
+            .unwrap_or(0);
+        units.into_iter().skip(first).collect()
+    };
+    let units_in = from_first_parameter_set(nal_units(input, codec));
+    let units_out = from_first_parameter_set(nal_units(output, codec));
+    assert!(
+        units_in.len() > video_in.len(),
+        "{} NAL units",
+        units_in.len()
+    );
+    assert_eq!(units_in.len(), units_out.len(), "as many NAL units");
+    let differing = units_in
+        .iter()
+        .zip(&units_out)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differing, 0, "NAL units differ");
+}
+
+/// Statuses of one stream's segments, in order.
+fn statuses_of(run: &Run, stream_id: &str) -> Vec<String> {
+    run.segments
+        .iter()
+        .filter(|s| s.get::<String>("stream-id").ok().as_deref() == Some(stream_id))
+        .map(|s| s.get::<String>("status").expect("status"))
+        .collect()
+}
+
+#[test]
+fn mpeg_ts_in_two_languages_out_every_track_labelled_and_complete() {
+    let input = sample_as("ts");
+    let output = scratch("two-languages.ts");
+    let sts = EchoSts::start(&[]);
+    let languages = Languages::parse("es,fr", "en", "match-1", true).expect("valid");
+    let description = pipeline::multi_language_worker(
+        &Input::from_uri(&input.to_string_lossy()).expect("a .ts input"),
+        VideoCodec::H264,
+        &format!("sts-url={}", sts.url),
+        &languages,
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+
+    for stream_id in ["match-1-es", "match-1-fr"] {
+        let statuses = statuses_of(&run, stream_id);
+        assert_eq!(statuses.len(), 10, "{stream_id}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| s == "dubbed"),
+            "{stream_id}: {statuses:?}"
+        );
+    }
+    let streams = stream_languages(&output);
+    let kinds = |kind: &str| streams.iter().filter(|(k, _)| k == kind).count();
+    assert_eq!((kinds("video"), kinds("audio")), (1, 3), "{streams:?}");
+    let mut languages: Vec<&str> = streams
+        .iter()
+        .filter(|(k, _)| k == "audio")
+        .map(|(_, l)| l.as_str())
+        .collect();
+    languages.sort();
+    assert_eq!(languages, ["eng", "fre", "spa"], "{streams:?}");
+
+    assert_video_untouched(&input, &output, VideoCodec::H264);
+    let seconds_in = decoded_seconds(&input, "a:0");
+    for track in 0..3 {
+        let seconds_out = decoded_seconds(&output, &format!("a:{track}"));
+        assert!(
+            (seconds_out - seconds_in).abs() <= AAC_FRAME_S,
+            "audio track {track}: {seconds_out} s against {seconds_in} s in"
+        );
+    }
+}
+
+#[test]
+fn every_file_kind_the_worker_reads_is_dubbed_to_its_end() {
+    let sts = EchoSts::start(&[]);
+    for extension in ["mp4", "mov", "mkv", "flv", "ts"] {
+        let input = sample_as(extension);
+        let output = scratch(&format!("from-{extension}.mkv"));
+        let description = pipeline::worker(
+            &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+            &format!("sts-url={} stream-id={extension}", sts.url),
+            &Output::from_uri(&output.to_string_lossy()),
+        );
+        let run = run_pipeline(&description, RUN_LIMIT);
+        assert!(run.eos && run.errors.is_empty(), "{extension}: {run:?}");
+        let statuses = run.statuses();
+        assert_eq!(statuses.len(), 10, "{extension}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| s == "dubbed"),
+            "{extension}: {statuses:?}"
+        );
+        let (seconds_in, seconds_out) = (
+            decoded_seconds(&input, "a:0"),
+            decoded_seconds(&output, "a:0"),
+        );
+        assert!(
+            (seconds_out - seconds_in).abs() <= AAC_FRAME_S,
+            "{extension}: {seconds_out} s of {seconds_in} s"
+        );
+        assert_eq!(
+            stream_languages(&output)
+                .iter()
+                .find(|(k, _)| k == "audio")
+                .map(|(_, l)| l.as_str()),
+            Some("spa"),
+            "{extension}: the dubbed track says its language"
+        );
+    }
+}
+
+#[test]
+fn h265_passes_untouched_from_mpeg_ts_and_from_mp4() {
+    let sts = EchoSts::start(&[]);
+    for (extension, out) in [("ts", "ts"), ("mp4", "mkv")] {
+        let input = h265_sample(extension);
+        let output = scratch(&format!("h265-from-{extension}.{out}"));
+        let description = pipeline::worker_for(
+            &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+            VideoCodec::H265,
+            &format!("sts-url={}", sts.url),
+            &Output::from_uri(&output.to_string_lossy()),
+        );
+        let run = run_pipeline(&description, RUN_LIMIT);
+        assert!(run.eos && run.errors.is_empty(), "{extension}: {run:?}");
+        assert!(run.statuses().iter().all(|s| s == "dubbed"), "{run:?}");
+        let kinds: Vec<String> = stream_languages(&output)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(kinds.len(), 2, "{extension}: {kinds:?}");
+        assert!(codecs(&output).contains(&"hevc".to_owned()), "{extension}");
+        assert_eq!(video_packets(&input).len(), 300, "12 s at 25 fps");
+        assert_video_untouched(&input, &output, VideoCodec::H265);
+    }
+}
+
+/// The worker program on `input`: its exit status and what it printed on stderr.
+fn worker_stderr(input: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(example("worker"))
+        .arg("--input")
+        .arg(input)
+        .args(["--sts-url", &dead_url(), "--output"])
+        .arg(scratch("refused.ts"))
+        .args(extra)
+        .output()
+        .expect("the worker runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_input_the_worker_cannot_take_stops_it_at_start_with_what_was_found() {
+    let mp2 = remuxed(
+        &sample(),
+        "sample-mp2-5s.ts",
+        &["-i", "{}", "-t", "5", "-c:v", "copy", "-c:a", "mp2"],
+    );
+    let (status, stderr) = worker_stderr(&mp2, &[]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the input's audio is audio/mpeg") && stderr.contains("mpegversion=(int)1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the worker takes AAC"), "{stderr}");
+
+    let hevc = h265_sample("ts");
+    let (status, stderr) = worker_stderr(&hevc, &[]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the input's video is video/x-h265")
+            && stderr.contains("h265 is the other"),
+        "{stderr}"
+    );
+
+    let (status, stderr) = worker_stderr(Path::new("song.mp3"), &[]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot tell how to read song.mp3"),
+        "{stderr}"
+    );
+}
