@@ -3,7 +3,7 @@
 //! in the video against the onset of the beep nearest to it. Uses ffmpeg.
 //!
 //! ```text
-//! cargo run --example measure_sync -- recording.flv
+//! cargo run --example measure_sync -- recording.flv [AUDIO_TRACK]
 //! ```
 //!
 //! Prints one line per mark, `mark <flash s> <beep s> <offset ms>`, then
@@ -37,13 +37,13 @@ fn flash_times(file: &str) -> Result<Vec<f64>, String> {
 }
 
 /// Times (s) where the audio turns loud after at least a second of quiet.
-fn beep_times(file: &str) -> Result<Vec<f64>, String> {
+fn beep_times(file: &str, track: &str) -> Result<Vec<f64>, String> {
     let start = Command::new("ffprobe")
         .args([
             "-v",
             "error",
             "-select_streams",
-            "a:0",
+            track,
             "-show_entries",
             "stream=start_time",
             "-of",
@@ -52,15 +52,28 @@ fn beep_times(file: &str) -> Result<Vec<f64>, String> {
         ])
         .output()
         .map_err(|e| format!("ffprobe: {e}"))?;
+    // MPEG-TS lists the stream under its program too: the first line.
     let start: f64 = String::from_utf8_lossy(&start.stdout)
-        .trim()
-        .parse()
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
         .unwrap_or(0.0);
     let rate = 8000.0;
     let pcm = Command::new("ffmpeg")
         .args([
-            "-v", "error", "-copyts", "-i", file, "-map", "0:a:0", "-ac", "1", "-ar", "8000", "-f",
-            "s16le", "-",
+            "-v",
+            "error",
+            "-copyts",
+            "-i",
+            file,
+            "-map",
+            &format!("0:{track}"),
+            "-ac",
+            "1",
+            "-ar",
+            "8000",
+            "-f",
+            "s16le",
+            "-",
         ])
         .output()
         .map_err(|e| format!("ffmpeg: {e}"))?
@@ -86,10 +99,15 @@ fn beep_times(file: &str) -> Result<Vec<f64>, String> {
 
 fn main() {
     let Some(file) = std::env::args().nth(1) else {
-        eprintln!("usage: measure_sync RECORDING");
+        eprintln!("usage: measure_sync RECORDING [AUDIO_TRACK]");
         std::process::exit(2);
     };
-    let (flashes, beeps) = match (flash_times(&file), beep_times(&file)) {
+    // Which audio track's beeps: 0 (the first) unless told.
+    let track = format!(
+        "a:{}",
+        std::env::args().nth(2).unwrap_or_else(|| "0".into())
+    );
+    let (flashes, beeps) = match (flash_times(&file), beep_times(&file, &track)) {
         (Ok(f), Ok(b)) => (f, b),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("measure_sync: {e}");

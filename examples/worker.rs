@@ -130,6 +130,7 @@ fn main() {
         }
     };
     refuse_unsupported_streams(&pipeline, options.video_codec);
+    stop_with_eos_on_ctrl_c(&pipeline);
     let started = Instant::now();
     let timing = Timing::attach(&pipeline);
     let (rows, failed) = run(&pipeline);
@@ -176,6 +177,38 @@ fn describe(
         &languages,
         output,
     ))
+}
+
+/// SIGINT or SIGTERM end the stream as gst-launch-1.0 -e does: EOS from
+/// the sources, so every stsdub sends stream:end and the muxers finish
+/// their files (a live source such as udpsrc never ends by itself).
+fn stop_with_eos_on_ctrl_c(pipeline: &gst::Element) {
+    let pipeline = pipeline.downgrade();
+    std::thread::spawn(move || {
+        let Ok(signals) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let stop = signals.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return false;
+            };
+            tokio::select! {
+                _ = interrupt.recv() => true,
+                _ = terminate.recv() => true,
+            }
+        });
+        if let (true, Some(pipeline)) = (stop, pipeline.upgrade()) {
+            eprintln!("worker: stopping: EOS");
+            pipeline.send_event(gst::event::Eos::new());
+        }
+    });
 }
 
 /// A demuxer's or RTSP source's stream that the worker cannot take stops

@@ -31,6 +31,9 @@ pub enum Input {
     /// reads it; tsdemux's pads are named by PID, so they are linked by caps.
     Ts {
         source: String,
+        /// From the network: timestamps from the PTS, not the PCR (see
+        /// [`LIVE_TS_DEMUXER`]).
+        live: bool,
     },
     /// A file, read by `demuxer` (whose pads are `audio_pad`, `video_pad`).
     File {
@@ -70,16 +73,19 @@ impl Input {
             // Caller or listener as the URI says (`?mode=listener`).
             Ok(Input::Ts {
                 source: format!("srtsrc uri=\"{input}\""),
+                live: true,
             })
         } else if lower.starts_with("udp://") {
             Ok(Input::Ts {
                 source: format!(
                     "udpsrc uri=\"{input}\" caps=\"video/mpegts, systemstream=(boolean)true, packetsize=(int)188\""
                 ),
+                live: true,
             })
         } else if [".ts", ".m2ts", ".mts"].iter().any(|e| lower.ends_with(e)) {
             Ok(Input::Ts {
                 source: format!("filesrc location=\"{input}\""),
+                live: false,
             })
         } else if [".mp4", ".mov", ".m4a", ".m4v"]
             .iter()
@@ -122,9 +128,10 @@ impl Input {
                 "rtmpsrc location=\"{url}\" ! flvdemux name=d \
                  d.video ! {parse} ! {video_to} d.audio ! aacparse ! {audio_to}"
             ),
-            Input::Ts { source } => format!(
-                "{source} ! tsdemux name=d \
-                 d. ! {parse} ! {video_to} d. ! aacparse ! {audio_to}"
+            Input::Ts { source, live } => format!(
+                "{source} ! {} name=d \
+                 d. ! {parse} ! {video_to} d. ! aacparse ! {audio_to}",
+                if *live { LIVE_TS_DEMUXER } else { "tsdemux" }
             ),
             Input::File {
                 location,
@@ -138,6 +145,12 @@ impl Input {
         }
     }
 }
+
+/// tsdemux for MPEG-TS from the network. Timed by the PCR (its default),
+/// the audio of an ffmpeg sender over UDP came out 230 ms after its video
+/// at every sync mark, with or without stsdub; timed by the PTS, 3 ms.
+/// SRT delivers packets at the sender's pace, so nothing is lost by it.
+pub const LIVE_TS_DEMUXER: &str = "tsdemux ignore-pcr=true";
 
 /// The input's video codec: it passes through untouched, but its parser
 /// (and RTP depayloader) must be named in a launch line.
@@ -569,10 +582,10 @@ mod tests {
 
     #[test]
     fn mpeg_ts_comes_from_srt_udp_or_a_file_and_goes_to_srt_udp_or_a_file() {
-        for (input, source) in [
-            ("srt://:7001?mode=listener", "srtsrc uri="),
-            ("udp://0.0.0.0:5004", "udpsrc uri="),
-            ("match.ts", "filesrc location="),
+        for (input, source, demuxer) in [
+            ("srt://:7001?mode=listener", "srtsrc uri=", LIVE_TS_DEMUXER),
+            ("udp://0.0.0.0:5004", "udpsrc uri=", LIVE_TS_DEMUXER),
+            ("match.ts", "filesrc location=", "tsdemux"),
         ] {
             let line = worker(
                 &Input::from_uri(input).expect("known"),
@@ -580,7 +593,10 @@ mod tests {
                 &Output::from_uri("o.ts"),
             );
             assert!(line.starts_with(source), "{line}");
-            assert!(line.contains("! tsdemux name=d d. ! h264parse ! dub.video_sink d. ! aacparse ! dub.audio_sink"), "{line}");
+            let front = format!(
+                "! {demuxer} name=d d. ! h264parse ! dub.video_sink d. ! aacparse ! dub.audio_sink"
+            );
+            assert!(line.contains(&front), "{line}");
             assert!(
                 line.contains("dub.video_src ! mux. dub.audio_src ! mux. mpegtsmux"),
                 "{line}"

@@ -328,8 +328,14 @@ fn sync_offsets_ms(file: &Path) -> Vec<f64> {
 }
 
 fn max_sync_offset_ms(recording: &Path) -> f64 {
+    max_sync_offset_ms_of(recording, 0)
+}
+
+/// The largest A/V offset at a mark, on audio track `track`.
+fn max_sync_offset_ms_of(recording: &Path, track: usize) -> f64 {
     let output = Command::new(example("measure_sync"))
         .arg(recording)
+        .arg(track.to_string())
         .output()
         .expect("measure_sync runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -1058,4 +1064,208 @@ fn assert_same_live_output(name: &str, plain: &Path, dubbed: &Path) {
             "{name}: a mark {want:.1} ms apart without stsdub is {got:.1} ms apart with it"
         );
     }
+}
+
+/// A UDP port nobody uses on loopback.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// Waits (bounded) until something listens on UDP `port`: SRT's
+/// listeners, before a caller may connect.
+fn wait_for_udp_listener(port: u16, limit: Duration) {
+    let needle = format!(":{port:04X} ");
+    let give_up = Instant::now() + limit;
+    while Instant::now() < give_up {
+        let bound = ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+            std::fs::read_to_string(table).is_ok_and(|t| t.lines().any(|l| l.contains(&needle)))
+        });
+        if bound {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on UDP port {port} after {limit:?}");
+}
+
+/// The worker program with `args`, its stdout piped (its segment table).
+fn worker_program(args: &[String]) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(example("worker"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the worker starts"),
+    )
+}
+
+/// The statuses in the worker's segment table, once it has ended.
+fn table_statuses(worker: &mut Child) -> Vec<String> {
+    let mut table = String::new();
+    if let Some(mut stdout) = worker.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut table);
+    }
+    eprintln!("{table}");
+    table
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|s| *s == "dubbed" || *s == "fallback")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every audio track of an MPEG-TS recording continuous (90 kHz steps of
+/// one AAC frame, give or take the sender's jitter), at least `seconds`
+/// long, and its beeps on the video's flashes.
+#[track_caller]
+fn assert_every_track_continuous_and_in_sync(recording: &Path, tracks: usize, seconds: f64) {
+    for track in 0..tracks {
+        let audio = stream_packets(recording, &format!("a:{track}"));
+        let frame = 90_000 * 1024 / 48_000;
+        for pair in audio.windows(2) {
+            let step = pair[1].pts - pair[0].pts;
+            assert!(
+                (1..=frame * 3 / 2).contains(&step),
+                "track {track}: audio gap or overlap {} → {}",
+                pair[0].pts,
+                pair[1].pts
+            );
+        }
+        let recorded = decoded_seconds(recording, &format!("a:{track}"));
+        assert!(recorded >= seconds, "track {track}: {recorded} s of audio");
+        let offset = max_sync_offset_ms_of(recording, track);
+        assert!(
+            offset < 120.0,
+            "track {track}: A/V offset {offset} ms at a mark"
+        );
+    }
+}
+
+/// An SRT sender (ffmpeg, caller) → the worker (SRT listener in, es and fr,
+/// SRT listener out) → a receiver (ffmpeg, caller) recording MPEG-TS.
+#[test]
+fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let seconds = live_seconds();
+    let ts = remuxed(
+        &sample,
+        &format!("marks-{seconds}s.ts"),
+        &["-i", "{}", "-c", "copy"],
+    );
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let (port_in, port_out) = (free_udp_port(), free_udp_port());
+    let recording = scratch("srt-two-languages.ts");
+    let _ = std::fs::remove_file(&recording);
+    let mut worker = worker_program(&[
+        "--input".into(),
+        format!("srt://127.0.0.1:{port_in}?mode=listener"),
+        "--output".into(),
+        format!("srt://127.0.0.1:{port_out}?mode=listener"),
+        "--target-languages".into(),
+        "es,fr".into(),
+        "--sts-url".into(),
+        echo.url.clone(),
+        "--stream-id".into(),
+        "srt-live".into(),
+    ]);
+    wait_for_udp_listener(port_in, Duration::from_secs(20));
+    wait_for_udp_listener(port_out, Duration::from_secs(20));
+    // ffmpeg as the receiver: it ends when the worker closes the
+    // connection (a GStreamer srtsrc caller reconnects forever).
+    let mut receiver = KillOnDrop(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(format!("srt://127.0.0.1:{port_out}?mode=caller"))
+            .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
+            .arg(&recording)
+            .spawn()
+            .expect("the receiver starts"),
+    );
+    let sent = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&ts)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(format!("srt://127.0.0.1:{port_in}?mode=caller"))
+        .status()
+        .expect("the sender runs");
+    assert!(sent.success(), "the sender sent it all");
+    let limit = Duration::from_secs(90);
+    let status = wait_exit(&mut worker.0, limit).expect("the worker ends with its input");
+    assert!(status.success(), "worker: {status}");
+    let statuses = table_statuses(&mut worker.0);
+    let expected = 2 * (seconds * 1000).div_ceil(6016) as usize;
+    assert_eq!(statuses.len(), expected, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    wait_exit(&mut receiver.0, Duration::from_secs(30)).expect("the receiver ends");
+
+    let mut languages: Vec<String> = stream_languages(&recording)
+        .into_iter()
+        .filter(|(kind, _)| kind == "audio")
+        .map(|(_, language)| language)
+        .collect();
+    languages.sort();
+    assert_eq!(languages, ["eng", "fre", "spa"]);
+    assert_every_track_continuous_and_in_sync(&recording, 3, seconds as f64 - 1.0);
+}
+
+/// MPEG-TS over UDP (ffmpeg sending in real time) → the worker → an MPEG-TS
+/// file; udpsrc never ends, so the worker is stopped with SIGINT, and
+/// ends the file with EOS.
+#[test]
+fn live_udp_mpeg_ts_in_is_dubbed_and_stopped_cleanly_with_sigint() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let seconds = live_seconds();
+    let ts = remuxed(
+        &sample,
+        &format!("marks-{seconds}s.ts"),
+        &["-i", "{}", "-c", "copy"],
+    );
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let port = free_udp_port();
+    let output = scratch("udp-in.ts");
+    let _ = std::fs::remove_file(&output);
+    let mut worker = worker_program(&[
+        "--input".into(),
+        format!("udp://127.0.0.1:{port}"),
+        "--output".into(),
+        output.to_string_lossy().into_owned(),
+        "--sts-url".into(),
+        echo.url.clone(),
+        "--stream-id".into(),
+        "udp-live".into(),
+        "--stsdub-properties".into(),
+        "segment-duration=2000 timeout=1500".into(),
+    ]);
+    wait_for_udp_listener(port, Duration::from_secs(20));
+    let sent = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&ts)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+        .status()
+        .expect("the sender runs");
+    assert!(sent.success());
+    // Nine whole segments of 2 s have gone to the STS (the rest of the
+    // input is the segment EOS closes): stop.
+    echo.wait_for_log("sequence 8 ", Duration::from_secs(30));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &worker.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = wait_exit(&mut worker.0, Duration::from_secs(30)).expect("the worker stops");
+    assert!(status.success(), "worker: {status}");
+    let statuses = table_statuses(&mut worker.0);
+    assert_eq!(
+        statuses.len(),
+        (seconds * 1000).div_ceil(2005) as usize,
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    assert_every_track_continuous_and_in_sync(&output, 1, seconds as f64 - 1.0);
 }

@@ -468,7 +468,13 @@ impl StsDub {
                 state.settings.latency_in_force()
             };
             if live {
-                latency.set(true, min + ours, max.map(|max| max + ours));
+                // Our queues never make upstream wait, so we can hold any
+                // amount: no maximum. Upstream's maximum plus ours would be
+                // below a parser's minimum on the other track (h264parse
+                // gathering access units adds a frame; srtsrc reports its
+                // maximum as its minimum), and a muxer then finds its
+                // latency impossible to configure.
+                latency.set(true, min + ours, gst::ClockTime::NONE);
             } else {
                 latency.set(false, min, max);
             }
