@@ -8,7 +8,16 @@
 # and the RTMP server gets a complete stream.
 #
 # Environment (defaults in brackets):
-#   RTSP_URL (required)   RTMP_URL (required)   STS_URL [http://127.0.0.1:8000]
+#   INPUT_URL or RTSP_URL (required): rtsp://, rtmp://, srt:// (caller or ?mode=listener),
+#                         udp:// (MPEG-TS), or a .mp4 .mov .mkv .flv .ts file
+#   OUTPUT_URL or RTMP_URL (required): rtmp://, srt://, udp:// (MPEG-TS), or a .flv .ts .mkv .mp4
+#                         file; with several languages into FLV/RTMP, {lang} in it (one per language)
+#   TARGET_LANGUAGES      several languages at once, e.g. es,fr,de (stream ids STREAM_ID-es, …);
+#                         KEEP_ORIGINAL [1] (0: no original track)  VIDEO_CODEC [h264] (or h265)
+#   Any input but RTSP→RTMP with one language and H.264 runs the worker program
+#   (examples/worker, WORKER_BIN [this checkout's target/release/examples/worker]),
+#   which builds the same pipeline (gststsdub::pipeline) and names a stream it cannot take.
+#   STS_URL [http://127.0.0.1:8000]
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
 #   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
@@ -21,8 +30,11 @@
 #   STSDUB_METRICS_ADDRESS  serve Prometheus /metrics there (e.g. 0.0.0.0:9464); the
 #                         stsdub-bus-errors tracer is then enabled to count every element's errors
 set -euo pipefail
-: "${RTSP_URL:?RTSP_URL=rtsp://host/stream is required}"
-: "${RTMP_URL:?RTMP_URL=rtmp://host/app/key is required}"
+INPUT_URL=${INPUT_URL:-${RTSP_URL:-}}
+OUTPUT_URL=${OUTPUT_URL:-${RTMP_URL:-}}
+: "${INPUT_URL:?INPUT_URL (or RTSP_URL)=rtsp://host/stream, srt://…, udp://… or a file is required}"
+: "${OUTPUT_URL:?OUTPUT_URL (or RTMP_URL)=rtmp://host/app/key, srt://…, udp://… or a file is required}"
+: "${TARGET_LANGUAGES:=}" "${KEEP_ORIGINAL:=1}" "${VIDEO_CODEC:=h264}"
 : "${STS_URL:=http://127.0.0.1:8000}" "${STREAM_ID:=stream}" "${WORKER_ID:=$(hostname)}"
 : "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 : "${LATENCY_MS:=-1}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
@@ -34,6 +46,22 @@ if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
   export STSDUB_METRICS_ADDRESS
   export GST_TRACERS="${GST_TRACERS:+$GST_TRACERS;}stsdub-bus-errors"
 fi
+
+properties="worker-id=\"$WORKER_ID\" source-language=\"$SOURCE_LANGUAGE\" \
+  latency=$LATENCY_MS segment-duration=$SEGMENT_MS timeout=$TIMEOUT_MS \
+  segmentation=$SEGMENTATION min-segment-duration=$MIN_SEGMENT_MS \
+  fit=$FIT max-stretch=$MAX_STRETCH original-volume=$ORIGINAL_VOLUME bitrate=$AUDIO_BITRATE"
+if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
+  worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/examples/worker}
+  [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --example worker" >&2; exit 2; }
+  languages=()
+  [ -n "$TARGET_LANGUAGES" ] && languages=(--target-languages "$TARGET_LANGUAGES" --keep-original "$KEEP_ORIGINAL")
+  # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
+  exec "$worker" --input "$INPUT_URL" --output "$OUTPUT_URL" --sts-url "$STS_URL" \
+    --stream-id "$STREAM_ID" --target-language "$TARGET_LANGUAGE" --source-language "$SOURCE_LANGUAGE" \
+    --video-codec "$VIDEO_CODEC" "${languages[@]}" --stsdub-properties "$properties" --print-pipeline
+fi
+RTSP_URL=$INPUT_URL RTMP_URL=$OUTPUT_URL
 
 # The worker's pipeline (gststsdub::pipeline::worker; tests/pipelines.rs checks it).
 # Job control: a background job of a non-interactive shell would otherwise

@@ -308,3 +308,41 @@ fn an_input_the_worker_cannot_take_stops_it_at_start_with_what_was_found() {
         "{stderr}"
     );
 }
+
+#[test]
+fn worker_sh_takes_input_url_output_url_and_target_languages() {
+    let input = sample_as("ts");
+    let output = scratch("worker-sh-three-languages.mkv");
+    let sts = EchoSts::start(&[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh");
+    let run = std::process::Command::new("bash")
+        .arg(script)
+        .env("INPUT_URL", &input)
+        .env("OUTPUT_URL", &output)
+        .env("TARGET_LANGUAGES", "es,fr,de")
+        .env("STS_URL", &sts.url)
+        .env("STREAM_ID", "match-7")
+        .env("WORKER_BIN", example("worker"))
+        .env_remove("RTSP_URL")
+        .env_remove("RTMP_URL")
+        .output()
+        .expect("worker.sh runs");
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        table.contains("stream-id=\"match-7-de\""),
+        "the pipeline printed: {table}"
+    );
+    assert!(table.contains("segments: 30  dubbed: 30"), "{table}");
+    let mut languages: Vec<String> = stream_languages(&output)
+        .into_iter()
+        .filter(|(kind, _)| kind == "audio")
+        .map(|(_, language)| language)
+        .collect();
+    languages.sort();
+    assert_eq!(languages, ["eng", "fre", "ger", "spa"]);
+}
