@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The stream worker on a built-in default, one row per segment.
-#   bash scripts/demo.sh [FILE|rtsp://…|rtmp://…] [STS_URL]
-#       a 60 s spoken sample (or yours) → stsdub → echo STS → out/dubbed.flv
+#   bash scripts/demo.sh [FILE|rtsp://…|rtmp://…|srt://…|udp://…] [STS_URL] [OUTPUT]
+#       a 60 s spoken sample (or yours: .mp4 .mov .mkv .flv .ts) → stsdub → echo STS →
+#       out/dubbed.flv (or OUTPUT: .ts .mkv .mp4 .flv, rtmp://, srt://, udp://);
+#       TARGET_LANGUAGES=es,fr,de dubs into each (into .ts/.mkv/.mp4: one track each)
 #   bash scripts/demo.sh --live [SECONDS]
 #       live: built-in RTSP server (gst-rtsp-server) → stsdub → echo STS →
 #       local nginx-rtmp, recorded to out/nginx/demo.flv; prints the connect
@@ -57,5 +59,13 @@ if [ -z "$sts_url" ]; then
   sts_url=$url
   echo "demo: echo STS at $sts_url (log: out/echo_sts.log)"
 fi
-target/release/examples/worker --input "$input" --sts-url "$sts_url" --output out/dubbed.flv --print-pipeline
-echo "demo: play it with: ffplay out/dubbed.flv"
+output=${3:-out/dubbed.flv}
+languages=()
+[ -n "${TARGET_LANGUAGES:-}" ] && languages=(--target-languages "$TARGET_LANGUAGES")
+target/release/examples/worker --input "$input" --sts-url "$sts_url" --output "$output" \
+  --video-codec "${VIDEO_CODEC:-h264}" "${languages[@]}" --print-pipeline
+if [ -f "$output" ]; then
+  echo "demo: the tracks of $output:"
+  ffprobe -hide_banner "$output" 2>&1 | grep -E "^ *(Input|Stream)"
+  echo "demo: play it with: ffplay $output"
+fi

@@ -126,3 +126,25 @@ fn the_element_docs_show_the_worker_pipeline() {
         "the element docs' pipeline",
     );
 }
+
+#[test]
+fn the_readmes_srt_pipeline_in_two_languages_is_the_workers() {
+    let readme = read("README.md");
+    let line = launch_line(
+        &readme,
+        "srtsrc uri=",
+        "srtsink uri=\"srt://:7002?mode=listener\"",
+    );
+    let languages = pipeline::Languages::parse("es,fr", "en", "match-1", true).expect("valid");
+    let expected = normalized(&pipeline::multi_language_worker(
+        &Input::from_uri("srt://:7001?mode=listener").expect("srt"),
+        pipeline::VideoCodec::H264,
+        "sts-url=\"http://sts:8000\" source-language=\"en\"",
+        &languages,
+        &Output::from_uri("srt://:7002?mode=listener"),
+    ));
+    assert_eq!(
+        line, expected,
+        "README.md differs from multi_language_worker"
+    );
+}
