@@ -1269,3 +1269,49 @@ fn live_udp_mpeg_ts_in_is_dubbed_and_stopped_cleanly_with_sigint() {
     assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
     assert_every_track_continuous_and_in_sync(&output, 1, seconds as f64 - 1.0);
 }
+
+/// RTMP in: ffmpeg publishes the sample to nginx in real time, the worker
+/// plays it from there into an MPEG-TS file, and is stopped with SIGINT
+/// once the publisher is done (an RTMP player waits for the next publish).
+#[test]
+fn live_rtmp_in_is_dubbed_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sample = marks_sample();
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let nginx = Nginx::start("rtmp-in");
+    let output = scratch("rtmp-in.ts");
+    let _ = std::fs::remove_file(&output);
+    let mut worker = worker_program(&[
+        "--input".into(),
+        nginx.url("src"),
+        "--output".into(),
+        output.to_string_lossy().into_owned(),
+        "--sts-url".into(),
+        echo.url.clone(),
+        "--stream-id".into(),
+        "rtmp-live".into(),
+        "--stsdub-properties".into(),
+        "segment-duration=2000 timeout=1500".into(),
+    ]);
+    let published = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&sample)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(nginx.url("src"))
+        .status()
+        .expect("the publisher runs");
+    assert!(published.success());
+    // At least 16 s of the 20 have gone to the STS in whole segments.
+    echo.wait_for_log("sequence 7 ", Duration::from_secs(30));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &worker.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = wait_exit(&mut worker.0, Duration::from_secs(30)).expect("the worker stops");
+    assert!(status.success(), "worker: {status}");
+    let statuses = table_statuses(&mut worker.0);
+    assert!(statuses.len() >= 8, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    assert_every_track_continuous_and_in_sync(&output, 1, 15.0);
+}
