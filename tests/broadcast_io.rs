@@ -346,3 +346,53 @@ fn worker_sh_takes_input_url_output_url_and_target_languages() {
     languages.sort();
     assert_eq!(languages, ["eng", "fre", "ger", "spa"]);
 }
+
+#[test]
+fn flv_gets_one_file_per_language_each_with_the_video() {
+    let input = sample();
+    let sts = EchoSts::start(&[]);
+    let languages = Languages::parse("es,fr", "en", "match-2", true).expect("valid");
+    let pattern = scratch("per-language-{lang}.flv");
+    let description = pipeline::multi_language_worker(
+        &Input::from_uri(&input.to_string_lossy()).expect("an .mp4 input"),
+        VideoCodec::H264,
+        &format!("sts-url={}", sts.url),
+        &languages,
+        &Output::from_uri(&pattern.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    for stream_id in ["match-2-es", "match-2-fr"] {
+        let statuses = statuses_of(&run, stream_id);
+        assert_eq!(statuses.len(), 10, "{stream_id}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| s == "dubbed"),
+            "{stream_id}: {statuses:?}"
+        );
+    }
+    let seconds_in = decoded_seconds(&input, "a:0");
+    for language in ["en", "es", "fr"] {
+        let file = scratch(&format!("per-language-{language}.flv"));
+        // flvmux (streamable) writes its metadata again as parsers' bitrate
+        // tags change, which ffprobe lists as a text stream, with or
+        // without stsdub: one video and one audio stream is what counts.
+        let kinds: Vec<String> = stream_languages(&file)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            (
+                kinds.iter().filter(|k| *k == "video").count(),
+                kinds.iter().filter(|k| *k == "audio").count()
+            ),
+            (1, 1),
+            "{language}: {kinds:?}"
+        );
+        assert_video_untouched(&input, &file, VideoCodec::H264);
+        let seconds = decoded_seconds(&file, "a:0");
+        assert!(
+            (seconds - seconds_in).abs() <= AAC_FRAME_S,
+            "{language}: {seconds} s of {seconds_in} s"
+        );
+    }
+}
