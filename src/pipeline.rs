@@ -105,8 +105,9 @@ impl Input {
 
     /// Source, depayloaders or demuxer, and parsers: the video (`video`)
     /// into `video_to`, the AAC into `audio_to`.
-    fn front_into(&self, video: VideoCodec, video_to: &str, audio_to: &str) -> String {
-        let parse = video.parser();
+    fn front_into(&self, video: VideoParser, video_to: &str, audio_to: &str) -> String {
+        let parse = video.element();
+        let video = video.codec;
         match self {
             Input::Rtsp {
                 url,
@@ -261,6 +262,33 @@ pub enum Output {
     File { location: String },
 }
 
+/// The video parser, as the output needs it: MPEG-TS carries no codec
+/// data out of band, so a receiver that joins mid-stream needs the
+/// parameter sets before every keyframe (the parser puts them there when
+/// the input keeps them apart, as MP4, Matroska and FLV do).
+#[derive(Debug, Clone, Copy)]
+struct VideoParser {
+    codec: VideoCodec,
+    in_band_parameter_sets: bool,
+}
+
+impl VideoParser {
+    fn new(codec: VideoCodec, muxer: Muxer) -> Self {
+        Self {
+            codec,
+            in_band_parameter_sets: muxer == Muxer::MpegTs,
+        }
+    }
+
+    fn element(self) -> String {
+        if self.in_band_parameter_sets {
+            format!("{} config-interval=-1", self.codec.parser())
+        } else {
+            self.codec.parser().to_owned()
+        }
+    }
+}
+
 /// The muxer that writes one output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Muxer {
@@ -395,7 +423,11 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
     format!(
         "{} stsdub name=dub{space}{properties} \
          dub.video_src ! {} dub.audio_src ! {} {}",
-        input.front_into(video, "dub.video_sink", "dub.audio_sink"),
+        input.front_into(
+            VideoParser::new(video, output.muxer()),
+            "dub.video_sink",
+            "dub.audio_sink"
+        ),
         muxer.pad("mux", "video"),
         muxer.pad("mux", "audio"),
         output.back()
@@ -486,7 +518,9 @@ pub fn multi_language_worker(
     output: &Output,
 ) -> String {
     let first = Languages::element(&languages.targets[0]);
-    let mut parts = vec![input.front_into(video, &format!("{first}.video_sink"), "tee name=audio")];
+    let parser = VideoParser::new(video, output.muxer());
+    let mut parts =
+        vec![input.front_into(parser, &format!("{first}.video_sink"), "tee name=audio")];
     let properties = properties.trim();
     for language in &languages.targets {
         let name = Languages::element(language);
@@ -594,7 +628,7 @@ mod tests {
             );
             assert!(line.starts_with(source), "{line}");
             let front = format!(
-                "! {demuxer} name=d d. ! h264parse ! dub.video_sink d. ! aacparse ! dub.audio_sink"
+                "! {demuxer} name=d d. ! h264parse config-interval=-1 ! dub.video_sink d. ! aacparse ! dub.audio_sink"
             );
             assert!(line.contains(&front), "{line}");
             assert!(
@@ -645,7 +679,7 @@ mod tests {
             &Output::from_uri("out.ts"),
         );
         assert!(
-            line.contains("d. ! h265parse ! dub_es.video_sink d. ! aacparse ! tee name=audio"),
+            line.contains("d. ! h265parse config-interval=-1 ! dub_es.video_sink d. ! aacparse ! tee name=audio"),
             "{line}"
         );
         assert!(line.contains("stsdub name=dub_es sts-url=\"http://sts\" stream-id=\"match-1-es\" target-language=\"es\""), "{line}");

@@ -102,44 +102,72 @@ fn nal_units(file: &Path, codec: VideoCodec) -> Vec<(u8, Vec<u8>)> {
         .collect()
 }
 
-/// The video of `output` is the input's. From MP4 or Matroska, every
-/// packet byte for byte. From MPEG-TS, every NAL unit byte for byte: the
-/// parser that mpegtsmux needs (for whole access units) may write a start
-/// code in four bytes instead of three, and drops what precedes the
-/// first parameter set (an access unit delimiter and the encoder's SEI).
+/// The video of `output` is the input's. Between MP4, Matroska and FLV,
+/// every packet byte for byte. From or to MPEG-TS, whose packets carry
+/// start codes instead of lengths, every slice byte for byte and in order,
+/// and the same parameter sets: the parser that mpegtsmux needs (for whole
+/// access units) repeats the parameter sets before every keyframe, puts
+/// them ahead of the SEI, adds access unit delimiters, may write a start
+/// code in four bytes instead of three, and drops what precedes the first
+/// parameter set of a byte stream (a delimiter and the encoder's SEI).
 #[track_caller]
 fn assert_video_untouched(input: &Path, output: &Path, codec: VideoCodec) {
     let (video_in, video_out) = (video_packets(input), video_packets(output));
     assert_eq!(video_in.len(), video_out.len(), "as many video packets");
-    if input.extension().is_none_or(|e| e != "ts") {
+    let is_ts = |file: &Path| file.extension().is_some_and(|e| e == "ts");
+    if !is_ts(input) && !is_ts(output) {
         assert!(video_in == video_out, "video packets differ");
         return;
     }
+    let slice = |kind: u8| match codec {
+        VideoCodec::H264 => (1..=5).contains(&kind),
+        VideoCodec::H265 => kind <= 31,
+    };
     let parameter_set = |kind: u8| match codec {
         VideoCodec::H264 => matches!(kind, 7 | 8),
         VideoCodec::H265 => matches!(kind, 32..=34),
     };
-    let from_first_parameter_set = |units: Vec<(u8, Vec<u8>)>| -> Vec<(u8, Vec<u8>)> {
-        let first = units
+    let (units_in, units_out) = (nal_units(input, codec), nal_units(output, codec));
+    let of_kind = |units: &[(u8, Vec<u8>)], wanted: &dyn Fn(u8) -> bool| -> Vec<Vec<u8>> {
+        units
             .iter()
-            .position(|(k, _)| parameter_set(*k))
-            .unwrap_or(0);
-        units.into_iter().skip(first).collect()
+            .filter(|(k, _)| wanted(*k))
+            .map(|(_, u)| u.clone())
+            .collect()
     };
-    let units_in = from_first_parameter_set(nal_units(input, codec));
-    let units_out = from_first_parameter_set(nal_units(output, codec));
+    let (slices_in, slices_out) = (of_kind(&units_in, &slice), of_kind(&units_out, &slice));
     assert!(
-        units_in.len() > video_in.len(),
-        "{} NAL units",
-        units_in.len()
+        slices_in.len() >= video_in.len(),
+        "{} slices",
+        slices_in.len()
     );
-    assert_eq!(units_in.len(), units_out.len(), "as many NAL units");
-    let differing = units_in
+    assert_eq!(slices_in.len(), slices_out.len(), "as many slices");
+    let differing = slices_in
         .iter()
-        .zip(&units_out)
+        .zip(&slices_out)
         .filter(|(a, b)| a != b)
         .count();
-    assert_eq!(differing, 0, "NAL units differ");
+    assert_eq!(differing, 0, "slices differ");
+    let distinct = |sets: Vec<Vec<u8>>| sets.into_iter().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(
+        distinct(of_kind(&units_in, &parameter_set)),
+        distinct(of_kind(&units_out, &parameter_set)),
+        "parameter sets differ"
+    );
+    if is_ts(output) {
+        // A receiver may join at any keyframe: its parameter sets before it.
+        let (sps, idr): (u8, &[u8]) = match codec {
+            VideoCodec::H264 => (7, &[5]),
+            VideoCodec::H265 => (33, &[19, 20, 21]),
+        };
+        let count =
+            |wanted: &dyn Fn(u8) -> bool| units_out.iter().filter(|(k, _)| wanted(*k)).count();
+        let keyframes = count(&|k| idr.contains(&k));
+        assert!(
+            keyframes > 1 && count(&|k| k == sps) >= keyframes,
+            "an SPS before every keyframe"
+        );
+    }
 }
 
 /// Statuses of one stream's segments, in order.
@@ -198,11 +226,18 @@ fn mpeg_ts_in_two_languages_out_every_track_labelled_and_complete() {
 }
 
 #[test]
-fn every_file_kind_the_worker_reads_is_dubbed_to_its_end() {
+fn every_file_kind_is_read_dubbed_to_its_end_and_written() {
     let sts = EchoSts::start(&[]);
-    for extension in ["mp4", "mov", "mkv", "flv", "ts"] {
+    // Each input into another kind of file: every file kind is also written.
+    for (extension, out) in [
+        ("mp4", "mkv"),
+        ("mov", "mp4"),
+        ("mkv", "ts"),
+        ("flv", "mkv"),
+        ("ts", "flv"),
+    ] {
         let input = sample_as(extension);
-        let output = scratch(&format!("from-{extension}.mkv"));
+        let output = scratch(&format!("from-{extension}.{out}"));
         let description = pipeline::worker(
             &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
             &format!("sts-url={} stream-id={extension}", sts.url),
@@ -211,7 +246,12 @@ fn every_file_kind_the_worker_reads_is_dubbed_to_its_end() {
         let run = run_pipeline(&description, RUN_LIMIT);
         assert!(run.eos && run.errors.is_empty(), "{extension}: {run:?}");
         let statuses = run.statuses();
-        assert_eq!(statuses.len(), 10, "{extension}: {statuses:?}");
+        assert_eq!(
+            statuses.len(),
+            10,
+            "{extension}: {statuses:?} {:?}",
+            run.reasons()
+        );
         assert!(
             statuses.iter().all(|s| s == "dubbed"),
             "{extension}: {statuses:?}"
@@ -224,14 +264,18 @@ fn every_file_kind_the_worker_reads_is_dubbed_to_its_end() {
             (seconds_out - seconds_in).abs() <= AAC_FRAME_S,
             "{extension}: {seconds_out} s of {seconds_in} s"
         );
-        assert_eq!(
-            stream_languages(&output)
-                .iter()
-                .find(|(k, _)| k == "audio")
-                .map(|(_, l)| l.as_str()),
-            Some("spa"),
-            "{extension}: the dubbed track says its language"
-        );
+        assert_video_untouched(&input, &output, VideoCodec::H264);
+        // FLV has nowhere to write a track's language.
+        if out != "flv" {
+            assert_eq!(
+                stream_languages(&output)
+                    .iter()
+                    .find(|(k, _)| k == "audio")
+                    .map(|(_, l)| l.as_str()),
+                Some("spa"),
+                "{extension} → {out}: the dubbed track says its language"
+            );
+        }
     }
 }
 
