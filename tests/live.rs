@@ -1117,6 +1117,32 @@ fn table_statuses(worker: &mut Child) -> Vec<String> {
         .collect()
 }
 
+/// ffmpeg sending `file` in real time, codec copy, as `format` to `url`;
+/// returns once all is sent.
+fn send_in_real_time(file: &Path, format: &str, url: &str) {
+    let sent = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", format])
+        .arg(url)
+        .status()
+        .expect("the sender runs");
+    assert!(sent.success(), "the sender sent it all to {url}");
+}
+
+/// SIGINT to the worker program, which ends the stream with EOS: the
+/// statuses of its segment table once it has exited cleanly.
+fn interrupt_worker(worker: &mut Child) -> Vec<String> {
+    let interrupted = Command::new("kill")
+        .args(["-INT", &worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = wait_exit(worker, Duration::from_secs(30)).expect("the worker stops");
+    assert!(status.success(), "worker: {status}");
+    table_statuses(worker)
+}
+
 /// Every audio track of an MPEG-TS recording continuous (90 kHz steps of
 /// one AAC frame, give or take the sender's jitter), at least `seconds`
 /// long, and its beeps on the video's flashes.
@@ -1185,14 +1211,11 @@ fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
             .spawn()
             .expect("the receiver starts"),
     );
-    let sent = Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
-        .arg(&ts)
-        .args(["-c", "copy", "-f", "mpegts"])
-        .arg(format!("srt://127.0.0.1:{port_in}?mode=caller"))
-        .status()
-        .expect("the sender runs");
-    assert!(sent.success(), "the sender sent it all");
+    send_in_real_time(
+        &ts,
+        "mpegts",
+        &format!("srt://127.0.0.1:{port_in}?mode=caller"),
+    );
     let limit = Duration::from_secs(90);
     let status = wait_exit(&mut worker.0, limit).expect("the worker ends with its input");
     assert!(status.success(), "worker: {status}");
@@ -1242,25 +1265,15 @@ fn live_udp_mpeg_ts_in_is_dubbed_and_stopped_cleanly_with_sigint() {
         "segment-duration=2000 timeout=1500".into(),
     ]);
     wait_for_udp_listener(port, Duration::from_secs(20));
-    let sent = Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
-        .arg(&ts)
-        .args(["-c", "copy", "-f", "mpegts"])
-        .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
-        .status()
-        .expect("the sender runs");
-    assert!(sent.success());
+    send_in_real_time(
+        &ts,
+        "mpegts",
+        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
+    );
     // Nine whole segments of 2 s have gone to the STS (the rest of the
     // input is the segment EOS closes): stop.
     echo.wait_for_log("sequence 8 ", Duration::from_secs(30));
-    let interrupted = Command::new("kill")
-        .args(["-INT", &worker.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(interrupted.success());
-    let status = wait_exit(&mut worker.0, Duration::from_secs(30)).expect("the worker stops");
-    assert!(status.success(), "worker: {status}");
-    let statuses = table_statuses(&mut worker.0);
+    let statuses = interrupt_worker(&mut worker.0);
     assert_eq!(
         statuses.len(),
         (seconds * 1000).div_ceil(2005) as usize,
@@ -1293,24 +1306,10 @@ fn live_rtmp_in_is_dubbed_in_sync() {
         "--stsdub-properties".into(),
         "segment-duration=2000 timeout=1500".into(),
     ]);
-    let published = Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
-        .arg(&sample)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(nginx.url("src"))
-        .status()
-        .expect("the publisher runs");
-    assert!(published.success());
+    send_in_real_time(&sample, "flv", &nginx.url("src"));
     // At least 16 s of the 20 have gone to the STS in whole segments.
     echo.wait_for_log("sequence 7 ", Duration::from_secs(30));
-    let interrupted = Command::new("kill")
-        .args(["-INT", &worker.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(interrupted.success());
-    let status = wait_exit(&mut worker.0, Duration::from_secs(30)).expect("the worker stops");
-    assert!(status.success(), "worker: {status}");
-    let statuses = table_statuses(&mut worker.0);
+    let statuses = interrupt_worker(&mut worker.0);
     assert!(statuses.len() >= 8, "{statuses:?}");
     assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
     assert_every_track_continuous_and_in_sync(&output, 1, 15.0);
