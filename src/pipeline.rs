@@ -186,6 +186,14 @@ impl VideoCodec {
         }
     }
 
+    /// The RTP encoding name of this codec's video.
+    fn rtp_encoding(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H264",
+            VideoCodec::H265 => "H265",
+        }
+    }
+
     /// The caps a demuxer gives this codec's video.
     pub fn caps_name(self) -> &'static str {
         match self {
@@ -210,7 +218,7 @@ pub fn unsupported_stream(caps: &gst::CapsRef, video: VideoCodec) -> Option<Stri
             .to_ascii_uppercase();
         let fine = match media {
             "audio" => encoding == "MPEG4-GENERIC",
-            "video" => encoding == video.caps_name()[8..].to_ascii_uppercase(),
+            "video" => encoding == video.rtp_encoding(),
             _ => true,
         };
         if fine {
@@ -750,6 +758,12 @@ mod tests {
             why.contains("video/x-h265") && why.contains("h265 is the other"),
             "{why}"
         );
+        let rtp_h264 = caps("application/x-rtp, media=(string)video, encoding-name=(string)H264");
+        assert_eq!(unsupported_stream(&rtp_h264, VideoCodec::H264), None);
+        let rtp_aac =
+            caps("application/x-rtp, media=(string)audio, encoding-name=(string)MPEG4-GENERIC");
+        assert_eq!(unsupported_stream(&rtp_aac, VideoCodec::H264), None);
+        assert!(unsupported_stream(&rtp_h264, VideoCodec::H265).is_some());
         let rtp = caps("application/x-rtp, media=(string)audio, encoding-name=(string)OPUS");
         assert!(
             unsupported_stream(&rtp, VideoCodec::H264)
