@@ -13,6 +13,9 @@ PACKAGES=(
   nginx-light libnginx-mod-rtmp
   meson ninja-build
 )
+# The test suite also checks the alert rules with promtool (Debian ships it
+# in the prometheus package; no server is started here).
+[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,7 +3,7 @@
 # pipelines against the echo STS, checked with ffmpeg/ffprobe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 bash scripts/interop-setup.sh
 # The integration tests start the echo STS example as a process: build all
 # targets first so a filtered test run never uses a stale example binary.

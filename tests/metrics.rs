@@ -55,6 +55,13 @@ fn two_streams_one_endpoint_counters_match_the_segments() {
     );
     assert!(one.eos && two.eos);
     let after = scrape(&address);
+    // The alerts and the dashboard ask only for what is exported.
+    for file in [
+        "deploy/prometheus/stsdub-rules.yml",
+        "deploy/grafana/stsdub-dashboard.json",
+    ] {
+        assert_only_exported_metrics(file, &after);
+    }
     for (name, kind) in [
         ("worker_audio_fragments_total", "counter"),
         ("worker_dubbed_total", "counter"),
@@ -234,4 +241,60 @@ fn the_inflight_gauge_follows_segments_out_and_back() {
     let run = running.finish(Duration::from_secs(120));
     assert!(run.eos, "{run:?}");
     assert_eq!(inflight(), 0.0);
+}
+
+/// Every `worker_…` metric that `file` (in the repository) names is one
+/// the scrape declares (a histogram's `_bucket`, `_sum`, `_count` by its
+/// name).
+#[track_caller]
+fn assert_only_exported_metrics(file: &str, scrape: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).expect("the file is there");
+    let mut named: Vec<&str> = text
+        .match_indices("worker_")
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    assert!(named.len() >= 4, "{file} names {named:?}");
+    for name in named {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        assert!(
+            scrape.contains(&format!("# TYPE {base} ")),
+            "{file} uses {name}, which stsdub does not export"
+        );
+    }
+}
+
+/// promtool (Debian's prometheus package) checks the alert rules and runs
+/// their unit tests: each alert fires on its fault and not on a healthy stream.
+#[test]
+fn the_alert_rules_are_valid_and_fire_on_their_faults() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    for args in [
+        ["check", "rules", "stsdub-rules.yml"],
+        ["test", "rules", "stsdub-rules.test.yml"],
+    ] {
+        let output = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs (apt-get install prometheus)");
+        assert!(
+            output.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
