@@ -1066,6 +1066,16 @@ fn assert_same_live_output(name: &str, plain: &Path, dubbed: &Path) {
     }
 }
 
+/// The marks sample as MPEG-TS, as a contribution encoder sends it.
+fn marks_sample_ts() -> PathBuf {
+    let seconds = live_seconds();
+    remuxed(
+        &marks_sample(),
+        &format!("marks-{seconds}s.ts"),
+        &["-i", "{}", "-c", "copy"],
+    )
+}
+
 /// A UDP port nobody uses on loopback.
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -1175,13 +1185,8 @@ fn assert_every_track_continuous_and_in_sync(recording: &Path, tracks: usize, se
 #[test]
 fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sample = marks_sample();
     let seconds = live_seconds();
-    let ts = remuxed(
-        &sample,
-        &format!("marks-{seconds}s.ts"),
-        &["-i", "{}", "-c", "copy"],
-    );
+    let ts = marks_sample_ts();
     let echo = EchoSts::start(&["--transform", "identity"]);
     let (port_in, port_out) = (free_udp_port(), free_udp_port());
     let recording = scratch("srt-two-languages.ts");
@@ -1241,13 +1246,8 @@ fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
 #[test]
 fn live_udp_mpeg_ts_in_is_dubbed_and_stopped_cleanly_with_sigint() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sample = marks_sample();
     let seconds = live_seconds();
-    let ts = remuxed(
-        &sample,
-        &format!("marks-{seconds}s.ts"),
-        &["-i", "{}", "-c", "copy"],
-    );
+    let ts = marks_sample_ts();
     let echo = EchoSts::start(&["--transform", "identity"]);
     let port = free_udp_port();
     let output = scratch("udp-in.ts");
