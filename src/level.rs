@@ -35,7 +35,7 @@ impl LevelMeter {
         let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
         decoder.start(
             &lone::aac_caps(config),
-            &gst::FormattedSegment::<gst::ClockTime>::new().upcast(),
+            &lone::time_segment(),
             "stsdub-level",
         )?;
         Ok(Self {

@@ -152,6 +152,11 @@ fn return_pad(accepts: &gst::Caps, name: &str, produced: Arc<Mutex<Vec<gst::Buff
         .build()
 }
 
+/// An open TIME segment from 0: what a lone element is started in.
+pub fn time_segment() -> gst::Segment {
+    gst::FormattedSegment::<gst::ClockTime>::new().upcast()
+}
+
 /// Raw AAC caps for `config`, as a decoder takes them.
 pub fn aac_caps(config: &crate::m4a::AacConfig) -> gst::Caps {
     gst::Caps::builder("audio/mpeg")

@@ -204,7 +204,11 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     pub fn new(config: &AacConfig) -> Result<Self, String> {
         let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
-        decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-decode")?;
+        decoder.start(
+            &lone::aac_caps(config),
+            &lone::time_segment(),
+            "stsdub-decode",
+        )?;
         Ok(Self {
             decoder,
             channels: usize::from(config.channels.max(1)),
@@ -268,12 +272,8 @@ pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<Lo
         .build();
     let encoder = LoneElement::new(element, &aac, "AAC encoder")?;
     let input = lone::interleaved_caps(config.sample_rate, usize::from(config.channels));
-    encoder.start(&input, &time_segment(), "stsdub-reencode")?;
+    encoder.start(&input, &lone::time_segment(), "stsdub-reencode")?;
     Ok(encoder)
-}
-
-fn time_segment() -> gst::Segment {
-    gst::FormattedSegment::<gst::ClockTime>::new().upcast()
 }
 
 /// Appends F32LE `bytes` laid out in `planes` planes as interleaved samples.

@@ -86,7 +86,11 @@ fn decode_as_decoded(
     deadline: Instant,
 ) -> Result<(Vec<gst::Buffer>, gst::Caps), String> {
     let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
-    decoder.start(&lone::aac_caps(config), &time_segment(), "stsdub-transcode")?;
+    decoder.start(
+        &lone::aac_caps(config),
+        &lone::time_segment(),
+        "stsdub-transcode",
+    )?;
     let frame = gst::ClockTime::from_nseconds(config.frame_duration_ns());
     let mut decoded = Vec::with_capacity(frames.len());
     for (index, data) in frames.iter().enumerate() {
@@ -126,7 +130,7 @@ fn convert(
     let bin = gst::parse::bin_from_description("audioconvert ! audioresample", true)
         .map_err(|e| format!("audioconvert or audioresample is missing: {e}"))?;
     let converter = LoneElement::new(bin.upcast(), wanted, "audio converter")?;
-    converter.start(caps, &time_segment(), "stsdub-transcode")?;
+    converter.start(caps, &lone::time_segment(), "stsdub-transcode")?;
     let mut converted = Vec::with_capacity(decoded.len());
     for buffer in decoded {
         check_time(deadline)?;
@@ -191,10 +195,6 @@ fn check_time(deadline: Instant) -> Result<(), String> {
         return Err("not done within its time limit".into());
     }
     Ok(())
-}
-
-fn time_segment() -> gst::Segment {
-    gst::FormattedSegment::<gst::ClockTime>::new().upcast()
 }
 
 #[cfg(test)]

@@ -57,47 +57,23 @@ fn video_packets(file: &Path) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The NAL units of `file`'s video elementary stream (Annex B, start
-/// codes removed), and their types.
+/// The NAL units of `file`'s video, with their types.
 fn nal_units(file: &Path, codec: VideoCodec) -> Vec<(u8, Vec<u8>)> {
     let format = if codec == VideoCodec::H265 {
         "hevc"
     } else {
         "h264"
     };
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        .args(["-map", "0:v:0", "-c", "copy", "-f", format, "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let stream = output.stdout;
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= stream.len() {
-        if stream[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    starts
-        .iter()
-        .enumerate()
-        .map(|(n, &start)| {
-            let mut end = starts.get(n + 1).map_or(stream.len(), |next| next - 3);
-            // A four-byte start code's leading zero is not the NAL's.
-            while end > start && stream[end - 1] == 0 && n + 1 < starts.len() {
-                end -= 1;
-            }
-            let header = stream.get(start).copied().unwrap_or(0);
+    annex_b_units(file, format)
+        .into_iter()
+        .map(|unit| {
+            let header = unit.first().copied().unwrap_or(0);
             let kind = if codec == VideoCodec::H265 {
                 (header >> 1) & 0x3f
             } else {
                 header & 0x1f
             };
-            (kind, stream[start..end].to_vec())
+            (kind, unit)
         })
         .collect()
 }

@@ -272,45 +272,15 @@ impl Drop for KillOnDrop {
 
 /// Hashes of the H.264 slice NAL units (types 1 and 5), in order.
 fn slice_hashes(file: &Path) -> Vec<u64> {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        .args([
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-bsf:v",
-            "h264_mp4toannexb",
-            "-f",
-            "h264",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    let data = output.stdout;
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut hashes = Vec::new();
-    for (k, &start) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(data.len(), |&next| next - 3);
-        let nal = &data[start..end];
-        let nal = nal.strip_suffix(&[0]).unwrap_or(nal); // 4-byte start code's leading zero
-        if matches!(nal.first().map(|b| b & 0x1f), Some(1 | 5)) {
+    annex_b_units(file, "h264")
+        .iter()
+        .filter(|nal| matches!(nal.first().map(|b| b & 0x1f), Some(1 | 5)))
+        .map(|nal| {
             let mut hasher = DefaultHasher::new();
             nal.hash(&mut hasher);
-            hashes.push(hasher.finish());
-        }
-    }
-    hashes
+            hasher.finish()
+        })
+        .collect()
 }
 
 /// Beep minus flash at each sync mark, in ms.

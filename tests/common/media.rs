@@ -372,3 +372,36 @@ pub fn stream_languages(file: &Path) -> Vec<(String, String)> {
     }
     streams.into_values().collect()
 }
+
+/// The NAL units of `file`'s first video stream, in order, start codes
+/// removed: ffmpeg writes it as an Annex B elementary stream (`format`
+/// `h264` or `hevc`; parameter sets in band before every keyframe).
+pub fn annex_b_units(file: &Path, format: &str) -> Vec<Vec<u8>> {
+    let stream = ffmpeg_stdout(
+        file,
+        &["-map", "0:v:0", "-c", "copy", "-f", format],
+        "annex b",
+    );
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| {
+            let mut end = starts.get(n + 1).map_or(stream.len(), |next| next - 3);
+            // A four-byte start code's leading zero is not the NAL's.
+            while end > start && stream[end - 1] == 0 && n + 1 < starts.len() {
+                end -= 1;
+            }
+            stream[start..end].to_vec()
+        })
+        .collect()
+}
