@@ -146,23 +146,14 @@ fn assert_video_untouched(input: &Path, output: &Path, codec: VideoCodec) {
     }
 }
 
-/// Statuses of one stream's segments, in order.
-fn statuses_of(run: &Run, stream_id: &str) -> Vec<String> {
-    run.segments
-        .iter()
-        .filter(|s| s.get::<String>("stream-id").ok().as_deref() == Some(stream_id))
-        .map(|s| s.get::<String>("status").expect("status"))
-        .collect()
-}
-
-#[test]
-fn mpeg_ts_in_two_languages_out_every_track_labelled_and_complete() {
-    let input = sample_as("ts");
-    let output = scratch("two-languages.ts");
+/// The 60 s `input` through the worker into es and fr (`stream_id`-es,
+/// -fr, the original kept as en) to `output`, against the echo STS: the
+/// run ends cleanly and all 10 segments of each language are dubbed.
+fn dub_into_es_and_fr(input: &Path, stream_id: &str, output: &Path) {
     let sts = EchoSts::start(&[]);
-    let languages = Languages::parse("es,fr", "en", "match-1", true).expect("valid");
+    let languages = Languages::parse("es,fr", "en", stream_id, true).expect("valid");
     let description = pipeline::multi_language_worker(
-        &Input::from_uri(&input.to_string_lossy()).expect("a .ts input"),
+        &Input::from_uri(&input.to_string_lossy()).expect("a known input"),
         VideoCodec::H264,
         &format!("sts-url={}", sts.url),
         &languages,
@@ -170,15 +161,24 @@ fn mpeg_ts_in_two_languages_out_every_track_labelled_and_complete() {
     );
     let run = run_pipeline(&description, RUN_LIMIT);
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
-
-    for stream_id in ["match-1-es", "match-1-fr"] {
-        let statuses = statuses_of(&run, stream_id);
-        assert_eq!(statuses.len(), 10, "{stream_id}: {statuses:?}");
-        assert!(
-            statuses.iter().all(|s| s == "dubbed"),
-            "{stream_id}: {statuses:?}"
-        );
+    for language in ["es", "fr"] {
+        let id = format!("{stream_id}-{language}");
+        let statuses: Vec<String> = run
+            .segments
+            .iter()
+            .filter(|s| s.get::<String>("stream-id").ok().as_deref() == Some(id.as_str()))
+            .map(|s| s.get::<String>("status").expect("status"))
+            .collect();
+        assert_eq!(statuses.len(), 10, "{id}: {statuses:?}");
+        assert!(statuses.iter().all(|s| s == "dubbed"), "{id}: {statuses:?}");
     }
+}
+
+#[test]
+fn mpeg_ts_in_two_languages_out_every_track_labelled_and_complete() {
+    let input = sample_as("ts");
+    let output = scratch("two-languages.ts");
+    dub_into_es_and_fr(&input, "match-1", &output);
     let streams = stream_languages(&output);
     let kinds = |kind: &str| streams.iter().filter(|(k, _)| k == kind).count();
     assert_eq!((kinds("video"), kinds("audio")), (1, 3), "{streams:?}");
@@ -370,26 +370,7 @@ fn worker_sh_takes_input_url_output_url_and_target_languages() {
 #[test]
 fn flv_gets_one_file_per_language_each_with_the_video() {
     let input = sample();
-    let sts = EchoSts::start(&[]);
-    let languages = Languages::parse("es,fr", "en", "match-2", true).expect("valid");
-    let pattern = scratch("per-language-{lang}.flv");
-    let description = pipeline::multi_language_worker(
-        &Input::from_uri(&input.to_string_lossy()).expect("an .mp4 input"),
-        VideoCodec::H264,
-        &format!("sts-url={}", sts.url),
-        &languages,
-        &Output::from_uri(&pattern.to_string_lossy()),
-    );
-    let run = run_pipeline(&description, RUN_LIMIT);
-    assert!(run.eos && run.errors.is_empty(), "{run:?}");
-    for stream_id in ["match-2-es", "match-2-fr"] {
-        let statuses = statuses_of(&run, stream_id);
-        assert_eq!(statuses.len(), 10, "{stream_id}: {statuses:?}");
-        assert!(
-            statuses.iter().all(|s| s == "dubbed"),
-            "{stream_id}: {statuses:?}"
-        );
-    }
+    dub_into_es_and_fr(&input, "match-2", &scratch("per-language-{lang}.flv"));
     let seconds_in = decoded_seconds(&input, "a:0");
     for language in ["en", "es", "fr"] {
         let file = scratch(&format!("per-language-{language}.flv"));
