@@ -10,6 +10,8 @@ pub mod archive;
 mod buserrors;
 pub mod cut_policy;
 pub mod fit;
+pub mod health;
+pub mod http;
 pub mod level;
 pub mod lone;
 pub mod m4a;

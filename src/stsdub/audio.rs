@@ -299,6 +299,9 @@ impl StsDub {
             }
             let mut state = self.state();
             state.audio_done = true;
+            if let Some(health) = &state.health {
+                health.ended();
+            }
             self.changed.notify_all();
             return Err(gst::FlowError::Eos);
         }
@@ -403,5 +406,6 @@ impl StsDub {
             state.audio_position = Some(end);
             self.changed.notify_all();
         }
+        state.mark_output();
     }
 }

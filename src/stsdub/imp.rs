@@ -49,6 +49,7 @@ use super::settings::*;
 use super::state::*;
 use crate::archive::{Archive, VideoArchive};
 use crate::buserrors;
+use crate::health;
 use crate::level::{FrameLevels, LevelMeter};
 use crate::m4a::AacConfig;
 use crate::metrics::{METRICS, StreamMetrics};
@@ -493,6 +494,9 @@ impl StsDub {
         if let gst::EventView::Latency(latency) = event.view() {
             let mut state = self.state();
             state.pipeline_latency = Some(latency.latency());
+            if let Some(health) = &state.health {
+                health.set_grace(latency.latency().into());
+            }
             gst::debug!(CAT, obj = pad, "pipeline latency {}", latency.latency());
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
@@ -798,6 +802,7 @@ impl ElementImpl for StsDub {
                 return Err(gst::StateChangeError);
             }
             let stream_metrics = StreamMetrics::announce(&settings.stream_id);
+            let stream_health = health::register(&settings.stream_id, &self.obj().name());
             if let Some(address) = &settings.metrics_address {
                 self.serve_metrics(address, &settings.stream_id)?;
             }
@@ -812,10 +817,12 @@ impl ElementImpl for StsDub {
                 archive,
                 settings,
                 metrics: Some(stream_metrics),
+                health: Some(stream_health),
                 ..State::default()
             };
         }
         let result = self.parent_change_state(transition)?;
+        self.report_phase(transition);
         if transition == gst::StateChange::PausedToReady {
             let mut state = self.state();
             state.abandon_audio();
@@ -823,6 +830,7 @@ impl ElementImpl for StsDub {
             *lock(&self.reencoder) = None;
             // Dropping the last handle ends the session and its connection.
             state.session = None;
+            state.health = None;
             let archive = state.archive.clone();
             drop(state);
             // gst-launch exits right after stopping: the last files first.

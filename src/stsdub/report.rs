@@ -12,11 +12,11 @@ use super::settings::*;
 use super::state::*;
 use crate::cut_policy::CutReason;
 use crate::m4a;
-use crate::metrics;
 use crate::runtime::RUNTIME;
 use crate::scheduler::{self, FallbackReason, Outcome};
 use crate::segmenter::Segment;
 use crate::sts::breaker::BreakerState;
+use crate::{health, http};
 
 /// What the `stsdub-segment` message says of one segment.
 pub(super) struct SegmentReport<'a> {
@@ -59,7 +59,7 @@ impl StsDub {
         address: &str,
         stream_id: &str,
     ) -> Result<(), gst::StateChangeError> {
-        match metrics::serve(RUNTIME.handle(), address) {
+        match http::serve(RUNTIME.handle(), address) {
             Err(e) => {
                 self.post_error_message(gst::error_msg!(
                     gst::ResourceError::OpenReadWrite,
@@ -67,14 +67,14 @@ impl StsDub {
                 ));
                 return Err(gst::StateChangeError);
             }
-            Ok(metrics::Endpoint::Bound(bound)) => {
+            Ok(http::Endpoint::Bound(bound)) => {
                 gst::info!(
                     CAT,
                     imp = self,
                     "stream {stream_id}: /metrics served on {bound}"
                 );
             }
-            Ok(metrics::Endpoint::AlreadyServed(bound)) => {
+            Ok(http::Endpoint::AlreadyServed(bound)) => {
                 if address
                     .parse()
                     .is_ok_and(|asked: std::net::SocketAddr| asked != bound)
@@ -88,6 +88,18 @@ impl StsDub {
             }
         }
         Ok(())
+    }
+
+    /// Tells the probes the element's new state.
+    pub(super) fn report_phase(&self, transition: gst::StateChange) {
+        let Some(health) = self.state().health.clone() else {
+            return;
+        };
+        match transition {
+            gst::StateChange::PausedToPlaying => health.playing_at(health::now()),
+            gst::StateChange::PlayingToPaused => health.paused(),
+            _ => {}
+        }
     }
 
     /// Counts a segment that is about to leave (stats and metrics) and

@@ -6,6 +6,7 @@ use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub};
 use super::settings::*;
+use crate::health::Sts;
 use crate::m4a::AacConfig;
 use crate::metrics::{self, StreamMetrics};
 use crate::runtime::RUNTIME;
@@ -79,6 +80,7 @@ impl StsDub {
                 session_id,
                 max_inflight,
             } => {
+                self.report_sts(Sts::Session);
                 gst::info!(
                     CAT,
                     imp = self,
@@ -86,6 +88,7 @@ impl StsDub {
                 );
             }
             SessionEvent::ConnectFailed { error, retry_in } => {
+                self.report_sts(Sts::Original("STS unreachable".into()));
                 count(|m| &m.reconnects);
                 gst::element_imp_warning!(
                     self,
@@ -98,6 +101,7 @@ impl StsDub {
                 );
             }
             SessionEvent::Disconnected { reason } => {
+                self.report_sts(Sts::Original("STS connection lost, reconnecting".into()));
                 count(|m| &m.reconnects);
                 gst::element_imp_warning!(
                     self,
@@ -177,6 +181,9 @@ impl StsDub {
                 );
             }
             SessionEvent::GaveUp { attempts, error } => {
+                self.report_sts(Sts::Original(format!(
+                    "STS unreachable after {attempts} attempts"
+                )));
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::OpenReadWrite,
@@ -184,6 +191,13 @@ impl StsDub {
                     ["stream {stream_id}: {error}; {PROP_ERROR_AFTER_RECONNECTS} is set"]
                 );
             }
+        }
+    }
+
+    /// Tells the probes where the stream stands with its STS.
+    fn report_sts(&self, sts: Sts) {
+        if let Some(health) = self.state().health.clone() {
+            health.set_sts(sts);
         }
     }
 

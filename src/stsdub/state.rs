@@ -104,6 +104,8 @@ pub(super) struct State {
     pub(super) counts: Counts,
     /// This stream's series, from the start (READY → PAUSED) on.
     pub(super) metrics: Option<StreamMetrics>,
+    /// What /healthz and /readyz know of this stream, from the start on.
+    pub(super) health: Option<std::sync::Arc<crate::health::Stream>>,
     /// The last fragments sent, with their batch: the session knows
     /// fragments only, a log line about one also names its batch.
     pub(super) recent_fragments: VecDeque<(String, u64)>,
@@ -140,6 +142,7 @@ impl Default for State {
             video_absence: AbsenceWatch::default(),
             counts: Counts::default(),
             metrics: None,
+            health: None,
             recent_fragments: VecDeque::new(),
             archive: None,
             video_archive: None,
@@ -149,6 +152,13 @@ impl Default for State {
 }
 
 impl State {
+    /// Output advanced: the probes see the stream alive.
+    pub(super) fn mark_output(&self) {
+        if let Some(health) = &self.health {
+            health.output_at(crate::health::now());
+        }
+    }
+
     /// Cancels every wait and task, forgets queued audio (flush or stop).
     pub(super) fn abandon_audio(&mut self) {
         for (_, pending) in self.pending.drain() {

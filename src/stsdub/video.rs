@@ -128,5 +128,6 @@ impl StsDub {
         if let Some(end) = end.and_then(|end| state.video_segment.to_running_time(end)) {
             state.video_position = Some(end);
         }
+        state.mark_output();
     }
 }

@@ -53,3 +53,22 @@ pub fn with_captured_logs<T>(
     let lines = lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
     (result, lines)
 }
+
+/// One GET of a probe (`/healthz`, `/readyz`): its status and JSON body.
+#[track_caller]
+pub fn probe(address: &str, path: &str) -> (u16, serde_json::Value) {
+    let mut socket = std::net::TcpStream::connect(address).expect("endpoint answers");
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, body)
+}
