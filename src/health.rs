@@ -264,10 +264,10 @@ mod tests {
         s.set_grace(3 * S);
         s.playing_at(10 * S);
         // Within its latency and the stall window, before any output.
-        assert_eq!(healthz_of(&[s.clone()], 17 * S).0, 200);
+        assert_eq!(healthz_of(std::slice::from_ref(&s), 17 * S).0, 200);
         s.output_at(14 * S);
-        assert_eq!(healthz_of(&[s.clone()], 19 * S).0, 200);
-        let stuck = healthz_of(&[s.clone()], 20 * S);
+        assert_eq!(healthz_of(std::slice::from_ref(&s), 19 * S).0, 200);
+        let stuck = healthz_of(std::slice::from_ref(&s), 20 * S);
         assert_eq!(stuck.0, 503);
         assert_eq!(body(&stuck)["failing"][0]["problem"], "no output for 6.0 s");
     }
@@ -277,8 +277,8 @@ mod tests {
         let s = stream("a");
         s.set_grace(2 * S);
         s.playing_at(S);
-        assert_eq!(healthz_of(&[s.clone()], 8 * S).0, 200);
-        let stuck = healthz_of(&[s.clone()], 9 * S);
+        assert_eq!(healthz_of(std::slice::from_ref(&s), 8 * S).0, 200);
+        let stuck = healthz_of(std::slice::from_ref(&s), 9 * S);
         assert_eq!(stuck.0, 503);
         assert_eq!(
             body(&stuck)["failing"][0]["problem"],
@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn paused_is_unhealthy_and_ended_is_not() {
         let s = stream("a");
-        let paused = healthz_of(&[s.clone()], S);
+        let paused = healthz_of(std::slice::from_ref(&s), S);
         assert_eq!(paused.0, 503);
         assert_eq!(body(&paused)["failing"][0]["problem"], "not PLAYING");
         s.playing_at(S);
