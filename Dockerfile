@@ -1,5 +1,6 @@
-# The stream worker as a container (Debian 12): builds the plugin, runs
-# pipelines/worker.sh with its parameters from the environment:
+# The stream worker as a container (Debian 12): builds the plugin, the worker
+# program and the multi-stream program, runs pipelines/worker.sh with its
+# parameters from the environment (deploy/kubernetes runs this image):
 #   docker build -t stsdub .
 #   docker run --rm -e RTSP_URL=rtsp://… -e RTMP_URL=rtmp://… -e STS_URL=http://… stsdub
 # (not built in this repository's CI: its machines have no container engine)
@@ -9,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --lib --locked
+RUN cargo build --release --locked --lib --example worker --example multi_stream
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
@@ -17,7 +18,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       gstreamer1.0-plugins-bad gstreamer1.0-libav ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/libgststsdub.so /usr/lib/x86_64-linux-gnu/gstreamer-1.0/
+COPY --from=build /src/target/release/examples/worker /usr/local/bin/stsdub-worker-program
+COPY --from=build /src/target/release/examples/multi_stream /usr/local/bin/stsdub-multi-stream
 COPY pipelines/worker.sh /usr/local/bin/stsdub-worker
-ENV GST_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/gstreamer-1.0
+ENV GST_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/gstreamer-1.0 \
+    WORKER_BIN=/usr/local/bin/stsdub-worker-program \
+    GST_REGISTRY=/tmp/gstreamer-registry.bin
+# Not root: the Kubernetes manifests require it (runAsNonRoot); /tmp is the
+# one writable place (GStreamer's registry cache).
+USER 65532:65532
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/stsdub-worker"]

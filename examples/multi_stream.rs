@@ -6,11 +6,16 @@
 //! ```text
 //! cargo run --example multi_stream -- --sts-url http://127.0.0.1:8000 \
 //!     --stream rtsp://cam1/stream=rtmp://server/live/one \
-//!     --stream rtsp://cam2/stream=out/two.flv [--seconds 60]
+//!     --stream rtsp://cam2/stream=out/two.flv [--seconds 60] [--check]
 //! ```
 //!
-//! An output ending in `.flv` is a file, anything else an RTMP URL. Prints
-//! one line per segment and per restart, then a summary per stream.
+//! An output ending in `.flv` is a file, anything else an RTMP URL.
+//! `--streams-file PATH` reads more streams from a file, one per line:
+//! `INPUT=OUTPUT` or `STREAM_ID INPUT=OUTPUT`, `#` comment lines (what the
+//! Kubernetes multi-stream overlay mounts from a ConfigMap). `--check` only
+//! checks the arguments and lists the streams. Prints one line
+//! per segment and per restart, then a summary per stream. SIGINT and
+//! SIGTERM stop it the same way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
@@ -19,10 +24,15 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
+#[path = "support/signals.rs"]
+mod signals;
+
 /// How long a failed stream waits before it is built again.
 const RESTART_DELAY: Duration = Duration::from_secs(2);
-/// How long the streams get to deliver EOS when the application stops.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long the streams get to deliver EOS when the application stops: the
+/// element's default latency (6 s segment + 8 s timeout + 0.5 s) plays out,
+/// and the STS's answer to the last segment may take the whole timeout.
+const STOP_GRACE: Duration = Duration::from_secs(25);
 /// How long the application waits at exit for pipelines to reach NULL.
 const TEARDOWN_GRACE: Duration = Duration::from_secs(15);
 
@@ -40,22 +50,40 @@ struct Counts {
     restarts: u64,
 }
 
-fn parse_args() -> Result<(String, Vec<StreamSpec>, Option<u64>), String> {
+struct Args {
+    sts_url: String,
+    streams: Vec<StreamSpec>,
+    seconds: Option<u64>,
+    /// Only check the arguments and list the streams (a ConfigMap before
+    /// it is rolled out, say).
+    check: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut sts_url = "http://127.0.0.1:8000".to_owned();
     let mut streams = Vec::new();
     let mut seconds = None;
+    let mut check = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--check" {
+            check = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--sts-url" => sts_url = value,
             "--stream" => {
-                let (input, output) = value.split_once('=').ok_or("--stream takes INPUT=OUTPUT")?;
-                streams.push(StreamSpec {
-                    name: format!("stream{}", streams.len() + 1),
-                    input: input.to_owned(),
-                    output: output.to_owned(),
-                });
+                let name = format!("stream{}", streams.len() + 1);
+                streams.push(stream_spec(name, &value)?);
+            }
+            "--streams-file" => {
+                let text = std::fs::read_to_string(&value)
+                    .map_err(|e| format!("--streams-file {value}: {e}"))?;
+                streams.extend(
+                    parse_streams_file(&text, streams.len())
+                        .map_err(|e| format!("--streams-file {value}: {e}"))?,
+                );
             }
             "--seconds" => seconds = Some(value.parse().map_err(|e| format!("--seconds: {e}"))?),
             other => return Err(format!("unknown argument {other}")),
@@ -64,7 +92,57 @@ fn parse_args() -> Result<(String, Vec<StreamSpec>, Option<u64>), String> {
     if streams.is_empty() {
         return Err("at least one --stream INPUT=OUTPUT".into());
     }
-    Ok((sts_url, streams, seconds))
+    let mut names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!("stream {} is given twice", twice[0]));
+    }
+    Ok(Args {
+        sts_url,
+        streams,
+        seconds,
+        check,
+    })
+}
+
+fn stream_spec(name: String, input_output: &str) -> Result<StreamSpec, String> {
+    let (input, output) = input_output
+        .split_once('=')
+        .filter(|(input, output)| !input.is_empty() && !output.is_empty())
+        .ok_or(format!(
+            "{name}: a stream is INPUT=OUTPUT, not {input_output:?}"
+        ))?;
+    Ok(StreamSpec {
+        name,
+        input: input.to_owned(),
+        output: output.to_owned(),
+    })
+}
+
+/// Streams of a file: `INPUT=OUTPUT` or `STREAM_ID INPUT=OUTPUT` per line;
+/// blank lines and lines starting with `#` are skipped. Unnamed streams are numbered
+/// after the `before` already given.
+fn parse_streams_file(text: &str, before: usize) -> Result<Vec<StreamSpec>, String> {
+    let mut streams = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (name, input_output) = match words.as_slice() {
+            [input_output] => (
+                format!("stream{}", before + streams.len() + 1),
+                *input_output,
+            ),
+            [name, input_output] => ((*name).to_owned(), *input_output),
+            _ => return Err(format!("line {}: [STREAM_ID] INPUT=OUTPUT", number + 1)),
+        };
+        streams.push(
+            stream_spec(name, input_output).map_err(|e| format!("line {}: {e}", number + 1))?,
+        );
+    }
+    Ok(streams)
 }
 
 fn make(factory: &str, name: &str) -> Result<gst::Element, glib::BoolError> {
@@ -368,10 +446,21 @@ fn bus_error_tracer() -> Option<glib::Object> {
 }
 
 fn main() {
-    let (sts_url, streams, seconds) = parse_args().unwrap_or_else(|e| {
+    let Args {
+        sts_url,
+        streams,
+        seconds,
+        check,
+    } = parse_args().unwrap_or_else(|e| {
         eprintln!("multi_stream: {e}");
         std::process::exit(2);
     });
+    if check {
+        for spec in &streams {
+            println!("{} {} -> {}", spec.name, spec.input, spec.output);
+        }
+        return;
+    }
     if let Err(e) = gst::init() {
         eprintln!("multi_stream: {e}");
         std::process::exit(1);
@@ -399,20 +488,12 @@ fn main() {
         runner.start(spec.clone());
     }
     let on_signal = Arc::downgrade(&runner);
-    std::thread::spawn(move || {
-        let Ok(signals) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        if signals.block_on(tokio::signal::ctrl_c()).is_ok() {
-            glib::MainContext::default().invoke(move || {
-                if let Some(runner) = on_signal.upgrade() {
-                    runner.stop_all();
-                }
-            });
-        }
+    signals::on_interrupt_or_terminate(move || {
+        glib::MainContext::default().invoke(move || {
+            if let Some(runner) = on_signal.upgrade() {
+                runner.stop_all();
+            }
+        });
     });
     if let Some(seconds) = seconds {
         let on_timer = Arc::downgrade(&runner);

@@ -21,6 +21,9 @@ use std::time::Instant;
 use gst::prelude::*;
 use gststsdub::pipeline;
 
+#[path = "support/signals.rs"]
+mod signals;
+
 struct Options {
     input: String,
     output: String,
@@ -184,27 +187,8 @@ fn describe(
 /// their files (a live source such as udpsrc never ends by itself).
 fn stop_with_eos_on_ctrl_c(pipeline: &gst::Element) {
     let pipeline = pipeline.downgrade();
-    std::thread::spawn(move || {
-        let Ok(signals) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        let stop = signals.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut interrupt), Ok(mut terminate)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return false;
-            };
-            tokio::select! {
-                _ = interrupt.recv() => true,
-                _ = terminate.recv() => true,
-            }
-        });
-        if let (true, Some(pipeline)) = (stop, pipeline.upgrade()) {
+    signals::on_interrupt_or_terminate(move || {
+        if let Some(pipeline) = pipeline.upgrade() {
             eprintln!("worker: stopping: EOS");
             pipeline.send_event(gst::event::Eos::new());
         }

@@ -27,7 +27,8 @@
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
 #   GST_PLUGIN_PATH       where libgststsdub.so is [this checkout's target/release]
-#   STSDUB_METRICS_ADDRESS  serve Prometheus /metrics there (e.g. 0.0.0.0:9464); the
+#   STSDUB_AUTH_TOKEN     the STS token (read by stsdub itself, never on a command line)
+#   STSDUB_METRICS_ADDRESS  serve Prometheus /metrics, /healthz and /readyz there (e.g. 0.0.0.0:9464); the
 #                         stsdub-bus-errors tracer is then enabled to count every element's errors
 set -euo pipefail
 INPUT_URL=${INPUT_URL:-${RTSP_URL:-}}

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 bash scripts/interop-setup.sh
+bash scripts/deploy-check-setup.sh
 # The integration tests start the echo STS example as a process: build all
 # targets first so a filtered test run never uses a stale example binary.
 cargo build --all-targets --quiet

@@ -71,7 +71,7 @@ impl StsDub {
                 gst::info!(
                     CAT,
                     imp = self,
-                    "stream {stream_id}: /metrics served on {bound}"
+                    "stream {stream_id}: /metrics, /healthz and /readyz served on {bound}"
                 );
             }
             Ok(http::Endpoint::AlreadyServed(bound)) => {

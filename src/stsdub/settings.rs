@@ -1,9 +1,10 @@
 //! The element's settings: property names, defaults and ranges, their
 //! GParamSpecs, reading and writing them by name, and the checks made when
 //! the element starts. No pads and no state; two things come from outside
-//! the properties: the default `metrics-address` reads the environment
-//! (`STSDUB_METRICS_ADDRESS`), and the start-up check of `tls-ca-file`
-//! reads that file.
+//! the properties: the defaults of `metrics-address` and `auth-token` read
+//! the environment (`STSDUB_METRICS_ADDRESS`, `STSDUB_AUTH_TOKEN`, so a
+//! token from a Kubernetes Secret never appears on a command line), and the
+//! start-up check of `tls-ca-file` reads that file.
 
 use gst::glib;
 use gst::prelude::*;
@@ -191,6 +192,10 @@ pub(super) struct Settings {
     pub(super) archive_dir: Option<String>,
 }
 
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -222,12 +227,10 @@ impl Default for Settings {
             error_after_reconnects: false,
             breaker_threshold: breaker::DEFAULT_FAILURE_THRESHOLD,
             breaker_cooldown: gst::ClockTime::from_mseconds(DEFAULT_BREAKER_COOLDOWN_MS.into()),
-            auth_token: None,
+            auth_token: non_empty_env("STSDUB_AUTH_TOKEN").map(Secret),
             tls_ca_file: None,
             // Off unless asked for, by property or environment.
-            metrics_address: std::env::var("STSDUB_METRICS_ADDRESS")
-                .ok()
-                .filter(|a| !a.is_empty()),
+            metrics_address: non_empty_env("STSDUB_METRICS_ADDRESS"),
             archive_dir: None,
         }
     }
@@ -328,7 +331,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .build(),
                 glib::ParamSpecString::builder(PROP_METRICS_ADDRESS)
                     .nick("Metrics address")
-                    .blurb("host:port to serve Prometheus GET /metrics on, once per process for all stsdub elements (default: $STSDUB_METRICS_ADDRESS, else off)")
+                    .blurb("host:port to serve Prometheus GET /metrics and the /healthz, /readyz probes on, once per process for all stsdub elements (default: $STSDUB_METRICS_ADDRESS, else off)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder(PROP_ARCHIVE_DIR)
@@ -338,7 +341,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .build(),
                 glib::ParamSpecString::builder(PROP_AUTH_TOKEN)
                     .nick("Auth token")
-                    .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged")
+                    .blurb("Token for the STS, sent as the Socket.IO CONNECT auth {\"token\": …} and as Authorization: Bearer; write-only, never logged (default: $STSDUB_AUTH_TOKEN, else none)")
                     .write_only()
                     .mutable_ready()
                     .build(),
