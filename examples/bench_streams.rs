@@ -1,0 +1,345 @@
+//! Benchmark: how many live streams one process carries. N streams, each
+//! an `appsrc` pushing the speech clip's AAC frames from memory at real-time
+//! pace (one feeder thread for all, so no encoder or demuxer is measured),
+//! through stsdub to a syncing fakesink, against the echo STS in another
+//! process answering at once. N rises step by step; each step runs the same
+//! streams through `identity` first, as the baseline of the same run.
+//!
+//! A step misses when any segment falls back for `timeout` or `deadline`, or
+//! a buffer reaches its sink more than 100 ms after its due time; the bench
+//! stops at the first miss and prints the largest N that had none.
+//!
+//! ```text
+//! cargo run --release --example bench_streams [-- --steps 25,50,100,200,400 --seconds 20]
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+#[path = "support/bench.rs"]
+mod bench;
+
+/// Later than this at the sink counts as a miss: a listener hears it.
+const LATE_MISS: Duration = Duration::from_millis(100);
+/// How far ahead of its due time the feeder hands a frame to appsrc.
+const FEED_LEAD_NS: u64 = 100_000_000;
+
+struct Args {
+    steps: Vec<usize>,
+    seconds: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        steps: vec![25, 50, 100, 200, 400],
+        seconds: 20,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--steps" => {
+                args.steps = value
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .parse()
+                            .map_err(|_| format!("--steps: {n} is not a count"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--seconds" => {
+                args.seconds = value
+                    .parse()
+                    .map_err(|_| format!("--seconds: {value} is not a number"))?;
+            }
+            other => return Err(format!("unknown option {other} (--steps, --seconds)")),
+        }
+    }
+    if args.steps.is_empty() || args.steps.contains(&0) || args.seconds < 5 {
+        return Err("--steps needs counts above 0, --seconds at least 5".into());
+    }
+    Ok(args)
+}
+
+/// The clip's frames and what appsrc says about them.
+struct Media {
+    caps: gst::Caps,
+    frames: Vec<gst::Buffer>,
+    frame_ns: u64,
+    bytes_per_second: f64,
+}
+
+fn media() -> Result<Media, String> {
+    let clip = bench::speech_clip(None)?;
+    let (config, frames) = bench::frames(&clip)?;
+    let caps = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .field("rate", config.sample_rate as i32)
+        .field("channels", i32::from(config.channels))
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(config.audio_specific_config.clone()),
+        )
+        .build();
+    let frame_ns = config.frame_duration_ns();
+    let bytes: usize = frames.iter().map(|f| f.size()).sum();
+    let seconds = (frames.len() as u64 * frame_ns) as f64 / 1e9;
+    Ok(Media {
+        caps,
+        frames,
+        frame_ns,
+        bytes_per_second: bytes as f64 / seconds.max(1e-9),
+    })
+}
+
+/// One stream: its pipeline and its source.
+struct Stream {
+    pipeline: gst::Pipeline,
+    source: gst_app::AppSrc,
+}
+
+fn stream(
+    index: usize,
+    element: &str,
+    media: &Media,
+    base: gst::ClockTime,
+    worst_late: &Arc<AtomicI64>,
+) -> Result<Stream, String> {
+    let element = element.replace("{index}", &index.to_string());
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src is-live=true format=time ! {element} ! fakesink name=sink sync=true"
+    ))
+    .map_err(|e| e.to_string())?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline".to_string())?;
+    let source = pipeline
+        .by_name("src")
+        .and_downcast::<gst_app::AppSrc>()
+        .ok_or("no appsrc")?;
+    source.set_caps(Some(&media.caps));
+    // Shared clock and base time: running time is the same for every
+    // stream and the feeder, so one thread paces them all.
+    pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+    pipeline.set_start_time(gst::ClockTime::NONE);
+    pipeline.set_base_time(base);
+    let latency_ns = Arc::new(AtomicU64::new(0));
+    let sink_pad = pipeline
+        .by_name("sink")
+        .and_then(|s| s.static_pad("sink"))
+        .ok_or("no sink pad")?;
+    // The latency the pipeline gives its sink, which syncs at PTS + it.
+    let configured = latency_ns.clone();
+    sink_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+        if let Some(gst::EventView::Latency(l)) = info.event().map(|e| e.view()) {
+            configured.store(l.latency().nseconds(), Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let (latency, worst) = (latency_ns, worst_late.clone());
+    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+            let now = gst::SystemClock::obtain().time().saturating_sub(base);
+            let due = pts.nseconds() + latency.load(Ordering::Relaxed);
+            worst.fetch_max(now.nseconds() as i64 - due as i64, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(Stream { pipeline, source })
+}
+
+/// Pushes every stream's frames at real time until `stop`.
+fn feed(
+    sources: Vec<gst_app::AppSrc>,
+    media: Arc<Media>,
+    base: gst::ClockTime,
+    stop: Arc<AtomicBool>,
+) {
+    let clock = gst::SystemClock::obtain();
+    let mut next = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock.time().saturating_sub(base).nseconds();
+        while next * media.frame_ns <= now + FEED_LEAD_NS {
+            let original = &media.frames[next as usize % media.frames.len()];
+            let mut frame = original.copy();
+            if let Some(f) = frame.get_mut() {
+                f.set_pts(gst::ClockTime::from_nseconds(next * media.frame_ns));
+                f.set_duration(gst::ClockTime::from_nseconds(media.frame_ns));
+            }
+            for source in &sources {
+                let _ = source.push_buffer(frame.clone());
+            }
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for source in &sources {
+        let _ = source.end_of_stream();
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    cpu_ms_per_stream_second: f64,
+    rss_mib_per_stream: f64,
+    threads_per_stream: f64,
+    reasons: BTreeMap<String, u64>,
+    worst_late_ms: f64,
+    errors: u64,
+}
+
+impl Figures {
+    fn missed(&self) -> bool {
+        self.errors > 0
+            || self.reasons.contains_key("timeout")
+            || self.reasons.contains_key("deadline")
+            || self.worst_late_ms > LATE_MISS.as_secs_f64() * 1000.0
+    }
+}
+
+fn run_step(n: usize, element: &str, media: &Arc<Media>, seconds: u64) -> Result<Figures, String> {
+    let (rss_before, threads_before) = bench::rss_and_threads();
+    let clock = gst::SystemClock::obtain();
+    // A second from now, so every pipeline is PLAYING before its first frame is due.
+    let base = clock.time() + gst::ClockTime::from_seconds(1);
+    let worst_late = Arc::new(AtomicI64::new(i64::MIN));
+    let streams: Vec<Stream> = (0..n)
+        .map(|i| stream(i, element, media, base, &worst_late))
+        .collect::<Result<_, _>>()?;
+    for s in &streams {
+        s.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| format!("stream start: {e}"))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let sources = streams.iter().map(|s| s.source.clone()).collect();
+        let (media, stop) = (media.clone(), stop.clone());
+        std::thread::spawn(move || feed(sources, media, base, stop))
+    };
+    let mut figures = Figures::default();
+    let cpu_before = bench::cpu_seconds();
+    let started = Instant::now();
+    let mut settled = false;
+    let (mut rss_peak, mut threads_peak) = (0.0f64, 0u64);
+    while started.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_millis(200));
+        if !settled && started.elapsed() > Duration::from_secs(2) {
+            // Buffers prerolled before the latency was configured are not late.
+            worst_late.store(i64::MIN, Ordering::Relaxed);
+            settled = true;
+        }
+        let (rss, threads) = bench::rss_and_threads();
+        rss_peak = rss_peak.max(rss);
+        threads_peak = threads_peak.max(threads);
+        for s in &streams {
+            drain_bus(&s.pipeline, &mut figures);
+        }
+    }
+    let cpu = bench::cpu_seconds() - cpu_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.join();
+    for s in &streams {
+        drain_bus(&s.pipeline, &mut figures);
+        let _ = s.pipeline.set_state(gst::State::Null);
+    }
+    figures.cpu_ms_per_stream_second = cpu * 1000.0 / (n as f64 * elapsed);
+    figures.rss_mib_per_stream = (rss_peak - rss_before).max(0.0) / n as f64;
+    figures.threads_per_stream = threads_peak.saturating_sub(threads_before) as f64 / n as f64;
+    figures.worst_late_ms = worst_late.load(Ordering::Relaxed).max(0) as f64 / 1e6;
+    Ok(figures)
+}
+
+fn drain_bus(pipeline: &gst::Pipeline, figures: &mut Figures) {
+    let Some(bus) = pipeline.bus() else { return };
+    while let Some(message) = bus.pop() {
+        match message.view() {
+            gst::MessageView::Error(e) => {
+                eprintln!("bench_streams: {} ({:?})", e.error(), e.debug());
+                figures.errors += 1;
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") {
+                    let reason = s.get::<String>("reason").unwrap_or_default();
+                    let reason = if reason.is_empty() {
+                        "dubbed".into()
+                    } else {
+                        reason
+                    };
+                    *figures.reasons.entry(reason).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn reasons(figures: &Figures) -> String {
+    if figures.reasons.is_empty() {
+        return "-".into();
+    }
+    let all: Vec<String> = figures
+        .reasons
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    all.join(", ")
+}
+
+fn main() -> Result<(), String> {
+    let args = parse_args()?;
+    gst::init().map_err(|e| e.to_string())?;
+    gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
+    let media = Arc::new(media()?);
+    let (mut echo, url) = bench::start_echo(&["--port", "0"])?;
+    println!(
+        "clip: {} AAC frames of {:.1} ms, {:.0} kb/s; {} s per step; echo STS at {url}",
+        media.frames.len(),
+        media.frame_ns as f64 / 1e6,
+        media.bytes_per_second * 8.0 / 1000.0,
+        args.seconds
+    );
+    println!(
+        "| N | identity ms CPU/stream-s | stsdub ms CPU/stream-s | ratio | stsdub MiB RSS/stream | threads/stream | segments | worst late ms |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+    let mut largest_clean = None;
+    for &n in &args.steps {
+        let baseline = run_step(n, "identity", &media, args.seconds)?;
+        let dub = run_step(
+            n,
+            &format!("stsdub sts-url={url} stream-id=bench-{{index}}"),
+            &media,
+            args.seconds,
+        )?;
+        println!(
+            "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {} | {:.1} |",
+            baseline.cpu_ms_per_stream_second,
+            dub.cpu_ms_per_stream_second,
+            dub.cpu_ms_per_stream_second / baseline.cpu_ms_per_stream_second.max(f64::EPSILON),
+            dub.rss_mib_per_stream,
+            dub.threads_per_stream,
+            reasons(&dub),
+            dub.worst_late_ms
+        );
+        if dub.missed() {
+            println!("first miss at N = {n}");
+            break;
+        }
+        largest_clean = Some(n);
+    }
+    let _ = echo.kill();
+    let _ = echo.wait();
+    match largest_clean {
+        Some(n) => println!("largest N with no deadline miss: {n}"),
+        None => println!("largest N with no deadline miss: none of the steps"),
+    }
+    Ok(())
+}
