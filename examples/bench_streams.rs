@@ -114,7 +114,7 @@ fn stream(
 ) -> Result<Stream, String> {
     let element = element.replace("{index}", &index.to_string());
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src is-live=true format=time ! {element} ! fakesink name=sink sync=true"
+        "appsrc name=src is-live=true format=time min-latency=0 ! {element} ! fakesink name=sink sync=true"
     ))
     .map_err(|e| e.to_string())?
     .downcast::<gst::Pipeline>()
