@@ -27,6 +27,11 @@ mod bench;
 const LATE_MISS: Duration = Duration::from_millis(100);
 /// How far ahead of its due time the feeder hands a frame to appsrc.
 const FEED_LEAD_NS: u64 = 100_000_000;
+/// A stream whose pipeline latency is not known yet: its buffers are not
+/// timed. A syncing sink knows it only once it has a buffer (the
+/// pipeline's latency query answers "not live" before), and stsdub holds
+/// its first one for its whole latency.
+const LATENCY_UNKNOWN: u64 = u64::MAX;
 
 struct Args {
     steps: Vec<usize>,
@@ -99,10 +104,11 @@ fn media() -> Result<Media, String> {
     })
 }
 
-/// One stream: its pipeline and its source.
+/// One stream: its pipeline, its source, and the latency its sink syncs with.
 struct Stream {
     pipeline: gst::Pipeline,
     source: gst_app::AppSrc,
+    latency_ns: Arc<AtomicU64>,
 }
 
 fn stream(
@@ -129,29 +135,30 @@ fn stream(
     pipeline.use_clock(Some(&gst::SystemClock::obtain()));
     pipeline.set_start_time(gst::ClockTime::NONE);
     pipeline.set_base_time(base);
-    let latency_ns = Arc::new(AtomicU64::new(0));
+    let latency_ns = Arc::new(AtomicU64::new(LATENCY_UNKNOWN));
     let sink_pad = pipeline
         .by_name("sink")
         .and_then(|s| s.static_pad("sink"))
         .ok_or("no sink pad")?;
-    // The latency the pipeline gives its sink, which syncs at PTS + it.
-    let configured = latency_ns.clone();
-    sink_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-        if let Some(gst::EventView::Latency(l)) = info.event().map(|e| e.view()) {
-            configured.store(l.latency().nseconds(), Ordering::Relaxed);
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let (latency, worst) = (latency_ns, worst_late.clone());
+    let (latency, worst) = (latency_ns.clone(), worst_late.clone());
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+        let latency_ns = latency.load(Ordering::Relaxed);
+        if let Some(pts) = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .filter(|_| latency_ns != LATENCY_UNKNOWN)
+        {
             let now = gst::SystemClock::obtain().time().saturating_sub(base);
-            let due = pts.nseconds() + latency.load(Ordering::Relaxed);
+            let due = pts.nseconds() + latency_ns;
             worst.fetch_max(now.nseconds() as i64 - due as i64, Ordering::Relaxed);
         }
         gst::PadProbeReturn::Ok
     });
-    Ok(Stream { pipeline, source })
+    Ok(Stream {
+        pipeline,
+        source,
+        latency_ns,
+    })
 }
 
 /// Pushes every stream's frames at real time until `stop`.
@@ -226,14 +233,14 @@ fn run_step(n: usize, element: &str, media: &Arc<Media>, seconds: u64) -> Result
     let mut figures = Figures::default();
     let cpu_before = bench::cpu_seconds();
     let started = Instant::now();
-    let mut settled = false;
     let (mut rss_peak, mut threads_peak) = (0.0f64, 0u64);
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(200));
-        if !settled && started.elapsed() > Duration::from_secs(2) {
-            // Buffers prerolled before the latency was configured are not late.
-            worst_late.store(i64::MIN, Ordering::Relaxed);
-            settled = true;
+        for s in streams
+            .iter()
+            .filter(|s| s.latency_ns.load(Ordering::Relaxed) == LATENCY_UNKNOWN)
+        {
+            learn_latency(s);
         }
         let (rss, threads) = bench::rss_and_threads();
         rss_peak = rss_peak.max(rss);
@@ -255,6 +262,17 @@ fn run_step(n: usize, element: &str, media: &Arc<Media>, seconds: u64) -> Result
     figures.threads_per_stream = threads_peak.saturating_sub(threads_before) as f64 / n as f64;
     figures.worst_late_ms = worst_late.load(Ordering::Relaxed).max(0) as f64 / 1e6;
     Ok(figures)
+}
+
+/// The latency the pipeline configures once its sink has prerolled.
+fn learn_latency(stream: &Stream) {
+    let mut query = gst::query::Latency::new();
+    if stream.pipeline.query(&mut query) {
+        let (live, min, _) = query.result();
+        if live {
+            stream.latency_ns.store(min.nseconds(), Ordering::Relaxed);
+        }
+    }
 }
 
 fn drain_bus(pipeline: &gst::Pipeline, figures: &mut Figures) {
