@@ -2,7 +2,8 @@
 //! an `appsrc` pushing the speech clip's AAC frames from memory at real-time
 //! pace (one feeder thread for all, so no encoder or demuxer is measured),
 //! through stsdub to a syncing fakesink, against the echo STS in another
-//! process answering at once. N rises step by step; each step runs the same
+//! process answering at once (`--transform copy`: its own audio back, no
+//! decode or encode). N rises step by step; each step runs the same
 //! streams through `identity` first, as the baseline of the same run.
 //!
 //! A step misses when any segment falls back for `timeout` or `deadline`, or
@@ -316,7 +317,7 @@ fn main() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let media = Arc::new(media()?);
-    let (mut echo, url) = bench::start_echo(&["--port", "0"])?;
+    let (mut echo, url) = bench::start_echo(&["--port", "0", "--transform", "copy"])?;
     println!(
         "clip: {} AAC frames of {:.1} ms, {:.0} kb/s; {} s per step; echo STS at {url}",
         media.frames.len(),

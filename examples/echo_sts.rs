@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
-//!     [--error CODE [--fail-first N]] [--transform reverse|identity|tone] [--tail-silence-ms N]
+//!     [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N]
 //!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
@@ -42,6 +42,10 @@ enum Transform {
     /// A steady 440 Hz tone at -12 dBFS, as long as the input: a "voice"
     /// with no ambience, whose end is easy to find in the output.
     Tone,
+    /// The fragment's own M4A sent back untouched, with no decode or encode:
+    /// an STS that costs nothing, for the scale benchmark. It ignores
+    /// --duration-factor, --sample-rate, --channels and --tail-silence-ms.
+    Copy,
 }
 
 /// The returned audio's format; the input's where unset.
@@ -166,7 +170,7 @@ fn as_twinvq(data_base64: &str) -> Option<String> {
 
 /// Every switch, as `--help` prints it.
 const USAGE: &str = "echo_sts [--port N] [--delay-ms N] [--duration-factor F]
-    [--error CODE [--fail-first N]] [--transform reverse|identity|tone] [--tail-silence-ms N]
+    [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N]
     [--sample-rate HZ] [--channels N] [--max-inflight N]
     [--ping-interval-ms N --ping-timeout-ms N] [--pause-at N --pause-ms N]
     [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]
@@ -223,9 +227,10 @@ fn parse_args() -> Result<Options, String> {
                     "reverse" => Transform::Reverse,
                     "identity" => Transform::Identity,
                     "tone" => Transform::Tone,
+                    "copy" => Transform::Copy,
                     other => {
                         return Err(format!(
-                            "--transform: unknown '{other}' (reverse, identity, tone)"
+                            "--transform: unknown '{other}' (reverse, identity, tone, copy)"
                         ));
                     }
                 }
@@ -596,6 +601,9 @@ fn dub(
     factor: f64,
     output: OutputFormat,
 ) -> Result<AudioPayload, DubError> {
+    if matches!(transform, Transform::Copy) {
+        return Ok(audio.clone());
+    }
     let invalid = |m: String| ("INVALID_CONFIG".to_owned(), m);
     let m4a_bytes = base64::engine::general_purpose::STANDARD
         .decode(audio.data_base64.as_bytes())
@@ -628,7 +636,7 @@ fn dub(
             pcm.iter_mut().for_each(|s| *s /= 2);
         }
         Transform::Tone => tone(&mut pcm, channels, out_config.sample_rate),
-        Transform::Identity => {}
+        Transform::Identity | Transform::Copy => {}
     }
     let wanted = ((pcm.len() / channels) as f64 * factor).round() as usize * channels;
     resize_looping(&mut pcm, wanted);

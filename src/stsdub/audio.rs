@@ -246,30 +246,26 @@ impl StsDub {
             }
             state = self.wait(state);
         };
-        let discont = std::mem::replace(&mut state.discont_pending, false);
-        let session = state.session.clone();
-        let stream_id = state.settings.stream_id.clone();
-        let mix = state.reencoding.then(|| Mix {
-            original_volume: state.settings.original_volume as f32,
-            encoding: state.settings.encoding(),
-        });
+        let output = OutputContext {
+            stream_id: state.settings.stream_id.clone(),
+            discont: std::mem::replace(&mut state.discont_pending, false),
+            session: state.session.clone(),
+            mix: state.reencoding.then(|| Mix {
+                original_volume: state.settings.original_volume as f32,
+                encoding: state.settings.encoding(),
+            }),
+        };
         drop(state);
 
         let result = match ready {
-            Ready::Event(event) => self.push_audio_event(event, session.as_ref(), mix),
+            Ready::Event(event) => {
+                self.push_audio_event(event, output.session.as_ref(), output.mix)
+            }
             Ready::Segment {
                 batch,
                 segment,
                 outcome,
-            } => self.push_segment(
-                &stream_id,
-                batch,
-                segment,
-                outcome,
-                discont,
-                session.as_ref(),
-                mix,
-            ),
+            } => self.push_segment(&output, batch, segment, outcome),
         };
         if let Err(err) = result {
             self.on_push_error(&self.audio_src, err);
@@ -310,14 +306,13 @@ impl StsDub {
 
     pub(super) fn push_segment(
         &self,
-        stream_id: &str,
+        output: &OutputContext,
         batch: u64,
         queued: QueuedSegment,
         outcome: Outcome<DubbedFrames>,
-        discont: bool,
-        session: Option<&SessionHandle>,
-        mix: Option<Mix>,
     ) -> Result<(), gst::FlowError> {
+        let stream_id = output.stream_id.as_str();
+        let (discont, session, mix) = (output.discont, output.session.as_ref(), output.mix);
         let QueuedSegment {
             fragment_id,
             segment,
@@ -408,4 +403,14 @@ impl StsDub {
         }
         state.mark_output();
     }
+}
+
+/// What the output task reads from the state for each item it pushes.
+pub(super) struct OutputContext {
+    stream_id: String,
+    /// The first buffer out carries DISCONT.
+    discont: bool,
+    session: Option<SessionHandle>,
+    /// Set when the output is re-encoded (voice-over or a transcoded format).
+    mix: Option<Mix>,
 }
