@@ -204,6 +204,8 @@ struct Figures {
     threads_per_stream: f64,
     reasons: BTreeMap<String, u64>,
     worst_late_ms: f64,
+    /// The largest latency a stream's pipeline configured.
+    latency_ms: f64,
     errors: u64,
 }
 
@@ -215,8 +217,17 @@ impl Figures {
     }
 }
 
-fn run_step(n: usize, element: &str, media: &Arc<Media>, seconds: u64) -> Result<Figures, String> {
-    let (rss_before, threads_before) = bench::rss_and_threads();
+/// One step of `n` streams through `element`. RSS is counted from
+/// `rss_start`, the process before any step: memory a previous step freed
+/// stays in the allocator, so a step's own start would undercount.
+fn run_step(
+    n: usize,
+    element: &str,
+    media: &Arc<Media>,
+    seconds: u64,
+    rss_start: f64,
+) -> Result<Figures, String> {
+    let (_, threads_before) = bench::rss_and_threads();
     let clock = gst::SystemClock::obtain();
     // Late enough that every pipeline is PLAYING before its first frame
     // is due (a thousand take a few seconds to build and start).
@@ -272,8 +283,15 @@ fn run_step(n: usize, element: &str, media: &Arc<Media>, seconds: u64) -> Result
         let _ = s.pipeline.set_state(gst::State::Null);
     }
     figures.cpu_ms_per_stream_second = cpu * 1000.0 / (n as f64 * elapsed);
-    figures.rss_mib_per_stream = (rss_peak - rss_before).max(0.0) / n as f64;
+    figures.rss_mib_per_stream = (rss_peak - rss_start).max(0.0) / n as f64;
     figures.threads_per_stream = threads_peak.saturating_sub(threads_before) as f64 / n as f64;
+    figures.latency_ms = streams
+        .iter()
+        .map(|s| s.latency_ns.load(Ordering::Relaxed))
+        .filter(|&l| l != LATENCY_UNKNOWN)
+        .max()
+        .unwrap_or(0) as f64
+        / 1e6;
     figures.worst_late_ms = worst_late.load(Ordering::Relaxed).max(0) as f64 / 1e6;
     Ok(figures)
 }
@@ -330,6 +348,7 @@ fn main() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let media = Arc::new(media()?);
+    let (rss_start, _) = bench::rss_and_threads();
     let (mut echo, url) = bench::start_echo(&["--port", "0", "--transform", "copy"])?;
     println!(
         "clip: {} AAC frames of {:.1} ms, {:.0} kb/s; {} s per step; echo STS at {url}",
@@ -339,24 +358,29 @@ fn main() -> Result<(), String> {
         args.seconds
     );
     println!(
-        "| N | identity ms CPU/stream-s | stsdub ms CPU/stream-s | ratio | stsdub MiB RSS/stream | threads/stream | segments | worst late ms |"
+        "| N | ms CPU/stream-s identity | stsdub | ratio | MiB RSS/stream identity | stsdub | of it media held | threads/stream identity | stsdub | segments | worst late ms |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
     let mut largest_clean = None;
     for &n in &args.steps {
-        let baseline = run_step(n, "identity", &media, args.seconds)?;
+        let baseline = run_step(n, "identity", &media, args.seconds, rss_start)?;
         let dub = run_step(
             n,
             &format!("stsdub sts-url={url} stream-id=bench-{{index}}"),
             &media,
             args.seconds,
+            rss_start,
         )?;
         println!(
-            "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {} | {:.1} |",
+            "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} |",
             baseline.cpu_ms_per_stream_second,
             dub.cpu_ms_per_stream_second,
             dub.cpu_ms_per_stream_second / baseline.cpu_ms_per_stream_second.max(f64::EPSILON),
+            baseline.rss_mib_per_stream,
             dub.rss_mib_per_stream,
+            // stsdub holds its latency's worth of the input by design.
+            media.bytes_per_second * dub.latency_ms / 1000.0 / 1_048_576.0,
+            baseline.threads_per_stream,
             dub.threads_per_stream,
             reasons(&dub),
             dub.worst_late_ms
