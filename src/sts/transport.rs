@@ -245,9 +245,12 @@ fn parse_event(rest: &str) -> Result<Packet, TransportError> {
 }
 
 pub fn encode_event(name: &str, data: &impl Serialize) -> Result<String, TransportError> {
-    let payload = serde_json::to_string(&(name, data))
+    // Serialized straight after the packet type: a fragment's JSON is
+    // mostly its base64 audio, and is written once, not copied again.
+    let mut packet = b"42".to_vec();
+    serde_json::to_writer(&mut packet, &(name, data))
         .map_err(|e| TransportError::Protocol(e.to_string()))?;
-    Ok(format!("42{payload}"))
+    String::from_utf8(packet).map_err(|e| TransportError::Protocol(e.to_string()))
 }
 
 /// What the connection hands to its owner.

@@ -278,26 +278,32 @@ pub(super) fn retimed(
         .collect()
 }
 
-/// The original frames, on the segment's sample timeline.
+/// The original frames, on the segment's sample timeline. Each buffer is
+/// moved, not shared, so that retiming it needs no copy of its metadata.
 pub(super) fn originals(segment: Segment<gst::Buffer>) -> Vec<gst::Buffer> {
     segment
         .frames
         .into_iter()
         .map(|frame| {
-            let data = frame.data.clone();
-            stamped(data, &frame)
+            let discont = frame.data.flags().contains(gst::BufferFlags::DISCONT);
+            timed(frame.data, frame.pts, frame.duration, discont)
         })
         .collect()
 }
 
 /// `buffer` with the timestamps the segmenter gave `frame` (jitter-free,
 /// sample-exact), and the input's DISCONT flag.
-fn stamped(mut buffer: gst::Buffer, frame: &Frame<gst::Buffer>) -> gst::Buffer {
+fn stamped(buffer: gst::Buffer, frame: &Frame<gst::Buffer>) -> gst::Buffer {
+    let discont = frame.data.flags().contains(gst::BufferFlags::DISCONT);
+    timed(buffer, frame.pts, frame.duration, discont)
+}
+
+fn timed(mut buffer: gst::Buffer, pts: u64, duration: u64, discont: bool) -> gst::Buffer {
     let b = buffer.make_mut();
-    b.set_pts(gst::ClockTime::from_nseconds(frame.pts));
+    b.set_pts(gst::ClockTime::from_nseconds(pts));
     b.set_dts(gst::ClockTime::NONE);
-    b.set_duration(gst::ClockTime::from_nseconds(frame.duration));
-    if frame.data.flags().contains(gst::BufferFlags::DISCONT) {
+    b.set_duration(gst::ClockTime::from_nseconds(duration));
+    if discont {
         b.set_flags(gst::BufferFlags::DISCONT);
     } else {
         b.unset_flags(gst::BufferFlags::DISCONT);

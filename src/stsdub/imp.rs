@@ -109,18 +109,19 @@ impl StsDub {
     /// known), flushing, and a track already taken to be absent. The state,
     /// locked, when the buffer is to be taken.
     fn admit_input(&self, track: Track) -> Result<MutexGuard<'_, State>, gst::FlowError> {
-        let unknown = {
-            let state = self.state();
-            match track {
-                // Asked once, even when video's query already said whether it is live.
-                Track::Audio => state.upstream_latency.is_none(),
-                Track::Video => state.live.is_none(),
-            }
+        let mut state = self.state();
+        let unknown = match track {
+            // Asked once, even when video's query already said whether it is live.
+            Track::Audio => state.upstream_latency.is_none(),
+            Track::Video => state.live.is_none(),
         };
         if unknown {
+            // The query crosses upstream elements: never with `state` held.
+            // Locked once per buffer otherwise.
+            drop(state);
             self.query_upstream_latency(track);
+            state = self.state();
         }
-        let mut state = self.state();
         if state.flushing(track) {
             return Err(gst::FlowError::Flushing);
         }
@@ -139,7 +140,8 @@ impl StsDub {
         // Before `state` is taken: decoding must not hold up the output tasks.
         let levels = self.measure_levels(&buffer);
         let mut state = self.admit_input(Track::Audio)?;
-        let Some(aac) = state.aac.clone() else {
+        // Not the config itself: cloning it would allocate for every frame.
+        let Some(frame_duration_ns) = state.aac.as_ref().map(AacConfig::frame_duration_ns) else {
             // Never post with `state` held: a bus sync handler may read stats.
             drop(state);
             gst::element_imp_error!(
@@ -149,7 +151,7 @@ impl StsDub {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        let frame_duration = gst::ClockTime::from_nseconds(aac.frame_duration_ns());
+        let frame_duration = gst::ClockTime::from_nseconds(frame_duration_ns);
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let Some(pts) = buffer.pts() else {
             gst::warning!(
