@@ -304,7 +304,9 @@ fn main() -> Result<(), String> {
     println!();
     println!("| AAC encoder, 128 kb/s | ms CPU per stream-second | SNR of a round trip |");
     println!("| --- | ---: | ---: |");
-    let encoders: [(&str, &str, &[(&str, &str)], &str); 3] = [
+    // (label, element, properties, input sample format)
+    type EncoderCase<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let encoders: [EncoderCase; 3] = [
         (
             "avenc_aac, aac-coder=twoloop (its default)",
             "avenc_aac",

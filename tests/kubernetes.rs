@@ -92,11 +92,10 @@ fn documents(file: &Path) -> Vec<Value> {
 }
 
 fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    let mut of_kind = objects.iter().filter(|o| o["kind"] == kind);
-    let found = of_kind
-        .next()
-        .unwrap_or_else(|| panic!("a {kind} is rendered"));
-    found
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} is rendered"))
 }
 
 fn config_map<'a>(objects: &'a [Value], name: &str) -> &'a Value {
