@@ -5,6 +5,9 @@
 //! process answering at once (`--transform copy`: its own audio back, no
 //! decode or encode). N rises step by step; each step runs the same
 //! streams through `identity` first, as the baseline of the same run.
+//! With `--video`, every stream also carries the clip's H.264 access units
+//! through stsdub's video pad pair (or a second `identity`) to a second
+//! syncing fakesink.
 //!
 //! A step misses when any segment falls back for `timeout` or `deadline` (or
 //! a pipeline errs); the bench stops at the first miss and prints the
@@ -12,7 +15,7 @@
 //! (arrival after PTS + the pipeline's latency) is reported beside it.
 //!
 //! ```text
-//! cargo run --release --example bench_streams [-- --steps 25,50,100,200,400 --seconds 20]
+//! cargo run --release --example bench_streams [-- --steps 25,50,100,200,400 --seconds 20 --video]
 //! ```
 
 use std::collections::BTreeMap;
@@ -38,15 +41,21 @@ const LATENCY_UNKNOWN: u64 = u64::MAX;
 struct Args {
     steps: Vec<usize>,
     seconds: u64,
+    video: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         steps: vec![25, 50, 100, 200, 400],
         seconds: 20,
+        video: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--video" {
+            args.video = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--steps" => {
@@ -64,7 +73,11 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--seconds: {value} is not a number"))?;
             }
-            other => return Err(format!("unknown option {other} (--steps, --seconds)")),
+            other => {
+                return Err(format!(
+                    "unknown option {other} (--steps, --seconds, --video)"
+                ));
+            }
         }
     }
     if args.steps.is_empty() || args.steps.contains(&0) || args.seconds < 5 {
@@ -73,17 +86,58 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The clip's frames and what appsrc says about them.
-struct Media {
+/// One track of the clip: its frames and what appsrc says about them.
+struct Track {
     caps: gst::Caps,
     frames: Vec<gst::Buffer>,
     frame_ns: u64,
     bytes_per_second: f64,
 }
 
-fn media() -> Result<Media, String> {
+impl Track {
+    fn new(caps: gst::Caps, frames: Vec<gst::Buffer>, frame_ns: u64) -> Track {
+        let bytes: usize = frames.iter().map(|f| f.size()).sum();
+        let seconds = (frames.len() as u64 * frame_ns) as f64 / 1e9;
+        Track {
+            caps,
+            frames,
+            frame_ns,
+            bytes_per_second: bytes as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+/// The audio track, and the video track when `--video` asks for it.
+struct Media {
+    audio: Track,
+    video: Option<Track>,
+}
+
+impl Media {
+    fn tracks(&self) -> impl Iterator<Item = &Track> {
+        std::iter::once(&self.audio).chain(&self.video)
+    }
+
+    fn bytes_per_second(&self) -> f64 {
+        self.tracks().map(|t| t.bytes_per_second).sum()
+    }
+}
+
+fn media(video: bool) -> Result<Media, String> {
     let clip = bench::speech_clip(None)?;
-    let (config, frames) = bench::frames(&clip)?;
+    let video = if video {
+        Some(video_track(&clip)?)
+    } else {
+        None
+    };
+    Ok(Media {
+        audio: audio_track(&clip)?,
+        video,
+    })
+}
+
+fn audio_track(clip: &std::path::Path) -> Result<Track, String> {
+    let (config, frames) = bench::frames(clip)?;
     let caps = gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
@@ -95,54 +149,136 @@ fn media() -> Result<Media, String> {
             gst::Buffer::from_slice(config.audio_specific_config.clone()),
         )
         .build();
-    let frame_ns = config.frame_duration_ns();
-    let bytes: usize = frames.iter().map(|f| f.size()).sum();
-    let seconds = (frames.len() as u64 * frame_ns) as f64 / 1e9;
-    Ok(Media {
-        caps,
-        frames,
-        frame_ns,
-        bytes_per_second: bytes as f64 / seconds.max(1e-9),
-    })
+    Ok(Track::new(caps, frames, config.frame_duration_ns()))
 }
 
-/// One stream: its pipeline, its source, and the latency its sink syncs with.
+/// The clip's H.264 access units as h264parse gives them (avc, one access
+/// unit per buffer, keyframes without the delta flag).
+fn video_track(clip: &std::path::Path) -> Result<Track, String> {
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! qtdemux ! h264parse \
+         ! video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
+        clip.display()
+    ))
+    .map_err(|e| e.to_string())?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline".to_string())?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_downcast::<gst_app::AppSink>()
+        .ok_or("no appsink")?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
+    let mut caps = None;
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        if caps.is_none() {
+            caps = sample.caps_owned();
+        }
+        frames.extend(sample.buffer_owned());
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    let caps = caps.ok_or("the clip has no H.264 video")?;
+    let fps = caps
+        .structure(0)
+        .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .ok_or("the clip's video has no frame rate")?;
+    let frame_ns = 1_000_000_000 * fps.denom() as u64 / fps.numer() as u64;
+    Ok(Track::new(caps, frames, frame_ns))
+}
+
+/// What the streams run through.
+enum Under {
+    Identity,
+    StsDub { url: String },
+}
+
+impl Under {
+    /// stream `index`'s pipeline: `src0` → … → `sink0` for audio, and
+    /// `src1` → … → `sink1` for video when there is video.
+    fn description(&self, index: usize, video: bool) -> String {
+        const SOURCE: &str = "is-live=true format=time min-latency=0";
+        const SINK: &str = "sync=true";
+        let audio_element = match self {
+            Under::Identity => "identity".to_string(),
+            Under::StsDub { url } => {
+                format!("stsdub name=dub sts-url={url} stream-id=bench-{index}")
+            }
+        };
+        let mut description =
+            format!("appsrc name=src0 {SOURCE} ! {audio_element} ! fakesink name=sink0 {SINK}");
+        if video {
+            let (into, out_of) = match self {
+                Under::Identity => ("identity name=video", "video."),
+                Under::StsDub { .. } => ("dub.video_sink", "dub.video_src"),
+            };
+            description.push_str(&format!(
+                " appsrc name=src1 {SOURCE} ! {into} {out_of} ! fakesink name=sink1 {SINK}"
+            ));
+        }
+        description
+    }
+}
+
+/// One stream: its pipeline, its sources (one per track), and the latency
+/// its sinks sync with.
 struct Stream {
     pipeline: gst::Pipeline,
-    source: gst_app::AppSrc,
+    sources: Vec<gst_app::AppSrc>,
     latency_ns: Arc<AtomicU64>,
     base: gst::ClockTime,
 }
 
 fn stream(
     index: usize,
-    element: &str,
+    under: &Under,
     media: &Media,
     base: gst::ClockTime,
     worst_late: &Arc<AtomicI64>,
 ) -> Result<Stream, String> {
-    let element = element.replace("{index}", &index.to_string());
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src is-live=true format=time min-latency=0 ! {element} ! fakesink name=sink sync=true"
-    ))
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline".to_string())?;
-    let source = pipeline
-        .by_name("src")
-        .and_downcast::<gst_app::AppSrc>()
-        .ok_or("no appsrc")?;
-    source.set_caps(Some(&media.caps));
+    let description = under.description(index, media.video.is_some());
+    let pipeline = gst::parse::launch(&description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
     // One clock, and a base time the feeder knows, so that one thread
     // paces every stream.
     pipeline.use_clock(Some(&gst::SystemClock::obtain()));
     pipeline.set_start_time(gst::ClockTime::NONE);
     pipeline.set_base_time(base);
     let latency_ns = Arc::new(AtomicU64::new(LATENCY_UNKNOWN));
-    let sink_pad = pipeline
-        .by_name("sink")
-        .and_then(|s| s.static_pad("sink"))
-        .ok_or("no sink pad")?;
+    let mut sources = Vec::new();
+    for (i, track) in media.tracks().enumerate() {
+        let source = pipeline
+            .by_name(&format!("src{i}"))
+            .and_downcast::<gst_app::AppSrc>()
+            .ok_or("no appsrc")?;
+        source.set_caps(Some(&track.caps));
+        sources.push(source);
+        let sink_pad = pipeline
+            .by_name(&format!("sink{i}"))
+            .and_then(|s| s.static_pad("sink"))
+            .ok_or("no sink pad")?;
+        time_arrivals(&sink_pad, base, &latency_ns, worst_late);
+    }
+    Ok(Stream {
+        pipeline,
+        sources,
+        latency_ns,
+        base,
+    })
+}
+
+/// Keeps in `worst_late` how long after its due time (PTS + latency) the
+/// latest buffer reached `sink_pad`.
+fn time_arrivals(
+    sink_pad: &gst::Pad,
+    base: gst::ClockTime,
+    latency_ns: &Arc<AtomicU64>,
+    worst_late: &Arc<AtomicI64>,
+) {
     let (latency, worst) = (latency_ns.clone(), worst_late.clone());
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let latency_ns = latency.load(Ordering::Relaxed);
@@ -157,38 +293,46 @@ fn stream(
         }
         gst::PadProbeReturn::Ok
     });
-    Ok(Stream {
-        pipeline,
-        source,
-        latency_ns,
-        base,
-    })
 }
 
-/// Pushes every stream's frames at real time, each on its own base
-/// time, until `stop`.
-fn feed(sources: Vec<(gst_app::AppSrc, gst::ClockTime)>, media: Arc<Media>, stop: Arc<AtomicBool>) {
+/// Pushes every stream's frames, track by track, at real time, each
+/// stream on its own base time, until `stop`.
+fn feed(
+    streams: Vec<(Vec<gst_app::AppSrc>, gst::ClockTime)>,
+    media: Arc<Media>,
+    stop: Arc<AtomicBool>,
+) {
     let clock = gst::SystemClock::obtain();
-    let mut next = vec![0u64; sources.len()];
+    let tracks: Vec<&Track> = media.tracks().collect();
+    let mut next = vec![vec![0u64; tracks.len()]; streams.len()];
     while !stop.load(Ordering::Relaxed) {
         let now = clock.time();
-        for ((source, base), next) in sources.iter().zip(&mut next) {
+        for ((sources, base), next) in streams.iter().zip(&mut next) {
             let running = now.saturating_sub(*base).nseconds();
-            while *next * media.frame_ns <= running + FEED_LEAD_NS {
-                let mut frame = media.frames[*next as usize % media.frames.len()].copy();
-                if let Some(f) = frame.get_mut() {
-                    f.set_pts(gst::ClockTime::from_nseconds(*next * media.frame_ns));
-                    f.set_duration(gst::ClockTime::from_nseconds(media.frame_ns));
+            for ((source, track), next) in sources.iter().zip(&tracks).zip(next.iter_mut()) {
+                while *next * track.frame_ns <= running + FEED_LEAD_NS {
+                    let _ = source.push_buffer(frame_at(track, *next));
+                    *next += 1;
                 }
-                let _ = source.push_buffer(frame);
-                *next += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    for (source, _) in &sources {
+    for source in streams.iter().flat_map(|(sources, _)| sources) {
         let _ = source.end_of_stream();
     }
+}
+
+/// The track's `n`th frame of a stream that loops the clip.
+fn frame_at(track: &Track, n: u64) -> gst::Buffer {
+    let mut frame = track.frames[n as usize % track.frames.len()].copy();
+    if let Some(f) = frame.get_mut() {
+        let pts = gst::ClockTime::from_nseconds(n * track.frame_ns);
+        f.set_pts(pts);
+        f.set_dts(pts);
+        f.set_duration(gst::ClockTime::from_nseconds(track.frame_ns));
+    }
+    frame
 }
 
 /// Stream `index` of `n` starts this long after the first: real streams
@@ -217,12 +361,12 @@ impl Figures {
     }
 }
 
-/// One step of `n` streams through `element`. RSS is counted from
+/// One step of `n` streams through `under`. RSS is counted from
 /// `rss_start`, the process before any step: memory a previous step freed
 /// stays in the allocator, so a step's own start would undercount.
 fn run_step(
     n: usize,
-    element: &str,
+    under: &Under,
     media: &Arc<Media>,
     seconds: u64,
     rss_start: f64,
@@ -234,7 +378,7 @@ fn run_step(
     let base = clock.time() + gst::ClockTime::from_mseconds(1000 + 5 * n as u64);
     let worst_late = Arc::new(AtomicI64::new(i64::MIN));
     let streams: Vec<Stream> = (0..n)
-        .map(|i| stream(i, element, media, base + stagger(i, n), &worst_late))
+        .map(|i| stream(i, under, media, base + stagger(i, n), &worst_late))
         .collect::<Result<_, _>>()?;
     for s in &streams {
         s.pipeline
@@ -243,7 +387,10 @@ fn run_step(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
-        let sources = streams.iter().map(|s| (s.source.clone(), s.base)).collect();
+        let sources = streams
+            .iter()
+            .map(|s| (s.sources.clone(), s.base))
+            .collect();
         let (media, stop) = (media.clone(), stop.clone());
         std::thread::spawn(move || feed(sources, media, stop))
     };
@@ -347,26 +494,35 @@ fn main() -> Result<(), String> {
     let args = parse_args()?;
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
-    let media = Arc::new(media()?);
+    let media = Arc::new(media(args.video)?);
     let (rss_start, _) = bench::rss_and_threads();
     let (mut echo, url) = bench::start_echo(&["--port", "0", "--transform", "copy"])?;
+    let audio = &media.audio;
     println!(
         "clip: {} AAC frames of {:.1} ms, {:.0} kb/s; {} s per step; echo STS at {url}",
-        media.frames.len(),
-        media.frame_ns as f64 / 1e6,
-        media.bytes_per_second * 8.0 / 1000.0,
+        audio.frames.len(),
+        audio.frame_ns as f64 / 1e6,
+        audio.bytes_per_second * 8.0 / 1000.0,
         args.seconds
     );
+    if let Some(video) = &media.video {
+        println!(
+            "video: {} H.264 access units of {:.1} ms, {:.0} kb/s",
+            video.frames.len(),
+            video.frame_ns as f64 / 1e6,
+            video.bytes_per_second * 8.0 / 1000.0
+        );
+    }
     println!(
         "| N | ms CPU/stream-s identity | stsdub | ratio | MiB RSS/stream identity | stsdub | of it media held | threads/stream identity | stsdub | segments | worst late ms |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
     let mut largest_clean = None;
     for &n in &args.steps {
-        let baseline = run_step(n, "identity", &media, args.seconds, rss_start)?;
+        let baseline = run_step(n, &Under::Identity, &media, args.seconds, rss_start)?;
         let dub = run_step(
             n,
-            &format!("stsdub sts-url={url} stream-id=bench-{{index}}"),
+            &Under::StsDub { url: url.clone() },
             &media,
             args.seconds,
             rss_start,
@@ -379,7 +535,7 @@ fn main() -> Result<(), String> {
             baseline.rss_mib_per_stream,
             dub.rss_mib_per_stream,
             // stsdub holds its latency's worth of the input by design.
-            media.bytes_per_second * dub.latency_ms / 1000.0 / 1_048_576.0,
+            media.bytes_per_second() * dub.latency_ms / 1000.0 / 1_048_576.0,
             baseline.threads_per_stream,
             dub.threads_per_stream,
             reasons(&dub),
