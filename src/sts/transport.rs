@@ -23,6 +23,11 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// How long a polite close may take before the socket is just dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// The websocket's read buffer, allocated up front per connection.
+/// tungstenite's default (128 KiB) suits one busy socket; a process carries
+/// hundreds, each idle between answers, and a reply larger than the buffer
+/// is read into room reserved for that frame anyway.
+const SOCKET_READ_BUFFER: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
@@ -376,6 +381,7 @@ impl Connection {
             None
         };
         let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(SOCKET_READ_BUFFER)
             .max_message_size(Some(options.max_message))
             .max_frame_size(Some(options.max_message));
         let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
