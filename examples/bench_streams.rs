@@ -118,9 +118,27 @@ impl Media {
         std::iter::once(&self.audio).chain(&self.video)
     }
 
-    fn bytes_per_second(&self) -> f64 {
-        self.tracks().map(|t| t.bytes_per_second).sum()
+    /// What one second of the stream costs in memory while held: its
+    /// bytes, and a buffer structure per frame (`buffer_cost` bytes each;
+    /// an AAC frame's structure outweighs its payload).
+    fn held_bytes_per_second(&self, buffer_cost: f64) -> f64 {
+        self.tracks()
+            .map(|t| t.bytes_per_second + buffer_cost * 1e9 / t.frame_ns as f64)
+            .sum()
     }
+}
+
+/// The resident memory one more held frame costs beyond its payload,
+/// measured here: as many retimed copies as a stream's frames, held at once.
+fn measure_buffer_cost(track: &Track) -> f64 {
+    // Few enough that what they leave in the allocator (3 MiB) does not
+    // move the per-stream figures, which are counted after it.
+    const COPIES: u64 = 10_000;
+    let (before, _) = bench::rss_and_threads();
+    let held: Vec<gst::Buffer> = (0..COPIES).map(|n| frame_at(track, n)).collect();
+    let (after, _) = bench::rss_and_threads();
+    drop(held);
+    (after - before).max(0.0) * 1_048_576.0 / COPIES as f64
 }
 
 fn media(video: bool) -> Result<Media, String> {
@@ -495,6 +513,7 @@ fn main() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let media = Arc::new(media(args.video)?);
+    let buffer_cost = measure_buffer_cost(&media.audio);
     let (rss_start, _) = bench::rss_and_threads();
     let (mut echo, url) = bench::start_echo(&["--port", "0", "--transform", "copy"])?;
     let audio = &media.audio;
@@ -505,6 +524,7 @@ fn main() -> Result<(), String> {
         audio.bytes_per_second * 8.0 / 1000.0,
         args.seconds
     );
+    println!("a held frame's buffer structure: {buffer_cost:.0} bytes of RSS beyond its payload");
     if let Some(video) = &media.video {
         println!(
             "video: {} H.264 access units of {:.1} ms, {:.0} kb/s",
@@ -535,7 +555,7 @@ fn main() -> Result<(), String> {
             baseline.rss_mib_per_stream,
             dub.rss_mib_per_stream,
             // stsdub holds its latency's worth of the input by design.
-            media.bytes_per_second() * dub.latency_ms / 1000.0 / 1_048_576.0,
+            media.held_bytes_per_second(buffer_cost) * dub.latency_ms / 1000.0 / 1_048_576.0,
             baseline.threads_per_stream,
             dub.threads_per_stream,
             reasons(&dub),
