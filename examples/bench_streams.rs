@@ -156,47 +156,18 @@ fn media(video: bool) -> Result<Media, String> {
 
 fn audio_track(clip: &std::path::Path) -> Result<Track, String> {
     let (config, frames) = bench::frames(clip)?;
-    let caps = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .field("framed", true)
-        .field("rate", config.sample_rate as i32)
-        .field("channels", i32::from(config.channels))
-        .field(
-            "codec_data",
-            gst::Buffer::from_slice(config.audio_specific_config.clone()),
-        )
-        .build();
+    let caps = gststsdub::lone::aac_caps(&config);
     Ok(Track::new(caps, frames, config.frame_duration_ns()))
 }
 
 /// The clip's H.264 access units as h264parse gives them (avc, one access
 /// unit per buffer, keyframes without the delta flag).
 fn video_track(clip: &std::path::Path) -> Result<Track, String> {
-    let pipeline = gst::parse::launch(&format!(
+    let (caps, frames) = bench::pull_all(&format!(
         "filesrc location={} ! qtdemux ! h264parse \
          ! video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
         clip.display()
-    ))
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline".to_string())?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_downcast::<gst_app::AppSink>()
-        .ok_or("no appsink")?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    let mut caps = None;
-    let mut frames = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        if caps.is_none() {
-            caps = sample.caps_owned();
-        }
-        frames.extend(sample.buffer_owned());
-    }
-    let _ = pipeline.set_state(gst::State::Null);
+    ))?;
     let caps = caps.ok_or("the clip has no H.264 video")?;
     let fps = caps
         .structure(0)

@@ -108,13 +108,28 @@ pub fn speech_clip(path: Option<String>) -> Result<PathBuf, String> {
 
 /// The clip's AAC frames and config, read once.
 pub fn frames(clip: &Path) -> Result<(gststsdub::m4a::AacConfig, Vec<gst::Buffer>), String> {
-    let pipeline = gst::parse::launch(&format!(
+    let (caps, buffers) = pull_all(&format!(
         "filesrc location={} ! qtdemux ! aacparse ! appsink name=sink sync=false",
         clip.display()
-    ))
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline".to_string())?;
+    ))?;
+    let data = caps
+        .as_ref()
+        .and_then(|c| c.structure(0))
+        .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+        .ok_or("no audio with codec_data")?;
+    let map = data.map_readable().map_err(|e| e.to_string())?;
+    let config =
+        gststsdub::m4a::AacConfig::from_audio_specific_config(&map).map_err(|e| e.to_string())?;
+    Ok((config, buffers))
+}
+
+/// Every buffer that reaches the appsink named `sink` of `description`,
+/// with the caps of the first.
+pub fn pull_all(description: &str) -> Result<(Option<gst::Caps>, Vec<gst::Buffer>), String> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
     let sink = pipeline
         .by_name("sink")
         .and_downcast::<gst_app::AppSink>()
@@ -122,23 +137,14 @@ pub fn frames(clip: &Path) -> Result<(gststsdub::m4a::AacConfig, Vec<gst::Buffer
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| e.to_string())?;
-    let mut config = None;
+    let mut caps = None;
     let mut buffers = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
-        if config.is_none() {
-            let caps = sample.caps().ok_or("no caps")?;
-            let data = caps
-                .structure(0)
-                .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-                .ok_or("no codec_data")?;
-            let map = data.map_readable().map_err(|e| e.to_string())?;
-            config = Some(
-                gststsdub::m4a::AacConfig::from_audio_specific_config(&map)
-                    .map_err(|e| e.to_string())?,
-            );
+        if caps.is_none() {
+            caps = sample.caps_owned();
         }
         buffers.extend(sample.buffer_owned());
     }
     let _ = pipeline.set_state(gst::State::Null);
-    Ok((config.ok_or("no audio")?, buffers))
+    Ok((caps, buffers))
 }
