@@ -21,9 +21,14 @@ COPY --from=build /src/target/release/libgststsdub.so /usr/lib/x86_64-linux-gnu/
 COPY --from=build /src/target/release/examples/worker /usr/local/bin/stsdub-worker-program
 COPY --from=build /src/target/release/examples/multi_stream /usr/local/bin/stsdub-multi-stream
 COPY pipelines/worker.sh /usr/local/bin/stsdub-worker
+# Two malloc arenas instead of glibc's eight per core: a worker's threads
+# free what others allocated, and with the default the freed memory stays
+# resident (soak, 300 passes: RSS 88 -> 115 MiB with a heap that never
+# exceeds 33 MB in use; with two arenas 74 -> 77 MiB). README, "Soak".
 ENV GST_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/gstreamer-1.0 \
     WORKER_BIN=/usr/local/bin/stsdub-worker-program \
-    GST_REGISTRY=/tmp/gstreamer-registry.bin
+    GST_REGISTRY=/tmp/gstreamer-registry.bin \
+    MALLOC_ARENA_MAX=2
 # Not root: the Kubernetes manifests require it (runAsNonRoot); /tmp is the
 # one writable place (GStreamer's registry cache).
 USER 65532:65532
