@@ -129,7 +129,9 @@ impl Media {
 }
 
 /// The resident memory one more held frame costs beyond its payload,
-/// measured here: as many retimed copies as a stream's frames, held at once.
+/// measured here: RSS before and while 10,000 retimed copies of the
+/// track's frames (their payload shared, as stsdub's held frames share
+/// theirs with upstream) are held at once.
 fn measure_buffer_cost(track: &Track) -> f64 {
     // Few enough that what they leave in the allocator (3 MiB) does not
     // move the per-stream figures, which are counted after it.
