@@ -27,6 +27,8 @@ use gst::prelude::*;
 
 #[path = "support/bench.rs"]
 mod bench;
+#[path = "support/futex_hash.rs"]
+mod futex_hash;
 
 /// How far ahead of its due time the feeder hands a frame to appsrc.
 const FEED_LEAD_NS: u64 = 100_000_000;
@@ -483,6 +485,9 @@ fn reasons(figures: &Figures) -> String {
 
 fn main() -> Result<(), String> {
     let args = parse_args()?;
+    // Every step's threads at once: the largest step's streams, five each.
+    let most_threads = args.steps.iter().max().copied().unwrap_or(1) * 5;
+    let futex_slots = futex_hash::size_for_threads(most_threads);
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let media = Arc::new(media(args.video)?);
@@ -498,6 +503,7 @@ fn main() -> Result<(), String> {
         args.seconds
     );
     println!("a held frame's buffer structure: {buffer_cost:.0} bytes of RSS beyond its payload");
+    println!("futex hash: {futex_slots} slots (0: the kernel's global table)");
     if let Some(video) = &media.video {
         println!(
             "video: {} H.264 access units of {:.1} ms, {:.0} kb/s",

@@ -218,7 +218,7 @@ impl StsDub {
                     }
                 }
                 state.publish_inflight();
-                self.changed.notify_all();
+                self.wake(Track::Audio);
             }
             Decision::TooLate => {
                 gst::warning!(
@@ -244,7 +244,7 @@ impl StsDub {
             if let Some(ready) = state.queue.pop_ready() {
                 break ready;
             }
-            state = self.wait(state);
+            state = self.wait(Track::Audio, state);
         };
         let output = OutputContext {
             stream_id: state.settings.stream_id.clone(),
@@ -298,7 +298,7 @@ impl StsDub {
             if let Some(health) = &state.health {
                 health.ended();
             }
-            self.changed.notify_all();
+            self.wake_all();
             return Err(gst::FlowError::Eos);
         }
         Ok(())
@@ -398,8 +398,12 @@ impl StsDub {
             .pts()
             .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
         if let Some(end) = end.and_then(|end| state.audio_segment.to_running_time(end)) {
-            state.audio_position = Some(end);
-            self.changed.notify_all();
+            let before = state.audio_position.replace(end);
+            // Only when this buffer lets the video head leave: audio frames
+            // outnumber video frames, and the wakeup is the cost.
+            if audio_passed_head(before, end, state.video_head_running_time()) {
+                self.wake(Track::Video);
+            }
         }
         state.mark_output();
     }
@@ -413,4 +417,51 @@ pub(super) struct OutputContext {
     session: Option<SessionHandle>,
     /// Set when the output is re-encoded (voice-over or a transcoded format).
     mix: Option<Mix>,
+}
+
+/// Whether audio output moving from `before` to `now` is what lets a video
+/// head at `head` leave (see `release.rs`). A head audio had already passed
+/// was woken for when it was queued; an event or untimed head never waits.
+pub(super) fn audio_passed_head(
+    before: Option<gst::ClockTime>,
+    now: gst::ClockTime,
+    head: Option<gst::ClockTime>,
+) -> bool {
+    head.is_some_and(|head| head <= now && before.is_none_or(|before| before < head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audio_passed_head;
+
+    const MS: gst::ClockTime = gst::ClockTime::MSECOND;
+
+    #[test]
+    fn video_is_woken_when_audio_reaches_its_head() {
+        assert!(audio_passed_head(Some(90 * MS), 110 * MS, Some(100 * MS)));
+        assert!(
+            audio_passed_head(Some(90 * MS), 100 * MS, Some(100 * MS)),
+            "exactly at the head"
+        );
+        assert!(
+            audio_passed_head(None, 100 * MS, Some(40 * MS)),
+            "first audio out"
+        );
+    }
+
+    #[test]
+    fn video_is_not_woken_for_audio_short_of_or_long_past_its_head() {
+        assert!(
+            !audio_passed_head(Some(70 * MS), 90 * MS, Some(100 * MS)),
+            "not there yet"
+        );
+        assert!(
+            !audio_passed_head(Some(100 * MS), 120 * MS, Some(100 * MS)),
+            "passed before"
+        );
+        assert!(
+            !audio_passed_head(Some(70 * MS), 90 * MS, None),
+            "an event never waits"
+        );
+    }
 }

@@ -77,8 +77,15 @@ pub struct StsDub {
     /// from the posting thread, whatever else that thread holds.
     pub(super) stream_id: Mutex<String>,
     pub(super) state: Mutex<State>,
-    /// Wakes the src pad tasks and blocked chain functions on any state change.
-    pub(super) changed: Condvar,
+    /// Wakes the audio_src task and a blocked audio chain function: a
+    /// segment decided, an audio event queued, a flush. One per output
+    /// task, so that what only one of them waits for (a video buffer in,
+    /// audio having left) does not wake the other: at hundreds of streams
+    /// per process, needless wakeups were the largest cost.
+    pub(super) audio_changed: Condvar,
+    /// Wakes the video_src task: a video item queued, audio output advanced
+    /// past its head, its clock wake, a flush.
+    pub(super) video_changed: Condvar,
     /// `segmentation=pauses`: decodes each audio frame to measure it. Used
     /// by the audio chain function only, outside `state`: a leaf lock.
     pub(super) level_meter: Mutex<Option<LevelMeter>>,
@@ -99,10 +106,33 @@ impl StsDub {
         lock(&self.state)
     }
 
-    pub(super) fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed
+    fn changed(&self, track: Track) -> &Condvar {
+        match track {
+            Track::Audio => &self.audio_changed,
+            Track::Video => &self.video_changed,
+        }
+    }
+
+    /// Waits, as `track`'s output task or chain function, for a change.
+    pub(super) fn wait<'a>(
+        &self,
+        track: Track,
+        guard: MutexGuard<'a, State>,
+    ) -> MutexGuard<'a, State> {
+        self.changed(track)
             .wait(guard)
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wakes what waits on `track` (call with `state` held).
+    pub(super) fn wake(&self, track: Track) {
+        self.changed(track).notify_all();
+    }
+
+    /// Wakes both tracks' waiters: for what is rare or touches both.
+    pub(super) fn wake_all(&self) {
+        self.audio_changed.notify_all();
+        self.video_changed.notify_all();
     }
 
     /// What both chain functions check first: the upstream latency (until
@@ -183,7 +213,7 @@ impl StsDub {
         let bound = state.settings.max_inflight as usize + 1;
         while state.live == Some(false) && state.queue.undecided() > bound && !state.audio_flushing
         {
-            state = self.wait(state);
+            state = self.wait(Track::Audio, state);
         }
         if state.audio_flushing {
             return Err(gst::FlowError::Flushing);
@@ -259,7 +289,7 @@ impl StsDub {
                 let mut state = self.state();
                 state.absence(track).started();
                 state.queue_event(track, event);
-                self.changed.notify_all();
+                self.wake_all();
                 true
             }
             EventView::FlushStart(_) => {
@@ -267,7 +297,7 @@ impl StsDub {
                     let mut state = self.state();
                     state.set_flushing(track, true);
                     state.abandon(track);
-                    self.changed.notify_all();
+                    self.wake_all();
                 }
                 let forwarded = self.src_pad(track).push_event(event);
                 let _ = self.src_pad(track).pause_task();
@@ -305,7 +335,7 @@ impl StsDub {
                 let mut state = self.state();
                 state.set_segment(track, segment);
                 state.queue_event(track, event);
-                self.changed.notify_all();
+                self.wake_all();
                 true
             }
             EventView::Caps(caps) if track == Track::Audio => {
@@ -324,7 +354,7 @@ impl StsDub {
                     None => event,
                 };
                 state.queue.push_event(event);
-                self.changed.notify_all();
+                self.wake_all();
                 true
             }
             EventView::Eos(_) => {
@@ -342,13 +372,13 @@ impl StsDub {
                     self.declare_absent(&mut state, other);
                 }
                 state.queue_event(track, event);
-                self.changed.notify_all();
+                self.wake_all();
                 true
             }
             _ if event.is_serialized() => {
                 let mut state = self.state();
                 state.queue_event(track, event);
-                self.changed.notify_all();
+                self.wake_all();
                 true
             }
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
@@ -396,7 +426,7 @@ impl StsDub {
             // Muxers write it: the dubbed track says its language.
             state.queue.push_event(super::tags::language_event(&code));
         }
-        self.changed.notify_all();
+        self.wake_all();
         true
     }
 
@@ -446,7 +476,7 @@ impl StsDub {
         let running_time = state.video_running_time(&buffer);
         state.video_queue.push_back(VideoItem::Buffer(buffer));
         self.watch_absence(&mut state, Track::Audio, running_time);
-        self.changed.notify_all();
+        self.wake(Track::Video);
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -526,7 +556,7 @@ impl StsDub {
             if !active {
                 state.abandon(track);
             }
-            self.changed.notify_all();
+            self.wake_all();
         }
         if active {
             self.start_task(track);
@@ -684,7 +714,8 @@ impl ObjectSubclass for StsDub {
             settings: Mutex::new(Settings::default()),
             stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
-            changed: Condvar::new(),
+            audio_changed: Condvar::new(),
+            video_changed: Condvar::new(),
             level_meter: Mutex::new(None),
             reencoder: Mutex::new(None),
             levels_wanted: AtomicBool::new(true),

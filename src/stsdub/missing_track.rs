@@ -67,7 +67,7 @@ impl StsDub {
         {
             archive.audio_ended();
         }
-        self.changed.notify_all();
+        self.wake_all();
     }
 
     /// Input on a track already declared absent (a stream that began more

@@ -24,11 +24,9 @@ impl StsDub {
             if self.video_head_may_leave(&mut state) {
                 let head = state.video_head_running_time();
                 if let Some(item) = state.video_queue.pop_front() {
-                    // A wake armed for this head is moot now; the next head
-                    // arms its own.
-                    if let Some((_, wake)) = state.video_wake.take() {
-                        wake.unschedule();
-                    }
+                    // A wake armed for this head stays: the next head is due
+                    // no earlier, and an early wake only re-arms (see
+                    // `arm_video_wake`).
                     if let Some(archive) = &mut state.video_archive {
                         match &item {
                             VideoItem::Buffer(buffer) => archive.on_buffer(buffer, head),
@@ -38,9 +36,8 @@ impl StsDub {
                     break item;
                 }
             }
-            state = self.wait(state);
+            state = self.wait(Track::Video, state);
         };
-        self.changed.notify_all();
         drop(state);
         let result = match item {
             VideoItem::Buffer(buffer) => {
@@ -94,13 +91,18 @@ impl StsDub {
         }
     }
 
+    /// Makes sure the video_src task wakes by `due`. A wake still to come
+    /// at or before it is kept: most heads leave on audio long before their
+    /// due time, and arming and cancelling a clock entry for each video
+    /// frame cost the clock thread a wakeup per frame. A wake that fires
+    /// takes itself out, so the task then arms the next.
     pub(super) fn arm_video_wake(
         &self,
         state: &mut State,
         clock: &gst::Clock,
         due: gst::ClockTime,
     ) {
-        if state.video_wake.as_ref().is_some_and(|(at, _)| *at == due) {
+        if state.video_wake.as_ref().is_some_and(|(at, _)| *at <= due) {
             return;
         }
         if let Some((_, old)) = state.video_wake.take() {
@@ -111,8 +113,11 @@ impl StsDub {
         let scheduled = id.wait_async(move |_, _, _| {
             if let Some(element) = element.upgrade() {
                 let imp = element.imp();
-                let _guard = imp.state();
-                imp.changed.notify_all();
+                let mut state = imp.state();
+                if state.video_wake.as_ref().is_some_and(|(at, _)| *at == due) {
+                    state.video_wake = None;
+                }
+                imp.wake(Track::Video);
             }
         });
         if scheduled.is_ok() {
