@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
+#[path = "support/futex_hash.rs"]
+mod futex_hash;
 #[path = "support/signals.rs"]
 mod signals;
 
@@ -35,6 +37,11 @@ const RESTART_DELAY: Duration = Duration::from_secs(2);
 const STOP_GRACE: Duration = Duration::from_secs(25);
 /// How long the application waits at exit for pipelines to reach NULL.
 const TEARDOWN_GRACE: Duration = Duration::from_secs(15);
+/// Threads a stream's pipeline runs: source, depayloaders, stsdub's two
+/// output tasks, muxer, sink, with room (a live RTSP input has the most).
+const THREADS_PER_STREAM: usize = 12;
+/// The process's own: GLib, tokio's workers, the metrics server.
+const SHARED_THREADS: usize = 32;
 
 #[derive(Clone)]
 struct StreamSpec {
@@ -461,6 +468,7 @@ fn main() {
         }
         return;
     }
+    futex_hash::size_for_threads(SHARED_THREADS + streams.len() * THREADS_PER_STREAM);
     if let Err(e) = gst::init() {
         eprintln!("multi_stream: {e}");
         std::process::exit(1);
