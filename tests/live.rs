@@ -985,7 +985,11 @@ fn live_worker_run(input: &Path, sts: &str) -> PathBuf {
     output
 }
 
-/// `input` over the same RTSP path into FLV without stsdub.
+/// `input` over the same RTSP path into FLV without stsdub. The muxer
+/// waits 2 s more for a late track: with only rtspsrc's 200 ms it sometimes
+/// gave up on audio starting 500 ms late before its first frame came and
+/// wrote it 340 ms late instead of 60, a reference that changed from run to
+/// run. The dubbed run's muxer has stsdub's whole latency to wait.
 fn live_passthrough(input: &Path) -> PathBuf {
     let rtsp = rtsp_source(input);
     let name = input.file_name().and_then(|n| n.to_str()).expect("name");
@@ -995,7 +999,7 @@ fn live_passthrough(input: &Path) -> PathBuf {
             "rtspsrc location={} protocols=tcp latency=200 name=src \
              src. ! rtph264depay ! h264parse ! queue ! mux.video \
              src. ! rtpmp4gdepay ! aacparse ! queue ! mux.audio \
-             flvmux name=mux streamable=true ! filesink location={}",
+             flvmux name=mux streamable=true latency=2000000000 ! filesink location={}",
             rtsp.url,
             output.display()
         ),

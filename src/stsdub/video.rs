@@ -102,7 +102,11 @@ impl StsDub {
         clock: &gst::Clock,
         due: gst::ClockTime,
     ) {
-        if state.video_wake.as_ref().is_some_and(|(at, _)| *at <= due) {
+        if state
+            .video_wake
+            .as_ref()
+            .is_some_and(|(at, id)| *at <= due && id.clock().as_ref() == Some(clock))
+        {
             return;
         }
         if let Some((_, old)) = state.video_wake.take() {
