@@ -19,8 +19,8 @@ const PR_FUTEX_HASH_SET_SLOTS: libc::c_ulong = 1;
 const PR_FUTEX_HASH_GET_SLOTS: libc::c_ulong = 2;
 /// The kernel's own rule gives four buckets per thread (until the CPU cap).
 const SLOTS_PER_THREAD: usize = 4;
-/// Large enough for 1,000 streams of five threads; 64 KiB of table each
-/// 1,024 slots, so at most 4 MiB.
+/// Room for 1,000 streams of five threads and more; a slot is 64 bytes of
+/// kernel memory, so the table stays under 4 MiB.
 const MAX_SLOTS: usize = 65_536;
 
 /// Asks for a private futex hash for about `threads` threads. Returns the
