@@ -39,6 +39,9 @@ const STAGGER: Duration = Duration::from_secs(6);
 /// pipeline's latency query answers "not live" before), and stsdub holds
 /// its first one for its whole latency.
 const LATENCY_UNKNOWN: u64 = u64::MAX;
+/// Threads one stream runs with video: two appsrc tasks, stsdub's two
+/// output tasks, and room; what the futex hash is sized for.
+const THREADS_PER_STREAM: usize = 5;
 
 struct Args {
     steps: Vec<usize>,
@@ -485,8 +488,8 @@ fn reasons(figures: &Figures) -> String {
 
 fn main() -> Result<(), String> {
     let args = parse_args()?;
-    // Every step's threads at once: the largest step's streams, five each.
-    let most_threads = args.steps.iter().max().copied().unwrap_or(1) * 5;
+    // The largest step's streams run at once.
+    let most_threads = args.steps.iter().max().copied().unwrap_or(1) * THREADS_PER_STREAM;
     let futex_slots = futex_hash::size_for_threads(most_threads);
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
