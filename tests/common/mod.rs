@@ -12,6 +12,7 @@ mod media;
 mod observe;
 mod run;
 mod sts;
+mod watchdog;
 
 // Each test binary uses some of these, none all.
 #[allow(unused_imports)]
@@ -22,8 +23,10 @@ pub use observe::*;
 pub use run::*;
 #[allow(unused_imports)]
 pub use sts::*;
+pub use watchdog::arm_watchdog;
 
 pub fn init() {
+    arm_watchdog();
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         gst::init().expect("GStreamer initialises");
@@ -86,6 +89,7 @@ pub fn run_worker(
 /// None after killing it. Blocks in `wait` on a helper thread, so the test
 /// does not spin a core that the live pipelines under test need.
 pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    arm_watchdog();
     let pid = child.id().to_string();
     let (exited, exit) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {

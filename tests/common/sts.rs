@@ -30,6 +30,7 @@ impl EchoSts {
 
     /// Any STS process that prints `listening on URL` as its first line.
     pub fn spawn(mut command: Command) -> Self {
+        arm_watchdog();
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
