@@ -186,7 +186,11 @@ impl Worker {
     fn wait_for(&mut self, limit: Duration, until: impl Fn(&[(String, String)]) -> bool) -> bool {
         let give_up = Instant::now() + limit;
         while !until(&self.segments) {
-            let remaining = give_up.saturating_duration_since(Instant::now());
+            // Checked here, not left to `recv_timeout`: a worker that prints
+            // without pause would otherwise keep this loop going past `limit`.
+            let Some(remaining) = give_up.checked_duration_since(Instant::now()) else {
+                return false;
+            };
             match self.lines.recv_timeout(remaining) {
                 Ok(line) => {
                     if let Some(segment) = parse_segment(&line) {
@@ -1104,13 +1108,16 @@ fn table_statuses(worker: &mut Child) -> Vec<String> {
 /// ffmpeg sending `file` in real time, codec copy, as `format` to `url`;
 /// returns once all is sent.
 fn send_in_real_time(file: &Path, format: &str, url: &str) {
-    let sent = Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
+    let mut sender = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-i"])
         .arg(file)
         .args(["-c", "copy", "-f", format])
         .arg(url)
-        .status()
+        .stdin(Stdio::null())
+        .spawn()
         .expect("the sender runs");
+    let limit = Duration::from_secs(live_seconds() + 60);
+    let sent = wait_exit(&mut sender, limit).expect("the sender ends with its file");
     assert!(sent.success(), "the sender sent it all to {url}");
 }
 
@@ -1183,7 +1190,7 @@ fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
     // connection (a GStreamer srtsrc caller reconnects forever).
     let mut receiver = KillOnDrop(
         Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
+            .args(["-nostdin", "-v", "error", "-i"])
             .arg(format!("srt://127.0.0.1:{port_out}?mode=caller"))
             .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
             .arg(&recording)

@@ -140,7 +140,7 @@ pub fn remuxed(source: &Path, name: &str, args: &[&str]) -> PathBuf {
     let path = scratch(name);
     if !path.exists() {
         let mut command = Command::new("ffmpeg");
-        command.args(["-v", "error", "-y"]);
+        command.args(["-nostdin", "-v", "error", "-y"]);
         for arg in args {
             command.arg(arg.replace("{}", &source.to_string_lossy()));
         }
