@@ -35,6 +35,7 @@ impl StsDub {
         let mut state = self.state();
         if track == Track::Video {
             state.live.get_or_insert(live);
+            self.wake_all();
             return;
         }
         if state.upstream_latency.is_none() {
@@ -47,6 +48,8 @@ impl StsDub {
             );
         }
         state.set_upstream(live, min);
+        // The video head waits on the upstream latency's due time.
+        self.wake_all();
     }
 
     /// Queues a complete segment for output and starts dubbing it.

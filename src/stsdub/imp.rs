@@ -497,6 +497,7 @@ impl StsDub {
                 let mut state = self.state();
                 if track == Track::Audio {
                     state.set_upstream(live, min);
+                    self.wake_all();
                 }
                 state.settings.latency_in_force()
             };
@@ -530,6 +531,9 @@ impl StsDub {
                 health.set_grace(latency.latency().into());
             }
             gst::debug!(CAT, obj = pad, "pipeline latency {}", latency.latency());
+            // A new latency moves every due time: a waiter armed for the old
+            // one recomputes now rather than at its (possibly later) wake.
+            self.wake_all();
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
