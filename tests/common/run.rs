@@ -136,19 +136,34 @@ impl Running {
         self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
         let ended = (self.run.eos, self.run.errors.len());
         self.wait_for(after, |run| (run.eos, run.errors.len()) != ended);
-        self.pipeline
-            .set_state(gst::State::Null)
-            .expect("pipeline stops");
+        stop_within(&self.pipeline, STOP_LIMIT);
         self.run
     }
 
     /// Reads the bus to EOS or error (or `limit`), then stops the pipeline.
     pub fn finish(mut self, limit: Duration) -> Run {
         self.wait_for(limit, |run| run.eos || !run.errors.is_empty());
-        self.pipeline
-            .set_state(gst::State::Null)
-            .expect("pipeline stops");
+        stop_within(&self.pipeline, STOP_LIMIT);
         self.run
+    }
+}
+
+/// Longest a pipeline may take to reach NULL once its run is over.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// Sets `pipeline` to NULL on a helper thread and waits at most `limit`: a
+/// pipeline that deadlocks on stop fails its test instead of holding the run.
+fn stop_within(pipeline: &gst::Pipeline, limit: Duration) {
+    let (stopped, when_stopped) = std::sync::mpsc::channel();
+    let stopping = pipeline.clone();
+    std::thread::spawn(move || {
+        let _ = stopped.send(stopping.set_state(gst::State::Null));
+    });
+    match when_stopped.recv_timeout(limit) {
+        Ok(result) => {
+            result.expect("pipeline stops");
+        }
+        Err(_) => panic!("pipeline does not reach NULL within {} s", limit.as_secs()),
     }
 }
 
