@@ -47,9 +47,7 @@ impl StsDub {
                 if live { "" } else { "not " }
             );
         }
-        state.set_upstream(live, min);
-        // The video head waits on the upstream latency's due time.
-        self.wake_all();
+        self.note_upstream_latency(&mut state, live, min);
     }
 
     /// Queues a complete segment for output and starts dubbing it.

@@ -135,6 +135,18 @@ impl StsDub {
         self.video_changed.notify_all();
     }
 
+    /// Records upstream's latency and wakes both heads: the video head's due
+    /// time depends on it, and a wake armed for the old one would be late.
+    pub(super) fn note_upstream_latency(
+        &self,
+        state: &mut State,
+        live: bool,
+        latency: gst::ClockTime,
+    ) {
+        state.set_upstream(live, latency);
+        self.wake_all();
+    }
+
     /// What both chain functions check first: the upstream latency (until
     /// known), flushing, and a track already taken to be absent. The state,
     /// locked, when the buffer is to be taken.
@@ -496,8 +508,7 @@ impl StsDub {
             let ours = {
                 let mut state = self.state();
                 if track == Track::Audio {
-                    state.set_upstream(live, min);
-                    self.wake_all();
+                    self.note_upstream_latency(&mut state, live, min);
                 }
                 state.settings.latency_in_force()
             };
