@@ -25,7 +25,15 @@ fn meson_install_puts_a_plugin_gst_inspect_finds() {
         );
     };
     let (build_s, prefix_s) = (build.to_string_lossy(), prefix.to_string_lossy());
-    run(&["setup", &build_s, &format!("--prefix={prefix_s}")]);
+    // The debug profile reuses the suite's own build: the path under test
+    // is meson's and the install's, not the optimiser's (a release build
+    // from scratch took minutes of the suite).
+    run(&[
+        "setup",
+        &build_s,
+        &format!("--prefix={prefix_s}"),
+        "-Dcargo-profile=debug",
+    ]);
     run(&["compile", "-C", &build_s]);
     run(&["install", "-C", &build_s]);
     let plugin = walk(&prefix)
