@@ -163,7 +163,12 @@ fn stop_within(pipeline: &gst::Pipeline, limit: Duration) {
         Ok(result) => {
             result.expect("pipeline stops");
         }
-        Err(_) => panic!("pipeline does not reach NULL within {} s", limit.as_secs()),
+        Err(_) => {
+            // Where the stop is stuck is the only evidence such a rare hang
+            // leaves: print it before the test fails.
+            super::watchdog::print_stacks(std::process::id());
+            panic!("pipeline does not reach NULL within {} s", limit.as_secs())
+        }
     }
 }
 

@@ -89,7 +89,7 @@ fn descendants(root: u32) -> Vec<u32> {
 }
 
 /// Each thread's stack of `pid` (gdb, bounded), else the kernel's wait channel.
-fn print_stacks(pid: u32) {
+pub fn print_stacks(pid: u32) {
     let name = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
         .unwrap_or_default()
         .replace('\0', " ");
