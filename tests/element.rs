@@ -83,6 +83,17 @@ fn video_is_held_until_its_audio_has_left_then_released_on_time() {
     }
     assert!(video.try_pull().is_none(), "video waits for its audio");
 
+    // The video task arms one wake, for the first head's render time, before
+    // any audio comes (waiting for it here keeps the test from racing that
+    // task: audio pushed first could release frame 0 before its wake).
+    let testclock = audio.testclock().expect("test clock");
+    let base = element.base_time().expect("base time");
+    let render_wake = |pts: gst::ClockTime| {
+        base + pts + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS)) - MARGIN
+    };
+    let first = testclock.wait_for_next_pending_id();
+    assert_eq!(first.time(), render_wake(gst::ClockTime::ZERO));
+
     // One second of audio leaves (original, the STS is unreachable)...
     for frame in retimed(&frames, 0) {
         assert_eq!(audio.push(frame), Ok(gst::FlowSuccess::Ok));
@@ -107,13 +118,8 @@ fn video_is_held_until_its_audio_has_left_then_released_on_time() {
     // wake armed for the first held head stays armed while audio releases
     // the heads after it (one clock entry, not one per frame); when it
     // fires, the head held then arms its own.
-    let testclock = audio.testclock().expect("test clock");
-    let base = element.base_time().expect("base time");
-    let render_wake = |pts: gst::ClockTime| {
-        base + pts + gst::ClockTime::from_mseconds(u64::from(LATENCY_MS)) - MARGIN
-    };
-    let first = testclock.wait_for_next_pending_id();
-    assert_eq!(first.time(), render_wake(gst::ClockTime::ZERO));
+    let still_armed = testclock.wait_for_next_pending_id();
+    assert_eq!(still_armed.time(), render_wake(gst::ClockTime::ZERO));
     assert!(audio.crank_single_clock_wait().is_ok());
     let next_pts = gst::ClockTime::from_mseconds(1040);
     let wake = testclock.wait_for_next_pending_id();
