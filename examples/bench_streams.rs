@@ -12,7 +12,9 @@
 //! A step misses when any segment falls back for `timeout` or `deadline` (or
 //! a pipeline errs); the bench stops at the first miss and prints the
 //! largest N that had none. The worst lateness of a buffer at its sink
-//! (arrival after PTS + the pipeline's latency) is reported beside it.
+//! (arrival after PTS + the pipeline's latency) is reported beside it, and
+//! the median and worst round trip of the dubbed segments: when a step
+//! misses, it tells a slow STS path from a late output.
 //!
 //! ```text
 //! cargo run --release --example bench_streams [-- --steps 25,50,100,200,400 --seconds 20 --video]
@@ -343,6 +345,8 @@ struct Figures {
     rss_mib_per_stream: f64,
     threads_per_stream: f64,
     reasons: BTreeMap<String, u64>,
+    /// Every dubbed segment's round trip to the STS, in ms.
+    round_trips_ms: Vec<i64>,
     worst_late_ms: f64,
     /// The largest latency a stream's pipeline configured.
     latency_ms: f64,
@@ -467,10 +471,23 @@ fn drain_bus(pipeline: &gst::Pipeline, figures: &mut Figures) {
                         reason
                     };
                     *figures.reasons.entry(reason).or_default() += 1;
+                    if let Some(ms) = s.get::<i64>("round-trip-ms").ok().filter(|&ms| ms >= 0) {
+                        figures.round_trips_ms.push(ms);
+                    }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// The median and worst round trip of the dubbed segments, "-" for none.
+fn round_trips(figures: &Figures) -> String {
+    let mut all = figures.round_trips_ms.clone();
+    all.sort_unstable();
+    match (all.get(all.len() / 2), all.last()) {
+        (Some(median), Some(worst)) => format!("{median} / {worst}"),
+        _ => "-".into(),
     }
 }
 
@@ -516,9 +533,9 @@ fn main() -> Result<(), String> {
         );
     }
     println!(
-        "| N | ms CPU/stream-s identity | stsdub | ratio | MiB RSS/stream identity | stsdub | of it media held | threads/stream identity | stsdub | segments | worst late ms identity | stsdub |"
+        "| N | ms CPU/stream-s identity | stsdub | ratio | MiB RSS/stream identity | stsdub | of it media held | threads/stream identity | stsdub | segments | round trip ms median / worst | worst late ms identity | stsdub |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
     let mut largest_clean = None;
     for &n in &args.steps {
         let baseline = run_step(n, &Under::Identity, &media, args.seconds, rss_start)?;
@@ -530,7 +547,7 @@ fn main() -> Result<(), String> {
             rss_start,
         )?;
         println!(
-            "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} |",
+            "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} |",
             baseline.cpu_ms_per_stream_second,
             dub.cpu_ms_per_stream_second,
             dub.cpu_ms_per_stream_second / baseline.cpu_ms_per_stream_second.max(f64::EPSILON),
@@ -541,6 +558,7 @@ fn main() -> Result<(), String> {
             baseline.threads_per_stream,
             dub.threads_per_stream,
             reasons(&dub),
+            round_trips(&dub),
             baseline.worst_late_ms,
             dub.worst_late_ms
         );
