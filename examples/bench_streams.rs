@@ -535,7 +535,9 @@ fn main() -> Result<(), String> {
     println!(
         "| N | ms CPU/stream-s identity | stsdub | ratio | MiB RSS/stream identity | stsdub | of it media held | threads/stream identity | stsdub | segments | round trip ms median / worst | worst late ms identity | stsdub |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    println!(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+    );
     let mut largest_clean = None;
     for &n in &args.steps {
         let baseline = run_step(n, &Under::Identity, &media, args.seconds, rss_start)?;

@@ -28,6 +28,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// hundreds, each idle between answers, and a reply larger than the buffer
 /// is read into room reserved for that frame anyway.
 const SOCKET_READ_BUFFER: usize = 16 * 1024;
+/// The largest websocket frame sent; a longer message goes as a text frame
+/// and continuation frames (RFC 6455 §5.4, which every server must take).
+/// tungstenite's write buffer keeps the capacity of the largest frame it
+/// has formatted: unfragmented, a segment's ~150 KiB of JSON stayed
+/// allocated per connection for its whole life.
+const SOCKET_FRAME_MAX: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
@@ -382,6 +388,9 @@ impl Connection {
         };
         let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(SOCKET_READ_BUFFER)
+            // Each frame is written out at once, so the write buffer never
+            // holds more than one (see SOCKET_FRAME_MAX).
+            .write_buffer_size(0)
             .max_message_size(Some(options.max_message))
             .max_frame_size(Some(options.max_message));
         let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
@@ -460,10 +469,49 @@ async fn send_text(
     traffic: &Traffic,
 ) -> Result<(), TransportError> {
     traffic.sent(&text);
-    socket
-        .send(Message::text(text))
+    send_fragmented(socket, text)
         .await
         .map_err(|e| TransportError::Connect(e.to_string()))
+}
+
+/// Sends `text` as one websocket message in frames of at most
+/// `SOCKET_FRAME_MAX` bytes (a short message is one frame).
+async fn send_fragmented(
+    socket: &mut Socket,
+    text: String,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    if text.len() <= SOCKET_FRAME_MAX {
+        return socket.send(Message::text(text)).await;
+    }
+    let bytes = tokio_tungstenite::tungstenite::Bytes::from(text.into_bytes());
+    let pieces = frame_ranges(bytes.len(), SOCKET_FRAME_MAX);
+    let last = pieces.len() - 1;
+    for (index, range) in pieces.into_iter().enumerate() {
+        let opcode = OpCode::Data(if index == 0 {
+            Data::Text
+        } else {
+            Data::Continue
+        });
+        let frame = Frame::message(bytes.slice(range), opcode, index == last);
+        socket.feed(Message::Frame(frame)).await?;
+    }
+    socket.flush().await
+}
+
+/// Splits `len` bytes into consecutive ranges of at most `max` bytes (at
+/// least one range, so an empty message is one empty frame).
+fn frame_ranges(len: usize, max: usize) -> Vec<std::ops::Range<usize>> {
+    let max = max.max(1);
+    let mut ranges: Vec<_> = (0..len)
+        .step_by(max)
+        .map(|start| start..(start + max).min(len))
+        .collect();
+    if ranges.is_empty() {
+        ranges.push(0..0);
+    }
+    ranges
 }
 
 async fn next_packet(socket: &mut Socket, traffic: &Traffic) -> Result<Packet, TransportError> {
@@ -496,7 +544,7 @@ async fn pump(
                 let Some(text) = text else { break "closed by us".to_owned() };
                 let closing = text == "1";
                 traffic.sent(&text);
-                if let Err(e) = socket.send(Message::text(text)).await {
+                if let Err(e) = send_fragmented(&mut socket, text).await {
                     break format!("send failed: {e}");
                 }
                 if closing {
@@ -545,6 +593,18 @@ async fn pump(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_long_message_is_cut_into_frames_that_cover_it_exactly() {
+        assert_eq!(
+            frame_ranges(40_000, 16_384),
+            [0..16_384, 16_384..32_768, 32_768..40_000]
+        );
+        let one = frame_ranges(16_384, 16_384);
+        assert_eq!((one.len(), one.first()), (1, Some(&(0..16_384))));
+        let empty = frame_ranges(0, 16_384);
+        assert_eq!((empty.len(), empty.first()), (1, Some(&(0..0))));
+    }
 
     #[test]
     fn url_maps_to_engine_io_websocket_endpoint() {
