@@ -485,8 +485,8 @@ async fn send_fragmented(
     if text.len() <= SOCKET_FRAME_MAX {
         return socket.send(Message::text(text)).await;
     }
+    let pieces = frame_ranges(&text, SOCKET_FRAME_MAX);
     let bytes = tokio_tungstenite::tungstenite::Bytes::from(text.into_bytes());
-    let pieces = frame_ranges(bytes.len(), SOCKET_FRAME_MAX);
     let last = pieces.len() - 1;
     for (index, range) in pieces.into_iter().enumerate() {
         let opcode = OpCode::Data(if index == 0 {
@@ -500,14 +500,22 @@ async fn send_fragmented(
     socket.flush().await
 }
 
-/// Splits `len` bytes into consecutive ranges of at most `max` bytes (at
-/// least one range, so an empty message is one empty frame).
-fn frame_ranges(len: usize, max: usize) -> Vec<std::ops::Range<usize>> {
-    let max = max.max(1);
-    let mut ranges: Vec<_> = (0..len)
-        .step_by(max)
-        .map(|start| start..(start + max).min(len))
-        .collect();
+/// Splits `text` into consecutive byte ranges of at most `max` bytes that
+/// end on character boundaries (a lenient peer may decode each frame's
+/// UTF-8 alone); at least one range, so an empty message is one empty
+/// frame.
+fn frame_ranges(text: &str, max: usize) -> Vec<std::ops::Range<usize>> {
+    let max = max.max(4); // room for any one character
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + max).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        ranges.push(start..end);
+        start = end;
+    }
     if ranges.is_empty() {
         ranges.push(0..0);
     }
@@ -596,14 +604,25 @@ mod tests {
 
     #[test]
     fn a_long_message_is_cut_into_frames_that_cover_it_exactly() {
+        let ascii = "x".repeat(40_000);
         assert_eq!(
-            frame_ranges(40_000, 16_384),
+            frame_ranges(&ascii, 16_384),
             [0..16_384, 16_384..32_768, 32_768..40_000]
         );
-        let one = frame_ranges(16_384, 16_384);
+        let one = frame_ranges(&ascii[..16_384], 16_384);
         assert_eq!((one.len(), one.first()), (1, Some(&(0..16_384))));
-        let empty = frame_ranges(0, 16_384);
+        let empty = frame_ranges("", 16_384);
         assert_eq!((empty.len(), empty.first()), (1, Some(&(0..0))));
+    }
+
+    #[test]
+    fn frames_never_split_a_character() {
+        // "é" is two bytes: a cut every 5 bytes would fall inside one.
+        let text = "aéééé";
+        let ranges = frame_ranges(text, 4);
+        assert_eq!(ranges, [0..3, 3..7, 7..9]);
+        let joined: String = ranges.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(joined, text);
     }
 
     #[test]
