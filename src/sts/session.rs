@@ -25,7 +25,11 @@ use super::transport::{ConnectOptions, Connection, Incoming, Traffic, TransportE
 use crate::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
-pub const END_WAIT: Duration = Duration::from_secs(5);
+pub const END_WAIT: Duration = Duration::from_secs(2);
+/// How long [`SessionHandle::close`] waits for an ending session: the wait
+/// for `stream:complete`, then the polite close (bounded at 1 s by the
+/// transport), with room to spare.
+pub const CLOSE_LIMIT: Duration = Duration::from_millis(END_WAIT.as_millis() as u64 + 1_500);
 /// Fragments remembered as sent, to tell a late answer from one for a
 /// fragment never sent: more than can be in flight or answered late.
 const SENT_REMEMBERED: usize = 256;
@@ -171,6 +175,40 @@ fn websocket_connector() -> Connector {
 #[derive(Clone)]
 pub struct SessionHandle {
     commands: mpsc::UnboundedSender<Command>,
+    lifetime: Arc<Lifetime>,
+}
+
+/// Whether the stream was ended, and whether the session task is over:
+/// what lets a stop wait for `stream:end` to be answered instead of
+/// cutting it off (a process exits right after its pipeline stops).
+#[derive(Default)]
+struct Lifetime {
+    end_asked: std::sync::atomic::AtomicBool,
+    over: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Lifetime {
+    /// Waits until the session task is over, at most `limit`; true if it is.
+    fn wait_over(&self, limit: Duration) -> bool {
+        let over = self.over.lock().unwrap_or_else(|e| e.into_inner());
+        let (over, _) = self
+            .changed
+            .wait_timeout_while(over, limit, |over| !*over)
+            .unwrap_or_else(|e| e.into_inner());
+        *over
+    }
+}
+
+/// Held by the session task: marks it over when the task returns, is
+/// aborted or unwinds.
+struct OverOnDrop(Arc<Lifetime>);
+
+impl Drop for OverOnDrop {
+    fn drop(&mut self) {
+        *self.0.over.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.changed.notify_all();
+    }
 }
 
 impl SessionHandle {
@@ -190,8 +228,14 @@ impl SessionHandle {
         connector: Connector,
     ) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
-        runtime.spawn(Session::new(config, events, receiver, connector).run());
-        Self { commands }
+        let lifetime = Arc::new(Lifetime::default());
+        let over = OverOnDrop(lifetime.clone());
+        let session = Session::new(config, events, receiver, connector);
+        runtime.spawn(async move {
+            let _over = over;
+            session.run().await;
+        });
+        Self { commands, lifetime }
     }
 
     /// Hands a fragment over; the receiver gets exactly one reply.
@@ -215,7 +259,23 @@ impl SessionHandle {
 
     /// Ends the stream: `stream:end`, a bounded wait for `stream:complete`, disconnect.
     pub fn end(&self) {
+        self.lifetime
+            .end_asked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.commands.send(Command::End);
+    }
+
+    /// Lets the session go. A stream that was ended finishes its ending
+    /// first (what was queued before it, `stream:end`, the wait for
+    /// `stream:complete`, the close), for at most `limit`; false if it
+    /// took longer. Otherwise the connection closes at once.
+    pub fn close(self, limit: Duration) -> bool {
+        let lifetime = self.lifetime.clone();
+        drop(self);
+        if !lifetime.end_asked.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        lifetime.wait_over(limit)
     }
 }
 
@@ -715,11 +775,15 @@ impl Session {
     /// After giving up: every fragment falls back until the element ends.
     async fn reject_until_end(&mut self) {
         while let Some(command) = self.commands.recv().await {
-            if let Command::Submit(_, reply) = command {
-                let _ = reply.send(Err(Fallback::new(
-                    FallbackReason::Disconnected,
-                    "gave up reconnecting",
-                )));
+            match command {
+                Command::Submit(_, reply) => {
+                    let _ = reply.send(Err(Fallback::new(
+                        FallbackReason::Disconnected,
+                        "gave up reconnecting",
+                    )));
+                }
+                Command::Applied(_) => {}
+                Command::End => return,
             }
         }
     }

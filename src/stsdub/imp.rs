@@ -55,6 +55,7 @@ use crate::m4a::AacConfig;
 use crate::metrics::{METRICS, StreamMetrics};
 use crate::reencode::Reencoder;
 use crate::segmenter::{Frame, Segmenter};
+use crate::sts::session::CLOSE_LIMIT;
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -876,11 +877,24 @@ impl ElementImpl for StsDub {
             state.abandon_audio();
             state.abandon_video();
             *lock(&self.reencoder) = None;
-            // Dropping the last handle ends the session and its connection.
-            state.session = None;
+            let session = state.session.take();
             state.health = None;
             let archive = state.archive.clone();
             drop(state);
+            // After EOS the session sends what was queued, `stream:end`,
+            // and waits for `stream:complete`: a process exits right after
+            // its pipeline stops, so the stop waits for that (bounded).
+            if let Some(session) = session
+                && !session.close(CLOSE_LIMIT)
+            {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "stream {}: the STS session had not ended {} ms after the stop",
+                    lock(&self.stream_id),
+                    CLOSE_LIMIT.as_millis()
+                );
+            }
             // gst-launch exits right after stopping: the last files first.
             if let Some(archive) = archive
                 && !archive.wait_idle(ARCHIVE_STOP_WAIT)

@@ -70,6 +70,21 @@ impl EchoSts {
         }
     }
 
+    /// The lines the echo logs from now until `done` holds for them (or
+    /// `limit` passes: then what came).
+    pub fn log_until(&self, limit: Duration, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut lines = Vec::new();
+        while !done(&lines) {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(remaining) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        lines
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -4,7 +4,9 @@ It checks the schema of everything the worker sends, answers each fragment
 with the audio it received (status success), and fails a fragment with
 INVALID_CONFIG, listing the problems, when the schema is wrong. The Engine.IO
 buffer stays at python-socketio's default (1 MB). First stdout line:
-"listening on http://127.0.0.1:PORT".
+"listening on http://127.0.0.1:PORT". On stderr it logs each connection,
+each `applied` acknowledgement, each `stream:end` and each disconnect, with
+the connection's sid, so a test can check every session's lifecycle.
 """
 import asyncio
 import base64
@@ -96,11 +98,18 @@ async def fragment_data(sid, data):
 
 @sio.on("fragment:ack")
 async def fragment_ack(sid, data):
-    pass
+    if isinstance(data, dict) and data.get("status") == "applied":
+        print(f"python echo: applied sid={sid} fragment={data.get('fragment_id')}", file=sys.stderr, flush=True)
+
+
+@sio.event
+async def disconnect(sid, *reason):
+    print(f"python echo: disconnect sid={sid} sent={expected_sequence.get(sid, 0)}", file=sys.stderr, flush=True)
 
 
 @sio.on("stream:end")
 async def stream_end(sid, data=None):
+    print(f"python echo: stream end sid={sid}", file=sys.stderr, flush=True)
     await sio.emit("stream:complete", {"total_fragments": expected_sequence.get(sid, 0), "statistics": {}}, to=sid)
 
 
