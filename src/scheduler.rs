@@ -187,6 +187,14 @@ impl<S, D, E> OutputQueue<S, D, E> {
         }
     }
 
+    /// Every segment still queued, decided or not, in order.
+    pub fn segments_mut(&mut self) -> impl Iterator<Item = (u64, &mut S)> {
+        self.items.iter_mut().filter_map(|item| match item {
+            Item::Segment { batch, segment, .. } => Some((*batch, segment)),
+            Item::Event(_) => None,
+        })
+    }
+
     /// Segments still waiting for an outcome.
     pub fn undecided(&self) -> usize {
         self.items

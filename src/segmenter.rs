@@ -14,6 +14,16 @@
 //! `discont_wait`, and the segment closes where the drift began. Either way
 //! the next segment starts at the input's own timestamp: a real gap stays a
 //! gap, never filled with invented audio.
+//!
+//! Until the first audio leaves the element, the timeline *settles*: it
+//! follows where the input's stamps put it (the median offset of the last
+//! frames within the threshold, and a lasting drift backwards), moving
+//! segments already handed out with it ([`Segmenter::take_shift`]). A live
+//! source's first stamps are not its last: rtspsrc's settle tens of ms
+//! earlier in its first seconds, and a timeline anchored on them would put
+//! every frame that much late for the rest of the stream, while the video
+//! keeps the settled stamps. Once audio has left ([`Segmenter::hold`]) the
+//! timeline never moves back: that would overlap the output.
 
 use crate::cut_policy::{CutPolicy, CutReason, CutRules};
 use crate::level::FrameLevels;
@@ -99,6 +109,54 @@ impl Anchor {
     }
 }
 
+/// Frames whose offset the settling timeline follows: about half a second
+/// at 48 kHz, long enough for a median to ignore a late packet.
+const SETTLE_WINDOW: usize = 24;
+/// The smallest move of a settling timeline: below the precision anything
+/// downstream measures A/V with, and few enough moves to re-time the
+/// queued segments each time.
+const SETTLE_STEP: i64 = 500_000;
+
+/// The timeline before any audio has left: free to move to where the
+/// input's stamps put it.
+#[derive(Debug, Default)]
+struct Settling {
+    /// Input stamp minus timeline position, for the last frames (ns).
+    offsets: std::collections::VecDeque<i64>,
+    /// The earliest position placed: the timeline never moves before 0.
+    earliest: Option<u64>,
+}
+
+impl Settling {
+    fn note(&mut self, offset: i64) {
+        if self.offsets.len() == SETTLE_WINDOW {
+            self.offsets.pop_front();
+        }
+        self.offsets.push_back(offset);
+    }
+
+    fn median(&self) -> i64 {
+        let mut sorted: Vec<i64> = self.offsets.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+    }
+
+    /// `shift` limited so that nothing placed moves before 0.
+    fn bounded(&self, shift: i64) -> i64 {
+        let earliest = self
+            .earliest
+            .map_or(0, |e| i64::try_from(e).unwrap_or(i64::MAX));
+        shift.max(-earliest)
+    }
+
+    fn moved(&mut self, shift: i64) {
+        for offset in &mut self.offsets {
+            *offset -= shift;
+        }
+        self.earliest = self.earliest.map(|e| e.saturating_add_signed(shift));
+    }
+}
+
 /// A drift beyond the threshold that has not lasted long enough yet.
 #[derive(Debug, Clone, Copy)]
 struct Drift {
@@ -121,6 +179,11 @@ pub struct Segmenter<F> {
     /// timestamps settle earlier, as rtspsrc's do in its first second, is
     /// followed forward only).
     closed_end: Option<u64>,
+    /// Some until audio has left (see the module docs).
+    settling: Option<Settling>,
+    /// How far the timeline moved since the caller last took it: segments
+    /// handed out before must move as much.
+    shift: i64,
 }
 
 const NS: u64 = 1_000_000_000;
@@ -138,7 +201,27 @@ impl<F> Segmenter<F> {
             anchor: None,
             drift: None,
             closed_end: None,
+            settling: Some(Settling::default()),
+            shift: 0,
         }
+    }
+
+    /// Audio has left: from now on the timeline never moves back.
+    pub fn hold(&mut self) {
+        self.settling = None;
+    }
+
+    /// While settling, the earliest position on the timeline (where the
+    /// first frame is now).
+    pub fn settled_start(&self) -> Option<u64> {
+        self.settling.as_ref()?.earliest
+    }
+
+    /// How far (ns, signed) the segments handed out must move to stay on the
+    /// timeline, if it moved since the last call.
+    pub fn take_shift(&mut self) -> Option<i64> {
+        let shift = std::mem::take(&mut self.shift);
+        (shift != 0).then_some(shift)
     }
 
     /// A new stream format: the sample rate and frame duration (ns). Call
@@ -179,12 +262,17 @@ impl<F> Segmenter<F> {
         } else if let Some(split) = self.lasting_drift(input_pts) {
             done.extend(self.close_at(split, CutReason::Discont, None));
             self.reanchor_held();
+        } else {
+            self.follow(input_pts);
         }
         let closed_end = self.closed_end;
         let anchor = *self
             .anchor
             .get_or_insert_with(|| Anchor::at(input_pts, closed_end));
         let pts = self.position(anchor, anchor.samples);
+        if let Some(settling) = &mut self.settling {
+            settling.earliest.get_or_insert(pts);
+        }
         let end = self.position(anchor, anchor.samples + samples);
         self.anchor = Some(Anchor {
             samples: anchor.samples + samples,
@@ -231,6 +319,8 @@ impl<F> Segmenter<F> {
     pub fn discard(&mut self) {
         self.current.clear();
         self.closed_end = None;
+        self.settling = Some(Settling::default());
+        self.shift = 0;
         self.policy.clear();
         self.anchor = None;
         self.drift = None;
@@ -272,6 +362,15 @@ impl<F> Segmenter<F> {
             return None;
         }
         self.drift = None;
+        if input < expected && self.settling.is_some() {
+            // Nothing has left: the whole timeline goes back with the input,
+            // and the offsets of frames from before the step are forgotten.
+            self.move_timeline(-((expected - input) as i64));
+            if let Some(settling) = &mut self.settling {
+                settling.offsets.clear();
+            }
+            return None;
+        }
         if input < expected {
             self.anchor = Some(Anchor {
                 lag: anchor.lag + (expected - input),
@@ -280,6 +379,48 @@ impl<F> Segmenter<F> {
             return None;
         }
         Some(drift.index.unwrap_or(0))
+    }
+
+    /// While settling, moves the timeline to the median of where the last
+    /// continuous frames' stamps put it.
+    fn follow(&mut self, input_pts: u64) {
+        let Some(anchor) = self.anchor else { return };
+        if self.drift.is_some() {
+            return;
+        }
+        let expected = self.position(anchor, anchor.samples);
+        let offset = input_pts as i64 - expected as i64;
+        let threshold = self.timeline.alignment_threshold;
+        let Some(settling) = &mut self.settling else {
+            return;
+        };
+        if offset.unsigned_abs() > threshold {
+            return;
+        }
+        settling.note(offset);
+        let median = settling.median();
+        if median.abs() >= SETTLE_STEP {
+            self.move_timeline(median);
+        }
+    }
+
+    /// Moves everything on the timeline by `shift` ns (settling only):
+    /// the anchor, the held frames, and, through `take_shift`, the segments
+    /// handed out.
+    fn move_timeline(&mut self, shift: i64) {
+        let Some(settling) = &mut self.settling else {
+            return;
+        };
+        let shift = settling.bounded(shift);
+        settling.moved(shift);
+        if let Some(anchor) = &mut self.anchor {
+            anchor.pts = anchor.pts.saturating_add_signed(shift);
+        }
+        for held in &mut self.current {
+            held.frame.pts = held.frame.pts.saturating_add_signed(shift);
+        }
+        self.closed_end = self.closed_end.map(|end| end.saturating_add_signed(shift));
+        self.shift += shift;
     }
 
     /// Puts the held frames (the drifted ones) on a timeline anchored at the
@@ -366,14 +507,26 @@ mod tests {
         }
     }
 
+    /// The segments of `frames`, moved as the element moves the queued
+    /// ones while the timeline settles (no audio leaves here).
     fn run(frames: impl IntoIterator<Item = Frame<u64>>, target: u64) -> Vec<Segment<u64>> {
         let mut segmenter = segmenter(target);
-        let mut out: Vec<_> = frames
-            .into_iter()
-            .flat_map(|f| segmenter.push(f, false, None))
-            .collect();
+        let mut out: Vec<Segment<u64>> = Vec::new();
+        for frame in frames {
+            let closed = segmenter.push(frame, false, None);
+            if let Some(shift) = segmenter.take_shift() {
+                moved(&mut out, shift);
+            }
+            out.extend(closed);
+        }
         out.extend(segmenter.finish());
         out
+    }
+
+    fn moved(segments: &mut [Segment<u64>], shift: i64) {
+        for frame in segments.iter_mut().flat_map(|s| s.frames.iter_mut()) {
+            frame.pts = frame.pts.saturating_add_signed(shift);
+        }
     }
 
     #[test]
@@ -427,9 +580,59 @@ mod tests {
     fn timestamp_jitter_does_not_split_segments_nor_reach_the_output() {
         let segments = run((0..2813).map(jittered), 6_000_000_000);
         assert_eq!(segments.len(), 10);
-        let first = jittered(0).pts;
+        let first = segments[0].start();
         for (i, f) in segments.iter().flat_map(|s| &s.frames).enumerate() {
             assert_eq!(f.pts, first + i as u64 * 1024 * 1_000_000_000 / 48_000);
+        }
+        // The timeline settles where the stamps are on average, not where
+        // the first one happened to be (jittered(0) is 15 ms early).
+        assert!(first.abs_diff(frame(0).pts) <= 1_000_000, "{first}");
+    }
+
+    #[test]
+    fn stamps_that_settle_earlier_before_anything_left_are_followed() {
+        // rtspsrc: from 1 s on, the stamps come 25 ms earlier (within the
+        // alignment threshold) and, in another run, 45 ms earlier (beyond
+        // it): the whole timeline, closed segments too, goes back with them.
+        for settle in [25_000_000, 45_000_000] {
+            let frames = (0..600).map(|i| {
+                let mut f = frame(i + 100);
+                if i >= 47 {
+                    f.pts -= settle;
+                }
+                f
+            });
+            let segments = run(frames, 2_000_000_000);
+            for pair in segments.windows(2) {
+                assert_eq!(pair[0].end(), pair[1].start());
+            }
+            let start = segments[0].start();
+            let settled = frame(100).pts - settle;
+            assert!(
+                start.abs_diff(settled) <= SETTLE_STEP as u64,
+                "settle {settle}: starts at {start}, the input's settled stamps at {settled}"
+            );
+        }
+    }
+
+    #[test]
+    fn once_audio_has_left_the_timeline_never_goes_back() {
+        let mut segmenter = segmenter(1_000_000_000);
+        let mut segments = Vec::new();
+        for i in 0..200 {
+            if i == 60 {
+                segmenter.hold();
+            }
+            let mut f = frame(i + 100);
+            if i >= 100 {
+                f.pts -= 25_000_000;
+            }
+            segments.extend(segmenter.push(f, false, None));
+            assert_eq!(segmenter.take_shift(), None);
+        }
+        assert_eq!(segments[0].start(), frame(100).pts);
+        for pair in segments.windows(2) {
+            assert_eq!(pair[0].end(), pair[1].start());
         }
     }
 
@@ -454,7 +657,9 @@ mod tests {
         );
         assert_eq!(segments[0].frames.len(), 100);
         assert_eq!(segments[0].cut, CutReason::Discont);
-        assert_eq!(segments[1].start(), jittered(100).pts + gap);
+        // The gap is kept; the timeline after it settles within the jitter.
+        let after_gap = frame(100).pts + gap;
+        assert!(segments[1].start().abs_diff(after_gap) <= 15_000_000);
         assert_eq!(segments[1].frames.len(), 150, "no frame invented or lost");
         let second = &segments[1].frames;
         assert_eq!(

@@ -150,6 +150,45 @@ impl StsDub {
         state.publish_inflight();
     }
 
+    /// The timeline moved while settling (nothing has left yet): the queued
+    /// segments move with it, and so do their live deadlines.
+    pub(super) fn move_queued_segments(&self, state: &mut State, shift: i64) {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {}: timeline settles {:+.1} ms onto the input's stamps",
+            state.settings.stream_id,
+            shift as f64 / 1e6
+        );
+        let mut starts = Vec::new();
+        for (batch, queued) in state.queue.segments_mut() {
+            for frame in &mut queued.segment.frames {
+                frame.pts = frame.pts.saturating_add_signed(shift);
+            }
+            starts.push((batch, gst::ClockTime::from_nseconds(queued.segment.start())));
+        }
+        if let Some(earliest) = state.segmenter.settled_start() {
+            state.reach_audio_segment_back(gst::ClockTime::from_nseconds(earliest));
+        }
+        if state.live != Some(true) {
+            return;
+        }
+        for (batch, start) in starts {
+            let Some(old) = state
+                .pending
+                .get_mut(&batch)
+                .and_then(|p| p.deadline.take())
+            else {
+                continue;
+            };
+            old.unschedule();
+            let deadline = self.schedule_deadline(state, batch, start);
+            if let Some(pending) = state.pending.get_mut(&batch) {
+                pending.deadline = deadline;
+            }
+        }
+    }
+
     /// Live: whether the segment starting at `start` reaches its deadline
     /// before the element could even pack, send and unpack it.
     fn no_time_to_dub(&self, state: &State, start: gst::ClockTime) -> bool {
@@ -247,6 +286,14 @@ impl StsDub {
             }
             state = self.wait(Track::Audio, state);
         };
+        let mut reached_back_segment = None;
+        if matches!(ready, Ready::Segment { .. }) {
+            // Audio leaves: the timeline no longer follows the input back.
+            state.segmenter.hold();
+            if std::mem::take(&mut state.audio_segment_reached_back) {
+                reached_back_segment = Some(gst::event::Segment::new(&state.audio_segment));
+            }
+        }
         let output = OutputContext {
             stream_id: state.settings.stream_id.clone(),
             discont: std::mem::replace(&mut state.discont_pending, false),
@@ -258,6 +305,9 @@ impl StsDub {
         };
         drop(state);
 
+        if let Some(segment) = reached_back_segment {
+            self.audio_src.push_event(segment);
+        }
         let result = match ready {
             Ready::Event(event) => {
                 self.push_audio_event(event, output.session.as_ref(), output.mix)

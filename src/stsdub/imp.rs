@@ -212,7 +212,11 @@ impl StsDub {
             duration: duration.nseconds(),
             data: buffer,
         };
-        for segment in state.segmenter.push(frame, discont, levels) {
+        let segments = state.segmenter.push(frame, discont, levels);
+        if let Some(shift) = state.segmenter.take_shift() {
+            self.move_queued_segments(&mut state, shift);
+        }
+        for segment in segments {
             self.dispatch(&mut state, segment);
         }
         self.levels_wanted

@@ -95,6 +95,10 @@ pub(super) struct State {
     pub(super) video_queue: VecDeque<VideoItem>,
     pub(super) video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
     pub(super) discont_pending: bool,
+    /// The audio segment reaches back before upstream's start (the
+    /// timeline settled there, see `segmenter.rs`): the output gets it
+    /// before its first buffer.
+    pub(super) audio_segment_reached_back: bool,
     /// Running time up to which video has left.
     pub(super) video_position: Option<gst::ClockTime>,
     /// Whether audio / video never comes (see `absent.rs`), each watched
@@ -137,6 +141,7 @@ impl Default for State {
             video_queue: VecDeque::new(),
             video_wake: None,
             discont_pending: true,
+            audio_segment_reached_back: false,
             video_position: None,
             audio_absence: AbsenceWatch::default(),
             video_absence: AbsenceWatch::default(),
@@ -220,7 +225,10 @@ impl State {
         segment: gst::FormattedSegment<gst::ClockTime>,
     ) {
         match track {
-            Track::Audio => self.audio_segment = segment,
+            Track::Audio => {
+                self.audio_segment = segment;
+                self.audio_segment_reached_back = false;
+            }
             Track::Video => self.video_segment = segment,
         }
     }
@@ -273,6 +281,31 @@ impl State {
     pub(super) fn av_delta_ms(&self) -> Option<f64> {
         let (audio, video) = (self.audio_position?, self.video_position?);
         Some((audio.nseconds() as f64 - video.nseconds() as f64) / 1e6)
+    }
+
+    /// The timeline settled back to `earliest`, before the audio segment's
+    /// start: the segment reaches back there, its base lowered as much, so
+    /// that every running time stays what it was and no frame lies outside
+    /// it (never before running time 0).
+    pub(super) fn reach_audio_segment_back(&mut self, earliest: gst::ClockTime) {
+        let Some(start) = self.audio_segment.start() else {
+            return;
+        };
+        let back = start
+            .saturating_sub(earliest)
+            .min(self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO));
+        if back.is_zero() {
+            return;
+        }
+        let base = self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO);
+        let position = self
+            .audio_segment
+            .position()
+            .map(|p| p.saturating_sub(back));
+        self.audio_segment.set_start(start - back);
+        self.audio_segment.set_base(base - back);
+        self.audio_segment.set_position(position);
+        self.audio_segment_reached_back = true;
     }
 
     /// Running time of an audio timestamp; one before the segment start (an
