@@ -3,11 +3,18 @@
 //! in the video against the onset of the beep nearest to it. Uses ffmpeg.
 //!
 //! ```text
-//! cargo run --example measure_sync -- recording.flv [AUDIO_TRACK]
+//! cargo run --example measure_sync -- recording.flv [AUDIO_TRACK] [--by-stamps]
 //! ```
 //!
 //! Prints one line per mark, `mark <flash s> <beep s> <offset ms>`, then
 //! `max_abs_offset_ms <n>`; exits 1 when no mark pairs up.
+//!
+//! A player plays audio by sample count from its first timestamp, which is
+//! where the beep is placed by default. `--by-stamps` places it where the
+//! timestamp of the AAC frame that carries it says instead: the two differ
+//! when a source's stamps settle after its first frames (rtspsrc's do by
+//! tens of ms in its first second), and the difference is what such a
+//! source adds by itself.
 
 use std::process::Command;
 
@@ -37,7 +44,7 @@ fn flash_times(file: &str) -> Result<Vec<f64>, String> {
 }
 
 /// Times (s) where the audio turns loud after at least a second of quiet.
-fn beep_times(file: &str, track: &str) -> Result<Vec<f64>, String> {
+fn beep_times(file: &str, track: &str, by_stamps: bool) -> Result<Vec<f64>, String> {
     let start = Command::new("ffprobe")
         .args([
             "-v",
@@ -84,10 +91,19 @@ fn beep_times(file: &str, track: &str) -> Result<Vec<f64>, String> {
         .collect();
     let mut times = Vec::new();
     let mut quiet = 0usize;
+    let stamps = if by_stamps {
+        Some(frame_stamps(file, track)?)
+    } else {
+        None
+    };
     for (i, level) in samples.iter().enumerate() {
         if *level > 0.1 {
             if quiet as f64 >= rate {
-                times.push(start + i as f64 / rate);
+                let media = i as f64 / rate;
+                times.push(match &stamps {
+                    Some(stamps) => stamps.place(media),
+                    None => start + media,
+                });
             }
             quiet = 0;
         } else {
@@ -97,17 +113,65 @@ fn beep_times(file: &str, track: &str) -> Result<Vec<f64>, String> {
     Ok(times)
 }
 
+/// Each AAC frame's timestamp, in order, and the frames' duration (s).
+struct FrameStamps {
+    pts: Vec<f64>,
+    frame: f64,
+}
+
+impl FrameStamps {
+    /// Where the stamps put the audio `media` seconds into the decoded track.
+    fn place(&self, media: f64) -> f64 {
+        let index = ((media / self.frame) as usize).min(self.pts.len().saturating_sub(1));
+        self.pts
+            .get(index)
+            .map_or(media, |pts| pts + media - index as f64 * self.frame)
+    }
+}
+
+fn frame_stamps(file: &str, track: &str) -> Result<FrameStamps, String> {
+    let probe = |entries: &str| {
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                track,
+                "-show_entries",
+                entries,
+            ])
+            .args(["-of", "csv=p=0", file])
+            .output()
+            .map_err(|e| format!("ffprobe: {e}"))
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let rate: f64 = probe("stream=sample_rate")?
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .ok_or("no sample rate")?;
+    let pts: Vec<f64> = probe("packet=pts_time")?
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    if pts.is_empty() {
+        return Err("no audio packets".into());
+    }
+    Ok(FrameStamps {
+        pts,
+        frame: 1024.0 / rate,
+    })
+}
+
 fn main() {
-    let Some(file) = std::env::args().nth(1) else {
-        eprintln!("usage: measure_sync RECORDING [AUDIO_TRACK]");
+    let by_stamps = std::env::args().any(|a| a == "--by-stamps");
+    let mut positional = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let Some(file) = positional.next() else {
+        eprintln!("usage: measure_sync RECORDING [AUDIO_TRACK] [--by-stamps]");
         std::process::exit(2);
     };
     // Which audio track's beeps: 0 (the first) unless told.
-    let track = format!(
-        "a:{}",
-        std::env::args().nth(2).unwrap_or_else(|| "0".into())
-    );
-    let (flashes, beeps) = match (flash_times(&file), beep_times(&file, &track)) {
+    let track = format!("a:{}", positional.next().unwrap_or_else(|| "0".into()));
+    let (flashes, beeps) = match (flash_times(&file), beep_times(&file, &track, by_stamps)) {
         (Ok(f), Ok(b)) => (f, b),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("measure_sync: {e}");

@@ -6,7 +6,12 @@
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
 //!     [--video-codec h264|h265] [--stsdub-properties "segment-duration=2000 …"]
+//!     [--without-stsdub]
 //! ```
+//!
+//! `--without-stsdub` runs the same path with a queue where stsdub would be
+//! (`pipeline::passthrough`): what the source, muxer and sink do by
+//! themselves, to measure the worker against.
 //!
 //! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv`, `.ts` files, `rtsp://`, `rtmp://`,
 //! `srt://` and `udp://` (MPEG-TS) URLs. Outputs: `.flv`, `.ts`, `.mkv`, `.mp4` files,
@@ -37,6 +42,7 @@ struct Options {
     extra: String,
     print_pipeline: bool,
     print_only: bool,
+    without_stsdub: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -53,6 +59,7 @@ fn parse_args() -> Result<Options, String> {
         extra: String::new(),
         print_pipeline: false,
         print_only: false,
+        without_stsdub: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -75,6 +82,7 @@ fn parse_args() -> Result<Options, String> {
             "--video-codec" => options.video_codec = pipeline::VideoCodec::from_name(&value()?)?,
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
+            "--without-stsdub" => options.without_stsdub = true,
             // The pipeline, without running it (tests run it themselves).
             "--print-only" => {
                 options.print_pipeline = true;
@@ -151,6 +159,9 @@ fn describe(
     input: &pipeline::Input,
     output: &pipeline::Output,
 ) -> Result<String, String> {
+    if options.without_stsdub {
+        return Ok(pipeline::passthrough(input, options.video_codec, output));
+    }
     let Some(list) = &options.target_languages else {
         let properties = format!(
             "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}",

@@ -442,6 +442,22 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
     )
 }
 
+/// The worker's path without stsdub: the same source, parsers, muxer and
+/// sink, a queue where stsdub would be. What the path does by itself, the
+/// reference an A/V measurement of the worker is held to.
+pub fn passthrough(input: &Input, video: VideoCodec, output: &Output) -> String {
+    let muxer = output.muxer();
+    format!(
+        "{} {}",
+        input.front_into(
+            VideoParser::new(video, muxer),
+            &format!("queue ! {}", muxer.pad("mux", "video")),
+            &format!("queue ! {}", muxer.pad("mux", "audio"))
+        ),
+        output.back()
+    )
+}
+
 /// Several languages from one input, one stsdub each.
 #[derive(Debug, Clone)]
 pub struct Languages {
