@@ -14,8 +14,9 @@ PACKAGES=(
   meson ninja-build
 )
 # The test suite also checks the alert rules with promtool (Debian ships it
-# in the prometheus package; no server is started here).
-[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus)
+# in the prometheus package; no server is started here),
+# and makes its speech set with a second synthesizer beside espeak-ng (flite).
+[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus flite)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

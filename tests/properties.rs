@@ -74,7 +74,18 @@ fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::segmenter::Segme
             duration: FRAME_48K,
         };
         let levels = input.levels.filter(|_| segmenter.wants_levels());
-        segments.extend(segmenter.push(frame, input.discont || input.jump_ms > 0, levels));
+        let closed = segmenter.push(frame, input.discont || input.jump_ms > 0, levels);
+        // While its timeline settles (no audio has left), the element moves
+        // the segments already queued as far as the timeline moved.
+        if let Some(shift) = segmenter.take_shift() {
+            for frame in segments
+                .iter_mut()
+                .flat_map(|s: &mut gststsdub::segmenter::Segment<usize>| s.frames.iter_mut())
+            {
+                frame.pts = frame.pts.saturating_add_signed(shift);
+            }
+        }
+        segments.extend(closed);
         clock += FRAME_48K;
     }
     segments.extend(segmenter.finish());

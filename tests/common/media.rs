@@ -36,6 +36,22 @@ fn fixture(name: &str, companions: &[&str], script: &str, args: &[&str]) -> Path
     path
 }
 
+/// The set of speech clips cuts are held to (`scripts/make-speech-set.sh`:
+/// four voices, two synthesizers, two languages, three backgrounds at 0, 6
+/// and 12 dB under the voice, 30 s each), made once per build: its folder.
+pub fn speech_set() -> PathBuf {
+    static SET: OnceLock<PathBuf> = OnceLock::new();
+    SET.get_or_init(|| {
+        fixture(
+            "speech-set",
+            &["speech-set/done"],
+            "make-speech-set.sh",
+            &["30"],
+        )
+    })
+    .clone()
+}
+
 /// The 60 s sample (speech + test video), made once per test binary run.
 pub fn sample() -> PathBuf {
     static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
