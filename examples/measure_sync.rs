@@ -45,22 +45,8 @@ fn flash_times(file: &str) -> Result<Vec<f64>, String> {
 
 /// Times (s) where the audio turns loud after at least a second of quiet.
 fn beep_times(file: &str, track: &str, by_stamps: bool) -> Result<Vec<f64>, String> {
-    let start = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            track,
-            "-show_entries",
-            "stream=start_time",
-            "-of",
-            "csv=p=0",
-            file,
-        ])
-        .output()
-        .map_err(|e| format!("ffprobe: {e}"))?;
     // MPEG-TS lists the stream under its program too: the first line.
-    let start: f64 = String::from_utf8_lossy(&start.stdout)
+    let start: f64 = probe(file, track, "stream=start_time")?
         .lines()
         .find_map(|l| l.trim().parse().ok())
         .unwrap_or(0.0);
@@ -129,22 +115,25 @@ impl FrameStamps {
     }
 }
 
+/// What ffprobe shows of `entries` of `track` in `file`, one CSV line each.
+fn probe(file: &str, track: &str, entries: &str) -> Result<String, String> {
+    Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            track,
+            "-show_entries",
+            entries,
+        ])
+        .args(["-of", "csv=p=0", file])
+        .output()
+        .map_err(|e| format!("ffprobe: {e}"))
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
 fn frame_stamps(file: &str, track: &str) -> Result<FrameStamps, String> {
-    let probe = |entries: &str| {
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                track,
-                "-show_entries",
-                entries,
-            ])
-            .args(["-of", "csv=p=0", file])
-            .output()
-            .map_err(|e| format!("ffprobe: {e}"))
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
+    let probe = |entries: &str| probe(file, track, entries);
     let rate: f64 = probe("stream=sample_rate")?
         .lines()
         .find_map(|l| l.trim().parse().ok())

@@ -383,3 +383,55 @@ fn stats_can_be_read_from_a_bus_sync_handler_while_the_element_posts() {
     assert!(count(gst::MessageType::Error) >= 1, "{seen:?}");
     assert!(count(gst::MessageType::Element) >= 1, "{seen:?}");
 }
+
+/// A source whose first stamps are late and settle 25 ms earlier within the
+/// first half second (rtspsrc does this in its first second), its segment
+/// starting at the first, late stamp: the audio leaves on the settled
+/// stamps, and a segment reaching back to them (base lowered as much, so
+/// running times are the input's) comes before the first buffer.
+#[test]
+fn stamps_that_settle_before_audio_leaves_are_followed_and_the_segment_reaches_back() {
+    let element = stsdub();
+    let (caps, frames) = aac_frames(47);
+    let mut h = audio_harness(&element, caps);
+    let settled_start = 100_000_000u64;
+    let late = 25_000_000u64;
+    let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    segment.set_start(gst::ClockTime::from_nseconds(settled_start + late));
+    segment.set_base(gst::ClockTime::from_nseconds(settled_start + late));
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    for (index, frame) in frames.iter().enumerate() {
+        let index = index as u64;
+        let mut frame = frame.copy();
+        let stamp = settled_start + frame_pts(index) + if index < 10 { late } else { 0 };
+        frame
+            .make_mut()
+            .set_pts(gst::ClockTime::from_nseconds(stamp));
+        assert_eq!(h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let out = pull_pts(&mut h, 47);
+    let expected: Vec<u64> = (0..47).map(|i| settled_start + frame_pts(i)).collect();
+    for (got, want) in out.iter().zip(&expected) {
+        assert!(got.abs_diff(*want) <= 500_000, "{got} against {want}");
+    }
+    let mut last_segment = None;
+    while let Some(event) = h.try_pull_event() {
+        if let gst::EventView::Segment(s) = event.view() {
+            last_segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+        }
+    }
+    let last_segment = last_segment.expect("a segment event");
+    let start = last_segment.start().expect("start").nseconds();
+    assert!(
+        start <= out[0],
+        "the first buffer ({}) lies in the segment ({start})",
+        out[0]
+    );
+    // Running time is what it was: the input's late stamp of frame 0 still
+    // maps to running time `settled_start + late`.
+    assert_eq!(
+        last_segment.to_running_time(gst::ClockTime::from_nseconds(settled_start + late)),
+        Some(gst::ClockTime::from_nseconds(settled_start + late))
+    );
+}

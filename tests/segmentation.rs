@@ -52,6 +52,22 @@ fn priming_ns(file: &std::path::Path) -> u64 {
     (-first * 1e9).max(0.0).round() as u64
 }
 
+/// Where each segment but the first starts, in ms of `clip`'s clean speech.
+fn cut_times_ms(run: &Run, clip: &std::path::Path) -> Vec<usize> {
+    let pts: Vec<u64> = run
+        .segments
+        .iter()
+        .map(|s| s.get::<u64>("pts").expect("pts"))
+        .collect();
+    // The clip's first AAC frame is the encoder's priming, presented before
+    // stream time 0 (the MP4 edit list): ffprobe says by how much.
+    let origin = pts[0] + priming_ns(clip);
+    pts[1..]
+        .iter()
+        .map(|p| ((p - origin) / 1_000_000) as usize)
+        .collect()
+}
+
 struct Cuts {
     /// Stream time of each cut (the start of every segment but the first), ms.
     at_ms: Vec<usize>,
@@ -72,19 +88,8 @@ fn cuts_of_the_speech_clip(props: &str) -> (Cuts, Run) {
         RUN_LIMIT,
     );
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
-    let pts: Vec<u64> = run
-        .segments
-        .iter()
-        .map(|s| s.get::<u64>("pts").expect("pts"))
-        .collect();
-    // The clip's first AAC frame is the encoder's priming, presented before
-    // stream time 0 (the MP4 edit list): ffprobe says by how much.
-    let origin = pts[0] + priming_ns(&clip);
     let cuts = Cuts {
-        at_ms: pts[1..]
-            .iter()
-            .map(|p| ((p - origin) / 1_000_000) as usize)
-            .collect(),
+        at_ms: cut_times_ms(&run, &clip),
         durations_ms: run
             .segments
             .iter()
@@ -337,16 +342,7 @@ fn cuts_of_clip(clip: &std::path::Path, silent: &[bool], longest_ms: u64) -> Cli
         RUN_LIMIT,
     );
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
-    let pts: Vec<u64> = run
-        .segments
-        .iter()
-        .map(|s| s.get::<u64>("pts").expect("pts"))
-        .collect();
-    let origin = pts[0] + priming_ns(clip);
-    let at_ms: Vec<usize> = pts[1..]
-        .iter()
-        .map(|p| ((p - origin) / 1_000_000) as usize)
-        .collect();
+    let at_ms = cut_times_ms(&run, clip);
     let reasons = run.field_values("cut");
     let mut inside_words = Vec::new();
     let mut in_pauses = 0;

@@ -270,7 +270,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .mutable_ready()
                     .build(),
                 millis(PROP_MIN_SEGMENT_DURATION, "Min segment duration", "segmentation=pauses: the shortest a segment may be, in milliseconds (0: 40 % of segment-duration)", 0, MAX_SEGMENT_DURATION_MS, AUTO_MIN_SEGMENT),
-                millis(PROP_MIN_PAUSE, "Min pause duration", "segmentation=pauses: the shortest quiet that counts as a pause, in milliseconds; the cut is made in its middle", 20, 2_000, DEFAULT_MIN_PAUSE_MS),
+                millis(PROP_MIN_PAUSE, "Min pause duration", "segmentation=pauses: the shortest quiet that counts as a pause, in milliseconds; the cut is made at its deepest point", 20, 2_000, DEFAULT_MIN_PAUSE_MS),
                 glib::ParamSpecUInt::builder(PROP_PAUSE_THRESHOLD)
                     .nick("Pause threshold")
                     .blurb("segmentation=pauses: where quiet ends, in percent of the way from the programme's noise floor to its speech level (in dB, both measured on the decoded audio over the last 10 s)")
