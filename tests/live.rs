@@ -797,6 +797,21 @@ struct EndToEnd {
     spread_ms: f64,
 }
 
+/// Every pad of the pipeline's elements that has seen EOS, by name: where
+/// an end of stream stopped, when the pipeline never posts one.
+fn pads_at_eos(pipeline: &gst::Pipeline) -> Vec<String> {
+    use gst::prelude::*;
+    let mut pads = Vec::new();
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        for pad in element.pads() {
+            if pad.sticky_event::<gst::event::Eos>(0).is_some() {
+                pads.push(format!("{}:{}", element.name(), pad.name()));
+            }
+        }
+    }
+    pads
+}
+
 fn end_to_end(name: &str, stsdub_props: &str, echo_args: &[&str], from_ns: u64) -> EndToEnd {
     use gst::prelude::*;
     let echo = EchoSts::start(echo_args);
@@ -821,9 +836,15 @@ fn end_to_end(name: &str, stsdub_props: &str, echo_args: &[&str], from_ns: u64) 
     let arrivals = stamp_times(&dub.static_pad("audio_sink").expect("pad"), &pipeline);
     let renders = stamp_times(&render.static_pad("src").expect("pad"), &pipeline);
     let run = {
-        running.wait_for(Duration::from_secs(live_seconds() + 60), |run| {
+        let ended = running.wait_for(Duration::from_secs(live_seconds() + 60), |run| {
             run.eos || !run.errors.is_empty()
         });
+        if !ended {
+            eprintln!(
+                "{name}: no EOS; pads that have one: {:?}",
+                pads_at_eos(&pipeline)
+            );
+        }
         let _ = pipeline.set_state(gst::State::Null);
         std::mem::take(&mut running.run)
     };
