@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -838,7 +838,10 @@ fn end_to_end(name: &str, stsdub_props: &str, echo_args: &[&str], from_ns: u64) 
             run.eos || !run.errors.is_empty()
         });
         if !ended {
-            eprintln!(
+            // Straight to stderr, not through the test's capture: a stop to
+            // NULL that then hangs would keep a captured line from showing.
+            let _ = writeln!(
+                std::io::stderr(),
                 "{name}: no EOS; pads that have one: {:?}",
                 pads_at_eos(&pipeline)
             );
