@@ -367,9 +367,16 @@ impl CutPolicy {
     fn deepest_boundary(&self, from: usize, to: usize, first: usize) -> Option<usize> {
         let lowest = (from + NEAR_BLOCKS).div_ceil(BLOCKS_PER_FRAME).max(first);
         let highest = to.saturating_sub(NEAR_BLOCKS) / BLOCKS_PER_FRAME;
-        (lowest..=highest)
-            .filter(|b| *b <= self.frames())
-            .min_by(|a, b| self.gap_score(*a).total_cmp(&self.gap_score(*b)))
+        self.quietest((lowest..=highest).filter(|b| *b <= self.frames()))
+    }
+
+    /// Of `boundaries`, the one with the lowest `gap_score` (the first of
+    /// equals), each scored once.
+    fn quietest(&self, boundaries: impl Iterator<Item = usize>) -> Option<usize> {
+        boundaries
+            .map(|boundary| (self.gap_score(boundary), boundary))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, boundary)| boundary)
     }
 
     /// The quiet known around the block boundary `block`, in ns.
@@ -390,13 +397,8 @@ impl CutPolicy {
         if self.offset(frames) < self.rules.longest {
             return None;
         }
-        let first = (1..=frames)
-            .find(|b| self.offset(*b) >= self.rules.shortest)
-            .unwrap_or(frames);
-        let quietest = (first..=frames)
-            .rev()
-            .min_by(|a, b| self.gap_score(*a).total_cmp(&self.gap_score(*b)))
-            .unwrap_or(frames);
+        let first = self.first_eligible_boundary().unwrap_or(frames);
+        let quietest = self.quietest((first..=frames).rev()).unwrap_or(frames);
         Some(Cut {
             frames: quietest,
             reason: CutReason::Longest,

@@ -135,10 +135,17 @@ impl Settling {
         self.offsets.push_back(offset);
     }
 
+    /// On the stack: it runs for every frame while settling, on the
+    /// streaming thread.
     fn median(&self) -> i64 {
-        let mut sorted: Vec<i64> = self.offsets.iter().copied().collect();
+        let mut sorted = [0i64; SETTLE_WINDOW];
+        let held = self.offsets.len().min(SETTLE_WINDOW);
+        for (slot, offset) in sorted.iter_mut().zip(&self.offsets) {
+            *slot = *offset;
+        }
+        let sorted = &mut sorted[..held];
         sorted.sort_unstable();
-        sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+        sorted.get(held / 2).copied().unwrap_or(0)
     }
 
     /// `shift` limited so that nothing placed moves before 0.

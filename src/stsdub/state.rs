@@ -291,13 +291,11 @@ impl State {
         let Some(start) = self.audio_segment.start() else {
             return;
         };
-        let back = start
-            .saturating_sub(earliest)
-            .min(self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO));
+        let base = self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO);
+        let back = start.saturating_sub(earliest).min(base);
         if back.is_zero() {
             return;
         }
-        let base = self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO);
         let position = self
             .audio_segment
             .position()
