@@ -34,7 +34,7 @@ fn main() -> Result<(), String> {
     let stream_seconds = buffers.len() as f64 * config.frame_duration_ns() as f64 / 1e9;
 
     // The level meter alone, on this thread.
-    let mut meter = gststsdub::level::LevelMeter::new(&config)?;
+    let mut meter = gststsdub::audio::level::LevelMeter::new(&config)?;
     let started = Instant::now();
     for _ in 0..runs {
         for buffer in &buffers {

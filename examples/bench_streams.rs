@@ -165,7 +165,7 @@ fn media(video: bool) -> Result<Media, String> {
 
 fn audio_track(clip: &std::path::Path) -> Result<Track, String> {
     let (config, frames) = bench::frames(clip)?;
-    let caps = gststsdub::lone::aac_caps(&config);
+    let caps = gststsdub::audio::driven_element::aac_caps(&config);
     Ok(Track::new(caps, frames, config.frame_duration_ns()))
 }
 

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use gststsdub::m4a::AacConfig;
-use gststsdub::transcode;
+use gststsdub::container::m4a::AacConfig;
+use gststsdub::audio::transcode;
 
 #[path = "support/bench.rs"]
 mod support;

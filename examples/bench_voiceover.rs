@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use gst::prelude::*;
-use gststsdub::lone::LoneElement;
+use gststsdub::audio::driven_element::DrivenElement;
 
 #[path = "support/bench.rs"]
 mod bench;
@@ -105,7 +105,7 @@ fn through(
     format: &str,
     rate: f64,
 ) -> Result<(f64, Vec<gst::Buffer>), String> {
-    let lone = LoneElement::new(element, accepts, "benchmarked element")?;
+    let lone = DrivenElement::new(element, accepts, "benchmarked element")?;
     lone.start(&f32_caps(channels, format), &segment(rate), "bench")?;
     let bytes: Vec<u8> = if format == "S16LE" {
         pcm.iter()
@@ -171,13 +171,13 @@ fn encoder_figures(
     }
     let (cpu, frames) = through(encoder, &aac_caps(), pcm, channels, format, 1.0)?;
     let config =
-        gststsdub::m4a::AacConfig::aac_lc(RATE, channels as u8).map_err(|e| e.to_string())?;
+        gststsdub::container::m4a::AacConfig::aac_lc(RATE, channels as u8).map_err(|e| e.to_string())?;
     let maps: Vec<_> = frames
         .iter()
         .filter_map(|f| f.map_readable().ok())
         .collect();
     let slices: Vec<&[u8]> = maps.iter().map(|m| m.as_slice()).collect();
-    let decoded = gststsdub::transcode::decode_float(
+    let decoded = gststsdub::audio::transcode::decode_float(
         &config,
         &slices,
         RATE,
@@ -294,7 +294,7 @@ fn main() -> Result<(), String> {
         .collect();
     let slices: Vec<&[u8]> = maps.iter().map(|m| m.as_slice()).collect();
     let channels = usize::from(config.channels);
-    let pcm = gststsdub::transcode::decode_float(
+    let pcm = gststsdub::audio::transcode::decode_float(
         &config,
         &slices,
         RATE,

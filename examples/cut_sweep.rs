@@ -17,9 +17,9 @@
 
 use std::path::{Path, PathBuf};
 
-use gststsdub::cut_policy::{CutRules, Segmentation};
-use gststsdub::level::{FrameLevels, LevelMeter};
-use gststsdub::segmenter::{Frame, Segmenter, TimelineRules};
+use gststsdub::timeline::cut_policy::{CutRules, Segmentation};
+use gststsdub::audio::level::{FrameLevels, LevelMeter};
+use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
 
 #[path = "support/bench.rs"]
 mod bench;

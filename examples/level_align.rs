@@ -29,7 +29,7 @@ fn main() -> Result<(), String> {
         return Err("ffmpeg could not make the tone".into());
     }
     let (config, buffers) = bench::frames(&clip)?;
-    let mut meter = gststsdub::level::LevelMeter::new(&config)?;
+    let mut meter = gststsdub::audio::level::LevelMeter::new(&config)?;
     // The edit list presents the first frame (the encoder's priming) before 0.
     let priming_ms = 1024.0 / f64::from(config.sample_rate) * 1000.0;
     for buffer in &buffers {

@@ -1,36 +1,24 @@
 //! stsdub: dubs the AAC audio of a live stream through a remote speech-to-speech
 //! (STS) service and puts the dubbed audio back in step with the video.
 //!
-//! This file only registers the plugin; the element glue lives in `stsdub/`,
-//! and everything that can be tested without a pipeline lives in its own module.
+//! This file only registers the plugin. The element's glue is in `element/`;
+//! below it, and never importing it: `timeline/` (cuts, schedule, splice),
+//! `audio/` (decode, levels, fit, mix, re-encode), `container/` (M4A), `sts/`
+//! (the STS client) and `ops/` (metrics, health, archive, tracer).
 
 use gst::glib;
 
-pub mod archive;
-mod buserrors;
-pub mod cut_policy;
-pub mod fit;
-pub mod health;
-pub mod http;
-pub mod level;
-pub mod lone;
-pub mod m4a;
-pub mod metrics;
-pub mod mix;
+pub mod audio;
+pub mod container;
+mod element;
+pub mod ops;
 pub mod pipeline;
-pub mod reencode;
-pub mod runtime;
-pub mod scheduler;
-pub mod segmenter;
-pub mod splice;
 pub mod sts;
-mod stsdub;
-pub mod transcode;
-pub mod voice;
+pub mod timeline;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    stsdub::register(plugin)?;
-    buserrors::register(plugin)
+    element::register(plugin)?;
+    ops::buserrors::register(plugin)
 }
 
 gst::plugin_define!(

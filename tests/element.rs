@@ -12,7 +12,7 @@ use common::*;
 
 const SEGMENT_MS: u32 = 1000;
 const LATENCY_MS: u32 = 2000;
-const MARGIN: gst::ClockTime = gststsdub::scheduler::DEADLINE_MARGIN;
+const MARGIN: gst::ClockTime = gststsdub::timeline::scheduler::DEADLINE_MARGIN;
 const FRAME_NS: u64 = 1024 * 1_000_000_000 / 48_000;
 
 /// Where frame `index` starts, sample-exact (rounded down to the ns).

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gststsdub::m4a::{self, AacConfig};
+use gststsdub::container::m4a::{self, AacConfig};
 use gststsdub::sts::transport::parse_packet;
 
 fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -12,7 +12,7 @@ use common::*;
 
 const SEGMENT_MS: u32 = 1000;
 const LATENCY_MS: u32 = 2000;
-const MARGIN: gst::ClockTime = gststsdub::scheduler::DEADLINE_MARGIN;
+const MARGIN: gst::ClockTime = gststsdub::timeline::scheduler::DEADLINE_MARGIN;
 /// 47 frames of 1024 samples at 48 kHz = 1.003 s: one segment.
 const SEGMENT_FRAMES: usize = 47;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use gst::prelude::*;
-use gststsdub::m4a::{self, AacConfig};
+use gststsdub::container::m4a::{self, AacConfig};
 
 use common::*;
 

@@ -2,11 +2,11 @@
 //! jitter, discontinuities and levels come in, no frame is lost, doubled or
 //! reordered, the timeline never goes back, and every fit is exact.
 
-use gststsdub::cut_policy::{CutPolicy, CutReason, CutRules, Segmentation};
-use gststsdub::fit::{self, FitMode, FitRules};
-use gststsdub::level::{BLOCKS_PER_FRAME, FrameLevels};
-use gststsdub::segmenter::{Frame, Segmenter, TimelineRules};
-use gststsdub::splice::{self, Fit};
+use gststsdub::timeline::cut_policy::{CutPolicy, CutReason, CutRules, Segmentation};
+use gststsdub::audio::fit::{self, FitMode, FitRules};
+use gststsdub::audio::level::{BLOCKS_PER_FRAME, FrameLevels};
+use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
+use gststsdub::timeline::splice::{self, Fit};
 use proptest::prelude::*;
 
 const FRAME_48K: u64 = 21_333_333;
@@ -60,7 +60,7 @@ fn rules() -> impl Strategy<Value = CutRules> {
 }
 
 /// Feeds frames numbered 0.. and returns every segment, EOS included.
-fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::segmenter::Segment<usize>> {
+fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::timeline::segmenter::Segment<usize>> {
     let mut segmenter = Segmenter::new(rules, TimelineRules::default());
     segmenter.set_format(48_000, FRAME_48K);
     let mut segments = Vec::new();
@@ -80,7 +80,7 @@ fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::segmenter::Segme
         if let Some(shift) = segmenter.take_shift() {
             for frame in segments
                 .iter_mut()
-                .flat_map(|s: &mut gststsdub::segmenter::Segment<usize>| s.frames.iter_mut())
+                .flat_map(|s: &mut gststsdub::timeline::segmenter::Segment<usize>| s.frames.iter_mut())
             {
                 frame.pts = frame.pts.saturating_add_signed(shift);
             }

@@ -401,7 +401,7 @@ fn giving_up_posts_one_error_and_counts_it() {
     );
     assert_eq!(
         metric_value(
-            &gststsdub::metrics::render(),
+            &gststsdub::ops::metrics::render(),
             "worker_gst_bus_errors_total",
             r#"stream_id="gives-up""#
         ),

@@ -32,7 +32,7 @@ fn enable_tracer() {
 
 fn errors_counted(stream_id: &str) -> f64 {
     metric_value(
-        &gststsdub::metrics::render(),
+        &gststsdub::ops::metrics::render(),
         "worker_gst_bus_errors_total",
         &format!(r#"stream_id="{stream_id}""#),
     )

@@ -107,7 +107,7 @@ pub fn speech_clip(path: Option<String>) -> Result<PathBuf, String> {
 }
 
 /// The clip's AAC frames and config, read once.
-pub fn frames(clip: &Path) -> Result<(gststsdub::m4a::AacConfig, Vec<gst::Buffer>), String> {
+pub fn frames(clip: &Path) -> Result<(gststsdub::container::m4a::AacConfig, Vec<gst::Buffer>), String> {
     let (caps, buffers) = pull_all(&format!(
         "filesrc location={} ! qtdemux ! aacparse ! appsink name=sink sync=false",
         clip.display()
@@ -119,7 +119,7 @@ pub fn frames(clip: &Path) -> Result<(gststsdub::m4a::AacConfig, Vec<gst::Buffer
         .ok_or("no audio with codec_data")?;
     let map = data.map_readable().map_err(|e| e.to_string())?;
     let config =
-        gststsdub::m4a::AacConfig::from_audio_specific_config(&map).map_err(|e| e.to_string())?;
+        gststsdub::container::m4a::AacConfig::from_audio_specific_config(&map).map_err(|e| e.to_string())?;
     Ok((config, buffers))
 }
 

@@ -1,7 +1,7 @@
 //! AudioSpecificConfig, as found in a dubbed M4A's esds.
 #![no_main]
 
-use gststsdub::m4a::AacConfig;
+use gststsdub::container::m4a::AacConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

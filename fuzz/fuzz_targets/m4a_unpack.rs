@@ -2,7 +2,7 @@
 //! range it returns must lie inside the bytes it was given.
 #![no_main]
 
-use gststsdub::m4a;
+use gststsdub::container::m4a;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use base64::Engine as _;
-use gststsdub::m4a;
+use gststsdub::container::m4a;
 use gststsdub::sts::flow::Action;
 use gststsdub::sts::protocol::{FragmentProcessed, StreamComplete, StreamReady};
 use gststsdub::sts::transport::{Packet, parse_packet};

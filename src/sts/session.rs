@@ -22,7 +22,7 @@ use super::breaker::{self, Admission, Breaker, BreakerState};
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
 use super::transport::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
-use crate::scheduler::FallbackReason;
+use crate::timeline::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
 pub const END_WAIT: Duration = Duration::from_secs(2);

@@ -47,14 +47,14 @@ use gst::subclass::prelude::*;
 
 use super::settings::*;
 use super::state::*;
-use crate::archive::{Archive, VideoArchive};
-use crate::buserrors;
-use crate::health;
-use crate::level::{FrameLevels, LevelMeter};
-use crate::m4a::AacConfig;
-use crate::metrics::{METRICS, StreamMetrics};
-use crate::reencode::Reencoder;
-use crate::segmenter::{Frame, Segmenter};
+use crate::ops::archive::{Archive, VideoArchive};
+use crate::ops::buserrors;
+use crate::ops::health;
+use crate::audio::level::{FrameLevels, LevelMeter};
+use crate::container::m4a::AacConfig;
+use crate::ops::metrics::{METRICS, StreamMetrics};
+use crate::audio::reencode::Reencoder;
+use crate::timeline::segmenter::{Frame, Segmenter};
 use crate::sts::session::CLOSE_LIMIT;
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

@@ -9,9 +9,9 @@
 use gst::glib;
 use gst::prelude::*;
 
-use crate::cut_policy::{self, CutRules};
-use crate::scheduler;
-use crate::segmenter::TimelineRules;
+use crate::timeline::cut_policy::{self, CutRules};
+use crate::timeline::scheduler;
+use crate::timeline::segmenter::TimelineRules;
 use crate::sts::breaker;
 use crate::sts::session::Secret;
 
@@ -215,7 +215,7 @@ impl Default for Settings {
             ),
             discont_wait: gst::ClockTime::from_mseconds(DEFAULT_DISCONT_WAIT_MS.into()),
             fit: Fit::Trim,
-            max_stretch: crate::fit::DEFAULT_MAX_STRETCH,
+            max_stretch: crate::audio::fit::DEFAULT_MAX_STRETCH,
             original_volume: 0.0,
             bitrate: AUTO_BITRATE,
             encoder_speed: EncoderSpeed::Quality,
@@ -290,8 +290,8 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
                     .nick("Max stretch")
                     .blurb("fit=stretch: the most dubbed speech is sped up (1.25: 25 % faster); what is still too long is trimmed with a fade")
                     .minimum(1.0)
-                    .maximum(crate::fit::MAX_MAX_STRETCH)
-                    .default_value(crate::fit::DEFAULT_MAX_STRETCH)
+                    .maximum(crate::audio::fit::MAX_MAX_STRETCH)
+                    .default_value(crate::audio::fit::DEFAULT_MAX_STRETCH)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder(PROP_ORIGINAL_VOLUME)
@@ -419,7 +419,7 @@ impl Settings {
             PROP_MAX_STRETCH => {
                 self.max_stretch = value
                     .get::<f64>()
-                    .unwrap_or(crate::fit::DEFAULT_MAX_STRETCH)
+                    .unwrap_or(crate::audio::fit::DEFAULT_MAX_STRETCH)
             }
             PROP_ORIGINAL_VOLUME => self.original_volume = value.get::<f64>().unwrap_or(0.0),
             PROP_BITRATE => self.bitrate = count(AUTO_BITRATE),
@@ -558,19 +558,19 @@ impl Settings {
         self.fit == Fit::Stretch || self.original_volume > 0.0
     }
 
-    pub(super) fn fit_rules(&self) -> crate::fit::FitRules {
-        crate::fit::FitRules {
+    pub(super) fn fit_rules(&self) -> crate::audio::fit::FitRules {
+        crate::audio::fit::FitRules {
             mode: match self.fit {
-                Fit::Trim => crate::fit::FitMode::Trim,
-                Fit::Stretch => crate::fit::FitMode::Stretch,
+                Fit::Trim => crate::audio::fit::FitMode::Trim,
+                Fit::Stretch => crate::audio::fit::FitMode::Stretch,
             },
             max_stretch: self.max_stretch,
         }
     }
 
     /// How the re-encoder encodes: the bitrate (None: the input's) and speed.
-    pub(super) fn encoding(&self) -> crate::reencode::Encoding {
-        crate::reencode::Encoding {
+    pub(super) fn encoding(&self) -> crate::audio::reencode::Encoding {
+        crate::audio::reencode::Encoding {
             bitrate: (self.bitrate != AUTO_BITRATE).then_some(self.bitrate),
             fast: self.encoder_speed == EncoderSpeed::Fast,
         }

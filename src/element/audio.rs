@@ -10,9 +10,9 @@ use super::imp::{CAT, StsDub};
 use super::report::*;
 use super::state::*;
 use super::voiceover::Mix;
-use crate::runtime::RUNTIME;
-use crate::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
-use crate::segmenter::Segment;
+use crate::ops::runtime::RUNTIME;
+use crate::timeline::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
+use crate::timeline::segmenter::Segment;
 use crate::sts::session::SessionHandle;
 
 impl StsDub {

@@ -4,7 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::metrics::METRICS;
+use crate::ops::metrics::METRICS;
 
 /// The tracer's own category: it serves any element, stsdub or not.
 static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {

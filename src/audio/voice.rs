@@ -10,13 +10,13 @@
 
 use std::time::Duration;
 
-use crate::fit::{self, FitMode, FitPlan, FitRules};
-use crate::lone::{self, LoneElement};
-use crate::m4a::{self, AacConfig};
-use crate::mix;
-use crate::reencode::FrameDecoder;
-use crate::splice;
-use crate::transcode;
+use crate::audio::fit::{self, FitMode, FitPlan, FitRules};
+use crate::audio::driven_element::{self, DrivenElement};
+use crate::container::m4a::{self, AacConfig};
+use crate::audio::mix;
+use crate::audio::reencode::FrameDecoder;
+use crate::timeline::splice;
+use crate::audio::transcode;
 
 /// Fade-in at a voice's start and fade-out at its end.
 const EDGE_FADE: Duration = Duration::from_millis(5);
@@ -141,23 +141,23 @@ pub fn stretch(
     channels: usize,
     factor: f64,
 ) -> Result<Vec<f32>, String> {
-    let caps = lone::interleaved_caps(rate, channels);
+    let caps = driven_element::interleaved_caps(rate, channels);
     let element = gst::ElementFactory::make("scaletempo")
         .build()
         .map_err(|_| "scaletempo is not installed (gst-plugins-good)".to_string())?;
-    let scaletempo = LoneElement::new(element, &caps, "scaletempo")?;
+    let scaletempo = DrivenElement::new(element, &caps, "scaletempo")?;
     // scaletempo reads the speed-up from the segment's rate.
     let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
     segment.set_rate(factor);
     scaletempo.start(&caps, &segment.upcast(), "stsdub-stretch")?;
     let mut output = scaletempo
-        .push(lone::f32_buffer(samples, gst::ClockTime::ZERO))
+        .push(driven_element::f32_buffer(samples, gst::ClockTime::ZERO))
         .map_err(|e| format!("scaletempo: {e:?}"))?;
     output.extend(scaletempo.finish());
     let mut stretched = Vec::with_capacity((samples.len() as f64 / factor) as usize + 1024);
     for buffer in output {
         let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        lone::extend_f32(&mut stretched, map.as_slice());
+        driven_element::extend_f32(&mut stretched, map.as_slice());
     }
     Ok(stretched)
 }
@@ -165,7 +165,7 @@ pub fn stretch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::FitMode;
+    use crate::audio::fit::FitMode;
 
     const RATE: u32 = 48_000;
 

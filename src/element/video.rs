@@ -7,7 +7,7 @@ use gst::subclass::prelude::*;
 use super::imp::StsDub;
 use super::release::{AudioOut, Release, video_release};
 use super::state::*;
-use crate::scheduler;
+use crate::timeline::scheduler;
 
 impl StsDub {
     /// One iteration of the video_src task: the head leaves when `release.rs`

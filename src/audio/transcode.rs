@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use crate::lone::{self, LoneElement};
-use crate::m4a::{AAC_FRAME_SAMPLES, AacConfig};
+use crate::audio::driven_element::{self, DrivenElement};
+use crate::container::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 
 /// Decodes AAC frames to interleaved S16 at `rate` Hz and `channels`
 /// channels, within `limit`.
@@ -45,7 +45,7 @@ pub fn decode_float(
 ) -> Result<Vec<f32>, String> {
     let deadline = Instant::now() + limit;
     let (decoded, caps) = decode_as_decoded(config, frames, deadline)?;
-    let wanted = lone::interleaved_caps(rate, usize::from(channels));
+    let wanted = driven_element::interleaved_caps(rate, usize::from(channels));
     if caps.can_intersect(&wanted) {
         return Ok(samples_of(&decoded));
     }
@@ -85,10 +85,10 @@ fn decode_as_decoded(
     frames: &[&[u8]],
     deadline: Instant,
 ) -> Result<(Vec<gst::Buffer>, gst::Caps), String> {
-    let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
+    let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
     decoder.start(
-        &lone::aac_caps(config),
-        &lone::time_segment(),
+        &driven_element::aac_caps(config),
+        &driven_element::time_segment(),
         "stsdub-transcode",
     )?;
     let frame = gst::ClockTime::from_nseconds(config.frame_duration_ns());
@@ -129,8 +129,8 @@ fn convert(
 ) -> Result<Vec<gst::Buffer>, String> {
     let bin = gst::parse::bin_from_description("audioconvert ! audioresample", true)
         .map_err(|e| format!("audioconvert or audioresample is missing: {e}"))?;
-    let converter = LoneElement::new(bin.upcast(), wanted, "audio converter")?;
-    converter.start(caps, &lone::time_segment(), "stsdub-transcode")?;
+    let converter = DrivenElement::new(bin.upcast(), wanted, "audio converter")?;
+    converter.start(caps, &driven_element::time_segment(), "stsdub-transcode")?;
     let mut converted = Vec::with_capacity(decoded.len());
     for buffer in decoded {
         check_time(deadline)?;
@@ -150,7 +150,7 @@ fn encode_float(
     pcm: &[f32],
     deadline: Instant,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let encoder = crate::reencode::encoder(config, crate::reencode::DEFAULT_BITRATE, false)?;
+    let encoder = crate::audio::reencode::encoder(config, crate::audio::reencode::DEFAULT_BITRATE, false)?;
     let channels = usize::from(config.channels.max(1));
     let frame = AAC_FRAME_SAMPLES as usize * channels;
     let rate = u64::from(config.sample_rate.max(1));
@@ -162,7 +162,7 @@ fn encode_float(
         );
         encoded.extend(
             encoder
-                .push(lone::f32_buffer(chunk, pts))
+                .push(driven_element::f32_buffer(chunk, pts))
                 .map_err(|e| format!("the AAC encoder failed: {e:?}"))?,
         );
     }
@@ -184,7 +184,7 @@ fn samples_of(buffers: &[gst::Buffer]) -> Vec<f32> {
     let mut samples = Vec::with_capacity(buffers.iter().map(|b| b.size() / 4).sum());
     for buffer in buffers {
         if let Ok(map) = buffer.map_readable() {
-            lone::extend_f32(&mut samples, map.as_slice());
+            driven_element::extend_f32(&mut samples, map.as_slice());
         }
     }
     samples

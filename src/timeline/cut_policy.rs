@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use crate::level::{BLOCKS_PER_FRAME, FrameLevels, SILENCE_DB};
+use crate::audio::level::{BLOCKS_PER_FRAME, FrameLevels, SILENCE_DB};
 
 /// How a segment's end is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

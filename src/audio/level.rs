@@ -9,8 +9,8 @@
 //! and every AAC profile the decoder knows (HE-AAC, 5.1) measures as well as
 //! AAC-LC does.
 
-use crate::lone::{self, LoneElement};
-use crate::m4a::AacConfig;
+use crate::audio::driven_element::{self, DrivenElement};
+use crate::container::m4a::AacConfig;
 
 /// The level given to digital silence (and the floor of every level).
 pub const SILENCE_DB: f32 = -100.0;
@@ -24,7 +24,7 @@ pub type FrameLevels = [f32; BLOCKS_PER_FRAME];
 
 /// Decodes AAC frames one by one and reports each one's RMS level in dBFS.
 pub struct LevelMeter {
-    decoder: LoneElement,
+    decoder: DrivenElement,
     /// Frames were skipped since the last one measured.
     skipped: bool,
 }
@@ -32,10 +32,10 @@ pub struct LevelMeter {
 impl LevelMeter {
     /// A meter for `config`'s stream; an error names what is missing.
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
+        let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
         decoder.start(
-            &lone::aac_caps(config),
-            &lone::time_segment(),
+            &driven_element::aac_caps(config),
+            &driven_element::time_segment(),
             "stsdub-level",
         )?;
         Ok(Self {
@@ -59,7 +59,7 @@ impl LevelMeter {
         let planes = self
             .decoder
             .output_caps()
-            .map_or(1, |caps| lone::planes(&caps));
+            .map_or(1, |caps| driven_element::planes(&caps));
         let levels = decoded
             .last()
             .and_then(|b| b.map_readable().ok())

@@ -7,11 +7,11 @@ use std::sync::{Mutex, MutexGuard};
 use super::absent::AbsenceWatch;
 use super::fragment::DubbedFrames;
 use super::settings::*;
-use crate::archive::{Archive, VideoArchive};
-use crate::m4a::AacConfig;
-use crate::metrics::StreamMetrics;
-use crate::scheduler::OutputQueue;
-use crate::segmenter::{Segment, Segmenter};
+use crate::ops::archive::{Archive, VideoArchive};
+use crate::container::m4a::AacConfig;
+use crate::ops::metrics::StreamMetrics;
+use crate::timeline::scheduler::OutputQueue;
+use crate::timeline::segmenter::{Segment, Segmenter};
 use crate::sts::breaker::BreakerState;
 use crate::sts::session::SessionHandle;
 
@@ -109,7 +109,7 @@ pub(super) struct State {
     /// This stream's series, from the start (READY → PAUSED) on.
     pub(super) metrics: Option<StreamMetrics>,
     /// What /healthz and /readyz know of this stream, from the start on.
-    pub(super) health: Option<std::sync::Arc<crate::health::Stream>>,
+    pub(super) health: Option<std::sync::Arc<crate::ops::health::Stream>>,
     /// The last fragments sent, with their batch: the session knows
     /// fragments only, a log line about one also names its batch.
     pub(super) recent_fragments: VecDeque<(String, u64)>,
@@ -160,7 +160,7 @@ impl State {
     /// Output advanced: the probes see the stream alive.
     pub(super) fn mark_output(&self) {
         if let Some(health) = &self.health {
-            health.output_at(crate::health::now());
+            health.output_at(crate::ops::health::now());
         }
     }
 
@@ -252,7 +252,7 @@ impl State {
         self.upstream_latency = Some(latency);
         if let (true, Some(longest)) = (
             live,
-            crate::scheduler::live_longest_segment(
+            crate::timeline::scheduler::live_longest_segment(
                 self.settings.latency_in_force(),
                 self.settings.segment_duration,
             ),

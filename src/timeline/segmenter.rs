@@ -25,8 +25,8 @@
 //! keeps the settled stamps. Once audio has left ([`Segmenter::hold`]) the
 //! timeline never moves back: that would overlap the output.
 
-use crate::cut_policy::{CutPolicy, CutReason, CutRules};
-use crate::level::FrameLevels;
+use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules};
+use crate::audio::level::FrameLevels;
 
 /// One frame and its timing, in nanoseconds (stream time of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,7 +486,7 @@ impl<F> Segmenter<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cut_policy::Segmentation;
+    use crate::timeline::cut_policy::Segmentation;
 
     const FRAME_48K: u64 = 21_333_333; // 1024 samples at 48 kHz
 

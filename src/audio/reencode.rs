@@ -19,9 +19,9 @@ use std::collections::VecDeque;
 
 use gst::prelude::*;
 
-use crate::lone::{self, LoneElement};
-use crate::m4a::{AAC_FRAME_SAMPLES, AacConfig};
-use crate::mix::OriginalGain;
+use crate::audio::driven_element::{self, DrivenElement};
+use crate::container::m4a::{AAC_FRAME_SAMPLES, AacConfig};
+use crate::audio::mix::OriginalGain;
 
 /// The bitrate until the input's is known, and when nothing says.
 pub const DEFAULT_BITRATE: u32 = 128_000;
@@ -43,7 +43,7 @@ pub struct Reencoder {
     config: AacConfig,
     channels: usize,
     decoder: FrameDecoder,
-    encoder: LoneElement,
+    encoder: DrivenElement,
     bitrate: u32,
     /// Follow the input's bitrate, measured on the first segment.
     auto_bitrate: bool,
@@ -145,7 +145,7 @@ impl Reencoder {
         let rate = u64::from(self.config.sample_rate);
         // The encoder sees a perfect timeline: it never resyncs or drains.
         let pts = gst::ClockTime::from_nseconds(self.fed * 1_000_000_000 / rate);
-        let mut buffer = lone::f32_buffer(&pcm, pts);
+        let mut buffer = driven_element::f32_buffer(&pcm, pts);
         if let Some(b) = buffer.get_mut() {
             b.set_duration(gst::ClockTime::from_nseconds(frames * 1_000_000_000 / rate));
         }
@@ -197,16 +197,16 @@ impl Reencoder {
 /// decoder's state kept between calls (a stream decoded piece by piece
 /// sounds as if decoded whole).
 pub struct FrameDecoder {
-    decoder: LoneElement,
+    decoder: DrivenElement,
     channels: usize,
 }
 
 impl FrameDecoder {
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = LoneElement::new(lone::aac_decoder()?, &lone::decoded_caps(), "AAC decoder")?;
+        let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
         decoder.start(
-            &lone::aac_caps(config),
-            &lone::time_segment(),
+            &driven_element::aac_caps(config),
+            &driven_element::time_segment(),
             "stsdub-decode",
         )?;
         Ok(Self {
@@ -232,7 +232,7 @@ impl FrameDecoder {
             let planes = self
                 .decoder
                 .output_caps()
-                .map_or(1, |caps| lone::planes(&caps));
+                .map_or(1, |caps| driven_element::planes(&caps));
             let start = pcm.len();
             for buffer in &decoded {
                 if let Ok(map) = buffer.map_readable() {
@@ -258,7 +258,7 @@ pub fn input_bitrate(frames: &[gst::Buffer], rate: u32) -> Option<u32> {
     Some(rounded.clamp(32_000, 640_000))
 }
 
-pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<LoneElement, String> {
+pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<DrivenElement, String> {
     let element = gst::ElementFactory::make("avenc_aac")
         .property("bitrate", bitrate as i32)
         .build()
@@ -270,20 +270,20 @@ pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<Lo
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
         .build();
-    let encoder = LoneElement::new(element, &aac, "AAC encoder")?;
-    let input = lone::interleaved_caps(config.sample_rate, usize::from(config.channels));
-    encoder.start(&input, &lone::time_segment(), "stsdub-reencode")?;
+    let encoder = DrivenElement::new(element, &aac, "AAC encoder")?;
+    let input = driven_element::interleaved_caps(config.sample_rate, usize::from(config.channels));
+    encoder.start(&input, &driven_element::time_segment(), "stsdub-reencode")?;
     Ok(encoder)
 }
 
 /// Appends F32LE `bytes` laid out in `planes` planes as interleaved samples.
 fn append_interleaved(pcm: &mut Vec<f32>, bytes: &[u8], planes: usize) {
     if planes <= 1 {
-        lone::extend_f32(pcm, bytes);
+        driven_element::extend_f32(pcm, bytes);
         return;
     }
     let mut samples = Vec::with_capacity(bytes.len() / 4);
-    lone::extend_f32(&mut samples, bytes);
+    driven_element::extend_f32(&mut samples, bytes);
     let per_plane = samples.len() / planes;
     for i in 0..per_plane {
         pcm.extend((0..planes).map(|c| samples[c * per_plane + i]));
@@ -316,7 +316,7 @@ mod tests {
                 [s, s]
             })
             .collect();
-        let frames = crate::transcode::encode(config, &pcm, std::time::Duration::from_secs(10))
+        let frames = crate::audio::transcode::encode(config, &pcm, std::time::Duration::from_secs(10))
             .expect("encoded");
         let frame_ns = config.frame_duration_ns();
         frames
@@ -340,7 +340,7 @@ mod tests {
             .map(|f| f.map_readable().expect("readable"))
             .collect();
         let slices: Vec<&[u8]> = maps.iter().map(|m| m.as_slice()).collect();
-        let pcm = crate::transcode::decode_float(
+        let pcm = crate::audio::transcode::decode_float(
             config,
             &slices,
             RATE,
@@ -349,7 +349,7 @@ mod tests {
         )
         .expect("decoded");
         pcm.chunks(AAC_FRAME_SAMPLES as usize * 2)
-            .map(crate::fit::rms)
+            .map(crate::audio::fit::rms)
             .collect()
     }
 

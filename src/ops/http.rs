@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::{health, metrics};
+use crate::ops::{health, metrics};
 
 static SERVER: Mutex<Option<SocketAddr>> = Mutex::new(None);
 

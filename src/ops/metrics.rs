@@ -10,8 +10,8 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::cut_policy::CutReason;
-use crate::scheduler::FallbackReason;
+use crate::timeline::cut_policy::CutReason;
+use crate::timeline::scheduler::FallbackReason;
 use crate::sts::flow::Action;
 use crate::sts::transport::Traffic;
 

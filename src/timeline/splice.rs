@@ -6,7 +6,7 @@
 //! A/V error never exceeds one frame nor accumulates. Missing frames are AAC
 //! silence; extra frames are dropped.
 
-use crate::m4a::AacConfig;
+use crate::container::m4a::AacConfig;
 
 /// How the dubbed audio was made to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn frames_worth_decoding(
     let in_dubbed_rate = wanted_samples as f64 * stretch.max(1.0) * f64::from(dubbed.sample_rate)
         / f64::from(stream_rate.max(1));
     let samples = in_dubbed_rate + f64::from(priming_samples);
-    (samples / f64::from(crate::m4a::AAC_FRAME_SAMPLES)).ceil() as usize + 2
+    (samples / f64::from(crate::container::m4a::AAC_FRAME_SAMPLES)).ceil() as usize + 2
 }
 
 /// Makes exactly `wanted` frames from `dubbed`: trims the tail or pads it

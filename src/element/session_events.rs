@@ -6,10 +6,10 @@ use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub};
 use super::settings::*;
-use crate::health::Sts;
-use crate::m4a::AacConfig;
-use crate::metrics::{self, StreamMetrics};
-use crate::runtime::RUNTIME;
+use crate::ops::health::Sts;
+use crate::container::m4a::AacConfig;
+use crate::ops::metrics::{self, StreamMetrics};
+use crate::ops::runtime::RUNTIME;
 use crate::sts::breaker::BreakerState;
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
 use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 
-pub struct LoneElement {
+pub struct DrivenElement {
     element: gst::Element,
     feed: gst::Pad,
     /// Kept: a pad nobody holds is unlinked and freed.
@@ -18,7 +18,7 @@ pub struct LoneElement {
     produced: Arc<Mutex<Vec<gst::Buffer>>>,
 }
 
-impl LoneElement {
+impl DrivenElement {
     /// Links `element` between a feed pad and a return pad that accepts
     /// `accepts`, and sets it PLAYING. `what` names it in errors.
     pub fn new(element: gst::Element, accepts: &gst::Caps, what: &str) -> Result<Self, String> {
@@ -98,7 +98,7 @@ impl LoneElement {
     }
 }
 
-impl Drop for LoneElement {
+impl Drop for DrivenElement {
     fn drop(&mut self) {
         let _ = self.feed.set_active(false);
         let _ = self.element.set_state(gst::State::Null);
@@ -158,7 +158,7 @@ pub fn time_segment() -> gst::Segment {
 }
 
 /// Raw AAC caps for `config`, as a decoder takes them.
-pub fn aac_caps(config: &crate::m4a::AacConfig) -> gst::Caps {
+pub fn aac_caps(config: &crate::container::m4a::AacConfig) -> gst::Caps {
     gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
-use crate::runtime::RUNTIME;
+use crate::ops::runtime::RUNTIME;
 
 /// The archive's own category: a library module, it serves the element but
 /// does not depend on it.

@@ -1,0 +1,12 @@
+//! Audio processing outside the element's pads: decoding and encoding
+//! (`transcode`, `reencode`), levels (`level`), stretching to fit (`fit`),
+//! mixing (`mix`, `voice`), and GStreamer elements driven without a
+//! pipeline (`driven_element`).
+
+pub mod driven_element;
+pub mod fit;
+pub mod level;
+pub(crate) mod mix;
+pub(crate) mod reencode;
+pub mod transcode;
+pub(crate) mod voice;

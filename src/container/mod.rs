@@ -1,0 +1,3 @@
+//! Containers: the in-memory M4A (ISO BMFF) a segment travels in.
+
+pub mod m4a;
