@@ -10,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --lib --example worker --example multi_stream
+RUN cargo build --release --locked --lib --bin stsdub-worker --bin stsdub-multi-stream
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
@@ -18,8 +18,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       gstreamer1.0-plugins-bad gstreamer1.0-libav ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/libgststsdub.so /usr/lib/x86_64-linux-gnu/gstreamer-1.0/
-COPY --from=build /src/target/release/examples/worker /usr/local/bin/stsdub-worker-program
-COPY --from=build /src/target/release/examples/multi_stream /usr/local/bin/stsdub-multi-stream
+COPY --from=build /src/target/release/stsdub-worker /usr/local/bin/stsdub-worker-program
+COPY --from=build /src/target/release/stsdub-multi-stream /usr/local/bin/stsdub-multi-stream
 COPY pipelines/worker.sh /usr/local/bin/stsdub-worker
 # Two malloc arenas instead of glibc's eight per core: a worker's threads
 # free what others allocated, and with the default the freed memory stays

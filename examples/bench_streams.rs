@@ -29,8 +29,7 @@ use gst::prelude::*;
 
 #[path = "support/bench.rs"]
 mod bench;
-#[path = "support/futex_hash.rs"]
-mod futex_hash;
+use stsdub_worker::futex_hash;
 
 /// How far ahead of its due time the feeder hands a frame to appsrc.
 const FEED_LEAD_NS: u64 = 100_000_000;

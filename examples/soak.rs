@@ -215,7 +215,7 @@ fn file_passes(
     tally: &mut Tally,
     start: &mut Option<(f64, u64)>,
 ) -> Result<(), String> {
-    use gststsdub::pipeline::{Input, Output, worker};
+    use stsdub_worker::pipeline::{Input, Output, worker};
     let input = Input::from_uri(input).map_err(|e| e.to_string())?;
     let output = Output::File {
         location: "/dev/null".into(),

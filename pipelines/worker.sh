@@ -15,7 +15,7 @@
 #   TARGET_LANGUAGES      several languages at once, e.g. es,fr,de (stream ids STREAM_ID-es, …);
 #                         KEEP_ORIGINAL [1] (0: no original track)  VIDEO_CODEC [h264] (or h265)
 #   Any input but RTSP→RTMP with one language and H.264 runs the worker program
-#   (examples/worker, WORKER_BIN [this checkout's target/release/examples/worker]),
+#   (the stsdub-worker program, WORKER_BIN [this checkout's target/release/stsdub-worker]),
 #   which builds the same pipeline (gststsdub::pipeline) and names a stream it cannot take.
 #   STS_URL [http://127.0.0.1:8000]
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
@@ -53,7 +53,7 @@ properties="worker-id=\"$WORKER_ID\" source-language=\"$SOURCE_LANGUAGE\" \
   segmentation=$SEGMENTATION min-segment-duration=$MIN_SEGMENT_MS \
   fit=$FIT max-stretch=$MAX_STRETCH original-volume=$ORIGINAL_VOLUME bitrate=$AUDIO_BITRATE"
 if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
-  worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/examples/worker}
+  worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stsdub-worker}
   [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --example worker" >&2; exit 2; }
   languages=()
   [ -n "$TARGET_LANGUAGES" ] && languages=(--target-languages "$TARGET_LANGUAGES" --keep-original "$KEEP_ORIGINAL")

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet --lib --example worker --example echo_sts --example rtsp_source --example measure_sync
+cargo build --release --quiet --lib --bin stsdub-worker --example echo_sts --example rtsp_source --example measure_sync
 mkdir -p out
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
@@ -40,7 +40,7 @@ if [ "${1:-}" = "--live" ]; then
   pids+=($!)
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   echo "demo: $rtsp_url → stsdub (echo STS $sts_url) → rtmp://127.0.0.1:$port/live/demo"
-  target/release/examples/worker --input "$rtsp_url" --sts-url "$sts_url" \
+  target/release/stsdub-worker --input "$rtsp_url" --sts-url "$sts_url" \
     --output "rtmp://127.0.0.1:$port/live/demo" --stream-id demo
   kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true
   echo "demo: A/V sync on the recording out/nginx/demo.flv (flash vs beep, every 5 s):"
@@ -62,7 +62,7 @@ fi
 output=${3:-out/dubbed.flv}
 languages=()
 [ -n "${TARGET_LANGUAGES:-}" ] && languages=(--target-languages "$TARGET_LANGUAGES")
-target/release/examples/worker --input "$input" --sts-url "$sts_url" --output "$output" \
+target/release/stsdub-worker --input "$input" --sts-url "$sts_url" --output "$output" \
   --video-codec "${VIDEO_CODEC:-h264}" "${languages[@]}" --print-pipeline
 if [ -f "$output" ]; then
   echo "demo: the tracks of $output:"

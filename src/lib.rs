@@ -12,7 +12,6 @@ pub mod audio;
 pub mod container;
 mod element;
 pub mod ops;
-pub mod pipeline;
 pub mod sts;
 pub mod timeline;
 

@@ -1,7 +1,7 @@
 //! Broadcast inputs and outputs, non-live: MPEG-TS in and out with several
 //! languages from one input, every file kind the worker reads, H.265
 //! passing untouched, and inputs it cannot take refused at start with what
-//! was found. The pipelines are the worker's own (`gststsdub::pipeline`),
+//! was found. The pipelines are the worker's own (`stsdub_worker::pipeline`),
 //! against the echo STS; the outputs are read back with ffprobe/ffmpeg.
 
 mod common;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use gststsdub::pipeline::{self, Input, Languages, Output, VideoCodec};
+use stsdub_worker::pipeline::{self, Input, Languages, Output, VideoCodec};
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// One AAC frame at 48 kHz, in seconds: how far apart durations may be.
@@ -283,7 +283,7 @@ fn h265_passes_untouched_from_mpeg_ts_and_from_mp4() {
 
 /// The worker program on `input`: its exit status and what it printed on stderr.
 fn worker_stderr(input: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(example("worker"))
+    let output = std::process::Command::new(program("stsdub-worker"))
         .arg("--input")
         .arg(input)
         .args(["--sts-url", &dead_url(), "--output"])
@@ -342,7 +342,7 @@ fn worker_sh_takes_input_url_output_url_and_target_languages() {
         .env("TARGET_LANGUAGES", "es,fr,de")
         .env("STS_URL", &sts.url)
         .env("STREAM_ID", "match-7")
-        .env("WORKER_BIN", example("worker"))
+        .env("WORKER_BIN", program("stsdub-worker"))
         .env_remove("RTSP_URL")
         .env_remove("RTMP_URL")
         .output()

@@ -175,7 +175,7 @@ fn every_session_acknowledges_its_last_segment_and_ends_the_stream_before_exit()
     let output = scratch("lifecycle.ts");
     let _load = CoresLoaded::start();
     for run in 0..runs {
-        let mut worker = Command::new(example("worker"))
+        let mut worker = Command::new(program("stsdub-worker"))
             .arg("--input")
             .arg(&input)
             .arg("--output")

@@ -296,10 +296,10 @@ fn the_multi_stream_overlay_runs_the_program_on_its_streams_file() {
     );
 
     let listed = run(
-        Command::new(common::example("multi_stream"))
+        Command::new(common::program("stsdub-multi-stream"))
             .args(["--check", "--streams-file"])
             .arg(dir.join("streams.txt")),
-        "multi_stream",
+        "stsdub-multi-stream",
     );
     let listed_text = String::from_utf8_lossy(&listed.stdout);
     assert!(
@@ -317,7 +317,7 @@ fn the_multi_stream_overlay_runs_the_program_on_its_streams_file() {
         object(&objects, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             .as_u64()
             .expect("terminationGracePeriodSeconds");
-    // multi_stream gives its streams 25 s to end after SIGTERM.
+    // stsdub-multi-stream gives its streams 25 s to end after SIGTERM.
     assert!(grace > 25, "grace {grace} s");
 }
 
@@ -335,10 +335,10 @@ fn the_multi_stream_program_refuses_a_bad_streams_file() {
         let file = common::scratch("kubernetes-streams.txt");
         std::fs::write(&file, text).expect("write");
         let output = run(
-            Command::new(common::example("multi_stream"))
+            Command::new(common::program("stsdub-multi-stream"))
                 .args(["--check", "--streams-file"])
                 .arg(&file),
-            "multi_stream",
+            "stsdub-multi-stream",
         );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{text:?}: {stderr}");

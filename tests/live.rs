@@ -438,7 +438,7 @@ fn assert_recording_is_faithful(source: &Path, recording: &Path) {
 /// `name`; returns once the stream has ended.
 fn rtsp_to_rtmp_without_stsdub(input: &Path, nginx: &Nginx, name: &str) {
     let rtsp = rtsp_source(input);
-    let mut plain = Command::new(example("worker"))
+    let mut plain = Command::new(program("stsdub-worker"))
         .args(["--input", &rtsp.url, "--output", &nginx.url(name)])
         .arg("--without-stsdub")
         .stdout(Stdio::null())
@@ -678,7 +678,7 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         .expect("port")
         .to_owned();
     let (one, two) = (scratch("app-one.flv"), scratch("app-two.flv"));
-    let mut app = Command::new(example("multi_stream"))
+    let mut app = Command::new(program("stsdub-multi-stream"))
         .args(["--sts-url", &echo.url])
         .arg("--stream")
         .arg(format!("{}={}", rtsp.url, one.display()))
@@ -686,7 +686,7 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         .arg(format!("{}={}", rtsp.url, two.display()))
         .stdout(Stdio::piped())
         .spawn()
-        .expect("multi_stream starts");
+        .expect("stsdub-multi-stream starts");
     let stdout = app.stdout.take().expect("piped");
     let mut app = KillOnDrop(app);
     let app = &mut app.0;
@@ -737,7 +737,7 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
         .status()
         .expect("kill runs");
     assert!(interrupted.success());
-    let status = wait_exit(app, Duration::from_secs(60)).expect("multi_stream stops");
+    let status = wait_exit(app, Duration::from_secs(60)).expect("stsdub-multi-stream stops");
     assert!(status.success(), "clean exit: {status}");
     // One failure, one restart each: the errors a dying pipeline still has
     // queued on its bus do not restart the stream again.
@@ -817,10 +817,10 @@ fn end_to_end(name: &str, stsdub_props: &str, echo_args: &[&str], from_ns: u64) 
     let nginx = Nginx::start(name);
     // identity sync=true renders like a sink: where a buffer passes it is
     // where the RTMP sink would send it.
-    let worker = gststsdub::pipeline::worker(
-        &gststsdub::pipeline::Input::rtsp(&rtsp.url),
+    let worker = stsdub_worker::pipeline::worker(
+        &stsdub_worker::pipeline::Input::rtsp(&rtsp.url),
         &format!("sts-url={} {stsdub_props}", echo.url),
-        &gststsdub::pipeline::Output::from_uri(&nginx.url(name)),
+        &stsdub_worker::pipeline::Output::from_uri(&nginx.url(name)),
     );
     let description = worker.replace(
         "dub.audio_src ! mux.audio",
@@ -1035,7 +1035,7 @@ fn a_latency_below_the_segment_warns_and_keeps_the_timeline_intact() {
     assert_segments_contiguous(&e2e.run);
 }
 
-/// The demo's own live pipeline (`examples/worker`, RTSP in, a file out, no
+/// The demo's own live pipeline (`stsdub-worker`, RTSP in, a file out, no
 /// queue) on inputs whose tracks start apart: it ends with the stream, and
 /// its output equals what the same RTSP path gives without stsdub: the same
 /// H.264 slices, as many AAC frames (within one), and the same offset at each
@@ -1168,7 +1168,7 @@ fn wait_for_udp_listener(port: u16, limit: Duration) {
 /// The worker program with `args`, its stdout piped (its segment table).
 fn worker_program(args: &[String]) -> KillOnDrop {
     KillOnDrop(
-        Command::new(example("worker"))
+        Command::new(program("stsdub-worker"))
             .args(args)
             .stdout(Stdio::piped())
             .spawn()

@@ -1,5 +1,5 @@
 //! The main job never hangs: the worker's own pipeline (the demo's, built by
-//! `examples/worker`, no queue anywhere) ends on its own on ordinary inputs
+//! `stsdub-worker`, no queue anywhere) ends on its own on ordinary inputs
 //! that once deadlocked it, with every packet in the output and the input's
 //! A/V alignment. Each run is compared with the same input remuxed without
 //! stsdub.
@@ -281,7 +281,7 @@ fn an_sts_answering_after_3_s_holds_the_file_back_and_every_segment_is_dubbed() 
 
 /// The worker's file pipeline, as it prints it, for runs that read the bus.
 fn file_description(input: &Path, sts_url: &str, output: &Path, properties: &str) -> String {
-    let printed = Command::new(example("worker"))
+    let printed = Command::new(program("stsdub-worker"))
         .args(["--input"])
         .arg(input)
         .args(["--sts-url", sts_url, "--output"])

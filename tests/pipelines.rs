@@ -1,11 +1,11 @@
-//! The worker's pipeline is written once (`gststsdub::pipeline`); every place
+//! The worker's pipeline is written once (`stsdub_worker::pipeline`); every place
 //! that writes it out again says the same: the shell scripts, the README and
 //! the element's docs. A copy that drifts (a lost `latency=200`, a queue
 //! added on the way in) fails here.
 
 use std::path::Path;
 
-use gststsdub::pipeline::{self, Input, Output, normalized};
+use stsdub_worker::pipeline::{self, Input, Output, normalized};
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -44,7 +44,7 @@ fn assert_is_the_worker(line: &str, input: &Input, output: &Output, place: &str)
     let expected = normalized(&pipeline::worker(input, &properties(line), output));
     assert_eq!(
         line, expected,
-        "{place} differs from gststsdub::pipeline::worker"
+        "{place} differs from stsdub_worker::pipeline::worker"
     );
 }
 
@@ -113,7 +113,7 @@ fn the_readme_shows_the_worker_pipeline() {
 
 #[test]
 fn the_element_docs_show_the_worker_pipeline() {
-    let docs: String = read("src/stsdub/imp.rs")
+    let docs: String = read("src/element/imp.rs")
         .lines()
         .filter_map(|l| l.strip_prefix("//!"))
         .collect::<Vec<_>>()

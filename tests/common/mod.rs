@@ -59,6 +59,11 @@ pub fn example(name: &str) -> PathBuf {
     target_dir().join("examples").join(name)
 }
 
+/// A program of the worker crate (`worker/src/bin/`), built beside the tests.
+pub fn program(name: &str) -> PathBuf {
+    target_dir().join(name)
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     let dir = target_dir().join("test-output");
     std::fs::create_dir_all(&dir).expect("test-output dir");
@@ -75,7 +80,7 @@ pub fn run_worker(
     properties: &str,
     limit: Duration,
 ) -> Option<std::process::ExitStatus> {
-    let mut child = Command::new(example("worker"))
+    let mut child = Command::new(program("stsdub-worker"))
         .args(["--input", input, "--sts-url", sts_url, "--output"])
         .arg(output)
         .args(["--stream-id", stream_id, "--stsdub-properties", properties])

@@ -179,7 +179,7 @@ pub fn run_pipeline(description: &str, limit: Duration) -> Run {
 
 /// The non-live file → stsdub → FLV pipeline.
 pub fn file_to_flv(input: &Path, output: &Path, stsdub_props: &str) -> String {
-    use gststsdub::pipeline::{Input, Output, worker};
+    use stsdub_worker::pipeline::{Input, Output, worker};
     let input = Input::from_uri(&input.to_string_lossy()).expect("an .mp4 input");
     let output = Output::File {
         location: output.to_string_lossy().into_owned(),

@@ -1,4 +1,4 @@
-//! The worker's pipeline, written once. `examples/worker` builds its launch
+//! The worker's pipeline, written once. `stsdub-worker` builds its launch
 //! line here; `pipelines/worker.sh`, the README and the element's docs write
 //! the same line, and a test (`tests/pipelines.rs`) checks them against it.
 //!

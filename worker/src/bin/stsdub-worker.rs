@@ -2,7 +2,7 @@
 //! one table row per segment from the element's `stsdub-segment` messages.
 //!
 //! ```text
-//! cargo run --release --example worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
+//! cargo run --release --bin stsdub-worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
 //!     [--video-codec h264|h265] [--stsdub-properties "segment-duration=2000 …"]
@@ -18,16 +18,15 @@
 //! `rtmp://`, `srt://` and `udp://`; with several languages into FLV or RTMP, one
 //! output per language, `{lang}` in the URL. A stream the worker cannot take (audio
 //! that is not AAC, video of another codec) stops it at start with what was found.
-//! The pipeline is `gststsdub::pipeline::worker` (`multi_language_worker` for
+//! The pipeline is `stsdub_worker::pipeline::worker` (`multi_language_worker` for
 //! `--target-languages`), the one description of the worker.
 
 use std::time::Instant;
 
 use gst::prelude::*;
-use gststsdub::pipeline;
+use stsdub_worker::pipeline;
 
-#[path = "support/signals.rs"]
-mod signals;
+use stsdub_worker::signals;
 
 struct Options {
     input: String,

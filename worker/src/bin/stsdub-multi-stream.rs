@@ -4,7 +4,7 @@
 //! a pause; Ctrl-C (or `--seconds N`) stops every stream with EOS first.
 //!
 //! ```text
-//! cargo run --example multi_stream -- --sts-url http://127.0.0.1:8000 \
+//! cargo run --bin stsdub-multi-stream -- --sts-url http://127.0.0.1:8000 \
 //!     --stream rtsp://cam1/stream=rtmp://server/live/one \
 //!     --stream rtsp://cam2/stream=out/two.flv [--seconds 60] [--check]
 //! ```
@@ -24,10 +24,8 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
-#[path = "support/futex_hash.rs"]
-mod futex_hash;
-#[path = "support/signals.rs"]
-mod signals;
+use stsdub_worker::futex_hash;
+use stsdub_worker::signals;
 
 /// How long a failed stream waits before it is built again.
 const RESTART_DELAY: Duration = Duration::from_secs(2);
@@ -163,7 +161,7 @@ fn build(spec: &StreamSpec, sts_url: &str) -> Result<gst::Pipeline, glib::BoolEr
         .name("src")
         .property("location", &spec.input)
         .property_from_str("protocols", "tcp")
-        .property("latency", gststsdub::pipeline::RTSP_LATENCY_MS)
+        .property("latency", stsdub_worker::pipeline::RTSP_LATENCY_MS)
         .build()?;
     let video_depay = make("rtph264depay", "vdepay")?;
     let video_parse = make("h264parse", "vparse")?;
