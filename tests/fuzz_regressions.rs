@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use gststsdub::container::m4a::{self, AacConfig};
-use gststsdub::sts::transport::parse_packet;
+use gststsdub::sts::socketio::parse_packet;
 
 fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

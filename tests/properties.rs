@@ -2,9 +2,9 @@
 //! jitter, discontinuities and levels come in, no frame is lost, doubled or
 //! reordered, the timeline never goes back, and every fit is exact.
 
-use gststsdub::timeline::cut_policy::{CutPolicy, CutReason, CutRules, Segmentation};
 use gststsdub::audio::fit::{self, FitMode, FitRules};
 use gststsdub::audio::level::{BLOCKS_PER_FRAME, FrameLevels};
+use gststsdub::timeline::cut_policy::{CutPolicy, CutReason, CutRules, Segmentation};
 use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
 use gststsdub::timeline::splice::{self, Fit};
 use proptest::prelude::*;
@@ -60,7 +60,10 @@ fn rules() -> impl Strategy<Value = CutRules> {
 }
 
 /// Feeds frames numbered 0.. and returns every segment, EOS included.
-fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::timeline::segmenter::Segment<usize>> {
+fn segment(
+    rules: CutRules,
+    inputs: &[Input],
+) -> Vec<gststsdub::timeline::segmenter::Segment<usize>> {
     let mut segmenter = Segmenter::new(rules, TimelineRules::default());
     segmenter.set_format(48_000, FRAME_48K);
     let mut segments = Vec::new();
@@ -78,10 +81,9 @@ fn segment(rules: CutRules, inputs: &[Input]) -> Vec<gststsdub::timeline::segmen
         // While its timeline settles (no audio has left), the element moves
         // the segments already queued as far as the timeline moved.
         if let Some(shift) = segmenter.take_shift() {
-            for frame in segments
-                .iter_mut()
-                .flat_map(|s: &mut gststsdub::timeline::segmenter::Segment<usize>| s.frames.iter_mut())
-            {
+            for frame in segments.iter_mut().flat_map(
+                |s: &mut gststsdub::timeline::segmenter::Segment<usize>| s.frames.iter_mut(),
+            ) {
                 frame.pts = frame.pts.saturating_add_signed(shift);
             }
         }

@@ -1,7 +1,7 @@
 //! Engine.IO / Socket.IO text packets as the STS sends them over the websocket.
 #![no_main]
 
-use gststsdub::sts::transport::parse_packet;
+use gststsdub::sts::socketio::parse_packet;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

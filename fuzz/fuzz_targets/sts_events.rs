@@ -6,7 +6,7 @@ use base64::Engine as _;
 use gststsdub::container::m4a;
 use gststsdub::sts::flow::Action;
 use gststsdub::sts::protocol::{FragmentProcessed, StreamComplete, StreamReady};
-use gststsdub::sts::transport::{Packet, parse_packet};
+use gststsdub::sts::socketio::{Packet, parse_packet};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -32,7 +32,11 @@ pub struct LevelMeter {
 impl LevelMeter {
     /// A meter for `config`'s stream; an error names what is missing.
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
+        let decoder = DrivenElement::new(
+            driven_element::aac_decoder()?,
+            &driven_element::decoded_caps(),
+            "AAC decoder",
+        )?;
         decoder.start(
             &driven_element::aac_caps(config),
             &driven_element::time_segment(),

@@ -20,8 +20,8 @@ use std::collections::VecDeque;
 use gst::prelude::*;
 
 use crate::audio::driven_element::{self, DrivenElement};
-use crate::container::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 use crate::audio::mix::OriginalGain;
+use crate::container::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 
 /// The bitrate until the input's is known, and when nothing says.
 pub const DEFAULT_BITRATE: u32 = 128_000;
@@ -203,7 +203,11 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
+        let decoder = DrivenElement::new(
+            driven_element::aac_decoder()?,
+            &driven_element::decoded_caps(),
+            "AAC decoder",
+        )?;
         decoder.start(
             &driven_element::aac_caps(config),
             &driven_element::time_segment(),
@@ -258,7 +262,11 @@ pub fn input_bitrate(frames: &[gst::Buffer], rate: u32) -> Option<u32> {
     Some(rounded.clamp(32_000, 640_000))
 }
 
-pub(crate) fn encoder(config: &AacConfig, bitrate: u32, fast: bool) -> Result<DrivenElement, String> {
+pub(crate) fn encoder(
+    config: &AacConfig,
+    bitrate: u32,
+    fast: bool,
+) -> Result<DrivenElement, String> {
     let element = gst::ElementFactory::make("avenc_aac")
         .property("bitrate", bitrate as i32)
         .build()
@@ -316,8 +324,9 @@ mod tests {
                 [s, s]
             })
             .collect();
-        let frames = crate::audio::transcode::encode(config, &pcm, std::time::Duration::from_secs(10))
-            .expect("encoded");
+        let frames =
+            crate::audio::transcode::encode(config, &pcm, std::time::Duration::from_secs(10))
+                .expect("encoded");
         let frame_ns = config.frame_duration_ns();
         frames
             .into_iter()

@@ -85,7 +85,11 @@ fn decode_as_decoded(
     frames: &[&[u8]],
     deadline: Instant,
 ) -> Result<(Vec<gst::Buffer>, gst::Caps), String> {
-    let decoder = DrivenElement::new(driven_element::aac_decoder()?, &driven_element::decoded_caps(), "AAC decoder")?;
+    let decoder = DrivenElement::new(
+        driven_element::aac_decoder()?,
+        &driven_element::decoded_caps(),
+        "AAC decoder",
+    )?;
     decoder.start(
         &driven_element::aac_caps(config),
         &driven_element::time_segment(),
@@ -150,7 +154,8 @@ fn encode_float(
     pcm: &[f32],
     deadline: Instant,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let encoder = crate::audio::reencode::encoder(config, crate::audio::reencode::DEFAULT_BITRATE, false)?;
+    let encoder =
+        crate::audio::reencode::encoder(config, crate::audio::reencode::DEFAULT_BITRATE, false)?;
     let channels = usize::from(config.channels.max(1));
     let frame = AAC_FRAME_SAMPLES as usize * channels;
     let rate = u64::from(config.sample_rate.max(1));

@@ -10,13 +10,13 @@
 
 use std::time::Duration;
 
-use crate::audio::fit::{self, FitMode, FitPlan, FitRules};
 use crate::audio::driven_element::{self, DrivenElement};
-use crate::container::m4a::{self, AacConfig};
+use crate::audio::fit::{self, FitMode, FitPlan, FitRules};
 use crate::audio::mix;
 use crate::audio::reencode::FrameDecoder;
-use crate::timeline::splice;
 use crate::audio::transcode;
+use crate::container::m4a::{self, AacConfig};
+use crate::timeline::splice;
 
 /// Fade-in at a voice's start and fade-out at its end.
 const EDGE_FADE: Duration = Duration::from_millis(5);

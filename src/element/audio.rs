@@ -11,9 +11,9 @@ use super::report::*;
 use super::state::*;
 use super::voiceover::Mix;
 use crate::ops::runtime::RUNTIME;
+use crate::sts::session::SessionHandle;
 use crate::timeline::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
 use crate::timeline::segmenter::Segment;
-use crate::sts::session::SessionHandle;
 
 impl StsDub {
     /// Asks upstream of `track` whether it is live. The audio's answer also

@@ -7,15 +7,15 @@
 use std::time::{Duration, Instant};
 
 use super::imp::CAT;
-use crate::ops::archive::Archive;
 use crate::audio::fit::{FitPlan, FitRules};
+use crate::audio::transcode;
+use crate::audio::voice;
 use crate::container::m4a::{self, AacConfig};
+use crate::ops::archive::Archive;
+use crate::sts::session::{Fragment, Reply, SessionHandle};
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::{Frame, Segment};
 use crate::timeline::splice::{self, Fit};
-use crate::sts::session::{Fragment, Reply, SessionHandle};
-use crate::audio::transcode;
-use crate::audio::voice;
 use tokio::sync::oneshot;
 
 /// Dubbed audio fitted to its segment.

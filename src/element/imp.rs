@@ -47,15 +47,15 @@ use gst::subclass::prelude::*;
 
 use super::settings::*;
 use super::state::*;
+use crate::audio::level::{FrameLevels, LevelMeter};
+use crate::audio::reencode::Reencoder;
+use crate::container::m4a::AacConfig;
 use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::buserrors;
 use crate::ops::health;
-use crate::audio::level::{FrameLevels, LevelMeter};
-use crate::container::m4a::AacConfig;
 use crate::ops::metrics::{METRICS, StreamMetrics};
-use crate::audio::reencode::Reencoder;
-use crate::timeline::segmenter::{Frame, Segmenter};
 use crate::sts::session::CLOSE_LIMIT;
+use crate::timeline::segmenter::{Frame, Segmenter};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -132,8 +132,12 @@ mod tests {
     #[test]
     fn a_peer_whose_element_is_gone_counts_as_reaching_a_source() {
         gst::init().expect("gst");
-        let sink = gst::Pad::builder(gst::PadDirection::Sink).name("sink").build();
-        let orphan = gst::Pad::builder(gst::PadDirection::Src).name("orphan").build();
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .name("sink")
+            .build();
+        let orphan = gst::Pad::builder(gst::PadDirection::Src)
+            .name("orphan")
+            .build();
         orphan.link(&sink).expect("link");
         // Unknown, so not dangling: the track is not declared absent on it.
         assert!(reaches_a_source(&sink, 0));

@@ -10,13 +10,13 @@ use super::fragment::{DubbedFrames, FitSummary};
 use super::imp::{CAT, StsDub};
 use super::settings::*;
 use super::state::*;
-use crate::timeline::cut_policy::CutReason;
 use crate::container::m4a;
 use crate::ops::runtime::RUNTIME;
+use crate::ops::{health, http};
+use crate::sts::breaker::BreakerState;
+use crate::timeline::cut_policy::CutReason;
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::Segment;
-use crate::sts::breaker::BreakerState;
-use crate::ops::{health, http};
 
 /// What the `stsdub-segment` message says of one segment.
 pub(super) struct SegmentReport<'a> {

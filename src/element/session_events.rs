@@ -6,8 +6,8 @@ use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub};
 use super::settings::*;
-use crate::ops::health::Sts;
 use crate::container::m4a::AacConfig;
+use crate::ops::health::Sts;
 use crate::ops::metrics::{self, StreamMetrics};
 use crate::ops::runtime::RUNTIME;
 use crate::sts::breaker::BreakerState;
@@ -137,7 +137,7 @@ impl StsDub {
                         CAT,
                         imp = self,
                         "stream {stream_id}: answer for fragment {} that was never sent ignored ({total} so far)",
-                        crate::sts::transport::bounded(&fragment_id)
+                        crate::sts::socketio::bounded(&fragment_id)
                     );
                     let structure = gst::Structure::builder("stsdub-unknown-answer")
                         .field("stream-id", stream_id)

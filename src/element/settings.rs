@@ -9,11 +9,11 @@
 use gst::glib;
 use gst::prelude::*;
 
+use crate::sts::breaker;
+use crate::sts::session::Secret;
 use crate::timeline::cut_policy::{self, CutRules};
 use crate::timeline::scheduler;
 use crate::timeline::segmenter::TimelineRules;
-use crate::sts::breaker;
-use crate::sts::session::Secret;
 
 pub(super) const PROP_STS_URL: &str = "sts-url";
 pub(super) const PROP_STREAM_ID: &str = "stream-id";
@@ -498,7 +498,7 @@ impl Settings {
     /// and what it expects, or a warning about a latency that cannot hold
     /// an answer that comes within the timeout.
     pub(super) fn validate(&self) -> Result<Option<String>, gst::ErrorMessage> {
-        if let Err(e) = crate::sts::transport::engine_io_url(&self.sts_url) {
+        if let Err(e) = crate::sts::socketio::engine_io_url(&self.sts_url) {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 [
@@ -507,7 +507,7 @@ impl Settings {
             ));
         }
         if let Some(path) = &self.tls_ca_file
-            && let Err(e) = crate::sts::transport::tls_config(Some(std::path::Path::new(path)))
+            && let Err(e) = crate::sts::socketio::tls_config(Some(std::path::Path::new(path)))
         {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
@@ -525,7 +525,7 @@ impl Settings {
                     gst::LibraryError::Settings,
                     [
                         "property {name} = '{}' {why}; expected 1 to {MAX_IDENTIFIER_LEN} characters, printable ASCII without spaces (it is sent as an HTTP header)",
-                        crate::sts::transport::bounded(value)
+                        crate::sts::socketio::bounded(value)
                     ]
                 ));
             }

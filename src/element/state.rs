@@ -7,13 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 use super::absent::AbsenceWatch;
 use super::fragment::DubbedFrames;
 use super::settings::*;
-use crate::ops::archive::{Archive, VideoArchive};
 use crate::container::m4a::AacConfig;
+use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::metrics::StreamMetrics;
-use crate::timeline::scheduler::OutputQueue;
-use crate::timeline::segmenter::{Segment, Segmenter};
 use crate::sts::breaker::BreakerState;
 use crate::sts::session::SessionHandle;
+use crate::timeline::scheduler::OutputQueue;
+use crate::timeline::segmenter::{Segment, Segmenter};
 
 /// Fragments remembered for log lines: more than can be in flight or late.
 pub(super) const RECENT_FRAGMENTS: usize = 64;

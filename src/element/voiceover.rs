@@ -9,8 +9,8 @@ use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub, aac_config_from_caps};
 use super::state::lock;
-use crate::container::m4a::AacConfig;
 use crate::audio::reencode::{Encoding, Reencoder};
+use crate::container::m4a::AacConfig;
 
 /// What the re-encoded output needs to know, read once per output item.
 #[derive(Debug, Clone, Copy)]

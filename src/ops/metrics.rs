@@ -10,10 +10,10 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::sts::flow::Action;
+use crate::sts::socketio::Traffic;
 use crate::timeline::cut_policy::CutReason;
 use crate::timeline::scheduler::FallbackReason;
-use crate::sts::flow::Action;
-use crate::sts::transport::Traffic;
 
 pub struct Metrics {
     pub registry: Registry,

@@ -5,4 +5,4 @@ pub mod breaker;
 pub mod flow;
 pub mod protocol;
 pub mod session;
-pub mod transport;
+pub mod socketio;

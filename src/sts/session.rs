@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::breaker::{self, Admission, Breaker, BreakerState};
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::transport::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
+use super::socketio::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
 use crate::timeline::scheduler::FallbackReason;
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
@@ -485,6 +485,9 @@ impl Session {
                             return Ended::Finished;
                         }
                     }
+                    Some(Incoming::Malformed(reason)) => {
+                        self.warn(None, format!("unreadable packet from the STS: {reason}"));
+                    }
                     Some(Incoming::Closed(reason)) => return Ended::Lost(reason),
                     None => return Ended::Lost("connection task ended".into()),
                 },
@@ -653,7 +656,6 @@ impl Session {
                 });
                 return true;
             }
-            "" => self.warn(None, format!("unreadable packet from the STS: {data}")),
             other => self.warn(None, format!("ignoring unknown STS event '{other}'")),
         }
         false
@@ -843,7 +845,7 @@ async fn wait_for_ready(
                     .map_err(|e| format!("malformed {STREAM_READY}: {e}"));
             }
             Some(Incoming::Event { name, data }) if name == BACKPRESSURE => early_advice.push(data),
-            Some(Incoming::Event { .. }) => continue,
+            Some(Incoming::Event { .. } | Incoming::Malformed(_)) => continue,
             Some(Incoming::Closed(reason)) => return Err(reason),
             None => return Err("connection closed".into()),
         }

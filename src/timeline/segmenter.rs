@@ -25,8 +25,8 @@
 //! keeps the settled stamps. Once audio has left ([`Segmenter::hold`]) the
 //! timeline never moves back: that would overlap the output.
 
-use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules};
 use crate::audio::level::FrameLevels;
+use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules};
 
 /// One frame and its timing, in nanoseconds (stream time of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
