@@ -11,7 +11,7 @@ use super::report::*;
 use super::state::*;
 use super::voiceover::Mix;
 use crate::ops::runtime::RUNTIME;
-use crate::sts::session::SessionHandle;
+use crate::sts::SessionHandle;
 use crate::timeline::scheduler::{self, Decision, FallbackReason, Outcome, Ready};
 use crate::timeline::segmenter::Segment;
 

@@ -12,7 +12,7 @@ use crate::audio::transcode;
 use crate::audio::voice;
 use crate::container::m4a::{self, AacConfig};
 use crate::ops::archive::Archive;
-use crate::sts::session::{Fragment, Reply, SessionHandle};
+use crate::sts::{Fragment, Reply, SessionHandle, Undubbed};
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::{Frame, Segment};
 use crate::timeline::splice::{self, Fit};
@@ -112,6 +112,11 @@ impl FragmentRequest {
     pub async fn outcome(self, reply: oneshot::Receiver<Reply>) -> (u64, Outcome<DubbedFrames>) {
         let outcome = match reply.await {
             Ok(Ok(dubbed)) => {
+                if dubbed.partial {
+                    // The plan's "partial": dubbed audio that does not cover
+                    // the whole segment; it goes out, fitted like any other.
+                    gst::info!(CAT, "{}: the STS answered partial", self.label());
+                }
                 if let Some(archive) = &self.archive {
                     archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
                 }
@@ -140,14 +145,15 @@ impl FragmentRequest {
                 }
             }
             Ok(Err(fallback)) => {
+                let reason = FallbackReason::from(fallback.reason);
                 gst::warning!(
                     CAT,
                     "{}: falls back ({}): {}",
                     self.label(),
-                    fallback.reason.as_str(),
+                    reason.as_str(),
                     fallback.detail
                 );
-                Outcome::Original(fallback.reason)
+                Outcome::Original(reason)
             }
             Err(_) => Outcome::Original(FallbackReason::Disconnected),
         };
@@ -309,4 +315,19 @@ fn timed(mut buffer: gst::Buffer, pts: u64, duration: u64, discont: bool) -> gst
         b.unset_flags(gst::BufferFlags::DISCONT);
     }
     buffer
+}
+
+/// The STS client's reasons are the timeline's fallback reasons; the
+/// deadline is the element's own.
+impl From<Undubbed> for FallbackReason {
+    fn from(reason: Undubbed) -> Self {
+        match reason {
+            Undubbed::Timeout => FallbackReason::Timeout,
+            Undubbed::Disconnected => FallbackReason::Disconnected,
+            Undubbed::Failed => FallbackReason::Error,
+            Undubbed::InvalidReply => FallbackReason::InvalidReply,
+            Undubbed::BreakerOpen => FallbackReason::BreakerOpen,
+            Undubbed::Paused => FallbackReason::Paused,
+        }
+    }
 }

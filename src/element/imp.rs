@@ -54,7 +54,7 @@ use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::buserrors;
 use crate::ops::health;
 use crate::ops::metrics::{METRICS, StreamMetrics};
-use crate::sts::session::CLOSE_LIMIT;
+use crate::sts::CLOSE_LIMIT;
 use crate::timeline::segmenter::{Frame, Segmenter};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

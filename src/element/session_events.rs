@@ -11,8 +11,8 @@ use crate::ops::health::Sts;
 use crate::ops::metrics::{self, StreamMetrics};
 use crate::ops::runtime::RUNTIME;
 use crate::sts::breaker::BreakerState;
+use crate::sts::client::{self as session, SessionConfig, SessionEvent, SessionHandle};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
-use crate::sts::session::{self, SessionConfig, SessionEvent, SessionHandle};
 
 impl StsDub {
     /// Starts the stream's session; its events are reported under

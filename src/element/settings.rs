@@ -9,8 +9,8 @@
 use gst::glib;
 use gst::prelude::*;
 
+use crate::sts::Secret;
 use crate::sts::breaker;
-use crate::sts::session::Secret;
 use crate::timeline::cut_policy::{self, CutRules};
 use crate::timeline::scheduler;
 use crate::timeline::segmenter::TimelineRules;

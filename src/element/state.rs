@@ -10,8 +10,8 @@ use super::settings::*;
 use crate::container::m4a::AacConfig;
 use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::metrics::StreamMetrics;
+use crate::sts::SessionHandle;
 use crate::sts::breaker::BreakerState;
-use crate::sts::session::SessionHandle;
 use crate::timeline::scheduler::OutputQueue;
 use crate::timeline::segmenter::{Segment, Segmenter};
 

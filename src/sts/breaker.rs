@@ -10,17 +10,10 @@
 
 use std::time::{Duration, Instant};
 
+use super::protocol::ErrorCode;
+
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
-
-/// Error codes that say "try again later": they count towards opening.
-pub const RETRYABLE_CODES: [&str; 5] = [
-    "TIMEOUT",
-    "MODEL_ERROR",
-    "GPU_OOM",
-    "QUEUE_FULL",
-    "RATE_LIMIT",
-];
 
 /// The breaker state as the plan's metric encodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +50,8 @@ pub struct Breaker {
     state: BreakerState,
     consecutive_failures: u32,
     opened_at: Option<Instant>,
-    probe_in_flight: bool,
-}
-
-pub fn is_retryable(code: &str) -> bool {
-    RETRYABLE_CODES.contains(&code)
+    /// The fragment sent as the half-open probe, while it is out.
+    probe: Option<String>,
 }
 
 impl Breaker {
@@ -72,7 +62,7 @@ impl Breaker {
             state: BreakerState::Closed,
             consecutive_failures: 0,
             opened_at: None,
-            probe_in_flight: false,
+            probe: None,
         }
     }
 
@@ -84,44 +74,60 @@ impl Breaker {
                 .is_some_and(|at| now.duration_since(at) >= self.cooldown)
         {
             self.state = BreakerState::HalfOpen;
-            self.probe_in_flight = false;
+            self.probe = None;
         }
         self.state
     }
 
-    pub fn admit(&mut self, now: Instant) -> Admission {
+    /// Whether `fragment_id` may be sent at `now`; the one admitted as the
+    /// half-open probe is remembered until its verdict.
+    pub fn admit(&mut self, now: Instant, fragment_id: &str) -> Admission {
         match self.state(now) {
             BreakerState::Closed => Admission::Send,
             BreakerState::Open => Admission::Refuse,
-            BreakerState::HalfOpen if self.probe_in_flight => Admission::Refuse,
+            BreakerState::HalfOpen if self.probe.is_some() => Admission::Refuse,
             BreakerState::HalfOpen => {
-                self.probe_in_flight = true;
+                self.probe = Some(fragment_id.to_owned());
                 Admission::Probe
             }
         }
     }
 
+    /// A dubbed answer: the service is healthy.
     pub fn record_success(&mut self) {
         self.consecutive_failures = 0;
         self.state = BreakerState::Closed;
         self.opened_at = None;
-        self.probe_in_flight = false;
+        self.probe = None;
     }
 
-    /// Records a failed answer with its error code.
-    pub fn record_failure(&mut self, code: &str, now: Instant) {
-        if !is_retryable(code) {
-            // A probe that fails for a non-retryable reason says nothing
-            // about the service's health: let the next fragment probe.
-            self.probe_in_flight = false;
+    /// A failed answer for `fragment_id` with its error code (our own
+    /// timeouts count as TIMEOUT).
+    pub fn record_failure(&mut self, fragment_id: &str, code: &ErrorCode, now: Instant) {
+        if !code.is_retryable() {
+            // Says nothing about the service's health: if it was the probe,
+            // let the next fragment probe.
+            self.no_verdict(fragment_id);
             return;
         }
         self.consecutive_failures += 1;
+        if self.probe.as_deref() == Some(fragment_id) {
+            self.probe = None;
+        }
         let half_open = self.state == BreakerState::HalfOpen;
         if half_open || self.consecutive_failures >= self.failure_threshold {
             self.state = BreakerState::Open;
             self.opened_at = Some(now);
-            self.probe_in_flight = false;
+            self.probe = None;
+        }
+    }
+
+    /// `fragment_id` ended without a word on the service's health (never
+    /// sent, an unreadable answer, a non-retryable error): if it was the
+    /// probe, the next fragment probes.
+    pub fn no_verdict(&mut self, fragment_id: &str) {
+        if self.probe.as_deref() == Some(fragment_id) {
+            self.probe = None;
         }
     }
 
@@ -133,9 +139,10 @@ impl Breaker {
         }
     }
 
-    /// A probe that never got an answer (disconnect, abandoned): probe again.
+    /// Every fragment out fell back at once (disconnect, end): a probe
+    /// among them never got its answer, the next fragment probes.
     pub fn probe_lost(&mut self) {
-        self.probe_in_flight = false;
+        self.probe = None;
     }
 }
 
@@ -158,13 +165,13 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::default();
         for code in ["TIMEOUT", "MODEL_ERROR", "GPU_OOM", "QUEUE_FULL"] {
-            b.record_failure(code, t0);
-            assert_eq!(b.admit(t0), Admission::Send);
+            b.record_failure("f", &ErrorCode::from(code), t0);
+            assert_eq!(b.admit(t0, "f"), Admission::Send);
         }
-        b.record_failure("RATE_LIMIT", t0);
+        b.record_failure("f", &ErrorCode::from("RATE_LIMIT"), t0);
         assert_eq!(b.state(t0), BreakerState::Open);
         assert_eq!(b.reopens_at(), Some(at(t0, 30)));
-        assert_eq!(b.admit(at(t0, 29)), Admission::Refuse);
+        assert_eq!(b.admit(at(t0, 29), "f"), Admission::Refuse);
     }
 
     #[test]
@@ -172,7 +179,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::default();
         for _ in 0..4 {
-            b.record_failure("TIMEOUT", t0);
+            b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
         }
         for code in [
             "STREAM_NOT_FOUND",
@@ -180,10 +187,10 @@ mod tests {
             "FRAGMENT_TOO_LARGE",
             "INVALID_SEQUENCE",
         ] {
-            b.record_failure(code, t0);
+            b.record_failure("f", &ErrorCode::from(code), t0);
         }
         assert_eq!(b.state(t0), BreakerState::Closed);
-        b.record_failure("TIMEOUT", t0);
+        b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
         assert_eq!(
             b.state(t0),
             BreakerState::Open,
@@ -196,11 +203,11 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::default();
         for _ in 0..4 {
-            b.record_failure("TIMEOUT", t0);
+            b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
         }
         b.record_success();
         for _ in 0..4 {
-            b.record_failure("TIMEOUT", t0);
+            b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
         }
         assert_eq!(b.state(t0), BreakerState::Closed);
     }
@@ -209,28 +216,28 @@ mod tests {
     fn half_open_after_cooldown_one_probe_success_closes() {
         let t0 = Instant::now();
         let mut b = Breaker::new(2, Duration::from_secs(30));
-        b.record_failure("TIMEOUT", t0);
-        b.record_failure("TIMEOUT", t0);
+        b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
+        b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
         assert_eq!(b.state(at(t0, 29)), BreakerState::Open);
         assert_eq!(b.state(at(t0, 30)), BreakerState::HalfOpen);
-        assert_eq!(b.admit(at(t0, 30)), Admission::Probe);
+        assert_eq!(b.admit(at(t0, 30), "f"), Admission::Probe);
         assert_eq!(
-            b.admit(at(t0, 31)),
+            b.admit(at(t0, 31), "f"),
             Admission::Refuse,
             "one probe at a time"
         );
         b.record_success();
         assert_eq!(b.state(at(t0, 31)), BreakerState::Closed);
-        assert_eq!(b.admit(at(t0, 31)), Admission::Send);
+        assert_eq!(b.admit(at(t0, 31), "f"), Admission::Send);
     }
 
     #[test]
     fn failed_probe_reopens_for_another_cooldown() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, Duration::from_secs(30));
-        b.record_failure("GPU_OOM", t0);
-        assert_eq!(b.admit(at(t0, 30)), Admission::Probe);
-        b.record_failure("TIMEOUT", at(t0, 38));
+        b.record_failure("f", &ErrorCode::from("GPU_OOM"), t0);
+        assert_eq!(b.admit(at(t0, 30), "f"), Admission::Probe);
+        b.record_failure("f", &ErrorCode::from("TIMEOUT"), at(t0, 38));
         assert_eq!(b.state(at(t0, 38)), BreakerState::Open);
         assert_eq!(b.state(at(t0, 67)), BreakerState::Open);
         assert_eq!(b.state(at(t0, 68)), BreakerState::HalfOpen);
@@ -240,9 +247,22 @@ mod tests {
     fn lost_probe_allows_another() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, Duration::from_secs(1));
-        b.record_failure("TIMEOUT", t0);
-        assert_eq!(b.admit(at(t0, 1)), Admission::Probe);
+        b.record_failure("f", &ErrorCode::from("TIMEOUT"), t0);
+        assert_eq!(b.admit(at(t0, 1), "f"), Admission::Probe);
         b.probe_lost();
-        assert_eq!(b.admit(at(t0, 1)), Admission::Probe);
+        assert_eq!(b.admit(at(t0, 1), "f"), Admission::Probe);
+    }
+
+    #[test]
+    fn the_breaker_keeps_its_probe_until_that_fragment_has_a_verdict() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(1));
+        b.record_failure("a", &ErrorCode::Timeout, t0);
+        assert_eq!(b.admit(at(t0, 1), "probe"), Admission::Probe);
+        b.no_verdict("other");
+        b.record_failure("other", &ErrorCode::from("INVALID_CONFIG"), at(t0, 1));
+        assert_eq!(b.admit(at(t0, 1), "next"), Admission::Refuse, "still out");
+        b.no_verdict("probe");
+        assert_eq!(b.admit(at(t0, 1), "next"), Admission::Probe);
     }
 }

@@ -1,16 +1,14 @@
-//! One stream's session with the STS: connect, `stream:init`, fragments in
-//! flight with their timeouts, answers, `stream:end`, and reconnection.
+//! One stream's session with the STS, a tokio task: connect, `stream:init`,
+//! fragments in flight with their timeouts, answers, `stream:end`, and
+//! reconnection.
 //!
-//! The session is a tokio task driven by commands. Every fragment handed to it
-//! gets exactly one reply: the dubbed M4A, or the reason it falls back. A
-//! fragment whose caller gave up (its receiver was dropped, e.g. at a live
-//! deadline) is not sent, and a late answer for it is only reported.
+//! The task is driven by commands from its [`SessionHandle`]. Every
+//! fragment handed to it gets exactly one reply: the dubbed M4A, or why it
+//! was not dubbed. A fragment whose caller gave up (its receiver was
+//! dropped, e.g. at a live deadline) is not sent, and a late answer for it
+//! is only reported.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -18,265 +16,22 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::breaker::{self, Admission, Breaker, BreakerState};
+use super::breaker::{Admission, Breaker, BreakerState};
+use super::client::*;
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::socketio::{ConnectOptions, Connection, Incoming, Traffic, TransportError};
-use crate::timeline::scheduler::FallbackReason;
+use super::socketio::{ConnectOptions, Connection, Incoming};
 
-/// How long `stream:end` waits for `stream:complete` before disconnecting.
-pub const END_WAIT: Duration = Duration::from_secs(2);
-/// How long [`SessionHandle::close`] waits for an ending session: the wait
-/// for `stream:complete`, then the polite close (bounded at 1 s by the
-/// transport), with room to spare.
-pub const CLOSE_LIMIT: Duration = Duration::from_millis(END_WAIT.as_millis() as u64 + 1_500);
 /// Fragments remembered as sent, to tell a late answer from one for a
 /// fragment never sent: more than can be in flight or answered late.
 const SENT_REMEMBERED: usize = 256;
-/// Upper bound for the websocket + namespace + `stream:init` handshake.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The code a `failed` answer without an error is reported with.
+const UNKNOWN_CODE: &str = "UNKNOWN";
 
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub url: String,
-    pub stream_id: String,
-    pub worker_id: String,
-    pub stream: StreamConfig,
-    pub max_inflight: u32,
-    pub timeout: Duration,
-    /// Waits between reconnect attempts; the last one repeats for ever.
-    pub backoff: Vec<Duration>,
-    /// After `backoff.len()` failed attempts, report `GaveUp` (the element
-    /// then posts an error) instead of probing on at the longest backoff.
-    pub give_up: bool,
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    pub auth_token: Option<Secret>,
-    pub tls_ca_file: Option<PathBuf>,
-    /// Where the connection counts its bytes.
-    pub traffic: Traffic,
-}
-
-/// A credential: usable, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The plan's backoff: `initial`, doubled for each of `attempts` attempts.
-pub fn doubling_backoff(initial: Duration, attempts: u32) -> Vec<Duration> {
-    (0..attempts.max(1))
-        .map(|i| initial * 2u32.saturating_pow(i))
-        .collect()
-}
-
-/// A segment ready to be sent.
-#[derive(Debug, Clone)]
-pub struct Fragment {
-    pub fragment_id: String,
-    pub pts_ns: u64,
-    pub duration_ms: u64,
-    pub m4a: Vec<u8>,
-}
-
-#[derive(Debug)]
-pub struct Dubbed {
-    pub m4a: Vec<u8>,
-    pub sequence_number: u64,
-    pub round_trip: Duration,
-    pub partial: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fallback {
-    pub reason: FallbackReason,
-    pub detail: String,
-}
-
-impl Fallback {
-    fn new(reason: FallbackReason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-pub type Reply = Result<Dubbed, Fallback>;
-
-/// What the session tells its element (for logs and bus messages).
-#[derive(Debug, Clone)]
-pub enum SessionEvent {
-    Connected {
-        session_id: String,
-        max_inflight: u32,
-    },
-    ConnectFailed {
-        error: String,
-        retry_in: Duration,
-    },
-    Disconnected {
-        reason: String,
-    },
-    LateAnswer {
-        fragment_id: String,
-    },
-    /// An answer for a fragment id this session never sent.
-    UnknownAnswer {
-        fragment_id: String,
-    },
-    Warning {
-        fragment_id: Option<String>,
-        message: String,
-    },
-    Completed {
-        total_fragments: Option<u64>,
-        statistics: Option<Value>,
-    },
-    BreakerChanged {
-        state: BreakerState,
-    },
-    Backpressure {
-        action: Action,
-    },
-    /// Reconnect attempts used up and `give_up` set.
-    GaveUp {
-        attempts: usize,
-        error: String,
-    },
-}
-
-pub type EventSink = Arc<dyn Fn(SessionEvent) + Send + Sync>;
-
-enum Command {
+pub(super) enum Command {
     Submit(Fragment, oneshot::Sender<Reply>),
     Applied(String),
     End,
-}
-
-/// Opens the Socket.IO connection; tests inject failures through it.
-pub(crate) type Connector = Arc<
-    dyn Fn(
-            ConnectOptions,
-        ) -> Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send>>
-        + Send
-        + Sync,
->;
-
-fn websocket_connector() -> Connector {
-    Arc::new(|options| Box::pin(Connection::connect(options)))
-}
-
-/// The element's handle; dropping every clone ends the session.
-#[derive(Clone)]
-pub struct SessionHandle {
-    commands: mpsc::UnboundedSender<Command>,
-    lifetime: Arc<Lifetime>,
-}
-
-/// Whether the stream was ended, and whether the session task is over:
-/// what lets a stop wait for `stream:end` to be answered instead of
-/// cutting it off (a process exits right after its pipeline stops).
-#[derive(Default)]
-struct Lifetime {
-    end_asked: std::sync::atomic::AtomicBool,
-    over: std::sync::Mutex<bool>,
-    changed: std::sync::Condvar,
-}
-
-impl Lifetime {
-    /// Waits until the session task is over, at most `limit`; true if it is.
-    fn wait_over(&self, limit: Duration) -> bool {
-        let over = self.over.lock().unwrap_or_else(|e| e.into_inner());
-        let (over, _) = self
-            .changed
-            .wait_timeout_while(over, limit, |over| !*over)
-            .unwrap_or_else(|e| e.into_inner());
-        *over
-    }
-}
-
-/// Held by the session task: marks it over when the task returns, is
-/// aborted or unwinds.
-struct OverOnDrop(Arc<Lifetime>);
-
-impl Drop for OverOnDrop {
-    fn drop(&mut self) {
-        *self.0.over.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.0.changed.notify_all();
-    }
-}
-
-impl SessionHandle {
-    /// Starts the session on `runtime`; it connects in the background.
-    pub fn start(
-        runtime: &tokio::runtime::Handle,
-        config: SessionConfig,
-        events: EventSink,
-    ) -> Self {
-        Self::start_with(runtime, config, events, websocket_connector())
-    }
-
-    pub(crate) fn start_with(
-        runtime: &tokio::runtime::Handle,
-        config: SessionConfig,
-        events: EventSink,
-        connector: Connector,
-    ) -> Self {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let lifetime = Arc::new(Lifetime::default());
-        let over = OverOnDrop(lifetime.clone());
-        let session = Session::new(config, events, receiver, connector);
-        runtime.spawn(async move {
-            let _over = over;
-            session.run().await;
-        });
-        Self { commands, lifetime }
-    }
-
-    /// Hands a fragment over; the receiver gets exactly one reply.
-    pub fn submit(&self, fragment: Fragment) -> oneshot::Receiver<Reply> {
-        let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Command::Submit(_, tx))) =
-            self.commands.send(Command::Submit(fragment, tx))
-        {
-            let _ = tx.send(Err(Fallback::new(
-                FallbackReason::Disconnected,
-                "session ended",
-            )));
-        }
-        rx
-    }
-
-    /// The dubbed audio of `fragment_id` went out: acknowledge it as applied.
-    pub fn applied(&self, fragment_id: String) {
-        let _ = self.commands.send(Command::Applied(fragment_id));
-    }
-
-    /// Ends the stream: `stream:end`, a bounded wait for `stream:complete`, disconnect.
-    pub fn end(&self) {
-        self.lifetime
-            .end_asked
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.commands.send(Command::End);
-    }
-
-    /// Lets the session go. A stream that was ended finishes its ending
-    /// first (what was queued before it, `stream:end`, the wait for
-    /// `stream:complete`, the close), for at most `limit`; false if it
-    /// took longer. Otherwise the connection closes at once.
-    pub fn close(self, limit: Duration) -> bool {
-        let lifetime = self.lifetime.clone();
-        drop(self);
-        if !lifetime.end_asked.load(std::sync::atomic::Ordering::SeqCst) {
-            return true;
-        }
-        lifetime.wait_over(limit)
-    }
 }
 
 struct InFlight {
@@ -292,7 +47,7 @@ enum Ended {
     Lost(String),
 }
 
-struct Session {
+pub(super) struct Session {
     config: SessionConfig,
     events: EventSink,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -303,15 +58,13 @@ struct Session {
     connector: Connector,
     breaker: Breaker,
     reported_breaker: BreakerState,
-    /// The fragment sent as the half-open probe, if one is out.
-    probe: Option<String>,
     flow: FlowControl,
     /// The last fragments sent, oldest first.
     sent: VecDeque<String>,
 }
 
 impl Session {
-    fn new(
+    pub(super) fn new(
         config: SessionConfig,
         events: EventSink,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -330,13 +83,12 @@ impl Session {
             connector,
             breaker,
             reported_breaker: BreakerState::Closed,
-            probe: None,
             flow: FlowControl::default(),
             sent: VecDeque::with_capacity(SENT_REMEMBERED),
         }
     }
 
-    async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let mut failures = 0usize;
         loop {
             match self.establish().await {
@@ -345,7 +97,7 @@ impl Session {
                     match self.serve(connection).await {
                         Ended::Finished => return,
                         Ended::Lost(reason) => {
-                            self.fall_back_all(FallbackReason::Disconnected, &reason);
+                            self.fall_back_all(Undubbed::Disconnected, &reason);
                             (self.events)(SessionEvent::Disconnected { reason });
                         }
                     }
@@ -356,7 +108,7 @@ impl Session {
                             attempts: failures + 1,
                             error,
                         });
-                        self.fall_back_all(FallbackReason::Disconnected, "gave up reconnecting");
+                        self.fall_back_all(Undubbed::Disconnected, "gave up reconnecting");
                         self.reject_until_end().await;
                         return;
                     }
@@ -433,7 +185,7 @@ impl Session {
         self.next_sequence = 0;
         self.flow.reset();
         for advice in early_advice {
-            self.on_backpressure(&advice);
+            self.on_backpressure(advice);
         }
         (self.events)(SessionEvent::Connected {
             session_id: ready.session_id,
@@ -481,7 +233,7 @@ impl Session {
                                     "the STS sent {STREAM_COMPLETE} before {STREAM_END}"
                                 ));
                             }
-                            self.fall_back_all(FallbackReason::Disconnected, "stream complete");
+                            self.fall_back_all(Undubbed::Disconnected, "stream complete");
                             return Ended::Finished;
                         }
                     }
@@ -497,7 +249,7 @@ impl Session {
                             fragment_id: None,
                             message: format!("no {STREAM_COMPLETE} within {} ms of {STREAM_END}", END_WAIT.as_millis()),
                         });
-                        self.fall_back_all(FallbackReason::Timeout, "stream ended");
+                        self.fall_back_all(Undubbed::Timeout, "stream ended");
                         connection.close().await;
                         return Ended::Finished;
                     }
@@ -525,22 +277,21 @@ impl Session {
                 }
                 Gate::Paused => {
                     let _ = reply.send(Err(Fallback::new(
-                        FallbackReason::Paused,
+                        Undubbed::Paused,
                         "the STS asked to pause",
                     )));
                     continue;
                 }
             }
-            match self.breaker.admit(now.into_std()) {
+            match self.breaker.admit(now.into_std(), &fragment.fragment_id) {
                 Admission::Refuse => {
                     let _ = reply.send(Err(Fallback::new(
-                        FallbackReason::BreakerOpen,
+                        Undubbed::BreakerOpen,
                         "circuit breaker open",
                     )));
                     continue;
                 }
-                Admission::Probe => self.probe = Some(fragment.fragment_id.clone()),
-                Admission::Send => {}
+                Admission::Probe | Admission::Send => {}
             }
             self.send(connection, fragment, reply, now);
         }
@@ -572,11 +323,8 @@ impl Session {
             },
         };
         if let Err(e) = connection.emit(FRAGMENT_DATA, &data) {
-            self.forget_probe(&fragment.fragment_id);
-            let _ = reply.send(Err(Fallback::new(
-                FallbackReason::Disconnected,
-                e.to_string(),
-            )));
+            self.breaker.no_verdict(&fragment.fragment_id);
+            let _ = reply.send(Err(Fallback::new(Undubbed::Disconnected, e.to_string())));
             return;
         }
         self.next_sequence += 1;
@@ -596,14 +344,6 @@ impl Session {
         );
     }
 
-    /// The probe ended without saying anything about the service's health.
-    fn forget_probe(&mut self, fragment_id: &str) {
-        if self.probe.as_deref() == Some(fragment_id) {
-            self.probe = None;
-            self.breaker.probe_lost();
-        }
-    }
-
     fn report_breaker(&mut self) {
         let state = self.breaker.state(Instant::now().into_std());
         if state != self.reported_breaker {
@@ -612,25 +352,13 @@ impl Session {
         }
     }
 
-    fn on_backpressure(&mut self, data: &Value) {
-        let action = data
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let delay = data.get("recommended_delay_ms").and_then(Value::as_u64);
-        let Some(action) = Action::parse(action, delay) else {
-            self.warn(
-                None,
-                format!("ignoring {BACKPRESSURE} with unknown action: {data}"),
-            );
-            return;
-        };
+    fn on_backpressure(&mut self, action: Action) {
         self.flow.apply(action);
         if action == Action::Pause {
             // Produced while paused: falls back now rather than waits.
             for (_, reply) in self.waiting.drain(..) {
                 let _ = reply.send(Err(Fallback::new(
-                    FallbackReason::Paused,
+                    Undubbed::Paused,
                     "the STS asked to pause",
                 )));
             }
@@ -640,48 +368,46 @@ impl Session {
 
     /// Handles one server event; true once the stream is complete.
     fn on_event(&mut self, name: &str, data: Value) -> bool {
-        match name {
-            FRAGMENT_PROCESSED => self.on_processed(data),
-            BACKPRESSURE => self.on_backpressure(&data),
-            FRAGMENT_ACK | STREAM_READY => {}
-            STREAM_COMPLETE => {
-                let complete: StreamComplete =
-                    serde_json::from_value(data).unwrap_or(StreamComplete {
-                        total_fragments: None,
-                        statistics: None,
-                    });
+        match ServerEvent::read(name, data) {
+            Ok(ServerEvent::FragmentProcessed(processed)) => self.on_processed(*processed),
+            Ok(ServerEvent::Backpressure(action)) => self.on_backpressure(action),
+            Ok(ServerEvent::FragmentAck | ServerEvent::StreamReady(_)) => {}
+            Ok(ServerEvent::StreamComplete(complete)) => {
                 (self.events)(SessionEvent::Completed {
                     total_fragments: complete.total_fragments,
                     statistics: complete.statistics,
                 });
                 return true;
             }
-            other => self.warn(None, format!("ignoring unknown STS event '{other}'")),
+            Err(error) => self.on_unreadable(error),
         }
         false
     }
 
-    fn on_processed(&mut self, data: Value) {
-        let fragment_id = data
-            .get("fragment_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let processed: FragmentProcessed = match serde_json::from_value(data) {
-            Ok(p) => p,
-            Err(e) => {
-                let message = format!("malformed {FRAGMENT_PROCESSED}: {e}");
-                match fragment_id.and_then(|id| self.in_flight.remove(&id).map(|f| (id, f))) {
-                    Some((id, flight)) => {
-                        self.warn(Some(id), message.clone());
-                        let _ = flight
-                            .reply
-                            .send(Err(Fallback::new(FallbackReason::InvalidReply, message)));
-                    }
-                    None => self.warn(None, message),
-                }
-                return;
-            }
+    /// An event that cannot be acted on: a warning; the fragment it names,
+    /// if in flight, falls back.
+    fn on_unreadable(&mut self, error: EventError) {
+        let message = error.to_string();
+        let EventError::Malformed {
+            fragment_id: Some(id),
+            ..
+        } = error
+        else {
+            return self.warn(None, message);
         };
+        match self.in_flight.remove(&id) {
+            Some(flight) => {
+                self.breaker.no_verdict(&id);
+                self.warn(Some(id), message.clone());
+                let _ = flight
+                    .reply
+                    .send(Err(Fallback::new(Undubbed::InvalidReply, message)));
+            }
+            None => self.warn(None, message),
+        }
+    }
+
+    fn on_processed(&mut self, processed: FragmentProcessed) {
         let Some(flight) = self.in_flight.remove(&processed.fragment_id) else {
             let fragment_id = processed.fragment_id;
             let event = if self.sent.contains(&fragment_id) {
@@ -698,23 +424,18 @@ impl Session {
                 processed
                     .error
                     .as_ref()
-                    .map_or("UNKNOWN", |e| e.code.as_str())
-                    .to_owned(),
+                    .map_or(ErrorCode::Other(UNKNOWN_CODE.into()), |e| e.code.clone()),
             ),
             _ => None,
         };
         let reply = answer(processed, flight.sequence_number, flight.sent_at.elapsed());
         match (&reply, failure_code) {
-            (Ok(_), _) => {
-                self.breaker.record_success();
-                self.probe = None;
-            }
-            (Err(_), Some(code)) if breaker::is_retryable(&code) => {
+            (Ok(_), _) => self.breaker.record_success(),
+            (Err(_), Some(code)) => {
                 self.breaker
-                    .record_failure(&code, Instant::now().into_std());
-                self.probe = None;
+                    .record_failure(&fragment_id, &code, Instant::now().into_std());
             }
-            _ => self.forget_probe(&fragment_id),
+            (Err(_), None) => self.breaker.no_verdict(&fragment_id),
         }
         if flight.reply.send(reply).is_err() {
             // The element gave up on it at its deadline while we waited.
@@ -731,22 +452,18 @@ impl Session {
             .collect();
         for id in expired {
             if let Some(flight) = self.in_flight.remove(&id) {
-                self.breaker.record_failure("TIMEOUT", now.into_std());
-                if self.probe.as_deref() == Some(id.as_str()) {
-                    self.probe = None;
-                }
+                self.breaker
+                    .record_failure(&id, &ErrorCode::Timeout, now.into_std());
                 let detail = format!("no answer within {} ms", self.config.timeout.as_millis());
                 let _ = flight
                     .reply
-                    .send(Err(Fallback::new(FallbackReason::Timeout, detail)));
+                    .send(Err(Fallback::new(Undubbed::Timeout, detail)));
             }
         }
     }
 
-    fn fall_back_all(&mut self, reason: FallbackReason, detail: &str) {
-        if self.probe.take().is_some() {
-            self.breaker.probe_lost();
-        }
+    fn fall_back_all(&mut self, reason: Undubbed, detail: &str) {
+        self.breaker.probe_lost();
         for (_, flight) in self.in_flight.drain() {
             let _ = flight.reply.send(Err(Fallback::new(reason, detail)));
         }
@@ -758,13 +475,13 @@ impl Session {
     /// Waits out a backoff; fragments meanwhile fall back at once. False when
     /// the element is done with the session.
     async fn wait_disconnected(&mut self, delay: Duration) -> bool {
-        self.fall_back_all(FallbackReason::Disconnected, "not connected to the STS");
+        self.fall_back_all(Undubbed::Disconnected, "not connected to the STS");
         let until = Instant::now() + delay;
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Submit(_, reply)) => {
-                        let _ = reply.send(Err(Fallback::new(FallbackReason::Disconnected, "not connected to the STS")));
+                        let _ = reply.send(Err(Fallback::new(Undubbed::Disconnected, "not connected to the STS")));
                     }
                     Some(Command::Applied(_)) => {}
                     Some(Command::End) | None => return false,
@@ -780,7 +497,7 @@ impl Session {
             match command {
                 Command::Submit(_, reply) => {
                     let _ = reply.send(Err(Fallback::new(
-                        FallbackReason::Disconnected,
+                        Undubbed::Disconnected,
                         "gave up reconnecting",
                     )));
                 }
@@ -804,15 +521,15 @@ fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Durati
         (ProcessedStatus::Failed, _) => {
             let (code, message) = processed
                 .error
-                .map(|e| (e.code, e.message.unwrap_or_default()))
-                .unwrap_or_else(|| ("UNKNOWN".into(), String::new()));
+                .map(|e| (e.code.to_string(), e.message.unwrap_or_default()))
+                .unwrap_or_else(|| (UNKNOWN_CODE.into(), String::new()));
             Err(Fallback::new(
-                FallbackReason::Error,
+                Undubbed::Failed,
                 format!("{code}: {message}"),
             ))
         }
         (_, None) => Err(Fallback::new(
-            FallbackReason::InvalidReply,
+            Undubbed::InvalidReply,
             "answer without dubbed_audio",
         )),
         (_, Some(audio)) => {
@@ -824,7 +541,7 @@ fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Durati
                     partial,
                 }),
                 Err(e) => Err(Fallback::new(
-                    FallbackReason::InvalidReply,
+                    Undubbed::InvalidReply,
                     format!("dubbed_audio is not base64: {e}"),
                 )),
             }
@@ -836,18 +553,27 @@ fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Durati
 /// for the caller to apply before the first fragment goes out.
 async fn wait_for_ready(
     connection: &mut Connection,
-    early_advice: &mut Vec<Value>,
+    early_advice: &mut Vec<Action>,
 ) -> Result<StreamReady, String> {
     loop {
-        match connection.incoming.recv().await {
-            Some(Incoming::Event { name, data }) if name == STREAM_READY => {
-                return serde_json::from_value(data)
-                    .map_err(|e| format!("malformed {STREAM_READY}: {e}"));
-            }
-            Some(Incoming::Event { name, data }) if name == BACKPRESSURE => early_advice.push(data),
-            Some(Incoming::Event { .. } | Incoming::Malformed(_)) => continue,
+        let (name, data) = match connection.incoming.recv().await {
+            Some(Incoming::Event { name, data }) => (name, data),
+            Some(Incoming::Malformed(_)) => continue,
             Some(Incoming::Closed(reason)) => return Err(reason),
             None => return Err("connection closed".into()),
+        };
+        match ServerEvent::read(&name, data) {
+            Ok(ServerEvent::StreamReady(ready)) => return Ok(ready),
+            Ok(ServerEvent::Backpressure(action)) => early_advice.push(action),
+            Err(
+                error @ EventError::Malformed {
+                    event: STREAM_READY,
+                    ..
+                },
+            ) => {
+                return Err(error.to_string());
+            }
+            _ => continue,
         }
     }
 }
@@ -859,18 +585,6 @@ async fn sleep_until_opt(when: Option<Instant>) {
     }
 }
 
-/// The largest message an answer for a segment of `segment_ms` needs:
-/// dubbed audio four times the segment at 512 kb/s, in base64, plus room
-/// for the JSON around it (about 2 MB for 6 s; the transport's own limit,
-/// 64 MiB, would let one reply take that much memory).
-pub fn max_message(segment_ms: u32) -> usize {
-    const BYTES_PER_MS: usize = 512_000 / 8 / 1000;
-    const LENGTH_FACTOR: usize = 4;
-    const ENVELOPE: usize = 64 * 1024;
-    let audio = segment_ms as usize * BYTES_PER_MS * LENGTH_FACTOR;
-    audio.div_ceil(3) * 4 + ENVELOPE
-}
-
 fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -880,7 +594,8 @@ fn unix_millis() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::sts::socketio::{Traffic, TransportError};
+    use std::sync::{Arc, Mutex};
 
     fn config(give_up: bool) -> SessionConfig {
         SessionConfig {
@@ -935,24 +650,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_message_limit_follows_the_segment() {
-        // A 6 s segment's M4A at 96 kb/s is ~72 KB, ~96 KB in base64.
-        let six_seconds = max_message(6_000);
-        assert!(six_seconds >= 4 * 6 * 512_000 / 8, "{six_seconds}");
-        assert!(six_seconds < 3 * 1024 * 1024, "{six_seconds}");
-        assert!(max_message(60_000) > 10 * six_seconds - 1024 * 1024);
-    }
-
-    #[test]
-    fn backoff_doubles_from_the_initial_delay() {
-        let secs: Vec<u64> = doubling_backoff(Duration::from_secs(2), 5)
-            .iter()
-            .map(Duration::as_secs)
-            .collect();
-        assert_eq!(secs, [2, 4, 8, 16, 32]);
-    }
-
     #[tokio::test(start_paused = true)]
     async fn reconnects_after_2_4_8_16_32_s_then_probes_every_32_s() {
         let (events, log) = recording();
@@ -986,7 +683,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let sent_at = Instant::now();
         let reply = handle.submit(fragment("a")).await.expect("a reply");
-        assert_eq!(reply.unwrap_err().reason, FallbackReason::Disconnected);
+        assert_eq!(reply.unwrap_err().reason, Undubbed::Disconnected);
         assert_eq!(
             sent_at.elapsed(),
             Duration::ZERO,
@@ -1019,7 +716,7 @@ mod tests {
             "the first connect and 5 retries, then an error"
         );
         let reply = handle.submit(fragment("b")).await.expect("a reply");
-        assert_eq!(reply.unwrap_err().reason, FallbackReason::Disconnected);
+        assert_eq!(reply.unwrap_err().reason, Undubbed::Disconnected);
     }
 
     fn processed(status: ProcessedStatus, data: Option<&str>) -> FragmentProcessed {
@@ -1066,16 +763,16 @@ mod tests {
         );
         let failed =
             answer(processed(ProcessedStatus::Failed, None), 0, Duration::ZERO).unwrap_err();
-        assert_eq!(failed.reason, FallbackReason::Error);
+        assert_eq!(failed.reason, Undubbed::Failed);
         let missing =
             answer(processed(ProcessedStatus::Success, None), 0, Duration::ZERO).unwrap_err();
-        assert_eq!(missing.reason, FallbackReason::InvalidReply);
+        assert_eq!(missing.reason, Undubbed::InvalidReply);
         let garbage = answer(
             processed(ProcessedStatus::Success, Some("%%%")),
             0,
             Duration::ZERO,
         )
         .unwrap_err();
-        assert_eq!(garbage.reason, FallbackReason::InvalidReply);
+        assert_eq!(garbage.reason, Undubbed::InvalidReply);
     }
 }
