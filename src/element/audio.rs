@@ -276,9 +276,9 @@ impl StsDub {
     pub(super) fn audio_loop(&self) {
         let mut state = self.state();
         let ready = loop {
-            if state.audio_flushing {
+            if state.tracks[Track::Audio].flushing {
                 drop(state);
-                let _ = self.audio_src.pause_task();
+                let _ = self.src_pads[Track::Audio].pause_task();
                 return;
             }
             if let Some(ready) = state.queue.pop_ready() {
@@ -291,7 +291,9 @@ impl StsDub {
             // Audio leaves: the timeline no longer follows the input back.
             state.segmenter.hold();
             if std::mem::take(&mut state.audio_segment_reached_back) {
-                reached_back_segment = Some(gst::event::Segment::new(&state.audio_segment));
+                reached_back_segment = Some(gst::event::Segment::new(
+                    &state.tracks[Track::Audio].segment,
+                ));
             }
         }
         let output = OutputContext {
@@ -306,7 +308,7 @@ impl StsDub {
         drop(state);
 
         if let Some(segment) = reached_back_segment {
-            self.audio_src.push_event(segment);
+            self.src_pads[Track::Audio].push_event(segment);
         }
         let result = match ready {
             Ready::Event(event) => {
@@ -319,7 +321,7 @@ impl StsDub {
             } => self.push_segment(&output, batch, segment, outcome),
         };
         if let Err(err) = result {
-            self.on_push_error(&self.audio_src, err);
+            self.on_push_error(&self.src_pads[Track::Audio], err);
         }
     }
 
@@ -339,7 +341,7 @@ impl StsDub {
         if eos {
             self.finish_reencoder()?;
         }
-        self.audio_src.push_event(event);
+        self.src_pads[Track::Audio].push_event(event);
         if eos {
             if let Some(session) = session {
                 session.end();
@@ -432,7 +434,7 @@ impl StsDub {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
             }
             self.advance_audio_position(&buffer);
-            self.audio_src.push(buffer)?;
+            self.src_pads[Track::Audio].push(buffer)?;
         }
         if dubbed.is_some()
             && let Some(session) = session
@@ -448,8 +450,10 @@ impl StsDub {
         let end = buffer
             .pts()
             .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
-        if let Some(end) = end.and_then(|end| state.audio_segment.to_running_time(end)) {
-            let before = state.audio_position.replace(end);
+        if let Some(end) =
+            end.and_then(|end| state.tracks[Track::Audio].segment.to_running_time(end))
+        {
+            let before = state.tracks[Track::Audio].position.replace(end);
             // Only when this buffer lets the video head leave: audio frames
             // outnumber video frames, and the wakeup is the cost.
             if audio_passed_head(before, end, state.video_head_running_time()) {

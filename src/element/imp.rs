@@ -69,24 +69,20 @@ pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 
 pub struct StsDub {
-    pub(super) audio_sink: gst::Pad,
-    pub(super) audio_src: gst::Pad,
-    pub(super) video_sink: gst::Pad,
-    pub(super) video_src: gst::Pad,
+    pub(super) sink_pads: PerTrack<gst::Pad>,
+    pub(super) src_pads: PerTrack<gst::Pad>,
     pub(super) settings: Mutex<Settings>,
     /// `stream-id` again, under a leaf lock: the bus-error tracer reads it
     /// from the posting thread, whatever else that thread holds.
     pub(super) stream_id: Mutex<String>,
     pub(super) state: Mutex<State>,
-    /// Wakes the audio_src task and a blocked audio chain function: a
-    /// segment decided, an audio event queued, a flush. One per output
-    /// task, so that what only one of them waits for (a video buffer in,
-    /// audio having left) does not wake the other: at hundreds of streams
-    /// per process, needless wakeups were the largest cost.
-    pub(super) audio_changed: Condvar,
-    /// Wakes the video_src task: a video item queued, audio output advanced
-    /// past its head, its clock wake, a flush.
-    pub(super) video_changed: Condvar,
+    /// Wakes a track's output task (and for audio, a blocked chain
+    /// function): audio, a segment decided, an audio event queued; video, a
+    /// video item queued, audio output advanced past its head, its clock
+    /// wake; both, a flush. One per output task, so that what only one of
+    /// them waits for does not wake the other: at hundreds of streams per
+    /// process, needless wakeups were the largest cost.
+    pub(super) changed: PerTrack<Condvar>,
     /// `segmentation=pauses`: decodes each audio frame to measure it. Used
     /// by the audio chain function only, outside `state`: a leaf lock.
     pub(super) level_meter: Mutex<Option<LevelMeter>>,
@@ -107,33 +103,27 @@ impl StsDub {
         lock(&self.state)
     }
 
-    fn changed(&self, track: Track) -> &Condvar {
-        match track {
-            Track::Audio => &self.audio_changed,
-            Track::Video => &self.video_changed,
-        }
-    }
-
     /// Waits, as `track`'s output task or chain function, for a change.
     pub(super) fn wait<'a>(
         &self,
         track: Track,
         guard: MutexGuard<'a, State>,
     ) -> MutexGuard<'a, State> {
-        self.changed(track)
+        self.changed[track]
             .wait(guard)
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Wakes what waits on `track` (call with `state` held).
     pub(super) fn wake(&self, track: Track) {
-        self.changed(track).notify_all();
+        self.changed[track].notify_all();
     }
 
     /// Wakes both tracks' waiters: for what is rare or touches both.
     pub(super) fn wake_all(&self) {
-        self.audio_changed.notify_all();
-        self.video_changed.notify_all();
+        for changed in self.changed.iter() {
+            changed.notify_all();
+        }
     }
 
     /// Records upstream's latency and wakes both heads: the video head's due
@@ -165,7 +155,7 @@ impl StsDub {
             self.query_upstream_latency(track);
             state = self.state();
         }
-        if state.flushing(track) {
+        if state.tracks[track].flushing {
             return Err(gst::FlowError::Flushing);
         }
         if state.absence(track).declared() {
@@ -228,11 +218,13 @@ impl StsDub {
         // the STS answer or the timeout does, never the video pad's input
         // nor anything downstream.
         let bound = state.settings.max_inflight as usize + 1;
-        while state.live == Some(false) && state.queue.undecided() > bound && !state.audio_flushing
+        while state.live == Some(false)
+            && state.queue.undecided() > bound
+            && !state.tracks[Track::Audio].flushing
         {
             state = self.wait(Track::Audio, state);
         }
-        if state.audio_flushing {
+        if state.tracks[Track::Audio].flushing {
             return Err(gst::FlowError::Flushing);
         }
         Ok(gst::FlowSuccess::Ok)
@@ -312,7 +304,7 @@ impl StsDub {
             EventView::FlushStart(_) => {
                 {
                     let mut state = self.state();
-                    state.set_flushing(track, true);
+                    state.tracks[track].flushing = true;
                     state.abandon(track);
                     self.wake_all();
                 }
@@ -334,7 +326,7 @@ impl StsDub {
                     for sticky in stream_identity(pad) {
                         state.queue_event(track, sticky);
                     }
-                    state.set_flushing(track, false);
+                    state.tracks[track].flushing = false;
                 }
                 self.start_task(track);
                 forwarded
@@ -572,7 +564,7 @@ impl StsDub {
         let track = self.track(pad);
         {
             let mut state = self.state();
-            state.set_flushing(track, !active);
+            state.tracks[track].flushing = !active;
             if !active {
                 state.abandon(track);
             }
@@ -588,25 +580,18 @@ impl StsDub {
     }
 
     pub(super) fn track(&self, pad: &gst::Pad) -> Track {
-        if pad == &self.audio_sink || pad == &self.audio_src {
-            Track::Audio
-        } else {
-            Track::Video
-        }
+        Track::ALL
+            .into_iter()
+            .find(|track| pad == &self.sink_pads[*track] || pad == &self.src_pads[*track])
+            .unwrap_or(Track::Video)
     }
 
     pub(super) fn src_pad(&self, track: Track) -> &gst::Pad {
-        match track {
-            Track::Audio => &self.audio_src,
-            Track::Video => &self.video_src,
-        }
+        &self.src_pads[track]
     }
 
     pub(super) fn sink_pad(&self, track: Track) -> &gst::Pad {
-        match track {
-            Track::Audio => &self.audio_sink,
-            Track::Video => &self.video_sink,
-        }
+        &self.sink_pads[track]
     }
 
     pub(super) fn check_settings(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
@@ -679,12 +664,14 @@ impl ObjectSubclass for StsDub {
                 .flags(flags)
                 .build()
         };
-        let audio_sink = sink("audio_sink", StsDub::audio_chain, gst::PadFlags::PROXY_CAPS);
-        let video_sink = sink(
-            "video_sink",
-            StsDub::video_chain,
-            gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION,
-        );
+        let sink_pads = PerTrack::new(|track| match track {
+            Track::Audio => sink("audio_sink", StsDub::audio_chain, gst::PadFlags::PROXY_CAPS),
+            Track::Video => sink(
+                "video_sink",
+                StsDub::video_chain,
+                gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION,
+            ),
+        });
         let src = |name: &str| {
             pad(name)
                 .query_function(|pad, parent, query| {
@@ -724,18 +711,14 @@ impl ObjectSubclass for StsDub {
                 .flags(gst::PadFlags::PROXY_CAPS)
                 .build()
         };
-        let audio_src = src("audio_src");
-        let video_src = src("video_src");
+        let src_pads = PerTrack::new(|track| src(&format!("{}_src", track.name())));
         Self {
-            audio_sink,
-            audio_src,
-            video_sink,
-            video_src,
+            sink_pads,
+            src_pads,
             settings: Mutex::new(Settings::default()),
             stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
-            audio_changed: Condvar::new(),
-            video_changed: Condvar::new(),
+            changed: PerTrack::default(),
             level_meter: Mutex::new(None),
             reencoder: Mutex::new(None),
             levels_wanted: AtomicBool::new(true),
@@ -783,14 +766,11 @@ impl ObjectImpl for StsDub {
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
-        for pad in [
-            &self.audio_sink,
-            &self.audio_src,
-            &self.video_sink,
-            &self.video_src,
-        ] {
-            obj.add_pad(pad)
-                .expect("pads are added once, at construction");
+        for track in Track::ALL {
+            for pad in [&self.sink_pads[track], &self.src_pads[track]] {
+                obj.add_pad(pad)
+                    .expect("pads are added once, at construction");
+            }
         }
     }
 }

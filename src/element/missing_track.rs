@@ -55,10 +55,7 @@ impl StsDub {
         if let Some(group) = upstream.and_then(|s| s.group_id()) {
             stream_start = stream_start.group_id(group);
         }
-        let segment = match track.other() {
-            Track::Audio => state.audio_segment.clone(),
-            Track::Video => state.video_segment.clone(),
-        };
+        let segment = state.tracks[track.other()].segment.clone();
         state.queue_event(track, stream_start.build());
         state.queue_event(track, gst::event::Segment::new(&segment));
         state.queue_event(track, gst::event::Eos::new());

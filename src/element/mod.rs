@@ -14,6 +14,7 @@ mod session_events;
 mod settings;
 mod state;
 mod tags;
+mod track;
 mod video;
 mod voiceover;
 

@@ -4,9 +4,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use super::absent::AbsenceWatch;
 use super::fragment::DubbedFrames;
 use super::settings::*;
+pub(super) use super::track::{PerTrack, Track, TrackState};
 use crate::container::m4a::AacConfig;
 use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::metrics::StreamMetrics;
@@ -28,29 +28,6 @@ pub(super) struct QueuedSegment {
 pub(super) struct Pending {
     pub(super) deadline: Option<gst::SingleShotClockId>,
     pub(super) task: tokio::task::AbortHandle,
-}
-
-/// The element's two pad pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Track {
-    Audio,
-    Video,
-}
-
-impl Track {
-    pub(super) fn other(self) -> Self {
-        match self {
-            Track::Audio => Track::Video,
-            Track::Video => Track::Audio,
-        }
-    }
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Track::Audio => "audio",
-            Track::Video => "video",
-        }
-    }
 }
 
 /// What the `stats` property reports.
@@ -75,8 +52,8 @@ pub(super) struct State {
     pub(super) settings: Settings,
     pub(super) session: Option<SessionHandle>,
     pub(super) aac: Option<AacConfig>,
-    pub(super) audio_segment: gst::FormattedSegment<gst::ClockTime>,
-    pub(super) video_segment: gst::FormattedSegment<gst::ClockTime>,
+    /// What audio and video each hold the same way.
+    pub(super) tracks: PerTrack<TrackState>,
     pub(super) segmenter: Segmenter<gst::Buffer>,
     pub(super) queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
     pub(super) pending: HashMap<u64, Pending>,
@@ -86,12 +63,8 @@ pub(super) struct State {
     pub(super) upstream_latency: Option<gst::ClockTime>,
     /// The latency sinks render with, from the LATENCY event.
     pub(super) pipeline_latency: Option<gst::ClockTime>,
-    pub(super) audio_flushing: bool,
-    pub(super) video_flushing: bool,
     /// EOS has left on audio_src: video no longer waits for audio.
     pub(super) audio_done: bool,
-    /// Running time up to which audio has left.
-    pub(super) audio_position: Option<gst::ClockTime>,
     pub(super) video_queue: VecDeque<VideoItem>,
     pub(super) video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
     pub(super) discont_pending: bool,
@@ -99,12 +72,6 @@ pub(super) struct State {
     /// timeline settled there, see `segmenter.rs`): the output gets it
     /// before its first buffer.
     pub(super) audio_segment_reached_back: bool,
-    /// Running time up to which video has left.
-    pub(super) video_position: Option<gst::ClockTime>,
-    /// Whether audio / video never comes (see `absent.rs`), each watched
-    /// from the other track's input.
-    pub(super) audio_absence: AbsenceWatch,
-    pub(super) video_absence: AbsenceWatch,
     pub(super) counts: Counts,
     /// This stream's series, from the start (READY → PAUSED) on.
     pub(super) metrics: Option<StreamMetrics>,
@@ -127,24 +94,17 @@ impl Default for State {
             settings,
             session: None,
             aac: None,
-            audio_segment: gst::FormattedSegment::new(),
-            video_segment: gst::FormattedSegment::new(),
+            tracks: PerTrack::default(),
             queue: OutputQueue::default(),
             pending: HashMap::new(),
             live: None,
             upstream_latency: None,
             pipeline_latency: None,
-            audio_flushing: true,
-            video_flushing: true,
             audio_done: false,
-            audio_position: None,
             video_queue: VecDeque::new(),
             video_wake: None,
             discont_pending: true,
             audio_segment_reached_back: false,
-            video_position: None,
-            audio_absence: AbsenceWatch::default(),
-            video_absence: AbsenceWatch::default(),
             counts: Counts::default(),
             metrics: None,
             health: None,
@@ -174,7 +134,7 @@ impl State {
         }
         self.queue.clear();
         self.segmenter.discard();
-        self.audio_position = None;
+        self.tracks[Track::Audio].position = None;
         self.audio_done = false;
         self.discont_pending = true;
     }
@@ -187,20 +147,6 @@ impl State {
         self.video_queue.clear();
         if let Some((_, id)) = self.video_wake.take() {
             id.unschedule();
-        }
-    }
-
-    pub(super) fn flushing(&self, track: Track) -> bool {
-        match track {
-            Track::Audio => self.audio_flushing,
-            Track::Video => self.video_flushing,
-        }
-    }
-
-    pub(super) fn set_flushing(&mut self, track: Track, flushing: bool) {
-        match track {
-            Track::Audio => self.audio_flushing = flushing,
-            Track::Video => self.video_flushing = flushing,
         }
     }
 
@@ -224,12 +170,9 @@ impl State {
         track: Track,
         segment: gst::FormattedSegment<gst::ClockTime>,
     ) {
-        match track {
-            Track::Audio => {
-                self.audio_segment = segment;
-                self.audio_segment_reached_back = false;
-            }
-            Track::Video => self.video_segment = segment,
+        self.tracks[track].segment = segment;
+        if track == Track::Audio {
+            self.audio_segment_reached_back = false;
         }
     }
 
@@ -279,7 +222,10 @@ impl State {
 
     /// Audio minus video running time of what has left, in ms.
     pub(super) fn av_delta_ms(&self) -> Option<f64> {
-        let (audio, video) = (self.audio_position?, self.video_position?);
+        let (audio, video) = (
+            self.tracks[Track::Audio].position?,
+            self.tracks[Track::Video].position?,
+        );
         Some((audio.nseconds() as f64 - video.nseconds() as f64) / 1e6)
     }
 
@@ -288,40 +234,38 @@ impl State {
     /// that every running time stays what it was and no frame lies outside
     /// it (never before running time 0).
     pub(super) fn reach_audio_segment_back(&mut self, earliest: gst::ClockTime) {
-        let Some(start) = self.audio_segment.start() else {
+        let segment = &mut self.tracks[Track::Audio].segment;
+        let Some(start) = segment.start() else {
             return;
         };
-        let base = self.audio_segment.base().unwrap_or(gst::ClockTime::ZERO);
+        let base = segment.base().unwrap_or(gst::ClockTime::ZERO);
         let back = start.saturating_sub(earliest).min(base);
         if back.is_zero() {
             return;
         }
-        let position = self
-            .audio_segment
-            .position()
-            .map(|p| p.saturating_sub(back));
-        self.audio_segment.set_start(start - back);
-        self.audio_segment.set_base(base - back);
-        self.audio_segment.set_position(position);
+        let position = segment.position().map(|p| p.saturating_sub(back));
+        segment.set_start(start - back);
+        segment.set_base(base - back);
+        segment.set_position(position);
         self.audio_segment_reached_back = true;
     }
 
     /// Running time of an audio timestamp; one before the segment start (an
     /// AAC priming frame at -21 ms) counts as the segment start.
     pub(super) fn audio_running_time(&self, pts: gst::ClockTime) -> Option<gst::ClockTime> {
-        let start = self.audio_segment.start().unwrap_or(gst::ClockTime::ZERO);
-        self.audio_segment.to_running_time(pts.max(start))
+        let segment = &self.tracks[Track::Audio].segment;
+        let start = segment.start().unwrap_or(gst::ClockTime::ZERO);
+        segment.to_running_time(pts.max(start))
     }
 
     pub(super) fn video_running_time(&self, buffer: &gst::Buffer) -> Option<gst::ClockTime> {
-        self.video_segment.to_running_time(buffer.dts_or_pts()?)
+        self.tracks[Track::Video]
+            .segment
+            .to_running_time(buffer.dts_or_pts()?)
     }
 
-    pub(super) fn absence(&mut self, track: Track) -> &mut AbsenceWatch {
-        match track {
-            Track::Audio => &mut self.audio_absence,
-            Track::Video => &mut self.video_absence,
-        }
+    pub(super) fn absence(&mut self, track: Track) -> &mut super::absent::AbsenceWatch {
+        &mut self.tracks[track].absence
     }
 }
 

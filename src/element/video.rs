@@ -16,9 +16,9 @@ impl StsDub {
     pub(super) fn video_loop(&self) {
         let mut state = self.state();
         let item = loop {
-            if state.video_flushing {
+            if state.tracks[Track::Video].flushing {
                 drop(state);
-                let _ = self.video_src.pause_task();
+                let _ = self.src_pads[Track::Video].pause_task();
                 return;
             }
             if self.video_head_may_leave(&mut state) {
@@ -42,11 +42,11 @@ impl StsDub {
         let result = match item {
             VideoItem::Buffer(buffer) => {
                 self.advance_video_position(&buffer);
-                self.video_src.push(buffer).map(|_| ())
+                self.src_pads[Track::Video].push(buffer).map(|_| ())
             }
             VideoItem::Event(event) => {
                 let eos = event.type_() == gst::EventType::Eos;
-                self.video_src.push_event(event);
+                self.src_pads[Track::Video].push_event(event);
                 if eos {
                     Err(gst::FlowError::Eos)
                 } else {
@@ -55,7 +55,7 @@ impl StsDub {
             }
         };
         if let Err(err) = result {
-            self.on_push_error(&self.video_src, err);
+            self.on_push_error(&self.src_pads[Track::Video], err);
         }
     }
 
@@ -78,7 +78,7 @@ impl StsDub {
             _ => None,
         };
         let audio = AudioOut {
-            position: state.audio_position,
+            position: state.tracks[Track::Audio].position,
             done: state.audio_done,
         };
         let now = clock.as_ref().map(|clock| clock.time());
@@ -134,8 +134,10 @@ impl StsDub {
         let end = buffer
             .pts()
             .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
-        if let Some(end) = end.and_then(|end| state.video_segment.to_running_time(end)) {
-            state.video_position = Some(end);
+        if let Some(end) =
+            end.and_then(|end| state.tracks[Track::Video].segment.to_running_time(end))
+        {
+            state.tracks[Track::Video].position = Some(end);
         }
         state.mark_output();
     }

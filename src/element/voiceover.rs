@@ -8,7 +8,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub, aac_config_from_caps};
-use super::state::lock;
+use super::state::{Track, lock};
 use crate::audio::reencode::{Encoding, Reencoder};
 use crate::container::m4a::AacConfig;
 
@@ -112,7 +112,7 @@ impl StsDub {
         };
         for buffer in reencoder.finish() {
             self.advance_audio_position(&buffer);
-            self.audio_src.push(buffer)?;
+            self.src_pads[Track::Audio].push(buffer)?;
         }
         Ok(())
     }
