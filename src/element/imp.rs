@@ -36,26 +36,19 @@
 //! held: a bus sync handler runs in the posting thread and may read `stats`
 //! (tested). `Condvar::notify_all` is the one call made with `state` held.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::audio_in::aac_config_from_caps;
+use super::levels::FrameLevelGate;
 use super::settings::*;
 use super::state::*;
-use crate::audio::level::{FrameLevels, LevelMeter};
 use crate::audio::reencode::Reencoder;
-use crate::container::m4a::AacConfig;
-use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::buserrors;
-use crate::ops::health;
-use crate::ops::metrics::{METRICS, StreamMetrics};
-use crate::sts::CLOSE_LIMIT;
-use crate::timeline::segmenter::{Frame, Segmenter};
+use crate::ops::metrics::METRICS;
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -64,9 +57,6 @@ pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("STS dubbing element"),
     )
 });
-
-/// How long stopping waits for the archive's last files.
-const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
 
 pub struct StsDub {
     pub(super) sink_pads: PerTrack<gst::Pad>,
@@ -83,12 +73,9 @@ pub struct StsDub {
     /// them waits for does not wake the other: at hundreds of streams per
     /// process, needless wakeups were the largest cost.
     pub(super) changed: PerTrack<Condvar>,
-    /// `segmentation=pauses`: decodes each audio frame to measure it. Used
-    /// by the audio chain function only, outside `state`: a leaf lock.
-    pub(super) level_meter: Mutex<Option<LevelMeter>>,
-    /// Whether the segmenter will look at the next audio frame's levels,
-    /// told after each frame, read before `state` is taken.
-    pub(super) levels_wanted: AtomicBool,
+    /// `segmentation=pauses`: each audio frame's levels, measured by the
+    /// audio chain function outside `state`.
+    pub(super) frame_levels: FrameLevelGate,
     /// The re-encoded output's decoder and encoder (`voiceover.rs`). Used
     /// by the audio_src task, reset at a flush and a stop: a leaf lock.
     pub(super) reencoder: Mutex<Option<Reencoder>>,
@@ -141,7 +128,10 @@ impl StsDub {
     /// What both chain functions check first: the upstream latency (until
     /// known), flushing, and a track already taken to be absent. The state,
     /// locked, when the buffer is to be taken.
-    fn admit_input(&self, track: Track) -> Result<MutexGuard<'_, State>, gst::FlowError> {
+    pub(super) fn admit_input(
+        &self,
+        track: Track,
+    ) -> Result<MutexGuard<'_, State>, gst::FlowError> {
         let mut state = self.state();
         let unknown = match track {
             // Asked once, even when video's query already said whether it is live.
@@ -162,123 +152,6 @@ impl StsDub {
             return Err(self.late_for_absent_track(&mut state, track));
         }
         Ok(state)
-    }
-
-    // ----- audio in -------------------------------------------------------
-
-    pub(super) fn audio_chain(
-        &self,
-        buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Before `state` is taken: decoding must not hold up the output tasks.
-        let levels = self.measure_levels(&buffer);
-        let mut state = self.admit_input(Track::Audio)?;
-        // Not the config itself: cloning it would allocate for every frame.
-        let Some(frame_duration_ns) = state.aac.as_ref().map(AacConfig::frame_duration_ns) else {
-            // Never post with `state` held: a bus sync handler may read stats.
-            drop(state);
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ["audio buffer before caps"]
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let frame_duration = gst::ClockTime::from_nseconds(frame_duration_ns);
-        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
-        let Some(pts) = buffer.pts() else {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "stream {}: dropping an audio frame without timestamp",
-                state.settings.stream_id
-            );
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let duration = buffer.duration().unwrap_or(frame_duration);
-        gst::trace!(CAT, imp = self, "audio frame {pts} ({duration})");
-        let frame = Frame {
-            pts: pts.nseconds(),
-            duration: duration.nseconds(),
-            data: buffer,
-        };
-        let segments = state.segmenter.push(frame, discont, levels);
-        if let Some(shift) = state.segmenter.take_shift() {
-            self.move_queued_segments(&mut state, shift);
-        }
-        for segment in segments {
-            self.dispatch(&mut state, segment);
-        }
-        self.levels_wanted
-            .store(state.segmenter.wants_levels(), Ordering::Relaxed);
-        let running_time = state.audio_running_time(pts);
-        self.watch_absence(&mut state, Track::Video, running_time);
-        // A file must not be read into memory faster than the STS answers.
-        // The only wait on a sink pad: it ends as segments are decided, which
-        // the STS answer or the timeout does, never the video pad's input
-        // nor anything downstream.
-        let bound = state.settings.max_inflight as usize + 1;
-        while state.live == Some(false)
-            && state.queue.undecided() > bound
-            && !state.tracks[Track::Audio].flushing
-        {
-            state = self.wait(Track::Audio, state);
-        }
-        if state.tracks[Track::Audio].flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    /// The levels of an audio frame, when segments are cut at pauses. A
-    /// decoder that fails is dropped with a warning: segments are then cut
-    /// at their longest duration, and the audio itself is untouched.
-    fn measure_levels(&self, buffer: &gst::Buffer) -> Option<FrameLevels> {
-        let mut meter = lock(&self.level_meter);
-        let meter_in_use = meter.as_mut()?;
-        if !self.levels_wanted.load(Ordering::Relaxed) {
-            meter_in_use.skip();
-            return None;
-        }
-        match meter_in_use.measure(buffer) {
-            Ok(levels) => levels,
-            Err(err) => {
-                *meter = None;
-                drop(meter);
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Decode,
-                    [
-                        "the level meter's AAC decoder failed ({err:?}): segments are now cut at segment-duration"
-                    ]
-                );
-                None
-            }
-        }
-    }
-
-    /// A meter for `config` when segments are cut at pauses; a warning when
-    /// none can be made (segments are then cut at their longest).
-    fn start_level_meter(&self, config: &AacConfig) {
-        let pauses = lock(&self.settings).segmentation == Segmentation::Pauses;
-        let meter = if pauses {
-            match LevelMeter::new(config) {
-                Ok(meter) => Some(meter),
-                Err(e) => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::CoreError::MissingPlugin,
-                        [
-                            "segmentation=pauses cannot measure the audio: {e}; segments are cut at segment-duration"
-                        ]
-                    );
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        *lock(&self.level_meter) = meter;
     }
 
     pub(super) fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -358,10 +231,7 @@ impl StsDub {
             }
             EventView::Tag(_) if track == Track::Audio => {
                 let mut state = self.state();
-                let event = match super::tags::language_code(&state.settings.target_language) {
-                    Some(code) => super::tags::relabelled(event, &code),
-                    None => event,
-                };
+                let event = super::tags::in_target_language(event, &state.settings.target_language);
                 state.queue.push_event(event);
                 self.wake_all();
                 true
@@ -369,12 +239,7 @@ impl StsDub {
             EventView::Eos(_) => {
                 let mut state = self.state();
                 if track == Track::Audio {
-                    for last in state.segmenter.finish() {
-                        self.dispatch(&mut state, last);
-                    }
-                    if let Some(archive) = &mut state.video_archive {
-                        archive.audio_ended();
-                    }
+                    self.end_audio_input(&mut state);
                 }
                 let other = track.other();
                 if state.absence(other).other_ended(|| self.dangling(other)) {
@@ -394,86 +259,6 @@ impl StsDub {
         }
     }
 
-    pub(super) fn on_audio_caps(&self, config: AacConfig, event: gst::Event) -> bool {
-        if self.state().aac.as_ref() == Some(&config) {
-            return true;
-        }
-        self.start_level_meter(&config);
-        // Outside `state`: it may post a warning, whose handlers may read stats.
-        let wanted = self.state().settings.reencodes();
-        let reencoding = self.can_reencode(wanted, &config);
-        let mut state = self.state();
-        if state.aac.is_some() {
-            // New format: what was cut so far is one segment of the old one.
-            for last in state.segmenter.finish() {
-                self.dispatch(&mut state, last);
-            }
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "stream {}: AAC object type {}, {} Hz, {} channels",
-            state.settings.stream_id,
-            config.object_type,
-            config.sample_rate,
-            config.channels
-        );
-        state
-            .segmenter
-            .set_format(config.sample_rate, config.frame_duration_ns());
-        state.reencoding = reencoding;
-        if state.session.is_none() {
-            let session = self.start_session(&state.settings, &config, state.metrics.clone());
-            state.session = Some(session);
-        }
-        let first_caps = state.aac.is_none();
-        state.aac = Some(config);
-        state.queue.push_event(event);
-        if first_caps
-            && let Some(code) = super::tags::language_code(&state.settings.target_language)
-        {
-            // Muxers write it: the dubbed track says its language.
-            state.queue.push_event(super::tags::language_event(&code));
-        }
-        self.wake_all();
-        true
-    }
-
-    // ----- audio out ------------------------------------------------------
-
-    pub(super) fn start_task(&self, track: Track) {
-        let element = self.obj().downgrade();
-        let result = self.src_pad(track).start_task(move || {
-            if let Some(element) = element.upgrade() {
-                match track {
-                    Track::Audio => element.imp().audio_loop(),
-                    Track::Video => element.imp().video_loop(),
-                }
-            }
-        });
-        if let Err(err) = result {
-            gst::error!(
-                CAT,
-                imp = self,
-                "cannot start the {track:?} output task: {err}"
-            );
-        }
-    }
-
-    pub(super) fn on_push_error(&self, pad: &gst::Pad, err: gst::FlowError) {
-        gst::debug!(CAT, obj = pad, "pausing task: {err:?}");
-        let _ = pad.pause_task();
-        if matches!(err, gst::FlowError::Flushing | gst::FlowError::Eos) {
-            return;
-        }
-        gst::element_imp_error!(
-            self,
-            gst::StreamError::Failed,
-            ["streaming stopped, reason {err:?}"]
-        );
-        pad.push_event(gst::event::Eos::new());
-    }
-
     // ----- video ----------------------------------------------------------
 
     /// Never waits: see `release.rs` for why video must not wait for audio.
@@ -488,8 +273,6 @@ impl StsDub {
         self.wake(Track::Video);
         Ok(gst::FlowSuccess::Ok)
     }
-
-    // ----- a track that never comes --------------------------------------
 
     // ----- queries and activation ----------------------------------------
 
@@ -556,29 +339,6 @@ impl StsDub {
         gst::Iterator::from_vec(vec![other.clone()])
     }
 
-    pub(super) fn activate_src(
-        &self,
-        pad: &gst::Pad,
-        active: bool,
-    ) -> Result<(), gst::LoggableError> {
-        let track = self.track(pad);
-        {
-            let mut state = self.state();
-            state.tracks[track].flushing = !active;
-            if !active {
-                state.abandon(track);
-            }
-            self.wake_all();
-        }
-        if active {
-            self.start_task(track);
-        } else {
-            pad.stop_task()
-                .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))?;
-        }
-        Ok(())
-    }
-
     pub(super) fn track(&self, pad: &gst::Pad) -> Track {
         Track::ALL
             .into_iter()
@@ -600,17 +360,6 @@ impl StsDub {
         }
         Ok(())
     }
-}
-
-pub(super) fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
-    let s = caps.structure(0).ok_or("empty caps")?;
-    let codec_data = s
-        .get::<gst::Buffer>("codec_data")
-        .map_err(|_| format!("caps {caps} have no codec_data (link aacparse before stsdub)"))?;
-    let map = codec_data
-        .map_readable()
-        .map_err(|_| "codec_data unreadable".to_string())?;
-    AacConfig::from_audio_specific_config(&map).map_err(|e| format!("codec_data: {e}"))
 }
 
 /// The sticky stream-start and caps events a sink pad has received.
@@ -719,9 +468,8 @@ impl ObjectSubclass for StsDub {
             stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
             changed: PerTrack::default(),
-            level_meter: Mutex::new(None),
             reencoder: Mutex::new(None),
-            levels_wanted: AtomicBool::new(true),
+            frame_levels: FrameLevelGate::default(),
         }
     }
 }
@@ -829,67 +577,12 @@ impl ElementImpl for StsDub {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         gst::debug!(CAT, imp = self, "{transition:?}");
         if transition == gst::StateChange::ReadyToPaused {
-            let settings = lock(&self.settings).clone();
-            if let Err(message) = self.check_settings(&settings) {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-            let stream_metrics = StreamMetrics::announce(&settings.stream_id);
-            let stream_health = health::register(&settings.stream_id, &self.obj().name());
-            if let Some(address) = &settings.metrics_address {
-                self.serve_metrics(address, &settings.stream_id)?;
-            }
-            let archive = settings
-                .archive_dir
-                .as_ref()
-                .map(|dir| Archive::new(Path::new(dir).join(&settings.stream_id)));
-            let mut state = self.state();
-            *state = State {
-                segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
-                video_archive: archive.clone().map(VideoArchive::new),
-                archive,
-                settings,
-                metrics: Some(stream_metrics),
-                health: Some(stream_health),
-                ..State::default()
-            };
+            self.start_stream()?;
         }
         let result = self.parent_change_state(transition)?;
         self.report_phase(transition);
         if transition == gst::StateChange::PausedToReady {
-            let mut state = self.state();
-            state.abandon_audio();
-            state.abandon_video();
-            *lock(&self.reencoder) = None;
-            let session = state.session.take();
-            state.health = None;
-            let archive = state.archive.clone();
-            drop(state);
-            // After EOS the session sends what was queued, `stream:end`,
-            // and waits for `stream:complete`: a process exits right after
-            // its pipeline stops, so the stop waits for that (bounded).
-            if let Some(session) = session
-                && !session.close(CLOSE_LIMIT)
-            {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "stream {}: the STS session had not ended {} ms after the stop",
-                    lock(&self.stream_id),
-                    CLOSE_LIMIT.as_millis()
-                );
-            }
-            // gst-launch exits right after stopping: the last files first.
-            if let Some(archive) = archive
-                && !archive.wait_idle(ARCHIVE_STOP_WAIT)
-            {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "stream {}: archive writes still under way at stop",
-                    lock(&self.stream_id)
-                );
-            }
+            self.stop_stream();
         }
         Ok(result)
     }

@@ -5,8 +5,11 @@ use gst::prelude::*;
 
 mod absent;
 mod audio;
+mod audio_in;
 mod fragment;
 mod imp;
+mod levels;
+mod lifecycle;
 mod missing_track;
 mod release;
 mod report;

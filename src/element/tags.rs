@@ -26,6 +26,15 @@ pub(super) fn language_event(code: &str) -> gst::Event {
 
 /// `event` (a tag event from upstream) with its language replaced by
 /// `code`; other tags as they were.
+/// Upstream's tag event as it leaves: its language, if any, replaced by
+/// `target_language`'s code (unchanged when that has none).
+pub(super) fn in_target_language(event: gst::Event, target_language: &str) -> gst::Event {
+    match language_code(target_language) {
+        Some(code) => relabelled(event, &code),
+        None => event,
+    }
+}
+
 pub(super) fn relabelled(event: gst::Event, code: &str) -> gst::Event {
     let gst::EventView::Tag(tag) = event.view() else {
         return event;

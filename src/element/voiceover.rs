@@ -7,7 +7,8 @@
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::imp::{CAT, StsDub, aac_config_from_caps};
+use super::audio_in::aac_config_from_caps;
+use super::imp::{CAT, StsDub};
 use super::state::{Track, lock};
 use crate::audio::reencode::{Encoding, Reencoder};
 use crate::container::m4a::AacConfig;
