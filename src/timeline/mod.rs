@@ -4,6 +4,7 @@
 //! into the original's place (`splice`).
 
 pub mod cut_policy;
+mod sample_timeline;
 pub mod scheduler;
 pub mod segmenter;
 pub mod splice;

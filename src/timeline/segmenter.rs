@@ -25,6 +25,8 @@
 //! keeps the settled stamps. Once audio has left ([`Segmenter::hold`]) the
 //! timeline never moves back: that would overlap the output.
 
+pub use super::sample_timeline::TimelineRules;
+use super::sample_timeline::{Anchor, Drift, SETTLE_STEP, Settling};
 use crate::audio::level::FrameLevels;
 use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules};
 
@@ -61,115 +63,12 @@ impl<F> Segment<F> {
     }
 }
 
-/// When timestamps are taken as continuous, in ns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimelineRules {
-    pub alignment_threshold: u64,
-    pub discont_wait: u64,
-}
-
-impl Default for TimelineRules {
-    /// GStreamer's audio sink defaults: 40 ms and 1 s.
-    fn default() -> Self {
-        Self {
-            alignment_threshold: 40_000_000,
-            discont_wait: 1_000_000_000,
-        }
-    }
-}
-
 /// A frame held until its segment closes, with the timestamp it came with.
 #[derive(Debug)]
 struct Held<F> {
     frame: Frame<F>,
     input_pts: u64,
     samples: u64,
-}
-
-/// Where the timeline's sample 0 is, and how many samples are placed since.
-#[derive(Debug, Clone, Copy)]
-struct Anchor {
-    pts: u64,
-    samples: u64,
-    /// How far the timeline runs behind where the input's own stamps put
-    /// it, because it never goes back before what has closed: the input is
-    /// compared with the timeline after adding this.
-    lag: u64,
-}
-
-impl Anchor {
-    /// Sample 0 at `input_pts`, or at `not_before` when that is later.
-    fn at(input_pts: u64, not_before: Option<u64>) -> Self {
-        let pts = not_before.map_or(input_pts, |end| input_pts.max(end));
-        Self {
-            pts,
-            samples: 0,
-            lag: pts - input_pts,
-        }
-    }
-}
-
-/// Frames whose offset the settling timeline follows: about half a second
-/// at 48 kHz, long enough for a median to ignore a late packet.
-const SETTLE_WINDOW: usize = 24;
-/// The smallest move of a settling timeline: below the precision anything
-/// downstream measures A/V with, and few enough moves to re-time the
-/// queued segments each time.
-const SETTLE_STEP: i64 = 500_000;
-
-/// The timeline before any audio has left: free to move to where the
-/// input's stamps put it.
-#[derive(Debug, Default)]
-struct Settling {
-    /// Input stamp minus timeline position, for the last frames (ns).
-    offsets: std::collections::VecDeque<i64>,
-    /// The earliest position placed: the timeline never moves before 0.
-    earliest: Option<u64>,
-}
-
-impl Settling {
-    fn note(&mut self, offset: i64) {
-        if self.offsets.len() == SETTLE_WINDOW {
-            self.offsets.pop_front();
-        }
-        self.offsets.push_back(offset);
-    }
-
-    /// On the stack: it runs for every frame while settling, on the
-    /// streaming thread.
-    fn median(&self) -> i64 {
-        let mut sorted = [0i64; SETTLE_WINDOW];
-        let held = self.offsets.len().min(SETTLE_WINDOW);
-        for (slot, offset) in sorted.iter_mut().zip(&self.offsets) {
-            *slot = *offset;
-        }
-        let sorted = &mut sorted[..held];
-        sorted.sort_unstable();
-        sorted.get(held / 2).copied().unwrap_or(0)
-    }
-
-    /// `shift` limited so that nothing placed moves before 0.
-    fn bounded(&self, shift: i64) -> i64 {
-        let earliest = self
-            .earliest
-            .map_or(0, |e| i64::try_from(e).unwrap_or(i64::MAX));
-        shift.max(-earliest)
-    }
-
-    fn moved(&mut self, shift: i64) {
-        for offset in &mut self.offsets {
-            *offset -= shift;
-        }
-        self.earliest = self.earliest.map(|e| e.saturating_add_signed(shift));
-    }
-}
-
-/// A drift beyond the threshold that has not lasted long enough yet.
-#[derive(Debug, Clone, Copy)]
-struct Drift {
-    since_pts: u64,
-    /// The first drifted frame's index in the segment under way, if it is there.
-    index: Option<usize>,
 }
 
 #[derive(Debug)]
