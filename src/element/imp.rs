@@ -44,6 +44,7 @@ use gst::subclass::prelude::*;
 
 use super::audio_in::aac_config_from_caps;
 use super::levels::FrameLevelGate;
+use super::properties::*;
 use super::settings::*;
 use super::state::*;
 use crate::audio::reencode::Reencoder;

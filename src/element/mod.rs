@@ -11,6 +11,7 @@ mod imp;
 mod levels;
 mod lifecycle;
 mod missing_track;
+mod properties;
 mod release;
 mod report;
 mod session_events;

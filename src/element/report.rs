@@ -8,7 +8,7 @@ use gst::subclass::prelude::*;
 
 use super::fragment::{DubbedFrames, FitSummary};
 use super::imp::{CAT, StsDub};
-use super::settings::*;
+use super::properties::*;
 use super::state::*;
 use crate::container::m4a;
 use crate::ops::runtime::RUNTIME;

@@ -5,6 +5,7 @@
 use gst::subclass::prelude::*;
 
 use super::imp::{CAT, StsDub};
+use super::properties::*;
 use super::settings::*;
 use crate::container::m4a::AacConfig;
 use crate::ops::health::Sts;

@@ -15,3 +15,18 @@ pub use client::{
     CLOSE_LIMIT, Dubbed, EventSink, Fallback, Fragment, Reply, Secret, SessionConfig, SessionEvent,
     SessionHandle, Undubbed,
 };
+
+/// Why `url` cannot be an STS server URL, if it cannot.
+pub fn check_server_url(url: &str) -> Result<(), socketio::TransportError> {
+    socketio::engine_io_url(url).map(drop)
+}
+
+/// Why `path` cannot be trusted as a PEM file of CA certificates, if it cannot.
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), socketio::TransportError> {
+    socketio::tls_config(Some(path)).map(drop)
+}
+
+/// A value from outside as a message shows it: its start and its length.
+pub fn shown(value: &str) -> String {
+    socketio::bounded(value)
+}
