@@ -4,6 +4,7 @@
 //! session (`session`), which the element drives through its handle
 //! (`client`). Nothing here knows the element.
 
+mod answer;
 pub mod breaker;
 pub mod client;
 pub mod flow;

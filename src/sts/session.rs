@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::answer::{UNKNOWN_CODE, answer};
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::client::*;
 use super::flow::{Action, FlowControl, Gate};
@@ -25,8 +26,6 @@ use super::socketio::{ConnectOptions, Connection, Incoming};
 /// Fragments remembered as sent, to tell a late answer from one for a
 /// fragment never sent: more than can be in flight or answered late.
 const SENT_REMEMBERED: usize = 256;
-/// The code a `failed` answer without an error is reported with.
-const UNKNOWN_CODE: &str = "UNKNOWN";
 
 pub(super) enum Command {
     Submit(Fragment, oneshot::Sender<Reply>),
@@ -515,40 +514,6 @@ impl Session {
     }
 }
 
-fn answer(processed: FragmentProcessed, sequence_number: u64, round_trip: Duration) -> Reply {
-    let partial = processed.status == ProcessedStatus::Partial;
-    match (processed.status, processed.dubbed_audio) {
-        (ProcessedStatus::Failed, _) => {
-            let (code, message) = processed
-                .error
-                .map(|e| (e.code.to_string(), e.message.unwrap_or_default()))
-                .unwrap_or_else(|| (UNKNOWN_CODE.into(), String::new()));
-            Err(Fallback::new(
-                Undubbed::Failed,
-                format!("{code}: {message}"),
-            ))
-        }
-        (_, None) => Err(Fallback::new(
-            Undubbed::InvalidReply,
-            "answer without dubbed_audio",
-        )),
-        (_, Some(audio)) => {
-            match base64::engine::general_purpose::STANDARD.decode(audio.data_base64.as_bytes()) {
-                Ok(m4a) => Ok(Dubbed {
-                    m4a,
-                    sequence_number,
-                    round_trip,
-                    partial,
-                }),
-                Err(e) => Err(Fallback::new(
-                    Undubbed::InvalidReply,
-                    format!("dubbed_audio is not base64: {e}"),
-                )),
-            }
-        }
-    }
-}
-
 /// Waits for `stream:ready`; `backpressure` advice that comes first is kept
 /// for the caller to apply before the first fragment goes out.
 async fn wait_for_ready(
@@ -717,62 +682,5 @@ mod tests {
         );
         let reply = handle.submit(fragment("b")).await.expect("a reply");
         assert_eq!(reply.unwrap_err().reason, Undubbed::Disconnected);
-    }
-
-    fn processed(status: ProcessedStatus, data: Option<&str>) -> FragmentProcessed {
-        FragmentProcessed {
-            fragment_id: "f".into(),
-            stream_id: None,
-            sequence_number: None,
-            status,
-            dubbed_audio: data.map(|d| AudioPayload {
-                format: "m4a".into(),
-                sample_rate_hz: 48000,
-                channels: 2,
-                duration_ms: 6000,
-                data_base64: d.into(),
-            }),
-            transcript: None,
-            translated_text: None,
-            processing_time_ms: None,
-            stage_timings: None,
-            error: None,
-        }
-    }
-
-    #[test]
-    fn answers_map_to_dubbed_or_fallback() {
-        let ok = answer(
-            processed(ProcessedStatus::Success, Some("AAEC")),
-            3,
-            Duration::ZERO,
-        )
-        .unwrap();
-        assert_eq!(
-            (ok.m4a, ok.sequence_number, ok.partial),
-            (vec![0, 1, 2], 3, false)
-        );
-        assert!(
-            answer(
-                processed(ProcessedStatus::Partial, Some("AAEC")),
-                0,
-                Duration::ZERO
-            )
-            .unwrap()
-            .partial
-        );
-        let failed =
-            answer(processed(ProcessedStatus::Failed, None), 0, Duration::ZERO).unwrap_err();
-        assert_eq!(failed.reason, Undubbed::Failed);
-        let missing =
-            answer(processed(ProcessedStatus::Success, None), 0, Duration::ZERO).unwrap_err();
-        assert_eq!(missing.reason, Undubbed::InvalidReply);
-        let garbage = answer(
-            processed(ProcessedStatus::Success, Some("%%%")),
-            0,
-            Duration::ZERO,
-        )
-        .unwrap_err();
-        assert_eq!(garbage.reason, Undubbed::InvalidReply);
     }
 }
