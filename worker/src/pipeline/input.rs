@@ -1,0 +1,259 @@
+//! Where the stream comes from: the source and demuxer (or RTSP source) of
+//! each kind of input, and the video codec it carries.
+
+use super::output::VideoParser;
+use super::quoted;
+
+/// rtspsrc's jitter buffer, the plan's 200 ms. rtspsrc's own default of
+/// 2000 ms makes a stream whose first RTP sequence number never arrives
+/// start 2 s late.
+pub const RTSP_LATENCY_MS: u32 = 200;
+
+/// Where the stream comes from. URLs and paths go into the launch line in
+/// double quotes, other values as given (a shell script passes its
+/// `"$VARIABLES"` with their quotes).
+#[derive(Debug, Clone)]
+pub enum Input {
+    Rtsp {
+        url: String,
+        /// rtspsrc `latency` (ms); [`RTSP_LATENCY_MS`] unless told.
+        latency: String,
+        /// rtspsrc `buffer-mode`, when not its default.
+        buffer_mode: Option<String>,
+    },
+    Rtmp {
+        url: String,
+    },
+    /// MPEG-TS (SRT, UDP or a `.ts` file): `source` is the element that
+    /// reads it; tsdemux's pads are named by PID, so they are linked by caps.
+    Ts {
+        source: String,
+        /// From the network: timestamps from the PTS, not the PCR (see
+        /// [`LIVE_TS_DEMUXER`]).
+        live: bool,
+    },
+    /// A file, read by `demuxer` (whose pads are `audio_pad`, `video_pad`).
+    File {
+        location: String,
+        demuxer: &'static str,
+        audio_pad: &'static str,
+        video_pad: &'static str,
+    },
+}
+
+impl Input {
+    /// An RTSP input with the plan's jitter buffer.
+    pub fn rtsp(url: &str) -> Self {
+        Input::Rtsp {
+            url: url.into(),
+            latency: RTSP_LATENCY_MS.to_string(),
+            buffer_mode: None,
+        }
+    }
+
+    /// The input a URL or file name calls for, by its scheme or extension.
+    pub fn from_uri(input: &str) -> Result<Self, String> {
+        let lower = input.to_ascii_lowercase();
+        let input_quoted = quoted(input);
+        let file = |demuxer, audio_pad, video_pad| {
+            Ok(Input::File {
+                location: input.into(),
+                demuxer,
+                audio_pad,
+                video_pad,
+            })
+        };
+        if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
+            Ok(Input::rtsp(input))
+        } else if lower.starts_with("rtmp://") {
+            Ok(Input::Rtmp { url: input.into() })
+        } else if lower.starts_with("srt://") {
+            // Caller or listener as the URI says (`?mode=listener`).
+            Ok(Input::Ts {
+                source: format!("srtsrc uri={input_quoted}"),
+                live: true,
+            })
+        } else if lower.starts_with("udp://") {
+            Ok(Input::Ts {
+                source: format!(
+                    "udpsrc uri={input_quoted} caps=\"video/mpegts, systemstream=(boolean)true, packetsize=(int)188\""
+                ),
+                live: true,
+            })
+        } else if [".ts", ".m2ts", ".mts"].iter().any(|e| lower.ends_with(e)) {
+            Ok(Input::Ts {
+                source: format!("filesrc location={input_quoted}"),
+                live: false,
+            })
+        } else if [".mp4", ".mov", ".m4a", ".m4v"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
+            file("qtdemux", "audio_0", "video_0")
+        } else if lower.ends_with(".flv") {
+            file("flvdemux", "audio", "video")
+        } else if lower.ends_with(".mkv") {
+            file("matroskademux", "audio_0", "video_0")
+        } else {
+            Err(format!(
+                "cannot tell how to read {input}: use .mp4, .mov, .flv, .mkv, .ts, rtsp://, rtmp://, srt:// or udp://"
+            ))
+        }
+    }
+
+    /// Source, depayloaders or demuxer, and parsers: the video (`video`)
+    /// into `video_to`, the AAC into `audio_to`.
+    pub(super) fn source_into(&self, video: VideoParser, video_to: &str, audio_to: &str) -> String {
+        let parse = video.element();
+        let video = video.codec;
+        match self {
+            Input::Rtsp {
+                url,
+                latency,
+                buffer_mode,
+            } => {
+                let url_quoted = quoted(url);
+                let mode = buffer_mode
+                    .as_ref()
+                    .map(|mode| format!(" buffer-mode={mode}"))
+                    .unwrap_or_default();
+                format!(
+                    "rtspsrc location={url_quoted} protocols=tcp latency={latency}{mode} name=src \
+                     src. ! {} ! {parse} ! {video_to} \
+                     src. ! rtpmp4gdepay ! aacparse ! {audio_to}",
+                    video.depayloader()
+                )
+            }
+            Input::Rtmp { url } => format!(
+                "rtmpsrc location={} ! flvdemux name=d \
+                 d.video ! {parse} ! {video_to} d.audio ! aacparse ! {audio_to}",
+                quoted(url)
+            ),
+            Input::Ts { source, live } => format!(
+                "{source} ! {} name=d \
+                 d. ! {parse} ! {video_to} d. ! aacparse ! {audio_to}",
+                if *live { LIVE_TS_DEMUXER } else { "tsdemux" }
+            ),
+            Input::File {
+                location,
+                demuxer,
+                audio_pad,
+                video_pad,
+            } => format!(
+                "filesrc location={} ! {demuxer} name=d \
+                 d.{video_pad} ! {parse} ! {video_to} d.{audio_pad} ! aacparse ! {audio_to}",
+                quoted(location)
+            ),
+        }
+    }
+}
+
+/// tsdemux for MPEG-TS from the network. Timed by the PCR (its default),
+/// the audio of an ffmpeg sender over UDP came out 230 ms after its video
+/// at every sync mark, with or without stsdub; timed by the PTS, 3 ms.
+/// SRT delivers packets at the sender's pace, so nothing is lost by it.
+pub const LIVE_TS_DEMUXER: &str = "tsdemux ignore-pcr=true";
+
+/// The input's video codec: it passes through untouched, but its parser
+/// (and RTP depayloader) must be named in a launch line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    #[default]
+    H264,
+    H265,
+}
+
+impl VideoCodec {
+    /// `h264` or `h265` (also `avc`, `hevc`).
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "h264" | "avc" | "h.264" => Ok(VideoCodec::H264),
+            "h265" | "hevc" | "h.265" => Ok(VideoCodec::H265),
+            other => Err(format!("video codec {other:?}: h264 or h265")),
+        }
+    }
+
+    pub(super) fn parser(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264parse",
+            VideoCodec::H265 => "h265parse",
+        }
+    }
+
+    fn depayloader(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "rtph264depay",
+            VideoCodec::H265 => "rtph265depay",
+        }
+    }
+
+    /// The RTP encoding name of this codec's video.
+    fn rtp_encoding(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H264",
+            VideoCodec::H265 => "H265",
+        }
+    }
+
+    /// The caps a demuxer gives this codec's video.
+    pub fn caps_name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "video/x-h264",
+            VideoCodec::H265 => "video/x-h265",
+        }
+    }
+}
+
+/// Why a stream a demuxer or RTSP source found cannot go through the
+/// worker (what it is, and what is expected), or None when it can:
+/// the audio must be AAC, the video `video`. Other kinds (subtitles,
+/// data) are let be.
+pub fn unsupported_stream(caps: &gst::CapsRef, video: VideoCodec) -> Option<String> {
+    let structure = caps.structure(0)?;
+    let name = structure.name().as_str();
+    let (kind, what) = if name == "application/x-rtp" {
+        let media = structure.get::<&str>("media").unwrap_or("");
+        let encoding = structure
+            .get::<&str>("encoding-name")
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let fine = match media {
+            "audio" => encoding == "MPEG4-GENERIC",
+            "video" => encoding == video.rtp_encoding(),
+            _ => true,
+        };
+        if fine {
+            return None;
+        }
+        (media.to_owned(), format!("RTP {encoding}"))
+    } else {
+        let kind = name.split('/').next().unwrap_or("").to_owned();
+        let fine = match kind.as_str() {
+            "audio" => {
+                name == "audio/mpeg" && matches!(structure.get::<i32>("mpegversion"), Ok(2) | Ok(4))
+            }
+            "video" => name == video.caps_name(),
+            _ => true,
+        };
+        if fine {
+            return None;
+        }
+        (kind, caps.to_string())
+    };
+    let expected = if kind == "audio" {
+        "AAC (audio/mpeg, mpegversion=4)".to_owned()
+    } else {
+        format!(
+            "{} (video-codec {})",
+            video.caps_name(),
+            if video == VideoCodec::H264 {
+                "h264; h265 is the other"
+            } else {
+                "h265; h264 is the other"
+            }
+        )
+    };
+    Some(format!(
+        "the input's {kind} is {what}; the worker takes {expected}"
+    ))
+}

@@ -1,0 +1,70 @@
+//! Several languages from one input: the list, checked, and the names of
+//! their elements.
+
+/// Several languages from one input, one stsdub each.
+#[derive(Debug, Clone)]
+pub struct Languages {
+    /// Target languages, in track order (`es`, `fr`, …).
+    pub targets: Vec<String>,
+    /// The input's language: the original track's tag.
+    pub source: String,
+    /// Each stsdub's `stream-id` is this, `-`, its language.
+    pub stream_id: String,
+    /// The original audio goes out too, as its own track.
+    pub keep_original: bool,
+}
+
+impl Languages {
+    /// `es,fr,de` as targets (spaces and empty items ignored); an error
+    /// names what is wrong.
+    pub fn parse(
+        list: &str,
+        source: &str,
+        stream_id: &str,
+        keep_original: bool,
+    ) -> Result<Self, String> {
+        let targets: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if targets.is_empty() {
+            return Err(format!(
+                "target languages {list:?}: a comma-separated list such as es,fr"
+            ));
+        }
+        if let Some(bad) = targets.iter().find(|l| {
+            !l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            return Err(format!(
+                "target language {bad:?}: letters, digits, '-' and '_' only (es, pt-BR)"
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = targets
+            .iter()
+            .find(|l| !seen.insert(l.to_ascii_lowercase()))
+        {
+            return Err(format!("target language {twice:?} is listed twice"));
+        }
+        Ok(Self {
+            targets,
+            source: source.into(),
+            stream_id: stream_id.into(),
+            keep_original,
+        })
+    }
+
+    pub(super) fn element(language: &str) -> String {
+        format!("dub_{}", language.replace('-', "_"))
+    }
+}
+
+/// An original audio track beside dubbed ones waits, unbounded, for them:
+/// they are held by the STS, and a demuxer feeds every branch from one
+/// thread, so a bounded wait here would close a circle (the muxer waiting
+/// for dubbed audio that waits for input the demuxer cannot push). How
+/// far it runs ahead is bounded by the dubbed tracks: their latency.
+pub(super) const ORIGINAL_HOLD: &str = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0";

@@ -1,0 +1,169 @@
+//! Where the dubbed stream goes: the muxer and sink of each kind of output,
+//! and the video parser the muxer needs.
+
+use super::VideoCodec;
+use super::quoted;
+
+/// Where the dubbed stream goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// `sink` is `rtmpsink` or `rtmp2sink`.
+    Rtmp { sink: String, url: String },
+    /// MPEG-TS to an SRT peer (caller or listener as the URI says).
+    Srt { url: String },
+    /// MPEG-TS to a UDP host and port.
+    Udp { host: String, port: String },
+    /// A file, muxed by its extension: .flv, .ts, .mkv, .mp4.
+    File { location: String },
+}
+
+/// The video parser, as the output needs it: MPEG-TS carries no codec
+/// data out of band, so a receiver that joins mid-stream needs the
+/// parameter sets before every keyframe (the parser puts them there when
+/// the input keeps them apart, as MP4, Matroska and FLV do).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct VideoParser {
+    pub(super) codec: VideoCodec,
+    in_band_parameter_sets: bool,
+}
+
+impl VideoParser {
+    pub(super) fn new(codec: VideoCodec, muxer: Muxer) -> Self {
+        Self {
+            codec,
+            in_band_parameter_sets: muxer == Muxer::MpegTs,
+        }
+    }
+
+    pub(super) fn element(self) -> String {
+        if self.in_band_parameter_sets {
+            format!("{} config-interval=-1", self.codec.parser())
+        } else {
+            self.codec.parser().to_owned()
+        }
+    }
+}
+
+/// The muxer that writes one output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Muxer {
+    Flv,
+    MpegTs,
+    Matroska,
+    Mp4,
+}
+
+impl Muxer {
+    fn element(self, name: &str) -> String {
+        match self {
+            Muxer::Flv => format!("flvmux name={name} streamable=true"),
+            // Seven packets per buffer: one UDP datagram each, as receivers expect.
+            Muxer::MpegTs => format!("mpegtsmux name={name} alignment=7"),
+            Muxer::Matroska => format!("matroskamux name={name}"),
+            Muxer::Mp4 => format!("mp4mux name={name}"),
+        }
+    }
+
+    /// FLV holds one audio track; the others any number.
+    pub(super) fn tracks_many(self) -> bool {
+        self != Muxer::Flv
+    }
+
+    /// A muxer pad for a track (`video` or `audio`).
+    pub(super) fn pad(self, name: &str, kind: &str) -> String {
+        match self {
+            Muxer::Flv => format!("{name}.{kind}"),
+            _ => format!("{name}."),
+        }
+    }
+}
+
+impl Output {
+    /// RTMP, SRT or UDP by the URL's scheme, a file otherwise.
+    pub fn from_uri(output: &str) -> Self {
+        let lower = output.to_ascii_lowercase();
+        if lower.starts_with("rtmp://") {
+            Output::Rtmp {
+                sink: "rtmpsink".into(),
+                url: output.into(),
+            }
+        } else if lower.starts_with("srt://") {
+            Output::Srt { url: output.into() }
+        } else if let Some(address) = lower.strip_prefix("udp://") {
+            let address = address.split(['?', '/']).next().unwrap_or_default();
+            let (host, port) = address.rsplit_once(':').unwrap_or((address, "5000"));
+            Output::Udp {
+                host: host.trim_matches(['[', ']']).into(),
+                port: port.into(),
+            }
+        } else {
+            Output::File {
+                location: output.into(),
+            }
+        }
+    }
+
+    pub(super) fn muxer(&self) -> Muxer {
+        match self {
+            Output::Rtmp { .. } => Muxer::Flv,
+            Output::Srt { .. } | Output::Udp { .. } => Muxer::MpegTs,
+            Output::File { location } => {
+                let lower = location.to_ascii_lowercase();
+                if lower.ends_with(".ts") || lower.ends_with(".m2ts") {
+                    Muxer::MpegTs
+                } else if lower.ends_with(".mkv") {
+                    Muxer::Matroska
+                } else if lower.ends_with(".mp4") || lower.ends_with(".mov") {
+                    Muxer::Mp4
+                } else {
+                    Muxer::Flv
+                }
+            }
+        }
+    }
+
+    /// Whether one output carries every language (else one per language).
+    pub fn carries_many_tracks(&self) -> bool {
+        self.muxer().tracks_many()
+    }
+
+    /// This output with `{lang}` in its URL or path replaced.
+    pub fn for_language(&self, language: &str) -> Self {
+        let put = |text: &String| text.replace("{lang}", language);
+        match self {
+            Output::Rtmp { sink, url } => Output::Rtmp {
+                sink: sink.clone(),
+                url: put(url),
+            },
+            Output::Srt { url } => Output::Srt { url: put(url) },
+            Output::Udp { host, port } => Output::Udp {
+                host: put(host),
+                port: put(port),
+            },
+            Output::File { location } => Output::File {
+                location: put(location),
+            },
+        }
+    }
+
+    pub(super) fn muxer_and_sink(&self) -> String {
+        self.muxer_and_sink_named("mux")
+    }
+
+    /// The muxer (named `name`) and the sink. Network sinks that block on
+    /// connecting (RTMP, SRT) get one queue, so that the muxer never stalls
+    /// into interleaving the first frames out of order.
+    pub(super) fn muxer_and_sink_named(&self, name: &str) -> String {
+        let mux = self.muxer().element(name);
+        match self {
+            Output::Rtmp { sink, url } => {
+                format!("{mux} ! queue ! {sink} location={}", quoted(url))
+            }
+            Output::Srt { url } => format!("{mux} ! queue ! srtsink uri={}", quoted(url)),
+            Output::Udp { host, port } => {
+                format!("{mux} ! udpsink host={} port={port}", quoted(host))
+            }
+            Output::File { location } => format!("{mux} ! filesink location={}", quoted(location)),
+        }
+    }
+}
