@@ -172,6 +172,19 @@ pub fn aac_caps(config: &crate::container::m4a::AacConfig) -> gst::Caps {
         .build()
 }
 
+/// The AAC configuration of audio caps (their codec_data).
+pub fn aac_config(caps: &gst::CapsRef) -> Result<crate::container::m4a::AacConfig, String> {
+    let s = caps.structure(0).ok_or("empty caps")?;
+    let codec_data = s
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| format!("caps {caps} have no codec_data (link aacparse before stsdub)"))?;
+    let map = codec_data
+        .map_readable()
+        .map_err(|_| "codec_data unreadable".to_string())?;
+    crate::container::m4a::AacConfig::from_audio_specific_config(&map)
+        .map_err(|e| format!("codec_data: {e}"))
+}
+
 /// avdec_aac if it is there (it decodes every AAC profile), else the
 /// highest-ranked decoder of raw AAC.
 pub fn aac_decoder() -> Result<gst::Element, String> {

@@ -12,15 +12,8 @@
 use crate::audio::driven_element::{self, DrivenElement};
 use crate::container::m4a::AacConfig;
 
-/// The level given to digital silence (and the floor of every level).
-pub const SILENCE_DB: f32 = -100.0;
-
-/// Levels measured per frame: a frame of 1024 samples (21 ms at 48 kHz) is
-/// too coarse to find a 40 ms gap between two words, a quarter of it is not.
-pub const BLOCKS_PER_FRAME: usize = 4;
-
-/// The RMS levels of one frame's [`BLOCKS_PER_FRAME`] consecutive blocks, in dBFS.
-pub type FrameLevels = [f32; BLOCKS_PER_FRAME];
+/// The levels are the cut policy's input: their format is its own.
+pub use crate::timeline::cut_policy::{BLOCKS_PER_FRAME, FrameLevels, SILENCE_DB};
 
 /// Decodes AAC frames one by one and reports each one's RMS level in dBFS.
 pub struct LevelMeter {

@@ -5,8 +5,9 @@
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::category::CAT;
 use super::fragment::{DubbedAudio, DubbedFrames, originals, retimed};
-use super::imp::{CAT, StsDub};
+use super::imp::StsDub;
 use super::report::*;
 use super::state::*;
 use super::voiceover::Mix;

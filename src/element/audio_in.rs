@@ -8,8 +8,9 @@ use std::sync::MutexGuard;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::category::CAT;
 use super::fragment::FragmentRequest;
-use super::imp::{CAT, StsDub};
+use super::imp::StsDub;
 use super::settings::Segmentation;
 use super::state::*;
 use crate::audio::level::FrameLevels;
@@ -403,16 +404,4 @@ impl StsDub {
         });
         scheduled.ok().map(|_| id)
     }
-}
-
-/// The AAC configuration of audio caps (their codec_data).
-pub(super) fn aac_config_from_caps(caps: &gst::CapsRef) -> Result<AacConfig, String> {
-    let s = caps.structure(0).ok_or("empty caps")?;
-    let codec_data = s
-        .get::<gst::Buffer>("codec_data")
-        .map_err(|_| format!("caps {caps} have no codec_data (link aacparse before stsdub)"))?;
-    let map = codec_data
-        .map_readable()
-        .map_err(|_| "codec_data unreadable".to_string())?;
-    AacConfig::from_audio_specific_config(&map).map_err(|e| format!("codec_data: {e}"))
 }

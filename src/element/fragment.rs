@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::imp::CAT;
+use super::category::CAT;
 use crate::audio::fit::{FitPlan, FitRules};
 use crate::audio::transcode;
 use crate::audio::voice;

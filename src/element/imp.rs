@@ -42,22 +42,15 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::audio_in::aac_config_from_caps;
+use super::category::CAT;
 use super::levels::FrameLevelGate;
 use super::properties::*;
 use super::settings::*;
 use super::state::*;
+use crate::audio::driven_element::aac_config;
 use crate::audio::reencode::Reencoder;
 use crate::ops::buserrors;
 use crate::ops::metrics::METRICS;
-
-pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "stsdub",
-        gst::DebugColorFlags::empty(),
-        Some("STS dubbing element"),
-    )
-});
 
 pub struct StsDub {
     pub(super) sink_pads: PerTrack<gst::Pad>,
@@ -221,15 +214,13 @@ impl StsDub {
                 self.wake_all();
                 true
             }
-            EventView::Caps(caps) if track == Track::Audio => {
-                match aac_config_from_caps(caps.caps()) {
-                    Ok(config) => self.on_audio_caps(config, event),
-                    Err(message) => {
-                        gst::element_imp_error!(self, gst::StreamError::Format, ["{message}"]);
-                        false
-                    }
+            EventView::Caps(caps) if track == Track::Audio => match aac_config(caps.caps()) {
+                Ok(config) => self.on_audio_caps(config, event),
+                Err(message) => {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ["{message}"]);
+                    false
                 }
-            }
+            },
             EventView::Tag(_) if track == Track::Audio => {
                 let mut state = self.state();
                 let event = super::tags::in_target_language(event, &state.settings.target_language);

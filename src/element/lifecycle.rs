@@ -10,7 +10,8 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::imp::{CAT, StsDub};
+use super::category::CAT;
+use super::imp::StsDub;
 use super::state::*;
 use crate::ops::archive::{Archive, VideoArchive};
 use crate::ops::health;

@@ -5,7 +5,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::absent::ABSENT_AFTER;
-use super::imp::{CAT, StsDub};
+use super::category::CAT;
+use super::imp::StsDub;
 use super::state::*;
 
 impl StsDub {

@@ -6,6 +6,7 @@ use gst::prelude::*;
 mod absent;
 mod audio;
 mod audio_in;
+mod category;
 mod fragment;
 mod imp;
 mod levels;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::category::CAT;
 use super::fragment::{DubbedFrames, FitSummary};
-use super::imp::{CAT, StsDub};
-use super::properties::*;
+use super::imp::StsDub;
+use super::settings::*;
 use super::state::*;
 use crate::container::m4a;
 use crate::ops::runtime::RUNTIME;

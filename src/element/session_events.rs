@@ -4,16 +4,16 @@
 
 use gst::subclass::prelude::*;
 
-use super::imp::{CAT, StsDub};
-use super::properties::*;
+use super::category::CAT;
+use super::imp::StsDub;
 use super::settings::*;
 use crate::container::m4a::AacConfig;
 use crate::ops::health::Sts;
 use crate::ops::metrics::{self, StreamMetrics};
 use crate::ops::runtime::RUNTIME;
 use crate::sts::breaker::BreakerState;
-use crate::sts::client::{self as session, SessionConfig, SessionEvent, SessionHandle};
 use crate::sts::protocol::{AUDIO_FORMAT, StreamConfig};
+use crate::sts::{self as session, SessionConfig, SessionEvent, SessionHandle};
 
 impl StsDub {
     /// Starts the stream's session; its events are reported under

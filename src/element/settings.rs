@@ -10,12 +10,44 @@
 
 use gst::glib;
 
-use super::properties::*;
 use crate::sts::Secret;
 use crate::sts::breaker;
 use crate::timeline::cut_policy::{self, CutRules};
 use crate::timeline::scheduler;
 use crate::timeline::segmenter::TimelineRules;
+
+/// The property names, as users write them and messages name them.
+pub(super) const PROP_STS_URL: &str = "sts-url";
+pub(super) const PROP_STREAM_ID: &str = "stream-id";
+pub(super) const PROP_WORKER_ID: &str = "worker-id";
+pub(super) const PROP_SOURCE_LANGUAGE: &str = "source-language";
+pub(super) const PROP_TARGET_LANGUAGE: &str = "target-language";
+pub(super) const PROP_VOICE_PROFILE: &str = "voice-profile";
+pub(super) const PROP_SEGMENT_DURATION: &str = "segment-duration";
+pub(super) const PROP_LATENCY: &str = "latency";
+pub(super) const PROP_TIMEOUT: &str = "timeout";
+pub(super) const PROP_MAX_INFLIGHT: &str = "max-inflight";
+pub(super) const PROP_STATS: &str = "stats";
+pub(super) const PROP_METRICS_ADDRESS: &str = "metrics-address";
+pub(super) const PROP_ARCHIVE_DIR: &str = "archive-dir";
+pub(super) const PROP_AUTH_TOKEN: &str = "auth-token";
+pub(super) const PROP_TLS_CA_FILE: &str = "tls-ca-file";
+pub(super) const PROP_RECONNECT_DELAY: &str = "reconnect-delay";
+pub(super) const PROP_RECONNECT_ATTEMPTS: &str = "reconnect-attempts";
+pub(super) const PROP_ERROR_AFTER_RECONNECTS: &str = "error-after-reconnect-attempts";
+pub(super) const PROP_BREAKER_THRESHOLD: &str = "breaker-failure-threshold";
+pub(super) const PROP_BREAKER_COOLDOWN: &str = "breaker-cooldown";
+pub(super) const PROP_SEGMENTATION: &str = "segmentation";
+pub(super) const PROP_MIN_SEGMENT_DURATION: &str = "min-segment-duration";
+pub(super) const PROP_MIN_PAUSE: &str = "min-pause-duration";
+pub(super) const PROP_PAUSE_THRESHOLD: &str = "pause-threshold";
+pub(super) const PROP_ALIGNMENT_THRESHOLD: &str = "alignment-threshold";
+pub(super) const PROP_DISCONT_WAIT: &str = "discont-wait";
+pub(super) const PROP_FIT: &str = "fit";
+pub(super) const PROP_MAX_STRETCH: &str = "max-stretch";
+pub(super) const PROP_ORIGINAL_VOLUME: &str = "original-volume";
+pub(super) const PROP_BITRATE: &str = "bitrate";
+pub(super) const PROP_ENCODER_SPEED: &str = "encoder-speed";
 
 pub(super) const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -349,6 +381,7 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use super::super::properties::*;
     use super::*;
     use gst::prelude::*;
 

@@ -7,9 +7,10 @@
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::audio_in::aac_config_from_caps;
-use super::imp::{CAT, StsDub};
+use super::category::CAT;
+use super::imp::StsDub;
 use super::state::{Track, lock};
+use crate::audio::driven_element::aac_config;
 use crate::audio::reencode::{Encoding, Reencoder};
 use crate::container::m4a::AacConfig;
 
@@ -65,7 +66,7 @@ impl StsDub {
         caps: &gst::CapsRef,
         mix: Mix,
     ) -> Result<Option<gst::Event>, gst::FlowError> {
-        let Ok(config) = aac_config_from_caps(caps) else {
+        let Ok(config) = aac_config(caps) else {
             return Ok(None);
         };
         {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::client::{Dubbed, Fallback, Reply, Undubbed};
+use super::exchange::{Dubbed, Fallback, Reply, Undubbed};
 use super::protocol::{FragmentProcessed, ProcessedStatus};
 
 /// The code a `failed` answer without an error is reported with.

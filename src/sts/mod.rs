@@ -7,14 +7,16 @@
 mod answer;
 pub mod breaker;
 pub mod client;
+mod exchange;
 pub mod flow;
 pub mod protocol;
 mod session;
 pub mod socketio;
 
-pub use client::{
-    CLOSE_LIMIT, Dubbed, EventSink, Fallback, Fragment, Reply, Secret, SessionConfig, SessionEvent,
-    SessionHandle, Undubbed,
+pub use client::{CLOSE_LIMIT, SessionHandle};
+pub use exchange::{
+    Dubbed, EventSink, Fallback, Fragment, Reply, Secret, SessionConfig, SessionEvent, Undubbed,
+    doubling_backoff, max_message,
 };
 
 /// Why `url` cannot be an STS server URL, if it cannot.

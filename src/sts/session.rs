@@ -9,6 +9,9 @@
 //! is only reported.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -18,10 +21,19 @@ use tokio::time::Instant;
 
 use super::answer::{UNKNOWN_CODE, answer};
 use super::breaker::{Admission, Breaker, BreakerState};
-use super::client::*;
+use super::exchange::*;
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::socketio::{ConnectOptions, Connection, Incoming};
+use super::socketio::{ConnectOptions, Connection, Incoming, TransportError};
+
+/// Opens the Socket.IO connection; tests inject failures through it.
+pub(crate) type Connector = Arc<
+    dyn Fn(
+            ConnectOptions,
+        ) -> Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Fragments remembered as sent, to tell a late answer from one for a
 /// fragment never sent: more than can be in flight or answered late.
@@ -559,7 +571,8 @@ fn unix_millis() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sts::socketio::{Traffic, TransportError};
+    use crate::sts::SessionHandle;
+    use crate::sts::socketio::Traffic;
     use std::sync::{Arc, Mutex};
 
     fn config(give_up: bool) -> SessionConfig {

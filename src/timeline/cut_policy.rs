@@ -18,7 +18,15 @@
 
 use std::collections::VecDeque;
 
-use crate::audio::level::{BLOCKS_PER_FRAME, FrameLevels, SILENCE_DB};
+/// The level given to digital silence (and the floor of every level).
+pub const SILENCE_DB: f32 = -100.0;
+
+/// Levels measured per frame: a frame of 1024 samples (21 ms at 48 kHz) is
+/// too coarse to find a 40 ms gap between two words, a quarter of it is not.
+pub const BLOCKS_PER_FRAME: usize = 4;
+
+/// The RMS levels of one frame's [`BLOCKS_PER_FRAME`] consecutive blocks, in dBFS.
+pub type FrameLevels = [f32; BLOCKS_PER_FRAME];
 
 /// How a segment's end is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

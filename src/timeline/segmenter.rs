@@ -27,8 +27,7 @@
 
 pub use super::sample_timeline::TimelineRules;
 use super::sample_timeline::{Anchor, Drift, SETTLE_STEP, Settling};
-use crate::audio::level::FrameLevels;
-use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules};
+use crate::timeline::cut_policy::{CutPolicy, CutReason, CutRules, FrameLevels};
 
 /// One frame and its timing, in nanoseconds (stream time of the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
