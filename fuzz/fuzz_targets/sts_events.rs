@@ -4,11 +4,9 @@
 
 use base64::Engine as _;
 use gststsdub::container::m4a;
-use gststsdub::sts::flow::Action;
-use gststsdub::sts::protocol::{FragmentProcessed, StreamComplete, StreamReady};
+use gststsdub::sts::protocol::{FragmentProcessed, ServerEvent};
 use gststsdub::sts::socketio::{Packet, parse_packet};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,26 +15,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Packet::Event { name, data }) = parse_packet(text) else {
         return;
     };
-    match name.as_str() {
-        "fragment:processed" => read_processed(data),
-        "backpressure" => {
-            let action = data.get("action").and_then(Value::as_str).unwrap_or_default();
-            let delay = data.get("recommended_delay_ms").and_then(Value::as_u64);
-            let _ = Action::parse(action, delay);
-        }
-        "stream:ready" => {
-            let _ = serde_json::from_value::<StreamReady>(data);
-        }
-        _ => {
-            let _ = serde_json::from_value::<StreamComplete>(data);
-        }
+    // What the session does with it: read it into its type.
+    if let Ok(ServerEvent::FragmentProcessed(processed)) = ServerEvent::read(&name, data) {
+        read_audio(*processed);
     }
 });
 
-fn read_processed(data: Value) {
-    let Ok(processed) = serde_json::from_value::<FragmentProcessed>(data) else {
-        return;
-    };
+fn read_audio(processed: FragmentProcessed) {
     let Some(audio) = processed.dubbed_audio else {
         return;
     };
