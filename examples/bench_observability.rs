@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+#[path = "support/bench.rs"]
+mod bench;
+
 struct Options {
     seconds: u64,
     runs: usize,
@@ -198,20 +201,15 @@ fn bench() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gststsdub::plugin_register_static().map_err(|e| e.to_string())?;
     let input = input(options.seconds)?;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?;
-    // Nothing listens there once the listener is dropped.
+    // Nothing listens there.
+    let dead = format!("127.0.0.1:{}", bench::free_port()?);
     let sts = format!("sts-url=http://{dead}");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let metrics_port = bench::free_port()?;
     let metrics = format!("127.0.0.1:{metrics_port}");
     let archive = std::env::temp_dir().join("stsdub-bench-archive");
 
     let runs = options.runs;
-    let closed = dead.to_string();
+    let closed = dead.clone();
     let every_10_ms = Some(Duration::from_millis(10));
     let stsdub = |props: &str| description(&input, Some(&format!("{sts} {props}")));
     let mut variants = vec![

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use gststsdub::container::m4a::AacConfig;
 use gststsdub::audio::transcode;
+use gststsdub::container::m4a::AacConfig;
 
 #[path = "support/bench.rs"]
 mod support;

@@ -170,8 +170,8 @@ fn encoder_figures(
         encoder.set_property_from_str(option, value);
     }
     let (cpu, frames) = through(encoder, &aac_caps(), pcm, channels, format, 1.0)?;
-    let config =
-        gststsdub::container::m4a::AacConfig::aac_lc(RATE, channels as u8).map_err(|e| e.to_string())?;
+    let config = gststsdub::container::m4a::AacConfig::aac_lc(RATE, channels as u8)
+        .map_err(|e| e.to_string())?;
     let maps: Vec<_> = frames
         .iter()
         .filter_map(|f| f.map_readable().ok())

@@ -17,8 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gststsdub::timeline::cut_policy::{CutRules, Segmentation};
 use gststsdub::audio::level::{FrameLevels, LevelMeter};
+use gststsdub::timeline::cut_policy::{CutRules, Segmentation};
 use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
 
 #[path = "support/bench.rs"]

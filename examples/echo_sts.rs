@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use gststsdub::audio::transcode;
 use gststsdub::container::m4a::{self, AacConfig};
 use gststsdub::sts::protocol::*;
-use gststsdub::audio::transcode;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef, TryData};

@@ -202,11 +202,6 @@ fn drive(
     Ok(())
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
 fn file_passes(
     input: &str,
     only: Option<usize>,
@@ -262,7 +257,7 @@ fn live_run(
     tally: &mut Tally,
     start: &mut Option<(f64, u64)>,
 ) -> Result<(), String> {
-    let port = free_port()?;
+    let port = support::free_port()?;
     let mut echo = Some(Echo::start(&[], port)?);
     let url = format!("http://127.0.0.1:{port}");
     let buffers = seconds * 48_000 / 1024;

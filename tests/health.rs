@@ -41,10 +41,7 @@ fn failing_ids(body: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn the_probes_tell_a_stuck_stream_from_a_healthy_one() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
     let echo = EchoSts::start(&[]);
     let mut healthy = Running::start(&live_to_flv(

@@ -23,6 +23,9 @@ use common::*;
 /// One live test at a time: they are real time and share the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// A default 6 s segment as cut on AAC frame boundaries at 48 kHz: 282
+/// frames of 1024 samples, 6016 ms.
+const SEGMENT_MS_ON_FRAME_BOUNDARIES: u64 = 282 * 1024 * 1000 / 48_000;
 fn live_seconds() -> u64 {
     std::env::var("STSDUB_LIVE_SECONDS")
         .ok()
@@ -50,13 +53,6 @@ fn marks_sample() -> PathBuf {
             path
         })
         .clone()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// nginx with the RTMP module on a free loopback port, recording what it gets.
@@ -465,7 +461,7 @@ fn live_rtsp_to_rtmp_every_segment_dubbed_in_sync() {
         let worker = Worker::start(&rtsp.url, &nginx.url("dubbed"), &echo.url);
         let (clean, segments) = worker.finish(Duration::from_secs(live_seconds() + 60));
         assert!(clean, "worker.sh exits 0 at the end of the stream");
-        let expected = (live_seconds() * 1000).div_ceil(6016) as usize;
+        let expected = (live_seconds() * 1000).div_ceil(SEGMENT_MS_ON_FRAME_BOUNDARIES) as usize;
         assert_eq!(segments.len(), expected, "{segments:?}");
         assert!(
             segments.iter().all(|(status, _)| status == "dubbed"),

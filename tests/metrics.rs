@@ -12,10 +12,7 @@ fn endpoint() -> String {
     static ADDRESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ADDRESS
         .get_or_init(|| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("port")
-                .port();
+            let port = free_port();
             format!("127.0.0.1:{port}")
         })
         .clone()

@@ -55,10 +55,7 @@ fn garbage_answers_fall_back_per_segment_and_never_break_the_stream() {
 fn breaker_opens_after_retryable_failures_and_closes_after_a_good_probe() {
     let echo = EchoSts::start(&["--error", "MODEL_ERROR", "--fail-first", "2"]);
     let output = scratch("breaker.flv");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let metrics = format!("127.0.0.1:{port}");
     let props = format!(
         "sts-url={} stream-id=breaker {LIVE_PROPS} breaker-failure-threshold=2 breaker-cooldown=1200 metrics-address={metrics}",

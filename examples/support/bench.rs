@@ -107,7 +107,9 @@ pub fn speech_clip(path: Option<String>) -> Result<PathBuf, String> {
 }
 
 /// The clip's AAC frames and config, read once.
-pub fn frames(clip: &Path) -> Result<(gststsdub::container::m4a::AacConfig, Vec<gst::Buffer>), String> {
+pub fn frames(
+    clip: &Path,
+) -> Result<(gststsdub::container::m4a::AacConfig, Vec<gst::Buffer>), String> {
     let (caps, buffers) = pull_all(&format!(
         "filesrc location={} ! qtdemux ! aacparse ! appsink name=sink sync=false",
         clip.display()
@@ -118,8 +120,8 @@ pub fn frames(clip: &Path) -> Result<(gststsdub::container::m4a::AacConfig, Vec<
         .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
         .ok_or("no audio with codec_data")?;
     let map = data.map_readable().map_err(|e| e.to_string())?;
-    let config =
-        gststsdub::container::m4a::AacConfig::from_audio_specific_config(&map).map_err(|e| e.to_string())?;
+    let config = gststsdub::container::m4a::AacConfig::from_audio_specific_config(&map)
+        .map_err(|e| e.to_string())?;
     Ok((config, buffers))
 }
 
@@ -147,4 +149,12 @@ pub fn pull_all(description: &str) -> Result<(Option<gst::Caps>, Vec<gst::Buffer
     }
     let _ = pipeline.set_state(gst::State::Null);
     Ok((caps, buffers))
+}
+
+/// A loopback port nothing listens on now (the OS picks it).
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
 }

@@ -59,6 +59,15 @@ pub fn example(name: &str) -> PathBuf {
     target_dir().join("examples").join(name)
 }
 
+/// A loopback port nothing listens on now (the OS picks it; a server
+/// started after may take it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// A program of the worker crate (`worker/src/bin/`), built beside the tests.
 pub fn program(name: &str) -> PathBuf {
     target_dir().join(name)

@@ -99,8 +99,5 @@ impl Drop for EchoSts {
 
 /// A loopback URL where nothing listens.
 pub fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", super::free_port())
 }
