@@ -41,7 +41,7 @@ fn run(command: &mut Command, what: &str) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{what} runs (bash scripts/deploy-check-setup.sh): {e}"))
 }
 
-/// `kubectl kustomize DIR`, written to a scratch file: its path.
+/// `kubectl kustomize DIR`, without a warning, written to a scratch file: its path.
 fn render(dir: &Path) -> PathBuf {
     let output = run(Command::new("kubectl").arg("kustomize").arg(dir), "kubectl");
     assert!(
@@ -49,6 +49,14 @@ fn render(dir: &Path) -> PathBuf {
         "kubectl kustomize {}: {}",
         dir.display(),
         String::from_utf8_lossy(&output.stderr)
+    );
+    // kustomize warns of deprecated fields (bases, patchesStrategicMerge,
+    // commonLabels) on stderr; the manifests use the current ones.
+    let warnings = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !warnings.contains("Warning"),
+        "kubectl kustomize {}: {warnings}",
+        dir.display()
     );
     let name = dir
         .strip_prefix(kubernetes_dir(""))
