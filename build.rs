@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 fn main() {
     gst_plugin_version_helper::info()
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Benchmark: what PLAYING → NULL → PLAYING leaves behind. One live stream
 //! (a tone, 500 ms segments) against the echo STS beside this program, set
 //! PLAYING until a fragment is in flight, then NULL, many times; the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Benchmark: what observability costs the streaming threads. A 10-minute
 //! H.264 + AAC file runs through stsdub as fast as it can (non-live, STS
 //! unreachable, so every segment falls back at once and only the element's

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Benchmark: what `segmentation=pauses` costs against `fixed`. The speech
 //! clip (make-speech-clip.sh) runs through stsdub as fast as it can
 //! (non-live, STS unreachable: every segment falls back at once, so only the

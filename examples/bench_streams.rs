@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Benchmark: how many live streams one process carries. N streams, each
 //! an `appsrc` pushing the speech clip's AAC frames from memory at real-time
 //! pace (one feeder thread for all, so no encoder or demuxer is measured),

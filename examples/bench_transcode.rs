@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What a transcode of dubbed audio costs and keeps: 6 s of 16 kHz mono
 //! AAC transcoded to 48 kHz stereo over and over, on one thread and on a
 //! pool of threads (as the element's blocking pool runs them), with RSS and

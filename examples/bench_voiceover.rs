@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Benchmark: what the re-encoded output costs, and why its parts.
 //!
 //! 1. CPU per stream-second of the speech clip through stsdub in codec

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where `segmentation=pauses` cuts every clip of the speech set
 //! (`scripts/make-speech-set.sh`), judged against each voice's clean speech,
 //! without a pipeline: each clip's levels are measured once, then the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The reference echo STS: a Socket.IO v5 server (socketioxide) that speaks the
 //! STS protocol and answers every fragment with a transformed copy of its audio.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where the level meter hears a tone that starts at 1.000 s and stops at
 //! 1.500 s of a clip (AAC in MP4, its priming cut by the edit list): one
 //! line per frame around both edges, at the frame's presentation time.

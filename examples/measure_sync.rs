@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Measures A/V sync in a recording of the `marks` sample
 //! (`scripts/make-sample.sh OUT SECONDS marks`): the time of each white flash
 //! in the video against the onset of the beep nearest to it. Uses ffmpeg.

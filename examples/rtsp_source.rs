@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! An RTSP server (gst-rtsp-server) for tests and the demo: serves an MP4
 //! file (H.264 + AAC), played once in real time; every client joins the
 //! same (shared) media, so a client that reconnects resumes where it is.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! How a live source's timestamps settle: runs `rtspsrc` on a URL for a
 //! while and prints, per track, where each buffer's timestamp puts the
 //! track's start (PTS minus the media before it, from the buffer count and

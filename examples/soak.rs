@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Soak: the worker's data path for a long time with faults injected at
 //! random, in one process, and what that leaves behind.
 //!

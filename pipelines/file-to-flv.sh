@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Dubs an MP4 file (H.264 + AAC) into an FLV file, faster than real time.
 #   INPUT=in.mp4 OUTPUT=out.flv STS_URL=http://127.0.0.1:8000 pipelines/file-to-flv.sh
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The live worker: RTSP (H.264 + AAC) in → stsdub → RTMP out. Video is never
 # re-encoded and stsdub holds it for its latency: no queue needs sizing.
 # The one queue, after flvmux, keeps the RTMP sink's blocking connect and

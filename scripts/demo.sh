@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The stream worker on a built-in default, one row per segment.
 #   bash scripts/demo.sh [FILE|rtsp://…|rtmp://…|srt://…|udp://…] [STS_URL] [OUTPUT]
 #       a 60 s spoken sample (or yours: .mp4 .mov .mkv .flv .ts) → stsdub → echo STS →

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs what tests/kubernetes.rs needs to check deploy/kubernetes offline:
 # kubectl (its built-in kustomize renders the bases; Debian's
 # kubernetes-client when there is none), the Kubernetes schemas with

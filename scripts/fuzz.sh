@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Fuzzes everything stsdub parses from remote bytes with cargo fuzz
 # (libFuzzer), one target after another, and prints one line per target:
 # executions, coverage, crashes. On stable Rust there is no sanitizer flag

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs the independent Socket.IO peers for the interop tests from the
 # registries: python-socketio (in a venv under target/) and Node's socket.io.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Makes a sample stream, H.264 + AAC-LC 48 kHz stereo in MP4.
 #   make-sample.sh OUT.mp4 [SECONDS] [speech|marks]
 # speech (default): spoken words (espeak-ng) over a test video.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Makes a news-style speech clip over a noise bed, for testing where
 # segments are cut, and keeps the clean speech to know where the pauses are.
 #   make-speech-clip.sh OUT.mp4 [SECONDS] [BED_DB]

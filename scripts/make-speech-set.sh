@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Makes the set of speech clips the cut policy is held to: voices that differ
 # (two espeak-ng voices at news and commentary speed, Spanish, and flite, a
 # second synthesizer), each over three backgrounds (pink noise, a babble of

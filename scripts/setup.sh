@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs what stsdub needs on Debian 12 when it is missing. Idempotent and
 # quiet when everything is there; needs root (or sudo) only to install.
 set -euo pipefail

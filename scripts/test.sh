@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The whole test suite: unit tests, element tests on a TestClock, and full
 # pipelines against the echo STS, checked with ffmpeg/ffprobe.
 set -euo pipefail

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! stsdub: dubs the AAC audio of a live stream through a remote speech-to-speech
 //! (STS) service and puts the dubbed audio back in step with the video.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Broadcast inputs and outputs, non-live: MPEG-TS in and out with several
 //! languages from one input, every file kind the worker reads, H.265
 //! passing untouched, and inputs it cannot take refused at start with what

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's pad pairs, events and lifetime, in gstreamer-check Harnesses
 //! on a TestClock. The STS is unreachable here, so every segment falls back
 //! at once: these tests are about timing and order, not dubbing.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The fault matrix: every fault an STS (or the way to it) can commit, each
 //! run through the same file pipeline and held to the same invariants. The
 //! stream always ends on its own with no error; the output audio is gapless

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The inputs kept for each fuzz target (fuzz/regressions/TARGET/): the
 //! crashes `scripts/fuzz.sh` found, and edge cases written beside them.
 //! Each is replayed through what its target calls and must be refused with

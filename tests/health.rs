@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! /healthz and /readyz with a healthy and a stuck stream in one process.
 //! Its own test binary: the probes answer for every stream of the process.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The install path users expect: meson builds the plugin with cargo and
 //! installs it into the GStreamer plugin directory of its prefix, where
 //! gst-inspect-1.0 finds it.

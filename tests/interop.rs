@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The same round trip against Socket.IO servers we did not write: an echo
 //! STS on python-socketio 5 (aiohttp) and one on Node's socket.io 4, both with
 //! their default 1 MB buffers, both checking the schema of what we send and

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! deploy/kubernetes checked offline: `kubectl kustomize` renders the base
 //! and every overlay, each rendered object validates against the Kubernetes
 //! schemas (kubernetes-validate, strict) or, for the Prometheus Operator's

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The level meter's decoder failing mid-stream (`segmentation=pauses`):
 //! a warning, segments cut at segment-duration from then on, every frame
 //! out untouched. avdec_aac shrugs off corrupt frames, so the fault is

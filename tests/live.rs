@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The live worker as users run it: gst-rtsp-server → `pipelines/worker.sh`
 //! (rtspsrc → stsdub → flvmux → rtmpsink) → nginx with Debian's RTMP module,
 //! the recording checked with ffmpeg. The sample carries sync marks (a white

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Live deadlines on a TestClock: the element in a gstreamer-check Harness
 //! (live upstream), real AAC frames, the real echo STS process.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What an operator reads with GST_DEBUG=stsdub:N: every warning says which
 //! stream, batch and fragment it is about; DEBUG does not flood per buffer.
 //! Alone in its binary, so no other test's lines mix in.

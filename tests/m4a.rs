@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Our M4A against the tools: what we pack is read by ffprobe and decoded by
 //! qtdemux + avdec_aac; what ffmpeg writes (plain and fragmented) we unpack.
 

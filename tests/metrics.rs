@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Prometheus metrics: one /metrics endpoint per process for every stsdub,
 //! the plan's names with their types, values that match the bus messages.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The main job never hangs: the worker's own pipeline (the demo's, built by
 //! `stsdub-worker`, no queue anywhere) ends on its own on ordinary inputs
 //! that once deadlocked it, with every packet in the output and the input's

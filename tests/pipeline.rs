@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Full pipelines: sample MP4 → stsdub (real echo STS process) → FLV, checked
 //! with ffmpeg. Non-live, so they run faster than real time.
 

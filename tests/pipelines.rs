@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The worker's pipeline is written once (`stsdub_worker::pipeline`); every place
 //! that writes it out again says the same: the shell scripts, the README and
 //! the element's docs. A copy that drifts (a lost `latency=200`, a queue

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Properties of the pure parts that place audio: whatever frames, stamps,
 //! jitter, discontinuities and levels come in, no frame is lost, doubled or
 //! reordered, the timeline never goes back, and every fit is exact.

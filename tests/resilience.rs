@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The STS misbehaving, failing, pausing, dying and freezing: the stream goes
 //! on, gapless, every segment accounted for as dubbed or fallback.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where segments are cut: `segmentation=pauses` on a speech clip whose
 //! clean speech tells where the words are, and the sample timeline against
 //! jittered and broken timestamps. Non-live, so they run faster than real time.

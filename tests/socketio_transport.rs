@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The Socket.IO client against a bare websocket server that we script
 //! packet by packet: what a server does that a friendly echo never does.
 

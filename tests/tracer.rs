@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The `stsdub-bus-errors` tracer: every error posted in a pipeline counts
 //! once in `worker_gst_bus_errors_total`, under the stream ids it hits.
 

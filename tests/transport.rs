@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The transport against real peers: an auth token the server checks (and a
 //! clear message when it refuses), wss:// with a CA made here, and secrets
 //! kept out of logs.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the audience hears when the output is re-encoded: dubbed speech
 //! stretched to fit instead of cut off (`fit=stretch`), the original kept
 //! under the voice (`original-volume`), switches and joins without clicks,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the benchmarks and the soak share: process CPU time, RSS and
 //! threads, the echo STS as a child process, running a pipeline to its
 //! end, the speech clip, and its AAC frames.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! AudioSpecificConfig, as found in a dubbed M4A's esds.
 #![no_main]
 

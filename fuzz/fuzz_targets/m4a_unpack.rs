@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The dubbed M4A: boxes, sample tables, fragments, edit lists. Every frame
 //! range it returns must lie inside the bytes it was given.
 #![no_main]

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Engine.IO / Socket.IO text packets as the STS sends them over the websocket.
 #![no_main]
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Every STS event the session reads, from the packet down to the dubbed
 //! audio: the payload shapes, backpressure advice, base64 and the M4A inside.
 #![no_main]

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One GStreamer element driven from the calling thread: its pads are
 //! linked to two pads of ours, so a buffer pushed in comes back processed in
 //! the same call (decoders, encoders and scaletempo all push from their

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! How dubbed speech is made to fit its segment when the output is
 //! re-encoded: lengths in, a stretch factor and a trim out. Pure.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The loudness of each AAC frame, measured on decoded audio, for finding
 //! the pauses in speech. The stream itself stays codec copy: the decoded
 //! samples are measured and dropped.

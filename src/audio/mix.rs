@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Gain ramps and the voice-over mix, on interleaved f32 samples. Pure.
 //!
 //! A gain that jumps makes a click: every change of level here is a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Audio processing outside the element's pads: decoding and encoding
 //! (`transcode`, `reencode`), levels (`level`), stretching to fit (`fit`),
 //! mixing (`mix`, `voice`), and GStreamer elements driven without a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The output audio when it is re-encoded (voice-over, or stretched
 //! speech): one decoder and one encoder per stream, each fed the whole
 //! stream in order, so the encoder is primed once and never drained

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! AAC decode, encode and transcode on the calling thread, with GStreamer's
 //! own elements (avdec_aac, audioconvert ! audioresample, avenc_aac) each
 //! driven as a lone element: no pipeline, no streaming thread, no bus per

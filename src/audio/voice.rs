@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Dubbed speech made ready for the mix when the output is re-encoded:
 //! decoded to the stream's rate and channels, sped up with its pitch kept
 //! when it is too long (GStreamer's scaletempo), cut or padded to exactly

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! A track that never comes: a video-only or audio-only input.
 //!
 //! gst-launch links `d.audio_0 ! aacparse` only when the demuxer adds that

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The audio path: a complete segment is queued and sent for dubbing, decided
 //! (dubbed, or original at its timeout or live deadline), and pushed by the
 //! audio_src task in segment order.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The audio input side: each frame measured (for cuts at pauses), cut
 //! into segments by the segmenter, and each segment queued for output and
 //! sent for dubbing, with its live deadline; the caps that set it all up.

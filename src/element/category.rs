@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's debug category (`GST_DEBUG=stsdub:6`), a leaf every part
 //! of the element logs through.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One segment's trip to the STS and back, run on the tokio runtime: pack
 //! the frames as M4A, submit, wait for the answer, and fit the dubbed audio to
 //! the segment: as AAC frames for codec copy (transcoding them when their

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! # stsdub
 //!
 //! Dubs a stream's AAC audio through a remote speech-to-speech (STS) service

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `segmentation=pauses`: the levels of each audio frame, measured by the
 //! audio chain function before it takes `state`, so that decoding never
 //! holds up the output tasks. Its own leaf lock; the segmenter says after

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Starting and stopping a stream: the settings checked and the stream's
 //! state made at READY → PAUSED; at PAUSED → READY everything queued
 //! abandoned, the STS session ended (bounded) and the archive's last files

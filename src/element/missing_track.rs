@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's side of `absent.rs`: asking whether a silent track's branch
 //! reaches a source, and ending that track's output when it is absent.
 

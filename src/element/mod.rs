@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The `stsdub` element: type registration only; the glue is in `imp.rs`.
 
 use gst::glib;

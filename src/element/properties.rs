@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's properties as GObject sees them: their names, their
 //! param specs (blurb, range, default), and reading and writing
 //! [`Settings`] by name. The sentinels users write (`latency=-1`,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! When the head of the video queue may leave on `video_src`.
 //!
 //! The rule never waits for anything that only the audio sink pad's input can

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the element tells the world: the `stats` property, one
 //! `stsdub-segment` message per segment, the stream's metrics, and /metrics.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's side of its STS session: the session's configuration from the
 //! settings, and what each session event becomes (logs, warnings, bus
 //! messages, metrics).

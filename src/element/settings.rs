@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's settings as typed values: defaults and ranges, the
 //! checks made when the element starts, and the rules they give the
 //! timeline, the STS client and the re-encoder. Their GObject face (names,

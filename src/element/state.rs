@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's runtime state: what each track holds, where each stands in
 //! running time, and the helpers that read it. Behind `StsDub::state`.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The dubbed track says its language: a stream tag event with
 //! GStreamer's language-code tag on `audio_src`, which muxers write
 //! (MPEG-TS as an ISO 639 descriptor, Matroska and MP4 in the track header).

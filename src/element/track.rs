@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's tracks, and what each of them holds the same way. Audio
 //! and video are instances of one [`TrackState`], reached by [`Track`]
 //! through [`PerTrack`]; a third track adds a field there, not a copy of

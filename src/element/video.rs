@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The video path: the video_src task pushes the head of the video queue
 //! when `release.rs` says so, arming a clock wake when it must wait.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The re-encoded output (voice-over, stretched speech): the audio_src
 //! task's side of `reencode.rs`. The re-encoder starts at the stream's caps
 //! event (its caps replace the input's), takes every segment in order, and

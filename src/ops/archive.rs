@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The optional segment archive (`archive-dir`): each segment's audio as sent,
 //! its dubbed audio as received, and the video of the same span, named as the
 //! plan names them: `{stream_id}/{batch:06}_audio.m4a`, `_dubbed.m4a`,

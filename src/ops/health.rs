@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What an orchestrator asks of the process: is every stream alive
 //! (`/healthz`), and has every stream settled with its STS (`/readyz`).
 //!

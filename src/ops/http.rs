@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The process's one HTTP endpoint: `GET /metrics` (Prometheus), `/healthz`
 //! and `/readyz` (orchestrator probes, see `health.rs`), served on the
 //! runtime however many elements there are.

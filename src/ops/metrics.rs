@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Prometheus metrics: one registry per process, labelled by `stream_id`,
 //! served by `http.rs` however many elements there are. Updating a metric is
 //! an atomic add; rendering happens on the runtime, never on a streaming

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What operators see and run beside the element: Prometheus metrics,
 //! health, their HTTP endpoint, the segment archive, the bus-errors tracer,
 //! and the process-wide tokio runtime.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The one tokio runtime shared by every stsdub element of the process.
 //!
 //! Two worker threads are plenty: the work is network I/O, packing and base64,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What an STS answer gives the element: the dubbed M4A, or why the
 //! fragment falls back. Pure.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Circuit breaker over STS answers, exactly as the plan has it. Pure: time
 //! is an argument.
 //!

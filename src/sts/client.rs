@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The element's handle on its STS session: starts the session task,
 //! submits fragments, acknowledges what went out, ends the stream, and lets
 //! the session go once it has ended (bounded). The task itself is
@@ -9,17 +11,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::exchange::*;
-use super::session::{Command, Connector, Session};
-use super::socketio::Connection;
+use super::session::{Command, Session};
+use super::socketio::{Connector, websocket_connector};
 
 /// How long [`SessionHandle::close`] waits for an ending session: the wait
 /// for `stream:complete`, then the polite close (bounded at 1 s by the
 /// transport), with room to spare.
 pub const CLOSE_LIMIT: Duration = Duration::from_millis(END_WAIT.as_millis() as u64 + 1_500);
-
-fn websocket_connector() -> Connector {
-    Arc::new(|options| Box::pin(Connection::connect(options)))
-}
 
 /// The element's handle; dropping every clone ends the session.
 #[derive(Clone)]

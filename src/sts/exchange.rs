@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What goes between the element and its STS session: the session's
 //! configuration, the fragments handed over, the reply each gets (dubbed
 //! audio, or why not), and the events the session reports.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Flow control from the STS's `backpressure` events. Pure: time is an argument.
 //!
 //! `slow_down` spaces sends by `recommended_delay_ms`; `pause` stops sending

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The speech-to-speech (STS) service client: the Socket.IO connection
 //! (`socketio`), the event payloads of the plan's protocol (`protocol`), the
 //! circuit breaker and flow control over its answers, and one stream's

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Event payloads of the STS protocol (the plan's "WebSocket Audio Fragment
 //! Protocol"), as serde types. Incoming payloads are lenient about optional
 //! fields and strict about the ones we act on.

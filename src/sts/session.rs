@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One stream's session with the STS, a tokio task: connect, `stream:init`,
 //! fragments in flight with their timeouts, answers, `stream:end`, and
 //! reconnection.
@@ -9,9 +11,6 @@
 //! is only reported.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -24,16 +23,7 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::exchange::*;
 use super::flow::{Action, FlowControl, Gate};
 use super::protocol::*;
-use super::socketio::{ConnectOptions, Connection, Incoming, TransportError};
-
-/// Opens the Socket.IO connection; tests inject failures through it.
-pub(crate) type Connector = Arc<
-    dyn Fn(
-            ConnectOptions,
-        ) -> Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send>>
-        + Send
-        + Sync,
->;
+use super::socketio::{ConnectOptions, Connection, Connector, Incoming};
 
 /// Fragments remembered as sent, to tell a late answer from one for a
 /// fragment never sent: more than can be in flight or answered late.
@@ -572,7 +562,7 @@ fn unix_millis() -> u64 {
 mod tests {
     use super::*;
     use crate::sts::SessionHandle;
-    use crate::sts::socketio::Traffic;
+    use crate::sts::socketio::{Traffic, TransportError};
     use std::sync::{Arc, Mutex};
 
     fn config(give_up: bool) -> SessionConfig {

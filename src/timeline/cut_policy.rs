@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where a segment closes. Pure: frame durations and block levels in, cut
 //! points out.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The segmenter's sample timeline: where sample 0 lies ([`Anchor`]), how
 //! it follows the input's stamps while they settle ([`Settling`]), and a
 //! drift that has not lasted long enough to re-anchor yet ([`Drift`]). See

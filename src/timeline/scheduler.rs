@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Deadlines and the ordered output of segments. Pure: time is an argument.
 //!
 //! Segment k covers running time [t_k, t_k + D). A live sink renders it at

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Cuts a stream of AAC frames into segments on frame boundaries. Pure.
 //!
 //! Where a segment closes is the cut policy's choice (`cut_policy.rs`):

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Fits dubbed AAC frames to the segment they replace. Pure.
 //!
 //! Dubbed audio rarely has the segment's exact length. Frame i of the dubbed

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Test media: the sample, variants made with ffmpeg, real AAC frames, and
 //! readings of files with ffmpeg/ffprobe (packets, decoded audio, codecs).
 #![allow(dead_code)]

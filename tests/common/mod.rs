@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Shared test helpers, one file per concern: `sts` (STS processes), `media`
 //! (samples and ffmpeg readings), `run` (pipelines to their end), `observe`
 //! (metrics and logs); here, registration, paths and child processes.

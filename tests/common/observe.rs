@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the element shows operators: /metrics scrapes and its log lines.
 #![allow(dead_code)]
 

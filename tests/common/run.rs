@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Pipelines run to their end, with what they posted on the bus.
 #![allow(dead_code)]
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! STS processes for tests: the echo STS (or any peer that prints its
 //! address first) as a real process, and a URL where nothing listens.
 #![allow(dead_code)]

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The bound on a whole test binary. Every wait in a test is bounded, but a
 //! wait that is not (a library call that blocks, a child that never ends)
 //! would otherwise hold CI until its own limit, with nothing said of where.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 // An independent echo STS on Node's socket.io 4, for interop tests.
 // Same contract as echo_sts.py: schema checked, audio echoed, default 1 MB buffer.
 const http = require("http");

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 """An independent echo STS on python-socketio 5 (aiohttp), for interop tests.
 
 It checks the schema of everything the worker sends, answers each fragment

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! A process that runs thousands of threads asks Linux for a futex hash
 //! table sized for them.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The stsdub worker: one launch line per stream, written once
 //! (`pipeline`), and what its programs share (`signals`, `futex_hash`).
 //! The programs are in `src/bin/`: `stsdub-worker` runs one stream (the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the user programs share: ending on SIGINT (Ctrl-C) or SIGTERM (what
 //! a container orchestrator sends) the same way.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 // Validates Prometheus Operator objects (a JSON list on stdin) against the
 // schemas of their CRDs, as @kubernetes-models generates them. Prints one
 // line per object; exits 1 if any is invalid or of a kind it does not know.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 """Offline checks of rendered Kubernetes manifests (tests/kubernetes.rs).
 
 validate.py validate FILE   every object of FILE against the Kubernetes

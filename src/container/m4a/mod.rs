@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! M4A (MPEG-4 audio, ISO BMFF) packing and unpacking in memory, for one AAC
 //! track. Pure: no GStreamer, no I/O.
 //!

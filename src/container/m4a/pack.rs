@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Writing a faststart M4A of one AAC track: ftyp, moov (with the esds
 //! the decoder needs and an edit list for priming), mdat.
 

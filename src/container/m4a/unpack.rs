@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Reading the AAC frames of an M4A: plain MP4 (stbl) or fragmented
 //! (moof/trun), every offset and length checked against the bytes.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The `stsdub-bus-errors` tracer: counts every error message posted in a
 //! pipeline into `worker_gst_bus_errors_total`. An element only sees its own
 //! errors; a tracer sees every element's, and works under plain

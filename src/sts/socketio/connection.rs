@@ -1,7 +1,11 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! A live Socket.IO connection: the handshake, then a pump task that moves
 //! packets between the websocket and the owner's channels.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,6 +94,20 @@ pub struct ConnectOptions {
     pub traffic: Traffic,
     /// The largest websocket message taken; a larger one closes the connection.
     pub max_message: usize,
+}
+
+/// Opens the Socket.IO connection; tests inject failures through it.
+pub type Connector = Arc<
+    dyn Fn(
+            ConnectOptions,
+        ) -> Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Connects over the network, the connector every session uses outside tests.
+pub fn websocket_connector() -> Connector {
+    Arc::new(|options| Box::pin(Connection::connect(options)))
 }
 
 /// A live Socket.IO connection; dropping it closes the websocket.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Socket.IO v5 over Engine.IO v4, websocket transport only, on tokio-tungstenite.
 //!
 //! Only what a client of one namespace needs: the open packet, ping/pong, the
@@ -14,7 +16,9 @@ mod packet;
 mod tls;
 mod url;
 
-pub use connection::{ConnectOptions, Connection, Incoming, Traffic};
+pub use connection::{
+    ConnectOptions, Connection, Connector, Incoming, Traffic, websocket_connector,
+};
 pub use packet::{Packet, encode_event, parse_packet};
 pub use tls::tls_config;
 pub use url::{bounded, engine_io_url};

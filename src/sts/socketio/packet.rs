@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Engine.IO and Socket.IO packets as websocket text frames: read into
 //! [`Packet`], and written from the packet types, never from literals.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The wss:// client configuration: the system's CA store plus a CA file.
 
 use std::path::Path;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The server URL a user gives, checked and turned into the Engine.IO
 //! websocket endpoint; and how a value from outside is shown in a message.
 

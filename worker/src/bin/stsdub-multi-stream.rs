@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Embedding stsdub in an application: several streams in one process, each
 //! its own pipeline built with the API (no launch string), one shared tokio
 //! runtime inside the plugin. A stream whose source fails is restarted after

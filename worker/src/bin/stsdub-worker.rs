@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The stream worker as one pipeline: a file or URL → stsdub → FLV file, with
 //! one table row per segment from the element's `stsdub-segment` messages.
 //!

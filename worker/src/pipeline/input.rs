@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where the stream comes from: the source and demuxer (or RTSP source) of
 //! each kind of input, and the video codec it carries.
 

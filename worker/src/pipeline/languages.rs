@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Several languages from one input: the list, checked, and the names of
 //! their elements.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The worker's pipeline, written once. `stsdub-worker` builds its launch
 //! line here; `pipelines/worker.sh`, the README and the element's docs write
 //! the same line, and a test (`tests/pipelines.rs`) checks them against it.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where the dubbed stream goes: the muxer and sink of each kind of output,
 //! and the video parser the muxer needs.
 
