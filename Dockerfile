@@ -24,7 +24,7 @@ COPY pipelines/worker.sh /usr/local/bin/stsdub-worker
 # Two malloc arenas instead of glibc's eight per core: a worker's threads
 # free what others allocated, and with the default the freed memory stays
 # resident (soak, 300 passes: RSS 88 -> 115 MiB with a heap that never
-# exceeds 33 MB in use; with two arenas 74 -> 77 MiB). README, "Soak".
+# exceeds 33 MB in use; with two arenas 74 -> 77 MiB). docs/developers.md, "Soak".
 ENV GST_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/gstreamer-1.0 \
     WORKER_BIN=/usr/local/bin/stsdub-worker-program \
     GST_REGISTRY=/tmp/gstreamer-registry.bin \

@@ -12,7 +12,7 @@ kind=${3:-speech}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # No B-frames: RTP carries no DTS, and after rtph264depay B-frames reach FLV
-# with wrong timestamps whether stsdub is there or not (see the README).
+# with wrong timestamps whether stsdub is there or not (see docs/users.md, "Known limits of live sources").
 video_codec=(-c:v libx264 -preset veryfast -g 50 -bf 0 -pix_fmt yuv420p)
 audio_codec=(-c:a aac -b:a 96k -ar 48000 -ac 2)
 case "$kind" in

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The worker's pipeline is written once (`stsdub_worker::pipeline`); every place
-//! that writes it out again says the same: the shell scripts, the README and
-//! the element's docs. A copy that drifts (a lost `latency=200`, a queue
+//! that writes it out again says the same: the shell scripts, the README, the
+//! users' guide (docs/users.md) and the element's docs. A copy that drifts (a lost `latency=200`, a queue
 //! added on the way in) fails here.
 
 use std::path::Path;
@@ -95,21 +95,62 @@ fn file_to_flv_sh_runs_the_worker_pipeline_on_a_file() {
 }
 
 #[test]
-fn the_readme_shows_the_worker_pipeline() {
-    let readme = read("README.md");
-    let live = launch_line(&readme, "rtspsrc location=", "rtmp://server/live/match-1\"");
-    assert_is_the_worker(
-        &live,
-        &Input::rtsp("rtsp://camera/stream"),
-        &Output::from_uri("rtmp://server/live/match-1"),
-        "the README's live pipeline",
+fn the_readme_and_the_users_guide_show_the_worker_pipeline() {
+    for place in ["README.md", "docs/users.md"] {
+        let live = launch_line(
+            &read(place),
+            "rtspsrc location=",
+            "rtmp://server/live/match-1\"",
+        );
+        assert_is_the_worker(
+            &live,
+            &Input::rtsp("rtsp://camera/stream"),
+            &Output::from_uri("rtmp://server/live/match-1"),
+            &format!("{place}'s live pipeline"),
+        );
+    }
+    let file = launch_line(
+        &read("docs/users.md"),
+        "filesrc location=\"in.mp4\"",
+        "dubbed.flv\"",
     );
-    let file = launch_line(&readme, "filesrc location=\"in.mp4\"", "dubbed.flv\"");
     assert_is_the_worker(
         &file,
         &Input::from_uri("in.mp4").expect("mp4"),
         &Output::from_uri("dubbed.flv"),
-        "the README's file pipeline",
+        "the users' guide's file pipeline",
+    );
+}
+
+/// Every launch line the docs write out in full is one a test here checks:
+/// the live one (README and users' guide), the file one and the SRT one in
+/// two languages (users' guide). A new one needs its check.
+#[test]
+fn every_pipeline_the_docs_show_is_checked() {
+    let mut shown = Vec::new();
+    for place in [
+        "README.md",
+        "docs/users.md",
+        "docs/operators.md",
+        "docs/developers.md",
+    ] {
+        for line in read(place).lines() {
+            if line.starts_with("gst-launch-1.0") {
+                shown.push(format!(
+                    "{place}: {}",
+                    line.split_whitespace().nth(2).unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert_eq!(
+        shown,
+        [
+            "README.md: rtspsrc",
+            "docs/users.md: rtspsrc",
+            "docs/users.md: filesrc",
+            "docs/users.md: srtsrc",
+        ]
     );
 }
 
@@ -130,8 +171,8 @@ fn the_element_docs_show_the_worker_pipeline() {
 }
 
 #[test]
-fn the_readmes_srt_pipeline_in_two_languages_is_the_workers() {
-    let readme = read("README.md");
+fn the_users_guides_srt_pipeline_in_two_languages_is_the_workers() {
+    let readme = read("docs/users.md");
     let line = launch_line(
         &readme,
         "srtsrc uri=",
@@ -147,6 +188,6 @@ fn the_readmes_srt_pipeline_in_two_languages_is_the_workers() {
     ));
     assert_eq!(
         line, expected,
-        "README.md differs from multi_language_worker"
+        "docs/users.md differs from multi_language_worker"
     );
 }

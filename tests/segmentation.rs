@@ -417,7 +417,7 @@ fn cuts_of_the_set(longest_ms: u64) -> Vec<ClipCuts> {
 /// pauses of 100 ms or more, and at most `most_inside` of its cuts inside
 /// words. The cuts are the same on every run (a file, no STS, the same
 /// decoder), so `most_inside` is what this commit measured: a cut policy
-/// that does worse anywhere fails. The goal is none (README, "Where
+/// that does worse anywhere fails. The goal is none (docs/users.md, "Where
 /// segments are cut").
 fn assert_set_cut(longest_ms: u64, min_share: f64, most_inside: usize) {
     let results = cuts_of_the_set(longest_ms);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The worker's pipeline, written once. `stsdub-worker` builds its launch
-//! line here; `pipelines/worker.sh`, the README and the element's docs write
+//! line here; `pipelines/worker.sh`, the README, docs/users.md and the element's docs write
 //! the same line, and a test (`tests/pipelines.rs`) checks them against it.
 //!
 //! No queue on the way in or between stsdub and the muxer: stsdub's pads
