@@ -8,7 +8,7 @@ use gststsdub::audio::fit::{self, FitMode, FitRules};
 use gststsdub::audio::level::{BLOCKS_PER_FRAME, FrameLevels};
 use gststsdub::timeline::cut_policy::{CutPolicy, CutReason, CutRules, Segmentation};
 use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
-use gststsdub::timeline::splice::{self, Fit};
+use gststsdub::timeline::splice::{self, FrameFit};
 use proptest::prelude::*;
 
 const FRAME_48K: u64 = 21_333_333;
@@ -165,9 +165,9 @@ proptest! {
         prop_assert_eq!(&fitted[..kept], &dubbed[..kept]);
         prop_assert!(fitted[kept..].iter().all(|f| *f == 0), "padding is silence");
         let expected = match have.cmp(&wanted) {
-            std::cmp::Ordering::Equal => Fit::Exact,
-            std::cmp::Ordering::Greater => Fit::Trimmed(have - wanted),
-            std::cmp::Ordering::Less => Fit::Padded(wanted - have),
+            std::cmp::Ordering::Equal => FrameFit::Exact,
+            std::cmp::Ordering::Greater => FrameFit::Trimmed(have - wanted),
+            std::cmp::Ordering::Less => FrameFit::Padded(wanted - have),
         };
         prop_assert_eq!(fit, expected);
     }

@@ -13,7 +13,7 @@ use gst::subclass::prelude::*;
 use super::category::CAT;
 use super::fragment::FragmentRequest;
 use super::imp::StsDub;
-use super::settings::Segmentation;
+use super::settings::SegmentationProperty;
 use super::state::*;
 use crate::audio::level::FrameLevels;
 use crate::container::m4a::AacConfig;
@@ -145,7 +145,7 @@ impl StsDub {
                 return true;
             }
             (
-                state.settings.segmentation == Segmentation::Pauses,
+                state.settings.segmentation == SegmentationProperty::Pauses,
                 state.settings.reencodes(),
             )
         };

@@ -17,7 +17,7 @@ use crate::ops::archive::Archive;
 use crate::sts::{Fragment, Reply, SessionHandle, Undubbed};
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::{Frame, Segment};
-use crate::timeline::splice::{self, Fit};
+use crate::timeline::splice::{self, FrameFit};
 use tokio::sync::oneshot;
 
 /// Dubbed audio fitted to its segment.
@@ -39,13 +39,13 @@ pub(super) struct FitSummary {
     pub samples: u64,
 }
 
-impl From<Fit> for FitSummary {
-    fn from(fit: Fit) -> Self {
+impl From<FrameFit> for FitSummary {
+    fn from(fit: FrameFit) -> Self {
         let frames = |n: usize| n as u64 * u64::from(m4a::AAC_FRAME_SAMPLES);
         let (kind, samples) = match fit {
-            Fit::Exact => ("exact", 0),
-            Fit::Trimmed(n) => ("trimmed", frames(n)),
-            Fit::Padded(n) => ("padded", frames(n)),
+            FrameFit::Exact => ("exact", 0),
+            FrameFit::Trimmed(n) => ("trimmed", frames(n)),
+            FrameFit::Padded(n) => ("padded", frames(n)),
         };
         Self {
             kind,
@@ -219,7 +219,7 @@ fn fit_dubbed(
     wanted: usize,
     label: &str,
     limit: Duration,
-) -> Result<(Vec<gst::Buffer>, Fit), String> {
+) -> Result<(Vec<gst::Buffer>, FrameFit), String> {
     let unpacked = m4a::unpack(data).map_err(|e| e.to_string())?;
     let silence =
         splice::silent_frame(stream).ok_or("no silence frame for this AAC configuration")?;

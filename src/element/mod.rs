@@ -30,6 +30,7 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    settings::mark_enums_as_plugin_api();
     gst::Element::register(
         Some(plugin),
         "stsdub",

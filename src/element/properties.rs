@@ -86,7 +86,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             MAX_SEGMENT_DURATION_MS,
             DEFAULT_SEGMENT_DURATION_MS,
         ),
-        glib::ParamSpecEnum::builder_with_default(PROP_SEGMENTATION, Segmentation::Fixed)
+        glib::ParamSpecEnum::builder_with_default(PROP_SEGMENTATION, SegmentationProperty::Fixed)
             .nick("Segmentation")
             .blurb("fixed: every segment segment-duration long; pauses: a segment closes in a pause of the speech once min-segment-duration long, at the latest at segment-duration (then at its quietest frame boundary)")
             .mutable_ready()
@@ -131,7 +131,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             60_000,
             DEFAULT_DISCONT_WAIT_MS,
         ),
-        glib::ParamSpecEnum::builder_with_default(PROP_FIT, Fit::Trim)
+        glib::ParamSpecEnum::builder_with_default(PROP_FIT, FitProperty::Trim)
             .nick("Fit")
             .blurb("trim: dubbed audio longer than its segment is cut at the segment's end (codec copy); stretch: longer dubbed speech is sped up with its pitch kept, by at most max-stretch, then trimmed with a fade (the audio is re-encoded)")
             .mutable_ready()

@@ -86,7 +86,7 @@ pub(super) const MAX_MAX_INFLIGHT: u32 = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstStsDubSegmentation")]
-pub enum Segmentation {
+pub enum SegmentationProperty {
     #[enum_value(
         name = "Fixed: every segment segment-duration long (the plan's)",
         nick = "fixed"
@@ -121,7 +121,7 @@ fn check_identifier(value: &str) -> Result<(), &'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstStsDubFit")]
-pub enum Fit {
+pub enum FitProperty {
     #[enum_value(
         name = "Trim: dubbed audio longer than its segment is cut at the segment's end",
         nick = "trim"
@@ -151,6 +151,37 @@ pub enum EncoderSpeed {
     Fast = 1,
 }
 
+impl From<SegmentationProperty> for cut_policy::Segmentation {
+    fn from(property: SegmentationProperty) -> Self {
+        match property {
+            SegmentationProperty::Fixed => cut_policy::Segmentation::Fixed,
+            SegmentationProperty::Pauses => cut_policy::Segmentation::Pauses,
+        }
+    }
+}
+
+impl From<FitProperty> for crate::audio::fit::FitMode {
+    fn from(property: FitProperty) -> Self {
+        match property {
+            FitProperty::Trim => crate::audio::fit::FitMode::Trim,
+            FitProperty::Stretch => crate::audio::fit::FitMode::Stretch,
+        }
+    }
+}
+
+/// The property enums, marked as plugin API so that documentation tools
+/// (gst-inspect, hotdoc) describe them with the element.
+pub(super) fn mark_enums_as_plugin_api() {
+    use gst::prelude::*;
+    for enum_type in [
+        SegmentationProperty::static_type(),
+        FitProperty::static_type(),
+        EncoderSpeed::static_type(),
+    ] {
+        enum_type.mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) sts_url: String,
@@ -160,14 +191,14 @@ pub(super) struct Settings {
     pub(super) target_language: String,
     pub(super) voice_profile: String,
     pub(super) segment_duration: gst::ClockTime,
-    pub(super) segmentation: Segmentation,
+    pub(super) segmentation: SegmentationProperty,
     /// None: 40 % of `segment_duration`.
     pub(super) min_segment_duration: Option<gst::ClockTime>,
     pub(super) min_pause: gst::ClockTime,
     pub(super) pause_threshold: u32,
     pub(super) alignment_threshold: gst::ClockTime,
     pub(super) discont_wait: gst::ClockTime,
-    pub(super) fit: Fit,
+    pub(super) fit: FitProperty,
     pub(super) max_stretch: f64,
     /// Gain of the original under the dubbed voice (0: the dub replaces it).
     pub(super) original_volume: f64,
@@ -203,7 +234,7 @@ impl Default for Settings {
             target_language: DEFAULT_TARGET_LANGUAGE.into(),
             voice_profile: DEFAULT_VOICE_PROFILE.into(),
             segment_duration: gst::ClockTime::from_mseconds(DEFAULT_SEGMENT_DURATION_MS.into()),
-            segmentation: Segmentation::Fixed,
+            segmentation: SegmentationProperty::Fixed,
             min_segment_duration: None,
             min_pause: gst::ClockTime::from_mseconds(DEFAULT_MIN_PAUSE_MS.into()),
             pause_threshold: DEFAULT_PAUSE_THRESHOLD_PERCENT,
@@ -211,7 +242,7 @@ impl Default for Settings {
                 DEFAULT_ALIGNMENT_THRESHOLD_MS.into(),
             ),
             discont_wait: gst::ClockTime::from_mseconds(DEFAULT_DISCONT_WAIT_MS.into()),
-            fit: Fit::Trim,
+            fit: FitProperty::Trim,
             max_stretch: crate::audio::fit::DEFAULT_MAX_STRETCH,
             original_volume: 0.0,
             bitrate: None,
@@ -298,15 +329,12 @@ impl Settings {
     /// Whether the output audio is decoded, mixed and re-encoded rather
     /// than codec copy.
     pub(super) fn reencodes(&self) -> bool {
-        self.fit == Fit::Stretch || self.original_volume > 0.0
+        self.fit == FitProperty::Stretch || self.original_volume > 0.0
     }
 
     pub(super) fn fit_rules(&self) -> crate::audio::fit::FitRules {
         crate::audio::fit::FitRules {
-            mode: match self.fit {
-                Fit::Trim => crate::audio::fit::FitMode::Trim,
-                Fit::Stretch => crate::audio::fit::FitMode::Stretch,
-            },
+            mode: self.fit.into(),
             max_stretch: self.max_stretch,
         }
     }
@@ -362,10 +390,7 @@ impl Settings {
             gst::ClockTime::nseconds,
         );
         CutRules {
-            segmentation: match self.segmentation {
-                Segmentation::Fixed => cut_policy::Segmentation::Fixed,
-                Segmentation::Pauses => cut_policy::Segmentation::Pauses,
-            },
+            segmentation: self.segmentation.into(),
             shortest,
             longest,
             min_pause: self.min_pause.nseconds(),

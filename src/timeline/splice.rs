@@ -12,7 +12,7 @@ use crate::container::m4a::AacConfig;
 
 /// How the dubbed audio was made to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fit {
+pub enum FrameFit {
     Exact,
     /// This many dubbed frames were dropped at the end.
     Trimmed(usize),
@@ -80,17 +80,17 @@ pub fn frames_worth_decoding(
 
 /// Makes exactly `wanted` frames from `dubbed`: trims the tail or pads it
 /// with copies of `silence`.
-pub fn fit<T: Clone>(mut dubbed: Vec<T>, wanted: usize, silence: &T) -> (Vec<T>, Fit) {
+pub fn fit<T: Clone>(mut dubbed: Vec<T>, wanted: usize, silence: &T) -> (Vec<T>, FrameFit) {
     let have = dubbed.len();
     let fit = match have.cmp(&wanted) {
-        std::cmp::Ordering::Equal => Fit::Exact,
+        std::cmp::Ordering::Equal => FrameFit::Exact,
         std::cmp::Ordering::Greater => {
             dubbed.truncate(wanted);
-            Fit::Trimmed(have - wanted)
+            FrameFit::Trimmed(have - wanted)
         }
         std::cmp::Ordering::Less => {
             dubbed.resize(wanted, silence.clone());
-            Fit::Padded(wanted - have)
+            FrameFit::Padded(wanted - have)
         }
     };
     (dubbed, fit)
@@ -171,13 +171,13 @@ mod tests {
 
     #[test]
     fn fit_trims_pads_or_keeps() {
-        assert_eq!(fit(vec![1, 2, 3], 3, &0), (vec![1, 2, 3], Fit::Exact));
+        assert_eq!(fit(vec![1, 2, 3], 3, &0), (vec![1, 2, 3], FrameFit::Exact));
         assert_eq!(
             fit(vec![1, 2, 3, 4, 5], 3, &0),
-            (vec![1, 2, 3], Fit::Trimmed(2))
+            (vec![1, 2, 3], FrameFit::Trimmed(2))
         );
-        assert_eq!(fit(vec![1], 3, &0), (vec![1, 0, 0], Fit::Padded(2)));
-        assert_eq!(fit(Vec::new(), 2, &9), (vec![9, 9], Fit::Padded(2)));
+        assert_eq!(fit(vec![1], 3, &0), (vec![1, 0, 0], FrameFit::Padded(2)));
+        assert_eq!(fit(Vec::new(), 2, &9), (vec![9, 9], FrameFit::Padded(2)));
     }
 
     #[test]
