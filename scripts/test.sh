@@ -10,6 +10,7 @@ bash scripts/deploy-check-setup.sh
 # The integration tests start the echo STS example as a process: build all
 # targets first so a filtered test run never uses a stale example binary.
 cargo build --all-targets --quiet
+bash scripts/audit.sh
 # The property tests draw the same cases on every run here (set another
 # seed to explore); a failure found is kept in tests/*.proptest-regressions.
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-20261202}
