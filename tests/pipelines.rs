@@ -156,9 +156,16 @@ fn every_pipeline_the_docs_show_is_checked() {
 
 #[test]
 fn the_element_docs_show_the_worker_pipeline() {
-    let docs: String = read("src/element/imp.rs")
+    // The hotdoc block (`/** * element-stsdub: … */`) gst-inspect and the
+    // documentation are made from.
+    let source = read("src/element/mod.rs");
+    let start = source
+        .find("/**\n * element-stsdub:")
+        .expect("the element's hotdoc block");
+    let end = start + source[start..].find("*/").expect("the block's end");
+    let docs: String = source[start..end]
         .lines()
-        .filter_map(|l| l.strip_prefix("//!"))
+        .filter_map(|l| l.trim_start().strip_prefix('*'))
         .collect::<Vec<_>>()
         .join("\n");
     let line = launch_line(&docs, "rtspsrc location=", "rtmp://host/live/out\"");

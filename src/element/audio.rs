@@ -169,7 +169,11 @@ impl StsDub {
                     dubbed.fit,
                     dubbed.round_trip.as_millis()
                 );
-                let report = Some((dubbed.round_trip, dubbed.sequence_number, dubbed.fit));
+                let report = Some(DubbedReport {
+                    round_trip: dubbed.round_trip,
+                    sequence_number: dubbed.sequence_number,
+                    fit: dubbed.fit,
+                });
                 let buffers = match (dubbed.audio, mix) {
                     (DubbedAudio::Frames(frames), None) => retimed(&segment, frames),
                     (DubbedAudio::Voice(voice), Some(mix)) => {

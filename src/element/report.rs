@@ -26,14 +26,22 @@ pub(super) struct SegmentReport<'a> {
     pub(super) stream_id: &'a str,
     pub(super) batch: u64,
     pub(super) fragment_id: &'a str,
-    /// Round trip, sequence number and fit of a dubbed segment.
-    pub(super) dubbed: Option<(Duration, u64, FitSummary)>,
+    pub(super) dubbed: Option<DubbedReport>,
     pub(super) reason: Option<FallbackReason>,
     pub(super) lateness_ms: Option<f64>,
     /// Why the segment closed, and the quiet around a pause cut.
     pub(super) cut: CutReason,
     pub(super) quiet_ns: Option<u64>,
     pub(super) span: SegmentSpan,
+}
+
+/// What the message says of a dubbed segment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DubbedReport {
+    pub(super) round_trip: Duration,
+    /// The fragment's `sequence_number` on the wire.
+    pub(super) sequence_number: u64,
+    pub(super) fit: FitSummary,
 }
 
 /// Where a segment lies on the output timeline. Taken from the segment,
@@ -198,8 +206,8 @@ impl StsDub {
             quiet_ns,
             span,
         } = report;
-        let round_trip = dubbed.map(|(round_trip, _, _)| round_trip);
-        let fit = dubbed.map(|(_, _, fit)| fit);
+        let round_trip = dubbed.map(|d| d.round_trip);
+        let fit = dubbed.map(|d| d.fit);
         let fit_samples = fit.map_or(0, |f| f.samples);
         let structure = gst::Structure::builder("stsdub-segment")
             .field("stream-id", stream_id)
@@ -220,7 +228,7 @@ impl StsDub {
             )
             .field(
                 "sequence-number",
-                dubbed.map_or(-1i64, |(_, sequence, _)| sequence as i64),
+                dubbed.map_or(-1i64, |d| d.sequence_number as i64),
             )
             .field("lateness-ms", lateness_ms.unwrap_or(0.0))
             // How the dubbed audio was fitted: "exact", "trimmed" (cut at
