@@ -6,7 +6,7 @@ set -euo pipefail
 : "${INPUT:?INPUT=file.mp4}" "${OUTPUT:=dubbed.flv}" "${STS_URL:=http://127.0.0.1:8000}"
 : "${STREAM_ID:=file}" "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
-# The worker's pipeline (gststsdub::pipeline::worker; tests/pipelines.rs checks it).
+# The worker's pipeline (stsdub_worker::pipeline::worker; tests/launch_lines.rs checks it).
 exec gst-launch-1.0 -e \
   filesrc location="$INPUT" ! qtdemux name=d \
   d.video_0 ! h264parse ! dub.video_sink d.audio_0 ! aacparse ! dub.audio_sink \

@@ -17,7 +17,7 @@
 #                         KEEP_ORIGINAL [1] (0: no original track)  VIDEO_CODEC [h264] (or h265)
 #   Any input but RTSP→RTMP with one language and H.264 runs the worker program
 #   (the stsdub-worker program, WORKER_BIN [this checkout's target/release/stsdub-worker]),
-#   which builds the same pipeline (gststsdub::pipeline) and names a stream it cannot take.
+#   which builds the same pipeline (stsdub_worker::pipeline) and names a stream it cannot take.
 #   STS_URL [http://127.0.0.1:8000]
 #   STREAM_ID [stream]    WORKER_ID [hostname]  SOURCE_LANGUAGE [en]  TARGET_LANGUAGE [es]
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
@@ -65,7 +65,7 @@ if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* 
 fi
 RTSP_URL=$INPUT_URL RTMP_URL=$OUTPUT_URL
 
-# The worker's pipeline (gststsdub::pipeline::worker; tests/pipelines.rs checks it).
+# The worker's pipeline (stsdub_worker::pipeline::worker; tests/launch_lines.rs checks it).
 # Job control: a background job of a non-interactive shell would otherwise
 # ignore SIGINT, which gst-launch-1.0 -e needs to see to send EOS.
 set -m

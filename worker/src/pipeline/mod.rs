@@ -2,7 +2,7 @@
 
 //! The worker's pipeline, written once. `stsdub-worker` builds its launch
 //! line here; `pipelines/worker.sh`, the README, docs/users.md and the element's docs write
-//! the same line, and a test (`tests/pipelines.rs`) checks them against it.
+//! the same line, and a test (`tests/launch_lines.rs`) checks them against it.
 //!
 //! No queue on the way in or between stsdub and the muxer: stsdub's pads
 //! never wait for each other (see the element's docs). The one queue sits
