@@ -29,9 +29,9 @@ impl StsDub {
         outcome: Outcome<DubbedFrames>,
     ) {
         let deadline_passed = matches!(outcome, Outcome::Original(FallbackReason::Deadline));
-        match state.queue.decide(batch, outcome) {
+        match state.audio_out.queue.decide(batch, outcome) {
             Decision::Taken => {
-                if let Some(pending) = state.pending.remove(&batch) {
+                if let Some(pending) = state.audio_in.pending.remove(&batch) {
                     if let Some(deadline) = pending.deadline {
                         deadline.unschedule();
                     }
@@ -64,7 +64,7 @@ impl StsDub {
                 let _ = self.src_pads[Track::Audio].pause_task();
                 return;
             }
-            if let Some(ready) = state.queue.pop_ready() {
+            if let Some(ready) = state.audio_out.queue.pop_ready() {
                 break ready;
             }
             state = self.wait(Track::Audio, state);
@@ -72,8 +72,8 @@ impl StsDub {
         let mut reached_back_segment = None;
         if matches!(ready, Ready::Segment { .. }) {
             // Audio leaves: the timeline no longer follows the input back.
-            state.segmenter.hold();
-            if std::mem::take(&mut state.audio_segment_reached_back) {
+            state.audio_in.segmenter.hold();
+            if std::mem::take(&mut state.audio_in.segment_reached_back) {
                 reached_back_segment = Some(gst::event::Segment::new(
                     &state.tracks[Track::Audio].segment,
                 ));
@@ -81,9 +81,9 @@ impl StsDub {
         }
         let output = OutputContext {
             stream_id: state.settings.stream_id.clone(),
-            discont: std::mem::replace(&mut state.discont_pending, false),
+            discont: std::mem::replace(&mut state.audio_out.discont_pending, false),
             session: state.session.clone(),
-            mix: state.reencoding.then(|| Mix {
+            mix: state.audio_out.reencoding.then(|| Mix {
                 original_volume: state.settings.original_volume as f32,
                 encoding: state.settings.encoding(),
             }),
@@ -130,8 +130,8 @@ impl StsDub {
                 session.end();
             }
             let mut state = self.state();
-            state.audio_done = true;
-            if let Some(health) = &state.health {
+            state.audio_out.done = true;
+            if let Some(health) = &state.report.health {
                 health.ended();
             }
             self.wake_all();
@@ -214,7 +214,7 @@ impl StsDub {
         self.post_segment_message(&report);
         if discont && buffers.is_empty() {
             // All held back by a re-encoder: the next buffer out carries it.
-            self.state().discont_pending = true;
+            self.state().audio_out.discont_pending = true;
         }
         for (index, mut buffer) in buffers.into_iter().enumerate() {
             if discont && index == 0 {

@@ -30,7 +30,12 @@ impl StsDub {
         let levels = self.measure_levels(&buffer);
         let mut state = self.admit_input(Track::Audio)?;
         // Not the config itself: cloning it would allocate for every frame.
-        let Some(frame_duration_ns) = state.aac.as_ref().map(AacConfig::frame_duration_ns) else {
+        let Some(frame_duration_ns) = state
+            .audio_in
+            .aac
+            .as_ref()
+            .map(AacConfig::frame_duration_ns)
+        else {
             // Never post with `state` held: a bus sync handler may read stats.
             drop(state);
             gst::element_imp_error!(
@@ -58,14 +63,15 @@ impl StsDub {
             duration: duration.nseconds(),
             data: buffer,
         };
-        let segments = state.segmenter.push(frame, discont, levels);
-        if let Some(shift) = state.segmenter.take_shift() {
+        let segments = state.audio_in.segmenter.push(frame, discont, levels);
+        if let Some(shift) = state.audio_in.segmenter.take_shift() {
             self.move_queued_segments(&mut state, shift);
         }
         for segment in segments {
             self.dispatch(&mut state, segment);
         }
-        self.frame_levels.set_wanted(state.segmenter.wants_levels());
+        self.frame_levels
+            .set_wanted(state.audio_in.segmenter.wants_levels());
         let running_time = state.audio_running_time(pts);
         self.watch_absence(&mut state, Track::Video, running_time);
         self.wait_for_room(state)
@@ -80,8 +86,8 @@ impl StsDub {
         mut state: MutexGuard<'_, State>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let bound = state.settings.max_inflight as usize + 1;
-        while state.live == Some(false)
-            && state.queue.undecided() > bound
+        while state.latency.live == Some(false)
+            && state.audio_out.queue.undecided() > bound
             && !state.tracks[Track::Audio].flushing
         {
             state = self.wait(Track::Audio, state);
@@ -94,10 +100,10 @@ impl StsDub {
 
     /// Audio input ended: the last segment is cut and sent.
     pub(super) fn end_audio_input(&self, state: &mut State) {
-        for last in state.segmenter.finish() {
+        for last in state.audio_in.segmenter.finish() {
             self.dispatch(state, last);
         }
-        if let Some(archive) = &mut state.video_archive {
+        if let Some(archive) = &mut state.video.archive {
             archive.audio_ended();
         }
     }
@@ -141,7 +147,7 @@ impl StsDub {
     pub(super) fn on_audio_caps(&self, config: AacConfig, event: gst::Event) -> bool {
         let (pauses, wanted) = {
             let state = self.state();
-            if state.aac.as_ref() == Some(&config) {
+            if state.audio_in.aac.as_ref() == Some(&config) {
                 return true;
             }
             (
@@ -153,9 +159,9 @@ impl StsDub {
         self.start_level_meter(pauses, &config);
         let reencoding = self.can_reencode(wanted, &config);
         let mut state = self.state();
-        if state.aac.is_some() {
+        if state.audio_in.aac.is_some() {
             // New format: what was cut so far is one segment of the old one.
-            for last in state.segmenter.finish() {
+            for last in state.audio_in.segmenter.finish() {
                 self.dispatch(&mut state, last);
             }
         }
@@ -169,21 +175,26 @@ impl StsDub {
             config.channels
         );
         state
+            .audio_in
             .segmenter
             .set_format(config.sample_rate, config.frame_duration_ns());
-        state.reencoding = reencoding;
+        state.audio_out.reencoding = reencoding;
         if state.session.is_none() {
-            let session = self.start_session(&state.settings, &config, state.metrics.clone());
+            let session =
+                self.start_session(&state.settings, &config, state.report.metrics.clone());
             state.session = Some(session);
         }
-        let first_caps = state.aac.is_none();
-        state.aac = Some(config);
-        state.queue.push_event(event);
+        let first_caps = state.audio_in.aac.is_none();
+        state.audio_in.aac = Some(config);
+        state.audio_out.queue.push_event(event);
         if first_caps
             && let Some(code) = super::tags::language_code(&state.settings.target_language)
         {
             // Muxers write it: the dubbed track says its language.
-            state.queue.push_event(super::tags::language_event(&code));
+            state
+                .audio_out
+                .queue
+                .push_event(super::tags::language_event(&code));
         }
         self.wake_all();
         true
@@ -207,11 +218,11 @@ impl StsDub {
         let (live, min, _) = query.result();
         let mut state = self.state();
         if track == Track::Video {
-            state.live.get_or_insert(live);
+            state.latency.live.get_or_insert(live);
             self.wake_all();
             return;
         }
-        if state.upstream_latency.is_none() {
+        if state.latency.upstream.is_none() {
             gst::info!(
                 CAT,
                 imp = self,
@@ -225,7 +236,9 @@ impl StsDub {
 
     /// Queues a complete segment for output and starts dubbing it.
     pub(super) fn dispatch(&self, state: &mut State, segment: Segment<gst::Buffer>) {
-        let Some(aac) = state.aac.clone() else { return };
+        let Some(aac) = state.audio_in.aac.clone() else {
+            return;
+        };
         let fragment_id = uuid::Uuid::new_v4().to_string();
         let batch = segment.batch;
         let frames: Vec<gst::Buffer> = segment.frames.iter().map(|f| f.data.clone()).collect();
@@ -248,19 +261,23 @@ impl StsDub {
             aac,
             archive: state.archive.clone(),
             timeout: state.settings.timeout.into(),
-            voice: state.reencoding.then(|| state.settings.fit_rules()),
+            voice: state
+                .audio_out
+                .reencoding
+                .then(|| state.settings.fit_rules()),
         };
         let running_start = state.audio_running_time(start);
-        if let (Some(archive), Some(at)) = (&mut state.video_archive, running_start) {
+        if let (Some(archive), Some(at)) = (&mut state.video.archive, running_start) {
             archive.segment_started(batch, at);
         }
-        if state.recent_fragments.len() == RECENT_FRAGMENTS {
-            state.recent_fragments.pop_front();
+        if state.report.recent_fragments.len() == RECENT_FRAGMENTS {
+            state.report.recent_fragments.pop_front();
         }
         state
+            .report
             .recent_fragments
             .push_back((fragment_id.clone(), batch));
-        state.queue.push_segment(
+        state.audio_out.queue.push_segment(
             batch,
             QueuedSegment {
                 fragment_id,
@@ -308,12 +325,12 @@ impl StsDub {
                 element.imp().decide(batch, outcome);
             }
         });
-        let deadline = if state.live == Some(true) {
+        let deadline = if state.latency.live == Some(true) {
             self.schedule_deadline(state, batch, start)
         } else {
             None
         };
-        state.pending.insert(
+        state.audio_in.pending.insert(
             batch,
             Pending {
                 deadline,
@@ -334,20 +351,21 @@ impl StsDub {
             shift as f64 / 1e6
         );
         let mut starts = Vec::new();
-        for (batch, queued) in state.queue.segments_mut() {
+        for (batch, queued) in state.audio_out.queue.segments_mut() {
             for frame in &mut queued.segment.frames {
                 frame.pts = frame.pts.saturating_add_signed(shift);
             }
             starts.push((batch, gst::ClockTime::from_nseconds(queued.segment.start())));
         }
-        if let Some(earliest) = state.segmenter.settled_start() {
+        if let Some(earliest) = state.audio_in.segmenter.settled_start() {
             state.reach_audio_segment_back(gst::ClockTime::from_nseconds(earliest));
         }
-        if state.live != Some(true) {
+        if state.latency.live != Some(true) {
             return;
         }
         for (batch, start) in starts {
             let Some(old) = state
+                .audio_in
                 .pending
                 .get_mut(&batch)
                 .and_then(|p| p.deadline.take())
@@ -356,7 +374,7 @@ impl StsDub {
             };
             old.unschedule();
             let deadline = self.schedule_deadline(state, batch, start);
-            if let Some(pending) = state.pending.get_mut(&batch) {
+            if let Some(pending) = state.audio_in.pending.get_mut(&batch) {
                 pending.deadline = deadline;
             }
         }
@@ -365,7 +383,7 @@ impl StsDub {
     /// Live: whether the segment starting at `start` reaches its deadline
     /// before the element could even pack, send and unpack it.
     fn no_time_to_dub(&self, state: &State, start: gst::ClockTime) -> bool {
-        if state.live != Some(true) {
+        if state.latency.live != Some(true) {
             return false;
         }
         let (Some(now), Some(running_start)) = (

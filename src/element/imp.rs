@@ -103,8 +103,8 @@ impl StsDub {
         let mut state = self.state();
         let unknown = match track {
             // Asked once, even when video's query already said whether it is live.
-            Track::Audio => state.upstream_latency.is_none(),
-            Track::Video => state.live.is_none(),
+            Track::Audio => state.latency.upstream.is_none(),
+            Track::Video => state.latency.live.is_none(),
         };
         if unknown {
             // The query crosses upstream elements: never with `state` held.
@@ -198,7 +198,7 @@ impl StsDub {
             EventView::Tag(_) if track == Track::Audio => {
                 let mut state = self.state();
                 let event = super::tags::in_target_language(event, &state.settings.target_language);
-                state.queue.push_event(event);
+                state.audio_out.queue.push_event(event);
                 self.wake_all();
                 true
             }
@@ -234,7 +234,7 @@ impl StsDub {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut state = self.admit_input(Track::Video)?;
         let running_time = state.video_running_time(&buffer);
-        state.video_queue.push_back(VideoItem::Buffer(buffer));
+        state.video.queue.push_back(VideoItem::Buffer(buffer));
         self.watch_absence(&mut state, Track::Audio, running_time);
         self.wake(Track::Video);
         Ok(gst::FlowSuccess::Ok)
@@ -283,8 +283,8 @@ impl StsDub {
     pub(super) fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         if let gst::EventView::Latency(latency) = event.view() {
             let mut state = self.state();
-            state.pipeline_latency = Some(latency.latency());
-            if let Some(health) = &state.health {
+            state.latency.pipeline = Some(latency.latency());
+            if let Some(health) = &state.report.health {
                 health.set_grace(latency.latency().into());
             }
             gst::debug!(CAT, obj = pad, "pipeline latency {}", latency.latency());

@@ -15,11 +15,10 @@ use gst::subclass::prelude::*;
 use super::category::CAT;
 use super::imp::StsDub;
 use super::state::*;
-use crate::ops::archive::{Archive, VideoArchive};
+use crate::ops::archive::Archive;
 use crate::ops::health;
 use crate::ops::metrics::StreamMetrics;
 use crate::sts::CLOSE_LIMIT;
-use crate::timeline::segmenter::Segmenter;
 
 /// How long stopping waits for the archive's last files.
 const ARCHIVE_STOP_WAIT: Duration = Duration::from_secs(10);
@@ -42,15 +41,15 @@ impl StsDub {
             .as_ref()
             .map(|dir| Archive::new(Path::new(dir).join(&settings.stream_id)));
         let mut state = self.state();
-        *state = State {
-            segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
-            video_archive: archive.clone().map(VideoArchive::new),
-            archive,
+        *state = State::new(
             settings,
-            metrics: Some(stream_metrics),
-            health: Some(stream_health),
-            ..State::default()
-        };
+            Reporting {
+                metrics: Some(stream_metrics),
+                health: Some(stream_health),
+                ..Reporting::default()
+            },
+            archive,
+        );
         Ok(())
     }
 
@@ -62,7 +61,7 @@ impl StsDub {
         state.abandon_video();
         *lock(&self.reencoder) = None;
         let session = state.session.take();
-        state.health = None;
+        state.report.health = None;
         let archive = state.archive.clone();
         drop(state);
         // After EOS the session sends what was queued, `stream:end`,

@@ -63,7 +63,7 @@ impl StsDub {
         state.queue_event(track, gst::event::Segment::new(&segment));
         state.queue_event(track, gst::event::Eos::new());
         if track == Track::Audio
-            && let Some(archive) = &mut state.video_archive
+            && let Some(archive) = &mut state.video.archive
         {
             archive.audio_ended();
         }

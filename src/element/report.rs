@@ -103,7 +103,7 @@ impl StsDub {
 
     /// Tells the probes the element's new state.
     pub(super) fn report_phase(&self, transition: gst::StateChange) {
-        let Some(health) = self.state().health.clone() else {
+        let Some(health) = self.state().report.health.clone() else {
             return;
         };
         match transition {
@@ -122,7 +122,7 @@ impl StsDub {
         segment: &Segment<gst::Buffer>,
     ) -> Option<f64> {
         let mut state = self.state();
-        let counts = &mut state.counts;
+        let counts = &mut state.report.counts;
         counts.segments += 1;
         match outcome {
             Outcome::Dubbed(dubbed) => {
@@ -132,7 +132,7 @@ impl StsDub {
             Outcome::Original(_) => counts.fallback += 1,
         }
         state.publish_inflight();
-        if let Some(m) = &state.metrics {
+        if let Some(m) = &state.report.metrics {
             m.fragments.inc();
             match outcome {
                 Outcome::Dubbed(dubbed) => {
@@ -159,7 +159,7 @@ impl StsDub {
     }
 
     pub(super) fn lateness_ms(&self, state: &State, start: u64) -> Option<f64> {
-        if state.live != Some(true) {
+        if state.latency.live != Some(true) {
             return None;
         }
         let now = self.obj().current_running_time()?;
@@ -172,7 +172,7 @@ impl StsDub {
     /// (audio running time minus video running time, from the PTS pushed).
     pub(super) fn stats(&self) -> gst::Structure {
         let state = self.state();
-        let counts = state.counts;
+        let counts = state.report.counts;
         let delta_ms = state.av_delta_ms().unwrap_or(0.0);
         gst::Structure::builder("application/x-stsdub-stats")
             .field("stream-id", state.settings.stream_id.as_str())

@@ -120,7 +120,7 @@ impl StsDub {
                     "{}: answer after the fragment fell back ignored; consider increasing latency",
                     self.fragment_label(stream_id, &fragment_id)
                 );
-                self.state().counts.late_answers += 1;
+                self.state().report.counts.late_answers += 1;
                 count(|m| &m.late_answers);
                 let structure = gst::Structure::builder("stsdub-late-answer")
                     .field("stream-id", stream_id)
@@ -131,8 +131,8 @@ impl StsDub {
             SessionEvent::UnknownAnswer { fragment_id } => {
                 let total = {
                     let mut state = self.state();
-                    state.counts.unknown_answers += 1;
-                    state.counts.unknown_answers
+                    state.report.counts.unknown_answers += 1;
+                    state.report.counts.unknown_answers
                 };
                 // A peer may send any number: told at the 1st, 10th, 100th…
                 if is_power_of_ten(total) {
@@ -199,7 +199,7 @@ impl StsDub {
 
     /// Tells the probes where the stream stands with its STS.
     fn report_sts(&self, sts: Sts) {
-        if let Some(health) = self.state().health.clone() {
+        if let Some(health) = self.state().report.health.clone() {
             health.set_sts(sts);
         }
     }
@@ -209,6 +209,7 @@ impl StsDub {
     pub(super) fn fragment_label(&self, stream_id: &str, fragment_id: &str) -> String {
         let state = self.state();
         match state
+            .report
             .recent_fragments
             .iter()
             .find(|(id, _)| id == fragment_id)
@@ -226,7 +227,7 @@ impl StsDub {
         metrics: Option<&StreamMetrics>,
         state: BreakerState,
     ) {
-        self.state().counts.breaker = Some(state);
+        self.state().report.counts.breaker = Some(state);
         if let Some(metrics) = metrics {
             metrics.breaker_state.set(state as i64);
         }

@@ -50,30 +50,50 @@ pub(super) enum VideoItem {
     Event(gst::Event),
 }
 
-pub(super) struct State {
-    pub(super) settings: Settings,
-    pub(super) session: Option<SessionHandle>,
+/// The audio input side's: what is being cut, and what is out for dubbing.
+pub(super) struct AudioInput {
     pub(super) aac: Option<AacConfig>,
-    /// What audio and video each hold the same way.
-    pub(super) tracks: PerTrack<TrackState>,
     pub(super) segmenter: Segmenter<gst::Buffer>,
-    pub(super) queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
+    /// Segments out for dubbing, by batch: their deadline and task.
     pub(super) pending: HashMap<u64, Pending>,
-    /// None until an upstream latency query told us.
-    pub(super) live: Option<bool>,
-    /// Upstream of audio_sink, once asked (deadlines are set against it).
-    pub(super) upstream_latency: Option<gst::ClockTime>,
-    /// The latency sinks render with, from the LATENCY event.
-    pub(super) pipeline_latency: Option<gst::ClockTime>,
-    /// EOS has left on audio_src: video no longer waits for audio.
-    pub(super) audio_done: bool,
-    pub(super) video_queue: VecDeque<VideoItem>,
-    pub(super) video_wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
-    pub(super) discont_pending: bool,
     /// The audio segment reaches back before upstream's start (the
     /// timeline settled there, see `segmenter.rs`): the output gets it
     /// before its first buffer.
-    pub(super) audio_segment_reached_back: bool,
+    pub(super) segment_reached_back: bool,
+}
+
+/// The audio output side's: the ordered queue of segments and events.
+pub(super) struct AudioOutput {
+    pub(super) queue: OutputQueue<QueuedSegment, DubbedFrames, gst::Event>,
+    /// EOS has left on audio_src: video no longer waits for audio.
+    pub(super) done: bool,
+    pub(super) discont_pending: bool,
+    /// The output audio is decoded, mixed and re-encoded (`voiceover.rs`).
+    pub(super) reencoding: bool,
+}
+
+/// The video hold's: what waits to leave on video_src, and its clock wake.
+#[derive(Default)]
+pub(super) struct VideoHold {
+    pub(super) queue: VecDeque<VideoItem>,
+    pub(super) wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
+    pub(super) archive: Option<VideoArchive>,
+}
+
+/// What the latency queries and event told.
+#[derive(Default)]
+pub(super) struct Latencies {
+    /// None until an upstream latency query told us.
+    pub(super) live: Option<bool>,
+    /// Upstream of audio_sink, once asked (deadlines are set against it).
+    pub(super) upstream: Option<gst::ClockTime>,
+    /// The latency sinks render with, from the LATENCY event.
+    pub(super) pipeline: Option<gst::ClockTime>,
+}
+
+/// The reporter's: counts for `stats`, the stream's series and health.
+#[derive(Default)]
+pub(super) struct Reporting {
     pub(super) counts: Counts,
     /// This stream's series, from the start (READY → PAUSED) on.
     pub(super) metrics: Option<StreamMetrics>,
@@ -82,72 +102,88 @@ pub(super) struct State {
     /// The last fragments sent, with their batch: the session knows
     /// fragments only, a log line about one also names its batch.
     pub(super) recent_fragments: VecDeque<(String, u64)>,
+}
+
+/// The element's runtime state, one owner per concern.
+pub(super) struct State {
+    pub(super) settings: Settings,
+    pub(super) session: Option<SessionHandle>,
+    /// What audio and video each hold the same way.
+    pub(super) tracks: PerTrack<TrackState>,
+    pub(super) audio_in: AudioInput,
+    pub(super) audio_out: AudioOutput,
+    pub(super) video: VideoHold,
+    pub(super) latency: Latencies,
+    pub(super) report: Reporting,
     pub(super) archive: Option<Archive>,
-    pub(super) video_archive: Option<VideoArchive>,
-    /// The output audio is decoded, mixed and re-encoded (`voiceover.rs`).
-    pub(super) reencoding: bool,
+}
+
+impl State {
+    /// A fresh state for `settings`, with the stream's reporting and archive.
+    pub(super) fn new(settings: Settings, report: Reporting, archive: Option<Archive>) -> Self {
+        Self {
+            audio_in: AudioInput {
+                aac: None,
+                segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
+                pending: HashMap::new(),
+                segment_reached_back: false,
+            },
+            audio_out: AudioOutput {
+                queue: OutputQueue::default(),
+                done: false,
+                discont_pending: true,
+                reencoding: false,
+            },
+            video: VideoHold {
+                archive: archive.clone().map(VideoArchive::new),
+                ..VideoHold::default()
+            },
+            settings,
+            session: None,
+            tracks: PerTrack::default(),
+            latency: Latencies::default(),
+            report,
+            archive,
+        }
+    }
 }
 
 impl Default for State {
     fn default() -> Self {
-        let settings = Settings::default();
-        Self {
-            segmenter: Segmenter::new(settings.cut_rules(), settings.timeline_rules()),
-            settings,
-            session: None,
-            aac: None,
-            tracks: PerTrack::default(),
-            queue: OutputQueue::default(),
-            pending: HashMap::new(),
-            live: None,
-            upstream_latency: None,
-            pipeline_latency: None,
-            audio_done: false,
-            video_queue: VecDeque::new(),
-            video_wake: None,
-            discont_pending: true,
-            audio_segment_reached_back: false,
-            counts: Counts::default(),
-            metrics: None,
-            health: None,
-            recent_fragments: VecDeque::new(),
-            archive: None,
-            video_archive: None,
-            reencoding: false,
-        }
+        Self::new(Settings::default(), Reporting::default(), None)
     }
 }
 
 impl State {
     /// Output advanced: the probes see the stream alive.
     pub(super) fn mark_output(&self) {
-        if let Some(health) = &self.health {
+        if let Some(health) = &self.report.health {
             health.output_at(crate::ops::health::now());
         }
     }
 
     /// Cancels every wait and task, forgets queued audio (flush or stop).
     pub(super) fn abandon_audio(&mut self) {
-        for (_, pending) in self.pending.drain() {
+        for (_, pending) in self.audio_in.pending.drain() {
             if let Some(deadline) = pending.deadline {
                 deadline.unschedule();
             }
             pending.task.abort();
         }
-        self.queue.clear();
-        self.segmenter.discard();
+        self.audio_out.queue.clear();
+        self.audio_in.segmenter.discard();
         self.tracks[Track::Audio].position = None;
-        self.audio_done = false;
-        self.discont_pending = true;
+        self.audio_out.done = false;
+        self.audio_out.discont_pending = true;
     }
 
     pub(super) fn abandon_video(&mut self) {
         // What has left is archived, even when the rest is flushed.
-        if let Some(archive) = &mut self.video_archive {
+        if let Some(archive) = &mut self.video.archive {
             archive.flush();
         }
-        self.video_queue.clear();
-        if let Some((_, id)) = self.video_wake.take() {
+        self.video.queue.clear();
+        if let Some((_, id)) = self.video.wake.take() {
             id.unschedule();
         }
     }
@@ -162,8 +198,8 @@ impl State {
     /// Queues a serialized event to leave in order with the track's data.
     pub(super) fn queue_event(&mut self, track: Track, event: gst::Event) {
         match track {
-            Track::Audio => self.queue.push_event(event),
-            Track::Video => self.video_queue.push_back(VideoItem::Event(event)),
+            Track::Audio => self.audio_out.queue.push_event(event),
+            Track::Video => self.video.queue.push_back(VideoItem::Event(event)),
         }
     }
 
@@ -174,7 +210,7 @@ impl State {
     ) {
         self.tracks[track].segment = segment;
         if track == Track::Audio {
-            self.audio_segment_reached_back = false;
+            self.audio_in.segment_reached_back = false;
         }
     }
 
@@ -183,9 +219,10 @@ impl State {
     /// this element promised upstream + `latency`: sinks that do not sync
     /// (filesink, appsink sync=false) make the pipeline latency 0.
     pub(super) fn render_latency(&self) -> gst::ClockTime {
-        let ours = self.upstream_latency.unwrap_or(gst::ClockTime::ZERO)
+        let ours = self.latency.upstream.unwrap_or(gst::ClockTime::ZERO)
             + self.settings.latency_in_force();
-        self.pipeline_latency
+        self.latency
+            .pipeline
             .map_or(ours, |pipeline| pipeline.max(ours))
     }
 
@@ -193,8 +230,8 @@ impl State {
     /// cannot hold a whole segment caps the segments' length, so that each
     /// frame still leaves by its deadline (they fall back, on time).
     pub(super) fn set_upstream(&mut self, live: bool, latency: gst::ClockTime) {
-        self.live = Some(live);
-        self.upstream_latency = Some(latency);
+        self.latency.live = Some(live);
+        self.latency.upstream = Some(latency);
         if let (true, Some(longest)) = (
             live,
             crate::timeline::scheduler::live_longest_segment(
@@ -202,13 +239,13 @@ impl State {
                 self.settings.segment_duration,
             ),
         ) {
-            self.segmenter.cap_longest(longest.nseconds());
+            self.audio_in.segmenter.cap_longest(longest.nseconds());
         }
     }
 
     /// Running time of the first video item still queued.
     pub(super) fn video_head_running_time(&self) -> Option<gst::ClockTime> {
-        match self.video_queue.front()? {
+        match self.video.queue.front()? {
             VideoItem::Buffer(buffer) => self.video_running_time(buffer),
             VideoItem::Event(_) => None,
         }
@@ -217,8 +254,10 @@ impl State {
     /// `worker_inflight_fragments`: segments out for dubbing, whose outcome
     /// is not known yet; updated as each is sent and decided.
     pub(super) fn publish_inflight(&self) {
-        if let Some(metrics) = &self.metrics {
-            metrics.inflight.set(self.queue.undecided() as i64);
+        if let Some(metrics) = &self.report.metrics {
+            metrics
+                .inflight
+                .set(self.audio_out.queue.undecided() as i64);
         }
     }
 
@@ -249,7 +288,7 @@ impl State {
         segment.set_start(start - back);
         segment.set_base(base - back);
         segment.set_position(position);
-        self.audio_segment_reached_back = true;
+        self.audio_in.segment_reached_back = true;
     }
 
     /// Running time of an audio timestamp; one before the segment start (an

@@ -25,11 +25,11 @@ impl StsDub {
             }
             if self.video_head_may_leave(&mut state) {
                 let head = state.video_head_running_time();
-                if let Some(item) = state.video_queue.pop_front() {
+                if let Some(item) = state.video.queue.pop_front() {
                     // A wake armed for this head stays: the next head is due
                     // no earlier, and an early wake only re-arms (see
                     // `arm_video_wake`).
-                    if let Some(archive) = &mut state.video_archive {
+                    if let Some(archive) = &mut state.video.archive {
                         match &item {
                             VideoItem::Buffer(buffer) => archive.on_buffer(buffer, head),
                             VideoItem::Event(event) => archive.on_event(event),
@@ -64,12 +64,12 @@ impl StsDub {
     /// Whether the video head may leave now; arms a clock wake for a head
     /// that may leave later (see `release.rs`).
     pub(super) fn video_head_may_leave(&self, state: &mut State) -> bool {
-        if state.video_queue.is_empty() {
+        if state.video.queue.is_empty() {
             return false;
         }
         let head = state.video_head_running_time();
         let clock = self.obj().clock();
-        let live_due = match (state.live, head, &clock, self.obj().base_time()) {
+        let live_due = match (state.latency.live, head, &clock, self.obj().base_time()) {
             (Some(true), Some(head), Some(_), Some(base_time)) => Some(
                 base_time
                     + head
@@ -81,7 +81,7 @@ impl StsDub {
         };
         let audio = AudioOut {
             position: state.tracks[Track::Audio].position,
-            done: state.audio_done,
+            done: state.audio_out.done,
         };
         let now = clock.as_ref().map(|clock| clock.time());
         match (video_release(head, audio, live_due, now), clock) {
@@ -105,13 +105,14 @@ impl StsDub {
         due: gst::ClockTime,
     ) {
         if state
-            .video_wake
+            .video
+            .wake
             .as_ref()
             .is_some_and(|(at, id)| *at <= due && id.clock().as_ref() == Some(clock))
         {
             return;
         }
-        if let Some((_, old)) = state.video_wake.take() {
+        if let Some((_, old)) = state.video.wake.take() {
             old.unschedule();
         }
         let id = clock.new_single_shot_id(due);
@@ -120,14 +121,14 @@ impl StsDub {
             if let Some(element) = element.upgrade() {
                 let imp = element.imp();
                 let mut state = imp.state();
-                if state.video_wake.as_ref().is_some_and(|(at, _)| *at == due) {
-                    state.video_wake = None;
+                if state.video.wake.as_ref().is_some_and(|(at, _)| *at == due) {
+                    state.video.wake = None;
                 }
                 imp.wake(Track::Video);
             }
         });
         if scheduled.is_ok() {
-            state.video_wake = Some((due, id));
+            state.video.wake = Some((due, id));
         }
     }
 
