@@ -139,9 +139,6 @@ fn imports_of(path: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string(path).expect("source");
     let code = text.split("#[cfg(test)]").next().unwrap_or("");
     let here = module_of(path);
-    let is_mod_file = path
-        .file_name()
-        .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
     let mut found = Vec::new();
     for start in ["crate::", "super::"] {
         for (at, _) in code.match_indices(start) {
