@@ -55,7 +55,7 @@ properties="worker-id=\"$WORKER_ID\" source-language=\"$SOURCE_LANGUAGE\" \
   fit=$FIT max-stretch=$MAX_STRETCH original-volume=$ORIGINAL_VOLUME bitrate=$AUDIO_BITRATE"
 if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
   worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stsdub-worker}
-  [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --example worker" >&2; exit 2; }
+  [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --bin stsdub-worker" >&2; exit 2; }
   languages=()
   [ -n "$TARGET_LANGUAGES" ] && languages=(--target-languages "$TARGET_LANGUAGES" --keep-original "$KEEP_ORIGINAL")
   # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
