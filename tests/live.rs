@@ -695,8 +695,8 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
             let _ = tx.send(line);
         }
     });
-    let wait_for = |what: &dyn Fn(&str) -> bool| {
-        let give_up = Instant::now() + Duration::from_secs(60);
+    let wait_for = |limit: u64, what: &dyn Fn(&str) -> bool| {
+        let give_up = Instant::now() + Duration::from_secs(limit);
         loop {
             let line = lines
                 .recv_timeout(give_up.saturating_duration_since(Instant::now()))
@@ -706,14 +706,14 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
             }
         }
     };
-    wait_for(&|l| l.starts_with("stream1 segment"));
+    wait_for(60, &|l| l.starts_with("stream1 segment"));
     // The source dies: both streams fail and are rebuilt. The source comes
     // back as soon as the first one says so: a stream whose rtspsrc saw an
     // end rather than an error fails only once its queued audio has left
     // (the element's latency later), and a stream rebuilt meanwhile
     // against a dead source would fail, rightly, again and again.
     drop(rtsp);
-    wait_for(&|l| l.ends_with(" restarting in 2 s"));
+    wait_for(60, &|l| l.ends_with(" restarting in 2 s"));
     let mut command = Command::new(example("rtsp_source"));
     command
         .arg("--file")
@@ -722,9 +722,11 @@ fn an_application_runs_two_streams_and_restarts_one_whose_source_fails() {
     let _rtsp = EchoSts::spawn(command);
     // Dubbing resumes on both rebuilt streams (each at its own pace: the
     // second may connect later); Ctrl-C then stops them with EOS while
-    // their source still plays.
+    // their source still plays. A stream whose end was kept back upstream
+    // (rtpjitterbuffer, see the program) is rebuilt once it has reported
+    // nothing for 40 s: then 2 s to restart and 20.5 s to its first segment.
     let resumed = std::cell::RefCell::new(std::collections::HashSet::new());
-    wait_for(&|l| {
+    wait_for(120, &|l| {
         if let Some((name, _)) = l.split_once(" segment 0 dubbed") {
             resumed.borrow_mut().insert(name.to_owned());
         }

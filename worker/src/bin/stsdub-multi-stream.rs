@@ -17,7 +17,8 @@
 //! Kubernetes multi-stream overlay mounts from a ConfigMap). `--check` only
 //! checks the arguments and lists the streams. Prints one line
 //! per segment and per restart, then a summary per stream. SIGINT and
-//! SIGTERM stop it the same way.
+//! SIGTERM stop it the same way. A stream that reports no segment for 40 s
+//! has stalled and is rebuilt too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
@@ -37,6 +38,16 @@ const RESTART_DELAY: Duration = Duration::from_secs(2);
 const STOP_GRACE: Duration = Duration::from_secs(25);
 /// How long the application waits at exit for pipelines to reach NULL.
 const TEARDOWN_GRACE: Duration = Duration::from_secs(15);
+/// A stream with no `stsdub-segment` message for this long has stalled and
+/// is rebuilt. stsdub reports every segment, dubbed or not: the first one
+/// after the element's default latency and one segment (14.5 + 6 s), then
+/// one every 6 s. What stalls in practice: an RTSP source whose server went
+/// away with an end rather than an error, when GStreamer 1.22's
+/// rtpjitterbuffer keeps the end of one track back (seen in the live tests:
+/// its task waits on a condition for good, and its teardown with it).
+const STALL_LIMIT: Duration = Duration::from_secs(40);
+/// How often the streams are checked for a stall.
+const STALL_CHECK: Duration = Duration::from_secs(5);
 /// Threads a stream's pipeline runs: source, depayloaders, stsdub's two
 /// output tasks, muxer, sink, with room (a live RTSP input has the most).
 const THREADS_PER_STREAM: usize = 12;
@@ -238,6 +249,8 @@ struct Runner {
     /// Each running pipeline's bus watch, removed when it is stopped.
     watches: Mutex<HashMap<String, gst::bus::BusWatchGuard>>,
     counts: Mutex<HashMap<String, Counts>>,
+    /// When each running stream last reported a segment (or started).
+    progress: Mutex<HashMap<String, Instant>>,
     stopping: Mutex<bool>,
     /// Pipelines sent on their way to NULL, and where each says it got there.
     teardowns: Mutex<usize>,
@@ -276,6 +289,48 @@ impl Runner {
         if let Ok(mut pipelines) = self.pipelines.lock() {
             pipelines.insert(spec.name.clone(), pipeline);
         }
+        self.note_progress(&spec.name);
+    }
+
+    fn note_progress(&self, name: &str) {
+        if let Ok(mut progress) = self.progress.lock() {
+            progress.insert(name.to_owned(), Instant::now());
+        }
+    }
+
+    /// Rebuilds every stream that has reported nothing for [`STALL_LIMIT`].
+    /// Its pipeline is left to reach NULL on a thread of its own, not
+    /// waited for at exit: a stalled source may never get there.
+    fn restart_stalled(self: &Arc<Self>, specs: &[StreamSpec]) {
+        if self.is_stopping() {
+            return;
+        }
+        for spec in specs {
+            let stalled = self.progress.lock().is_ok_and(|p| {
+                p.get(&spec.name)
+                    .is_some_and(|at| at.elapsed() >= STALL_LIMIT)
+            });
+            let Some(pipeline) = stalled
+                .then(|| self.pipelines.lock().ok()?.remove(&spec.name))
+                .flatten()
+            else {
+                continue;
+            };
+            println!(
+                "{} stalled: no segment for {} s",
+                spec.name,
+                STALL_LIMIT.as_secs()
+            );
+            if let Ok(mut watches) = self.watches.lock() {
+                watches.remove(&spec.name);
+            }
+            let _ = std::thread::Builder::new()
+                .name(format!("stalled-{}", spec.name))
+                .spawn(move || {
+                    let _ = pipeline.set_state(gst::State::Null);
+                });
+            self.restart_later(spec.clone());
+        }
     }
 
     /// Whether `pipeline` is the one running for the stream: a pipeline on
@@ -293,6 +348,7 @@ impl Runner {
                 let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") else {
                     return;
                 };
+                self.note_progress(&spec.name);
                 let status = s.get::<String>("status").unwrap_or_default();
                 println!(
                     "{} segment {} {status} {}",
@@ -487,6 +543,7 @@ fn main() {
         pipelines: Mutex::new(HashMap::new()),
         watches: Mutex::new(HashMap::new()),
         counts: Mutex::new(HashMap::new()),
+        progress: Mutex::new(HashMap::new()),
         stopping: Mutex::new(false),
         teardowns: Mutex::new(0),
         teardown_done: done,
@@ -495,6 +552,15 @@ fn main() {
     for spec in &streams {
         runner.start(spec.clone());
     }
+    let watched = Arc::downgrade(&runner);
+    let specs = streams.clone();
+    glib::timeout_add(STALL_CHECK, move || match watched.upgrade() {
+        Some(runner) => {
+            runner.restart_stalled(&specs);
+            glib::ControlFlow::Continue
+        }
+        None => glib::ControlFlow::Break,
+    });
     let on_signal = Arc::downgrade(&runner);
     signals::on_interrupt_or_terminate(move || {
         glib::MainContext::default().invoke(move || {
