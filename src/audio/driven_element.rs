@@ -187,6 +187,18 @@ pub fn aac_config(caps: &gst::CapsRef) -> Result<crate::container::m4a::AacConfi
         .map_err(|e| format!("codec_data: {e}"))
 }
 
+/// An AAC decoder for `config`'s stream, driven without a pipeline and
+/// started (stream-start `stream`, caps, a time segment): the frames pushed
+/// come back decoded as [`decoded_caps`].
+pub fn started_aac_decoder(
+    config: &crate::container::m4a::AacConfig,
+    stream: &str,
+) -> Result<DrivenElement, String> {
+    let decoder = DrivenElement::new(aac_decoder()?, &decoded_caps(), "AAC decoder")?;
+    decoder.start(&aac_caps(config), &time_segment(), stream)?;
+    Ok(decoder)
+}
+
 /// avdec_aac if it is there (it decodes every AAC profile), else the
 /// highest-ranked decoder of raw AAC.
 pub fn aac_decoder() -> Result<gst::Element, String> {

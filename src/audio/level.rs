@@ -27,16 +27,7 @@ pub struct LevelMeter {
 impl LevelMeter {
     /// A meter for `config`'s stream; an error names what is missing.
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = DrivenElement::new(
-            driven_element::aac_decoder()?,
-            &driven_element::decoded_caps(),
-            "AAC decoder",
-        )?;
-        decoder.start(
-            &driven_element::aac_caps(config),
-            &driven_element::time_segment(),
-            "stsdub-level",
-        )?;
+        let decoder = driven_element::started_aac_decoder(config, "stsdub-level")?;
         Ok(Self {
             decoder,
             skipped: false,

@@ -205,16 +205,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(config: &AacConfig) -> Result<Self, String> {
-        let decoder = DrivenElement::new(
-            driven_element::aac_decoder()?,
-            &driven_element::decoded_caps(),
-            "AAC decoder",
-        )?;
-        decoder.start(
-            &driven_element::aac_caps(config),
-            &driven_element::time_segment(),
-            "stsdub-decode",
-        )?;
+        let decoder = driven_element::started_aac_decoder(config, "stsdub-decode")?;
         Ok(Self {
             decoder,
             channels: usize::from(config.channels.max(1)),

@@ -87,16 +87,7 @@ fn decode_as_decoded(
     frames: &[&[u8]],
     deadline: Instant,
 ) -> Result<(Vec<gst::Buffer>, gst::Caps), String> {
-    let decoder = DrivenElement::new(
-        driven_element::aac_decoder()?,
-        &driven_element::decoded_caps(),
-        "AAC decoder",
-    )?;
-    decoder.start(
-        &driven_element::aac_caps(config),
-        &driven_element::time_segment(),
-        "stsdub-transcode",
-    )?;
+    let decoder = driven_element::started_aac_decoder(config, "stsdub-transcode")?;
     let frame = gst::ClockTime::from_nseconds(config.frame_duration_ns());
     let mut decoded = Vec::with_capacity(frames.len());
     for (index, data) in frames.iter().enumerate() {
