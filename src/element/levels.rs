@@ -30,16 +30,14 @@ impl Default for FrameLevelGate {
 impl FrameLevelGate {
     /// A meter for `config` when `pauses` (else none); why none can be made.
     pub(super) fn start(&self, pauses: bool, config: &AacConfig) -> Result<(), String> {
-        let meter = if pauses {
+        let made = if pauses {
             LevelMeter::new(config).map(Some)
         } else {
             Ok(None)
         };
-        let (meter, result) = match meter {
-            Ok(meter) => (meter, Ok(())),
-            Err(e) => (None, Err(e.to_string())),
-        };
-        *lock(&self.meter) = meter;
+        // A meter that cannot be made leaves none: no stale one measures on.
+        let result = made.as_ref().map(|_| ()).map_err(String::clone);
+        *lock(&self.meter) = made.ok().flatten();
         result
     }
 
