@@ -126,8 +126,11 @@ impl Input {
                     video.depayloader()
                 )
             }
+            // rtmp2src, not librtmp's rtmpsrc: rtmpsrc's unlock (which the
+            // EOS of a Ctrl-C sends) closes the connection under a read in
+            // progress, and the process then aborts on a corrupted heap.
             Input::Rtmp { url } => format!(
-                "rtmpsrc location={} ! flvdemux name=d \
+                "rtmp2src location={} ! flvdemux name=d \
                  d.video ! {parse} ! {video_to} d.audio ! aacparse ! {audio_to}",
                 quoted(url)
             ),
