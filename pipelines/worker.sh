@@ -82,8 +82,25 @@ gst-launch-1.0 -e $GST_LAUNCH_ARGS \
   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
   flvmux name=mux streamable=true ! queue ! "$RTMP_SINK" location="$RTMP_URL" &
 launch=$!
+# The end is waited for at most drain_s: stsdub's last segment and answer
+# (or its latency), its session's end (3 s), the jitter buffer, and 5 s for
+# the sinks. GStreamer 1.22's rtpjitterbuffer sometimes keeps an RTSP track's
+# EOS back for ever (2 of 80 plain rtspsrc pipelines stopped with -e, no
+# stsdub in them); a second SIGINT makes gst-launch-1.0 stop without it, and
+# SIGKILL follows if even its teardown hangs.
+answer_ms=$((SEGMENT_MS + TIMEOUT_MS + 500))
+drain_s=$(( ((LATENCY_MS > answer_ms ? LATENCY_MS : answer_ms) + RTSP_LATENCY_MS) / 1000 + 3 + 5 ))
+stop_if_stuck() {
+  sleep "$drain_s"
+  kill -0 "$launch" 2>/dev/null || return 0
+  echo "worker.sh: the stream did not end within ${drain_s} s of the interrupt (a source kept its end back); stopping it" >&2
+  kill -INT "$launch" 2>/dev/null || return 0
+  sleep 10
+  kill -KILL "$launch" 2>/dev/null || true
+}
+watchdog=
 # gst-launch-1.0 -e turns SIGINT into EOS; give SIGTERM the same meaning.
-trap 'kill -INT "$launch" 2>/dev/null || true' INT TERM
+trap 'kill -INT "$launch" 2>/dev/null || true; [ -n "$watchdog" ] || { stop_if_stuck & watchdog=$!; }' INT TERM
 status=0
 wait "$launch" || status=$?
 # A trapped signal interrupts the first wait; wait again for the clean stop.
@@ -91,4 +108,6 @@ if kill -0 "$launch" 2>/dev/null; then
   status=0
   wait "$launch" || status=$?
 fi
+# The watchdog is a job of its own (set -m): its group goes with its sleep.
+[ -z "$watchdog" ] || kill -- -"$watchdog" 2>/dev/null || true
 exit "$status"

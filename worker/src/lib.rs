@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The stsdub worker: one launch line per stream, written once
-//! (`pipeline`), and what its programs share (`signals`, `futex_hash`).
+//! (`pipeline`), and what its programs share (`signals`, `drain`,
+//! `futex_hash`).
 //! The programs are in `src/bin/`: `stsdub-worker` runs one stream (the
 //! demo's and the container's), `stsdub-multi-stream` many in one process.
 
+pub mod drain;
 pub mod futex_hash;
 pub mod pipeline;
 pub mod signals;

@@ -28,7 +28,10 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::signals;
+use stsdub_worker::{drain, signals};
+/// How long the pipeline may take to reach NULL before the worker exits
+/// without it.
+const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Options {
     input: String,
@@ -148,7 +151,14 @@ fn main() {
     let (rows, failed) = run(&pipeline);
     print_table(&rows, started.elapsed().as_secs_f64(), &options.output);
     timing.report(&pipeline);
-    let _ = pipeline.set_state(gst::State::Null);
+    let status = i32::from(failed);
+    if !drain::stop_within(&pipeline, TEARDOWN_LIMIT) {
+        eprintln!(
+            "worker: the pipeline did not stop within {} s; exiting without it",
+            TEARDOWN_LIMIT.as_secs()
+        );
+        std::process::exit(status);
+    }
     if failed {
         std::process::exit(1);
     }
@@ -202,7 +212,7 @@ fn stop_with_eos_on_ctrl_c(pipeline: &gst::Element) {
     signals::on_interrupt_or_terminate(move || {
         if let Some(pipeline) = pipeline.upgrade() {
             eprintln!("worker: stopping: EOS");
-            pipeline.send_event(gst::event::Eos::new());
+            drain::interrupt(&pipeline);
         }
     });
 }
@@ -311,13 +321,15 @@ impl Timing {
 
 /// The segments' rows, and whether the pipeline failed.
 fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
-    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let Some(mut messages) = drain::BusUntilDrained::new(pipeline) else {
+        return (Vec::new(), true);
+    };
     if pipeline.set_state(gst::State::Playing).is_err() {
         eprintln!("worker: the pipeline does not start");
     }
     let mut rows = Vec::new();
     let mut failed = false;
-    for message in bus.iter_timed(gst::ClockTime::NONE) {
+    while let Some(message) = messages.next_message() {
         match message.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
@@ -347,6 +359,13 @@ fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
             }
             _ => {}
         }
+    }
+    if messages.gave_up() {
+        eprintln!(
+            "worker: warning: the stream did not end within {} s of the interrupt \
+             (a source kept its end back); stopping it",
+            messages.limit().as_secs()
+        );
     }
     (rows, failed)
 }
