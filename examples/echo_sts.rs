@@ -574,8 +574,9 @@ async fn answer(fragment: &FragmentData, options: &Options, index: u64, started:
         Ok(dubbed) => {
             reply["status"] = json!("success");
             reply["dubbed_audio"] = serde_json::to_value(dubbed).unwrap_or(Value::Null);
-            reply["transcript"] = json!("(echo)");
-            reply["translated_text"] = json!("(echo)");
+            let (transcript, translation) = echo_text(fragment.sequence_number);
+            reply["transcript"] = json!(transcript);
+            reply["translated_text"] = json!(translation);
         }
         Err((code, message)) => {
             let retryable = matches!(
@@ -592,6 +593,24 @@ async fn answer(fragment: &FragmentData, options: &Options, index: u64, started:
     reply["processing_time_ms"] = json!(elapsed);
     reply["stage_timings"] = json!({"asr_ms": 0, "translation_ms": 0, "tts_ms": elapsed});
     reply
+}
+
+/// Words for the answer to fragment `sequence`: distinct per fragment, the
+/// translation with the accented letters captions must carry.
+fn echo_text(sequence: u64) -> (String, String) {
+    const TRANSLATIONS: [&str; 6] = [
+        "Señoras y señores, bienvenidos.",
+        "¡Qué partido! El árbitro pitó el final.",
+        "Über München scheint heute die Sonne.",
+        "Ça commence à l'heure, même sous la pluie.",
+        "Años después, el niño volvió a casa.",
+        "Él está aquí: ¿dónde está Sofía?",
+    ];
+    let translation = TRANSLATIONS[(sequence % TRANSLATIONS.len() as u64) as usize];
+    (
+        format!("Segment {sequence}, as it was said."),
+        format!("{sequence}. {translation}"),
+    )
 }
 
 type DubError = (String, String);

@@ -101,6 +101,24 @@ fn sixty_seconds_all_dubbed_video_untouched_audio_transformed() {
         (0..10).collect::<Vec<_>>(),
         "sent in segment order from 0"
     );
+    // Each segment's words, as the STS sent them, in its message.
+    for (segment, sequence) in run.segments.iter().zip(0..) {
+        let field = |name: &str| segment.get::<String>(name).expect(name);
+        assert_eq!(
+            field("transcript"),
+            format!("Segment {sequence}, as it was said.")
+        );
+        assert!(
+            field("translated-text").starts_with(&format!("{sequence}. ")),
+            "{segment:?}"
+        );
+    }
+    assert!(
+        run.segments.iter().any(|s| s
+            .get::<String>("translated-text")
+            .is_ok_and(|t| t.contains('ñ'))),
+        "accents arrive intact"
+    );
 
     // H.264 passes byte for byte.
     let video_in: Vec<_> = packets(&input, "v")
@@ -334,6 +352,19 @@ fn the_archive_keeps_each_segment_its_dubbed_audio_and_video_as_the_plan_names_t
             let file = stream_dir.join(format!("{batch:06}_{kind}.m4a"));
             assert_eq!(codecs(&file), ["aac"], "{}", file.display());
         }
+        let text = stream_dir.join(format!("{batch:06}_text.json"));
+        let text: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&text).expect("the segment's words"))
+                .expect("JSON");
+        assert_eq!(
+            text["transcript"],
+            format!("Segment {batch}, as it was said.")
+        );
+        assert!(
+            text["translated_text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{batch}. ")))
+        );
         let video = stream_dir.join(format!("{batch:06}_video.mp4"));
         assert_eq!(codecs(&video), ["h264"], "{}", video.display());
         assert!(

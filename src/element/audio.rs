@@ -160,7 +160,7 @@ impl StsDub {
         let (cut, quiet_ns) = (segment.cut, segment.quiet_ns);
         let lateness_ms = self.account(stream_id, &outcome, &segment);
         let span = SegmentSpan::of(&segment);
-        let (buffers, dubbed) = match outcome {
+        let (buffers, dubbed, text) = match outcome {
             Outcome::Dubbed(dubbed) => {
                 gst::info!(
                     CAT,
@@ -188,7 +188,7 @@ impl StsDub {
                         self.reencode_if(mix, originals(segment))
                     }
                 };
-                (buffers, report)
+                (buffers, report, Some(dubbed.text))
             }
             Outcome::Original(reason) => {
                 gst::warning!(
@@ -197,7 +197,7 @@ impl StsDub {
                     "stream {stream_id} batch {batch} fragment {fragment_id}: original audio ({})",
                     reason.as_str()
                 );
-                (self.reencode_if(mix, originals(segment)), None)
+                (self.reencode_if(mix, originals(segment)), None, None)
             }
         };
         let report = SegmentReport {
@@ -210,6 +210,7 @@ impl StsDub {
             cut,
             quiet_ns,
             span,
+            text: text.as_ref(),
         };
         self.post_segment_message(&report);
         if discont && buffers.is_empty() {

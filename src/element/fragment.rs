@@ -14,6 +14,7 @@ use crate::audio::transcode;
 use crate::audio::voice;
 use crate::container::m4a::{self, AacConfig};
 use crate::ops::archive::Archive;
+use crate::sts::text::SegmentText;
 use crate::sts::{Fragment, Reply, SessionHandle, Undubbed};
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::{Frame, Segment};
@@ -68,6 +69,8 @@ impl From<FitPlan> for FitSummary {
 /// Dubbed audio fitted to its segment, with how it went.
 pub(super) struct DubbedFrames {
     pub audio: DubbedAudio,
+    /// The answer's words, cleaned.
+    pub text: SegmentText,
     pub fit: FitSummary,
     pub round_trip: Duration,
     /// The fragment's sequence number on its connection.
@@ -119,14 +122,28 @@ impl FragmentRequest {
                     // the whole segment; it goes out, fitted like any other.
                     gst::info!(CAT, "{}: the STS answered partial", self.label());
                 }
+                if dubbed.text_cleaned.any() {
+                    gst::warning!(
+                        CAT,
+                        "{}: the answer's text was cleaned ({:?}); the audio is not affected",
+                        self.label(),
+                        dubbed.text_cleaned
+                    );
+                }
                 if let Some(archive) = &self.archive {
                     archive.audio(self.batch, "dubbed", dubbed.m4a.clone());
+                    archive.text(
+                        self.batch,
+                        &dubbed.text.transcript,
+                        &dubbed.text.translation,
+                    );
                 }
                 let limit = self.timeout.saturating_sub(dubbed.round_trip)
                     + Duration::from(scheduler::PROCESSING_ALLOWANCE);
                 match self.fit_in_time(dubbed.m4a, limit).await {
                     Ok((audio, fit)) => Outcome::Dubbed(DubbedFrames {
                         audio,
+                        text: dubbed.text,
                         fit,
                         round_trip: dubbed.round_trip,
                         sequence_number: dubbed.sequence_number,

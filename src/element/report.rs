@@ -17,6 +17,7 @@ use crate::container::m4a;
 use crate::ops::runtime::RUNTIME;
 use crate::ops::{health, http};
 use crate::sts::breaker::BreakerState;
+use crate::sts::text::SegmentText;
 use crate::timeline::cut_policy::CutReason;
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::Segment;
@@ -33,6 +34,8 @@ pub(super) struct SegmentReport<'a> {
     pub(super) cut: CutReason,
     pub(super) quiet_ns: Option<u64>,
     pub(super) span: SegmentSpan,
+    /// A dubbed segment's words.
+    pub(super) text: Option<&'a SegmentText>,
 }
 
 /// What the message says of a dubbed segment.
@@ -205,6 +208,7 @@ impl StsDub {
             cut,
             quiet_ns,
             span,
+            text,
         } = report;
         let round_trip = dubbed.map(|d| d.round_trip);
         let fit = dubbed.map(|d| d.fit);
@@ -252,6 +256,13 @@ impl StsDub {
             )
             .field("duration-ms", span.duration / 1_000_000)
             .field("pts", span.pts)
+            // A dubbed segment's words, as the STS sent them (cleaned); ""
+            // for a fallback.
+            .field("transcript", text.map_or("", |t| t.transcript.as_str()))
+            .field(
+                "translated-text",
+                text.map_or("", |t| t.translation.as_str()),
+            )
             .build();
         self.post_element(structure);
     }

@@ -61,6 +61,18 @@ impl Archive {
         self.spawn(path, move |part| std::fs::write(part, &data));
     }
 
+    /// Keeps a segment's words as `{batch:06}_text.json`
+    /// (`{"transcript": …, "translated_text": …}`, the answer's names).
+    pub fn text(&self, batch: u64, transcript: &str, translation: &str) {
+        let path = self.path(batch, "text", "json");
+        let json = serde_json::json!({
+            "transcript": transcript,
+            "translated_text": translation,
+        })
+        .to_string();
+        self.spawn(path, move |part| std::fs::write(part, json.as_bytes()));
+    }
+
     /// Keeps the video `frames` (of `caps`) as `{batch:06}_video.mp4`.
     pub fn video(&self, batch: u64, caps: gst::Caps, frames: Vec<gst::Buffer>) {
         let path = self.path(batch, "video", "mp4");

@@ -9,6 +9,7 @@ use base64::Engine as _;
 
 use super::exchange::{Dubbed, Fallback, Reply, Undubbed};
 use super::protocol::{FragmentProcessed, ProcessedStatus};
+use super::text::SegmentText;
 
 /// The code a `failed` answer without an error is reported with.
 pub(super) const UNKNOWN_CODE: &str = "UNKNOWN";
@@ -21,6 +22,10 @@ pub(super) fn answer(
     round_trip: Duration,
 ) -> Reply {
     let partial = processed.status == ProcessedStatus::Partial;
+    let (text, text_cleaned) = SegmentText::from_answer(
+        processed.transcript.as_deref(),
+        processed.translated_text.as_deref(),
+    );
     match (processed.status, processed.dubbed_audio) {
         (ProcessedStatus::Failed, _) => {
             let (code, message) = processed
@@ -43,6 +48,8 @@ pub(super) fn answer(
                     sequence_number,
                     round_trip,
                     partial,
+                    text,
+                    text_cleaned,
                 }),
                 Err(e) => Err(Fallback::new(
                     Undubbed::InvalidReply,

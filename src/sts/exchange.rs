@@ -14,6 +14,7 @@ use super::breaker::BreakerState;
 use super::flow::Action;
 use super::protocol::StreamConfig;
 use super::socketio::Traffic;
+use super::text::{Cleaned, SegmentText};
 
 /// How long `stream:end` waits for `stream:complete` before disconnecting.
 pub const END_WAIT: Duration = Duration::from_secs(2);
@@ -73,6 +74,9 @@ pub struct Dubbed {
     pub sequence_number: u64,
     pub round_trip: Duration,
     pub partial: bool,
+    /// The answer's words, cleaned, and whether cleaning changed them.
+    pub text: SegmentText,
+    pub text_cleaned: Cleaned,
 }
 
 /// Why a fragment was not dubbed.

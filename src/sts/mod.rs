@@ -14,6 +14,7 @@ pub mod flow;
 pub mod protocol;
 mod session;
 pub mod socketio;
+pub mod text;
 
 pub use client::{CLOSE_LIMIT, SessionHandle};
 pub use exchange::{
