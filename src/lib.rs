@@ -5,12 +5,14 @@
 //!
 //! This file only registers the plugin. The element's glue is in `element/`;
 //! below it, and never importing it: `timeline/` (cuts, schedule, splice),
-//! `audio/` (decode, levels, fit, mix, re-encode), `container/` (M4A), `sts/`
-//! (the STS client) and `ops/` (metrics, health, archive, tracer).
+//! `audio/` (decode, levels, fit, mix, re-encode), `container/` (M4A),
+//! `captions/` (608 in the video's SEI), `sts/` (the STS client) and `ops/`
+//! (metrics, health, archive, tracer).
 
 use gst::glib;
 
 pub mod audio;
+pub mod captions;
 pub mod container;
 mod element;
 pub mod ops;

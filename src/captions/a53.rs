@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! 608 byte pairs → ATSC A/53 cc_data → an SEI NAL unit
+//! (user_data_registered_itu_t_t35, "GA94") put into an H.264 or H.265
+//! access unit before its first slice. The slices are not touched.
+
+use cea608_types::tables::Field;
+
+/// A/53's caption bandwidth: 600 cc_data triplets a second, so a frame
+/// carries 600 / fps of them (20 at 29.97 and 30, 24 at 25, 12 at 50,
+/// 10 at 59.94 and 60); at most 31 fit the field.
+pub fn cc_count(frame_ns: u64) -> usize {
+    let count = (600 * frame_ns + 500_000_000) / 1_000_000_000;
+    count.clamp(1, 31) as usize
+}
+
+/// The triplets of one frame: `pairs` as 608 data of `field`, then DTVCC
+/// padding to `count` (the count A/53 fixes for the frame rate).
+pub fn cc_data(field: Field, pairs: &[[u8; 2]], count: usize) -> Vec<u8> {
+    let cc_type = if field == Field::ONE { 0 } else { 1 };
+    let mut data = Vec::with_capacity(count * 3);
+    for pair in pairs.iter().take(count) {
+        // marker bits, cc_valid, cc_type.
+        data.extend([0xF8 | 0x04 | cc_type, pair[0], pair[1]]);
+    }
+    for _ in pairs.len().min(count)..count {
+        // Not valid, DTVCC: padding.
+        data.extend([0xFA, 0x00, 0x00]);
+    }
+    data
+}
+
+/// The SEI payload: ITU-T T.35 (United States, ATSC), "GA94", cc_data.
+fn t35_payload(cc_data: &[u8]) -> Vec<u8> {
+    let count = (cc_data.len() / 3).min(31) as u8;
+    let mut payload = vec![0xB5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03];
+    // process_cc_data_flag, cc_count; em_data.
+    payload.extend([0x40 | count, 0xFF]);
+    payload.extend(&cc_data[..usize::from(count) * 3]);
+    payload.push(0xFF);
+    payload
+}
+
+/// The video codecs whose access units carry the captions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+/// How NAL units are delimited in the stream's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Annex B start codes (`stream-format=byte-stream`).
+    StartCodes,
+    /// A big-endian length of this many bytes before each unit (avc, hvc1…).
+    Length(usize),
+}
+
+/// The SEI NAL unit (header, payload type 4, size, payload, trailing
+/// bits; emulation prevention applied) for `cc_data`.
+pub fn sei_nal(codec: Codec, cc_data: &[u8]) -> Vec<u8> {
+    let payload = t35_payload(cc_data);
+    let mut rbsp = vec![4u8];
+    let mut size = payload.len();
+    while size >= 255 {
+        rbsp.push(0xFF);
+        size -= 255;
+    }
+    rbsp.push(size as u8);
+    rbsp.extend(&payload);
+    rbsp.push(0x80);
+    let mut nal = match codec {
+        Codec::H264 => vec![0x06],
+        // Prefix SEI (39), layer 0, temporal id 1.
+        Codec::H265 => vec![39 << 1, 0x01],
+    };
+    nal.extend(emulation_prevented(&rbsp));
+    nal
+}
+
+/// `rbsp` with 0x03 put after each 00 00 that a 00–03 byte follows.
+fn emulation_prevented(rbsp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rbsp.len() + rbsp.len() / 64);
+    let mut zeros = 0;
+    for &byte in rbsp {
+        if zeros >= 2 && byte <= 3 {
+            out.push(3);
+            zeros = 0;
+        }
+        out.push(byte);
+        zeros = if byte == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
+/// `access_unit` with `nal` put before its first slice; None when it has
+/// no slice, or its units do not parse as `framing` says.
+pub fn insert(access_unit: &[u8], codec: Codec, framing: Framing, nal: &[u8]) -> Option<Vec<u8>> {
+    let at = first_slice(access_unit, codec, framing)?;
+    let mut out = Vec::with_capacity(access_unit.len() + nal.len() + 4);
+    out.extend(&access_unit[..at]);
+    match framing {
+        Framing::StartCodes => out.extend([0, 0, 0, 1]),
+        Framing::Length(size) => {
+            let length = u64::try_from(nal.len()).ok()?;
+            if size < 8 && length >> (8 * size) != 0 {
+                return None;
+            }
+            out.extend(&length.to_be_bytes()[8 - size..]);
+        }
+    }
+    out.extend(nal);
+    out.extend(&access_unit[at..]);
+    Some(out)
+}
+
+/// Where the unit of the first slice starts (its start code or length).
+fn first_slice(au: &[u8], codec: Codec, framing: Framing) -> Option<usize> {
+    units(au, framing)?
+        .into_iter()
+        .find(|(_, header)| is_slice(codec, *header))
+        .map(|(at, _)| at)
+}
+
+fn is_slice(codec: Codec, header: u8) -> bool {
+    match codec {
+        Codec::H264 => matches!(header & 0x1F, 1..=5),
+        Codec::H265 => (header >> 1) & 0x3F < 32,
+    }
+}
+
+/// Each unit's start (of its delimiter) and first header byte.
+fn units(au: &[u8], framing: Framing) -> Option<Vec<(usize, u8)>> {
+    let mut units = Vec::new();
+    match framing {
+        Framing::Length(size) => {
+            if !(1..=4).contains(&size) {
+                return None;
+            }
+            let mut at = 0;
+            while at < au.len() {
+                let length = au
+                    .get(at..at + size)?
+                    .iter()
+                    .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+                units.push((at, *au.get(at + size)?));
+                at += size + length;
+            }
+            (at == au.len()).then_some(units)
+        }
+        Framing::StartCodes => {
+            let mut at = 0;
+            while at + 3 <= au.len() {
+                if au[at..at + 3] == [0, 0, 1] {
+                    // A four-byte start code's leading zero belongs to it.
+                    let start = if at > 0 && au[at - 1] == 0 {
+                        at - 1
+                    } else {
+                        at
+                    };
+                    units.push((start, *au.get(at + 3)?));
+                    at += 3;
+                } else {
+                    at += 1;
+                }
+            }
+            Some(units)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a53_fixes_the_triplets_per_frame_from_the_frame_rate() {
+        let ns = |fps_num: u64, fps_den: u64| 1_000_000_000 * fps_den / fps_num;
+        assert_eq!(cc_count(ns(30_000, 1001)), 20);
+        assert_eq!(cc_count(ns(30, 1)), 20);
+        assert_eq!(cc_count(ns(25, 1)), 24);
+        assert_eq!(cc_count(ns(50, 1)), 12);
+        assert_eq!(cc_count(ns(60_000, 1001)), 10);
+        assert_eq!(cc_count(ns(60, 1)), 10);
+    }
+
+    #[test]
+    fn cc_data_is_our_pairs_then_padding() {
+        let data = cc_data(Field::ONE, &[[0x94, 0x20]], 3);
+        assert_eq!(data, [0xFC, 0x94, 0x20, 0xFA, 0, 0, 0xFA, 0, 0]);
+        assert_eq!(cc_data(Field::TWO, &[[1, 2]], 1), [0xFD, 1, 2]);
+    }
+
+    #[test]
+    fn the_sei_is_escaped_and_goes_before_the_first_slice() {
+        // AUD, SPS, then an IDR slice, length-prefixed (4 bytes).
+        let unit = |bytes: &[u8]| {
+            let mut u = (bytes.len() as u32).to_be_bytes().to_vec();
+            u.extend(bytes);
+            u
+        };
+        let au: Vec<u8> = [
+            unit(&[0x09, 0xF0]),
+            unit(&[0x67, 1, 2]),
+            unit(&[0x65, 9, 9]),
+        ]
+        .concat();
+        let nal = sei_nal(Codec::H264, &cc_data(Field::ONE, &[[0, 0]], 2));
+        // The pair 00 00 followed by 0xFA is fine; 00 00 00 would not be.
+        assert!(!nal.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 3));
+        let out = insert(&au, Codec::H264, Framing::Length(4), &nal).expect("inserted");
+        let expected = [
+            unit(&[0x09, 0xF0]),
+            unit(&[0x67, 1, 2]),
+            unit(&nal),
+            unit(&[0x65, 9, 9]),
+        ]
+        .concat();
+        assert_eq!(out, expected);
+        assert_eq!(
+            &out[out.len() - 7..],
+            &unit(&[0x65, 9, 9])[..],
+            "the slice untouched"
+        );
+    }
+
+    #[test]
+    fn byte_stream_units_are_found_by_start_code() {
+        let au = [0, 0, 0, 1, 0x09, 0xF0, 0, 0, 1, 0x41, 7, 7];
+        let out = insert(&au, Codec::H264, Framing::StartCodes, &[0x06, 0xAA]).expect("inserted");
+        assert_eq!(
+            out,
+            [
+                0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x06, 0xAA, 0, 0, 1, 0x41, 7, 7
+            ]
+        );
+    }
+
+    #[test]
+    fn h265_slices_are_units_below_32_and_the_sei_is_a_prefix_sei() {
+        let au = [0, 0, 0, 1, 0x40, 0x01, 5, 0, 0, 0, 1, 0x26, 0x01, 8];
+        let nal = sei_nal(Codec::H265, &cc_data(Field::ONE, &[], 1));
+        assert_eq!(&nal[..2], &[0x4E, 0x01]);
+        let out = insert(&au, Codec::H265, Framing::StartCodes, &nal).expect("inserted");
+        assert!(out.ends_with(&[0, 0, 0, 1, 0x26, 0x01, 8]));
+    }
+
+    #[test]
+    fn a_unit_that_runs_past_the_buffer_is_refused() {
+        assert!(insert(&[0, 0, 0, 9, 0x65], Codec::H264, Framing::Length(4), &[6]).is_none());
+        assert!(
+            insert(&[0, 0, 0, 1, 0x09], Codec::H264, Framing::Length(4), &[6]).is_none(),
+            "no slice"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! Captions of the dub: each dubbed segment's words, shown in the video
+//! frames its dubbed audio is heard with, as CEA-608 carried in the video
+//! itself (ATSC A/53 cc_data in an SEI message; the slices stay codec
+//! copy). Pure: words and times in, caption bytes and access units out.
+//!
+//! - `layout`: words → captions of at most two 32-letter rows, timed across
+//!   the segment in proportion to their length;
+//! - `cea608`: a caption → the 608 codes that load and show it (pop-on);
+//! - `track`: which 608 byte pairs go into which video frame;
+//! - `a53`: byte pairs → cc_data → an SEI NAL unit in an H.264/H.265 access unit.
+
+pub mod a53;
+pub mod cea608;
+pub mod layout;
+pub mod track;

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! Which 608 byte pairs go into which video frame. A caption is loaded
+//! into the hidden memory as soon as it is known and the one before it is
+//! loaded, and shown (End Of Caption) in the first frame at or after its
+//! start: so it shows on time whenever its words were known about a
+//! caption's load time (~1.6 s for two full rows) ahead. It is erased at
+//! its end unless the next one shows then. One field carries 29.97 byte
+//! pairs a second whatever the frame rate: each frame takes what its
+//! duration is owed.
+
+use std::collections::VecDeque;
+
+use cea608_types::Cea608Writer;
+use cea608_types::tables::Code;
+
+use super::cea608::{self, CaptionChannel};
+use super::layout::TimedCaption;
+
+/// 608's rate for one field: two bytes a field of NTSC video.
+const PAIRS_PER_SECOND: f64 = 30_000.0 / 1_001.0;
+/// A null pair (parity set): nothing to say in this frame.
+pub const NULL_PAIR: [u8; 2] = [0x80, 0x80];
+
+/// The captions of one channel and what they still have to send.
+pub struct CaptionTrack {
+    channel: CaptionChannel,
+    /// Known, not yet loaded, in time order.
+    waiting: VecDeque<TimedCaption>,
+    /// Loaded (or loading), to show at its start.
+    loaded: Option<TimedCaption>,
+    /// The end of the caption on screen.
+    showing_until: Option<u64>,
+    writer: Cea608Writer,
+    /// Byte pairs owed to the frames so far, not yet given.
+    owed: f64,
+    /// Letters shown as another so far.
+    substituted: usize,
+}
+
+impl CaptionTrack {
+    pub fn new(channel: CaptionChannel) -> Self {
+        Self {
+            channel,
+            waiting: VecDeque::new(),
+            loaded: None,
+            showing_until: None,
+            writer: Cea608Writer::default(),
+            owed: 0.0,
+            substituted: 0,
+        }
+    }
+
+    pub fn channel(&self) -> CaptionChannel {
+        self.channel
+    }
+
+    /// Adds captions that start after every one added before.
+    pub fn add(&mut self, captions: impl IntoIterator<Item = TimedCaption>) {
+        self.waiting.extend(captions);
+    }
+
+    /// Letters that 608 could not show as such, so far.
+    pub fn substituted(&self) -> usize {
+        self.substituted
+    }
+
+    /// The byte pairs of the frame at running time `at`, `duration` long.
+    pub fn frame(&mut self, at: u64, duration: u64) -> Vec<[u8; 2]> {
+        self.owed += duration as f64 * PAIRS_PER_SECOND / 1e9;
+        let count = self.owed.floor();
+        self.owed -= count;
+        let mut pairs = Vec::with_capacity(count as usize);
+        for _ in 0..count as usize {
+            self.next_codes(at);
+            pairs.push(if self.writer.n_codes() > 0 {
+                self.writer.pop()
+            } else {
+                NULL_PAIR
+            });
+        }
+        pairs
+    }
+
+    /// Queues what is due at `at` when the writer has drained: the loaded
+    /// caption's show, an erase, or the next caption's load.
+    fn next_codes(&mut self, at: u64) {
+        if self.writer.n_codes() > 0 {
+            return;
+        }
+        if let Some(loaded) = self.loaded.take_if(|c| c.start <= at) {
+            self.push(cea608::show(self.channel));
+            self.showing_until = Some(loaded.end);
+        } else if self.showing_until.is_some_and(|end| end <= at)
+            && self.loaded.as_ref().is_none_or(|next| next.start > at)
+        {
+            self.push(cea608::erase(self.channel));
+            self.showing_until = None;
+        } else if self.loaded.is_none()
+            && let Some(next) = self.waiting.pop_front()
+        {
+            let load = cea608::load(self.channel, &next.rows);
+            self.substituted += load.substituted;
+            self.push(load.codes);
+            self.loaded = Some(next);
+        }
+    }
+
+    fn push(&mut self, codes: impl IntoIterator<Item = Code>) {
+        for code in codes {
+            self.writer.push(code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cea608_types::{Cea608, Cea608State};
+
+    const FRAME_NS: u64 = 1_000_000_000 * 1001 / 30_000;
+
+    fn caption(start_ms: u64, end_ms: u64, text: &str) -> TimedCaption {
+        TimedCaption {
+            start: start_ms * 1_000_000,
+            end: end_ms * 1_000_000,
+            rows: vec![text.to_owned()],
+        }
+    }
+
+    /// Runs frames from 0 to `until_ms`: (ms, event) for each show and erase.
+    fn events(track: &mut CaptionTrack, until_ms: u64) -> Vec<(u64, &'static str)> {
+        let mut state = Cea608State::default();
+        let mut events = Vec::new();
+        let mut at = 0;
+        while at < until_ms * 1_000_000 {
+            for pair in track.frame(at, FRAME_NS) {
+                match state.decode(pair) {
+                    Ok(Some(Cea608::EndOfCaption(_))) => events.push((at / 1_000_000, "show")),
+                    Ok(Some(Cea608::EraseDisplay(_))) => events.push((at / 1_000_000, "erase")),
+                    _ => {}
+                }
+            }
+            at += FRAME_NS;
+        }
+        events
+    }
+
+    #[test]
+    fn a_caption_known_ahead_shows_in_the_first_frame_at_its_start() {
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        track.add([caption(2_000, 4_000, "Hola")]);
+        let events = events(&mut track, 5_000);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!((2_000..2_000 + 34).contains(&events[0].0), "{events:?}");
+        assert_eq!(events[0].1, "show");
+        assert!(
+            (4_000..4_000 + 34).contains(&events[1].0) && events[1].1 == "erase",
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn back_to_back_captions_replace_each_other_without_an_erase() {
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        track.add([caption(2_000, 4_000, "uno"), caption(4_000, 6_000, "dos")]);
+        let kinds: Vec<_> = events(&mut track, 7_000).into_iter().map(|e| e.1).collect();
+        assert_eq!(kinds, ["show", "show", "erase"]);
+    }
+
+    #[test]
+    fn a_caption_known_late_shows_as_soon_as_it_is_loaded() {
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        track.add([caption(0, 4_000, &"x".repeat(32))]);
+        let events = events(&mut track, 5_000);
+        // 2 × (RCL, ENM, PAC) + 16 pairs of letters = 22 pairs ≈ 734 ms.
+        assert!((700..800).contains(&events[0].0), "{events:?}");
+    }
+
+    #[test]
+    fn every_frame_gets_what_its_duration_is_owed() {
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        let at_25: usize = (0..250)
+            .map(|i| track.frame(i * 40_000_000, 40_000_000).len())
+            .sum();
+        // 10 s at 25 fps: 299 or 300 pairs.
+        assert!((299..=300).contains(&at_25), "{at_25}");
+    }
+}
