@@ -94,6 +94,11 @@ const BOTTOM_ROW: u8 = 14;
 /// The code that shows `letter`, or its closest letter (true) when 608's
 /// character sets lack it. Never nothing: an unknown letter shows as '?'.
 fn code_for(letter: char, channel: Channel) -> (Code, bool) {
+    if letter == '\'' {
+        // 608's own apostrophe (one byte, in every decoder's basic set),
+        // not the extended set's straight quote that cea608-types picks.
+        return (Code::Apostrophe, false);
+    }
     if let Some(code) = Code::from_char(letter, channel) {
         return (code, false);
     }

@@ -41,6 +41,9 @@ impl StsDub {
                     }
                 }
                 state.publish_inflight();
+                if state.announce_to_captions() {
+                    self.wake(Track::Video);
+                }
                 self.wake(Track::Audio);
             }
             Decision::TooLate => {
@@ -63,6 +66,10 @@ impl StsDub {
                 drop(state);
                 let _ = self.src_pads[Track::Audio].pause_task();
                 return;
+            }
+            // What leaves has been shown to the captions first.
+            if state.announce_to_captions() {
+                self.wake(Track::Video);
             }
             if let Some(ready) = state.audio_out.queue.pop_ready() {
                 break ready;

@@ -42,6 +42,7 @@ use gst::prelude::*;
 mod absent;
 mod audio;
 mod audio_in;
+mod captions;
 mod category;
 mod fragment;
 mod imp;

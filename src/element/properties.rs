@@ -165,6 +165,24 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .blurb("When the audio is re-encoded: quality (avenc_aac's two-loop search) or fast (its fast search: about a third less CPU, lower quality)")
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default(PROP_CAPTIONS, CaptionsProperty::Off)
+            .nick("Captions")
+            .blurb("off, or cea608: each dubbed segment's words as CEA-608 pop-on captions (A/53 SEI) in the video frames its dub is heard with; H.264 and H.265, the slices untouched")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder(PROP_CAPTION_CHANNEL)
+            .nick("Caption channel")
+            .blurb("The 608 channel of the captions, 1 to 4 (CC1–CC4)")
+            .minimum(1)
+            .maximum(4)
+            .default_value(1)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default(PROP_CAPTION_TEXT, CaptionTextProperty::Translation)
+            .nick("Caption text")
+            .blurb("translation: the dub's words; transcript: the words as said (source-language captions for the original track)")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecInt::builder(PROP_LATENCY)
             .nick("Latency")
             .blurb("Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. -1: segment-duration + timeout + 500, so that every answer within the timeout is used")
@@ -293,6 +311,9 @@ impl Settings {
             PROP_ORIGINAL_VOLUME => self.original_volume = value.get().expect(CHECKED),
             PROP_BITRATE => self.bitrate = Some(count()).filter(|b| *b != AUTO_BITRATE),
             PROP_ENCODER_SPEED => self.encoder_speed = value.get().expect(CHECKED),
+            PROP_CAPTIONS => self.captions = value.get().expect(CHECKED),
+            PROP_CAPTION_CHANNEL => self.caption_channel = count(),
+            PROP_CAPTION_TEXT => self.caption_text = value.get().expect(CHECKED),
             PROP_LATENCY => {
                 // AUTO_LATENCY (-1), the one negative value allowed: None.
                 let ms = value.get::<i32>().expect(CHECKED);
@@ -341,6 +362,9 @@ impl Settings {
             PROP_ORIGINAL_VOLUME => self.original_volume.to_value(),
             PROP_BITRATE => self.bitrate.unwrap_or(AUTO_BITRATE).to_value(),
             PROP_ENCODER_SPEED => self.encoder_speed.to_value(),
+            PROP_CAPTIONS => self.captions.to_value(),
+            PROP_CAPTION_CHANNEL => self.caption_channel.to_value(),
+            PROP_CAPTION_TEXT => self.caption_text.to_value(),
             PROP_LATENCY => self
                 .latency
                 .map_or(AUTO_LATENCY, |l| l.mseconds() as i32)

@@ -50,6 +50,9 @@ pub(super) const PROP_MAX_STRETCH: &str = "max-stretch";
 pub(super) const PROP_ORIGINAL_VOLUME: &str = "original-volume";
 pub(super) const PROP_BITRATE: &str = "bitrate";
 pub(super) const PROP_ENCODER_SPEED: &str = "encoder-speed";
+pub(super) const PROP_CAPTIONS: &str = "captions";
+pub(super) const PROP_CAPTION_CHANNEL: &str = "caption-channel";
+pub(super) const PROP_CAPTION_TEXT: &str = "caption-text";
 
 pub(super) const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -151,6 +154,34 @@ pub enum EncoderSpeed {
     Fast = 1,
 }
 
+/// Captions in the video (the `captions` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubCaptions")]
+pub enum CaptionsProperty {
+    #[enum_value(name = "Off: no captions", nick = "off")]
+    Off = 0,
+    #[enum_value(
+        name = "CEA-608: pop-on captions in the video's SEI (ATSC A/53), H.264 and H.265",
+        nick = "cea608"
+    )]
+    Cea608 = 1,
+}
+
+/// Which words the captions show (the `caption-text` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubCaptionText")]
+pub enum CaptionTextProperty {
+    #[enum_value(name = "Translation: the words of the dub", nick = "translation")]
+    Translation = 0,
+    #[enum_value(
+        name = "Transcript: the words as said (for the original track)",
+        nick = "transcript"
+    )]
+    Transcript = 1,
+}
+
 impl From<SegmentationProperty> for cut_policy::Segmentation {
     fn from(property: SegmentationProperty) -> Self {
         match property {
@@ -177,6 +208,8 @@ pub(super) fn mark_enums_as_plugin_api() {
         SegmentationProperty::static_type(),
         FitProperty::static_type(),
         EncoderSpeed::static_type(),
+        CaptionsProperty::static_type(),
+        CaptionTextProperty::static_type(),
     ] {
         enum_type.mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }
@@ -218,6 +251,10 @@ pub(super) struct Settings {
     pub(super) tls_ca_file: Option<String>,
     pub(super) metrics_address: Option<String>,
     pub(super) archive_dir: Option<String>,
+    pub(super) captions: CaptionsProperty,
+    /// 608's CC1–CC4.
+    pub(super) caption_channel: u32,
+    pub(super) caption_text: CaptionTextProperty,
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
@@ -260,6 +297,9 @@ impl Default for Settings {
             // Off unless asked for, by property or environment.
             metrics_address: non_empty_env("STSDUB_METRICS_ADDRESS"),
             archive_dir: None,
+            captions: CaptionsProperty::Off,
+            caption_channel: 1,
+            caption_text: CaptionTextProperty::Translation,
         }
     }
 }

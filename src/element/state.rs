@@ -3,6 +3,7 @@
 //! The element's runtime state: what each track holds, where each stands in
 //! running time, and the helpers that read it. Behind `StsDub::state`.
 
+use super::captions::CaptionsOut;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
@@ -78,6 +79,8 @@ pub(super) struct VideoHold {
     pub(super) queue: VecDeque<VideoItem>,
     pub(super) wake: Option<(gst::ClockTime, gst::SingleShotClockId)>,
     pub(super) archive: Option<VideoArchive>,
+    /// The captions the frames carry as they leave (`captions.rs`).
+    pub(super) captions: Option<CaptionsOut>,
 }
 
 /// What the latency queries and event told.
@@ -136,6 +139,7 @@ impl State {
             },
             video: VideoHold {
                 archive: archive.clone().map(VideoArchive::new),
+                captions: CaptionsOut::new(&settings),
                 ..VideoHold::default()
             },
             settings,
@@ -175,6 +179,9 @@ impl State {
         self.tracks[Track::Audio].position = None;
         self.audio_out.done = false;
         self.audio_out.discont_pending = true;
+        if let Some(captions) = &mut self.video.captions {
+            captions.forget_decisions();
+        }
     }
 
     pub(super) fn abandon_video(&mut self) {

@@ -26,6 +26,7 @@ impl StsDub {
             if self.video_head_may_leave(&mut state) {
                 let head = state.video_head_running_time();
                 if let Some(item) = state.video.queue.pop_front() {
+                    let item = state.with_captions(item, head);
                     // A wake armed for this head stays: the next head is due
                     // no earlier, and an early wake only re-arms (see
                     // `arm_video_wake`).
@@ -84,11 +85,19 @@ impl StsDub {
             done: state.audio_out.done,
         };
         let now = clock.as_ref().map(|clock| clock.time());
-        match (video_release(head, audio, live_due, now), clock) {
+        let words_known = match (&state.video.captions, head) {
+            (Some(captions), Some(head)) => captions.knows(head),
+            _ => true,
+        };
+        match (
+            video_release(head, audio, live_due, now, words_known),
+            clock,
+        ) {
             (Release::At(due), Some(clock)) => {
                 self.arm_video_wake(state, &clock, due);
                 false
             }
+            (Release::Later, _) => false,
             _ => true,
         }
     }

@@ -126,14 +126,24 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct OutputQueue<S, D, E> {
     items: VecDeque<Item<S, D, E>>,
+    /// The first items, already shown by [`OutputQueue::announce_decided`].
+    announced: usize,
 }
 
 impl<S, D, E> Default for OutputQueue<S, D, E> {
     fn default() -> Self {
         Self {
             items: VecDeque::new(),
+            announced: 0,
         }
     }
+}
+
+/// An item of the queue's decided head, as [`OutputQueue::announce_decided`] shows it.
+#[derive(Debug)]
+pub enum DecidedItem<'a, S, D, E> {
+    Segment(&'a S, &'a Outcome<D>),
+    Event(&'a E),
 }
 
 impl<S, D, E> OutputQueue<S, D, E> {
@@ -169,11 +179,30 @@ impl<S, D, E> OutputQueue<S, D, E> {
         Decision::Unknown
     }
 
+    /// Shows each item once, in order, as soon as it and every item before
+    /// it are decided (an event is): what is known of the output before it
+    /// leaves. Items that leave unshown are never shown, so call it before
+    /// [`OutputQueue::pop_ready`] too.
+    pub fn announce_decided(&mut self, mut show: impl FnMut(DecidedItem<'_, S, D, E>)) {
+        while let Some(item) = self.items.get(self.announced) {
+            match item {
+                Item::Segment { outcome: None, .. } => return,
+                Item::Segment {
+                    segment,
+                    outcome: Some(outcome),
+                    ..
+                } => show(DecidedItem::Segment(segment, outcome)),
+                Item::Event(event) => show(DecidedItem::Event(event)),
+            }
+            self.announced += 1;
+        }
+    }
+
     /// The head, if it can leave now.
     pub fn pop_ready(&mut self) -> Option<Ready<S, D, E>> {
         match self.items.front()? {
             Item::Segment { outcome: None, .. } => None,
-            _ => match self.items.pop_front()? {
+            _ => match self.pop_front()? {
                 Item::Segment {
                     batch,
                     segment,
@@ -187,6 +216,11 @@ impl<S, D, E> OutputQueue<S, D, E> {
                 Item::Segment { outcome: None, .. } => None,
             },
         }
+    }
+
+    fn pop_front(&mut self) -> Option<Item<S, D, E>> {
+        self.announced = self.announced.saturating_sub(1);
+        self.items.pop_front()
     }
 
     /// Every segment still queued, decided or not, in order.
@@ -218,6 +252,7 @@ impl<S, D, E> OutputQueue<S, D, E> {
 
     /// Forgets everything (flush); returns the batch numbers that were undecided.
     pub fn clear(&mut self) -> Vec<u64> {
+        self.announced = 0;
         let undecided = self
             .items
             .iter()
@@ -240,6 +275,38 @@ mod tests {
     use super::*;
 
     type Queue = OutputQueue<&'static str, &'static str, &'static str>;
+
+    fn announced(queue: &mut Queue) -> Vec<String> {
+        let mut shown = Vec::new();
+        queue.announce_decided(|item| {
+            shown.push(match item {
+                DecidedItem::Segment(segment, Outcome::Dubbed(d)) => format!("{segment}:{d}"),
+                DecidedItem::Segment(segment, Outcome::Original(_)) => {
+                    format!("{segment}:original")
+                }
+                DecidedItem::Event(event) => (*event).to_owned(),
+            })
+        });
+        shown
+    }
+
+    #[test]
+    fn the_decided_head_is_announced_once_in_order() {
+        let mut queue = Queue::default();
+        queue.push_segment(0, "a");
+        queue.push_segment(1, "b");
+        queue.push_event("eos");
+        queue.decide(1, Outcome::Dubbed("B"));
+        assert!(announced(&mut queue).is_empty(), "b waits for a");
+        queue.decide(0, Outcome::Original(FallbackReason::Timeout));
+        assert_eq!(announced(&mut queue), ["a:original", "b:B", "eos"]);
+        assert!(announced(&mut queue).is_empty(), "once");
+        // Leaving does not announce again; what comes later is.
+        assert!(queue.pop_ready().is_some());
+        queue.push_segment(2, "c");
+        queue.decide(2, Outcome::Dubbed("C"));
+        assert_eq!(announced(&mut queue), ["c:C"]);
+    }
 
     #[test]
     fn default_latency_covers_segment_timeout_and_margins() {

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! The captions' glue: each segment's words, once its outcome is known,
+//! become captions over its time on the output (`captions::layout`), and
+//! each video frame, as it leaves, carries its share of their 608 byte
+//! pairs in an SEI (`captions::track`, `captions::a53`). A video frame
+//! leaves once the words of the next [`CAPTION_LEAD`] are known (a file),
+//! or at its render time at the latest (live, see `release.rs`): so the
+//! first caption of a segment can be loaded before the segment starts.
+
+use super::category::CAT;
+use super::settings::{CaptionTextProperty, CaptionsProperty, Settings};
+use super::state::{State, Track, VideoItem};
+use crate::captions::a53::{self, Codec, Framing};
+use crate::captions::cea608::CaptionChannel;
+use crate::captions::layout;
+use crate::captions::track::CaptionTrack;
+use crate::sts::text::SegmentText;
+use crate::timeline::scheduler::{DecidedItem, Outcome};
+
+/// How far past a video frame the words must be known before it leaves
+/// (when it need not leave yet): a full two-row caption's load at 608's
+/// rate (about 1.6 s), so that it shows at its start.
+const CAPTION_LEAD: gst::ClockTime = gst::ClockTime::from_mseconds(2_000);
+/// The frame duration assumed until the caps say (29.97 fps).
+const DEFAULT_FRAME_NS: u64 = 1_000_000_000 * 1001 / 30_000;
+
+/// The captions of the video output.
+pub(super) struct CaptionsOut {
+    track: CaptionTrack,
+    words: CaptionTextProperty,
+    /// The video's codec and NAL framing, from its caps; None: not one we
+    /// can carry captions in.
+    format: Option<(Codec, Framing)>,
+    frame_ns: u64,
+    /// Running time up to which every segment's outcome is known.
+    decided_until: Option<gst::ClockTime>,
+    /// Said once: frames that could not carry their captions.
+    warned: bool,
+}
+
+impl CaptionsOut {
+    /// Captions as `settings` ask, if they ask for any.
+    pub(super) fn new(settings: &Settings) -> Option<Self> {
+        if settings.captions == CaptionsProperty::Off {
+            return None;
+        }
+        let channel = CaptionChannel::cc(settings.caption_channel)?;
+        Some(Self {
+            track: CaptionTrack::new(channel),
+            words: settings.caption_text,
+            format: None,
+            frame_ns: DEFAULT_FRAME_NS,
+            decided_until: None,
+            warned: false,
+        })
+    }
+
+    /// The words of the segment at running time `start`, `duration` long,
+    /// are known (None: it fell back, no caption).
+    fn segment_decided(&mut self, start: u64, duration: u64, text: Option<&SegmentText>) {
+        if let Some(text) = text {
+            let words = match self.words {
+                CaptionTextProperty::Translation => &text.translation,
+                CaptionTextProperty::Transcript => &text.transcript,
+            };
+            self.track.add(layout::captions(words, start, duration));
+        }
+        let end = gst::ClockTime::from_nseconds(start + duration);
+        self.decided_until = Some(self.decided_until.map_or(end, |until| until.max(end)));
+    }
+
+    /// No more audio: nothing more to wait for.
+    fn audio_ended(&mut self) {
+        self.decided_until = Some(gst::ClockTime::MAX);
+    }
+
+    /// Forgets what was decided (the audio was flushed).
+    pub(super) fn forget_decisions(&mut self) {
+        self.decided_until = None;
+    }
+
+    /// Whether the words around a frame at `head` are known.
+    pub(super) fn knows(&self, head: gst::ClockTime) -> bool {
+        self.decided_until
+            .is_some_and(|until| until >= head.saturating_add(CAPTION_LEAD))
+    }
+
+    /// The video's caps: which codec, how its units are framed, its rate.
+    pub(super) fn on_caps(&mut self, caps: &gst::CapsRef) {
+        let Some(structure) = caps.structure(0) else {
+            return;
+        };
+        self.format = video_format(structure);
+        if let Ok(rate) = structure.get::<gst::Fraction>("framerate")
+            && rate.numer() > 0
+            && rate.denom() > 0
+        {
+            self.frame_ns = 1_000_000_000 * rate.denom() as u64 / rate.numer() as u64;
+        }
+    }
+
+    /// `buffer` (a video frame at `running_time`) with its caption data.
+    pub(super) fn caption(
+        &mut self,
+        buffer: gst::Buffer,
+        running_time: Option<gst::ClockTime>,
+    ) -> gst::Buffer {
+        let (Some((codec, framing)), Some(at)) = (self.format, running_time) else {
+            return buffer;
+        };
+        let duration = buffer.duration().map_or(self.frame_ns, |d| d.nseconds());
+        let pairs = self.track.frame(at.nseconds(), duration);
+        let cc_data = a53::cc_data(self.track.channel().field, &pairs, a53::cc_count(duration));
+        let nal = a53::sei_nal(codec, &cc_data);
+        let inserted = buffer
+            .map_readable()
+            .ok()
+            .and_then(|map| a53::insert(map.as_slice(), codec, framing, &nal));
+        match inserted {
+            Some(bytes) => with_bytes(&buffer, bytes),
+            None => {
+                if !std::mem::replace(&mut self.warned, true) {
+                    gst::warning!(
+                        CAT,
+                        "a video frame at {at} has no slice where its captions could go; \
+                         its captions are left out"
+                    );
+                }
+                buffer
+            }
+        }
+    }
+}
+
+/// Codec and framing from H.264/H.265 caps; None for any other video.
+fn video_format(structure: &gst::StructureRef) -> Option<(Codec, Framing)> {
+    let (codec, length_byte) = match structure.name().as_str() {
+        "video/x-h264" => (Codec::H264, 4),
+        "video/x-h265" => (Codec::H265, 21),
+        _ => return None,
+    };
+    let stream_format = structure
+        .get::<&str>("stream-format")
+        .unwrap_or("byte-stream");
+    if stream_format == "byte-stream" {
+        return Some((codec, Framing::StartCodes));
+    }
+    // avcC / hvcC: lengthSizeMinusOne in the low two bits of that byte.
+    let codec_data = structure.get::<gst::Buffer>("codec_data").ok()?;
+    let map = codec_data.map_readable().ok()?;
+    let size = usize::from(map.as_slice().get(length_byte)? & 0x03) + 1;
+    Some((codec, Framing::Length(size)))
+}
+
+/// A buffer of `bytes` with `original`'s flags, timestamps and metas.
+fn with_bytes(original: &gst::Buffer, bytes: Vec<u8>) -> gst::Buffer {
+    let mut buffer = gst::Buffer::from_mut_slice(bytes);
+    if let Some(out) = buffer.get_mut() {
+        let copy = gst::BufferCopyFlags::FLAGS
+            | gst::BufferCopyFlags::TIMESTAMPS
+            | gst::BufferCopyFlags::META;
+        if original.copy_into(out, copy, ..).is_err() {
+            out.set_pts(original.pts());
+            out.set_dts(original.dts());
+            out.set_duration(original.duration());
+            out.set_flags(original.flags());
+        }
+    }
+    buffer
+}
+
+impl State {
+    /// `item`, leaving on video_src at `running_time`, with its captions
+    /// (the caps tell the captions the video's format).
+    pub(super) fn with_captions(
+        &mut self,
+        item: VideoItem,
+        running_time: Option<gst::ClockTime>,
+    ) -> VideoItem {
+        let Some(captions) = self.video.captions.as_mut() else {
+            return item;
+        };
+        match item {
+            VideoItem::Buffer(buffer) => VideoItem::Buffer(captions.caption(buffer, running_time)),
+            VideoItem::Event(event) => {
+                if let gst::EventView::Caps(caps) = event.view() {
+                    captions.on_caps(caps.caps());
+                }
+                VideoItem::Event(event)
+            }
+        }
+    }
+
+    /// Shows the captions what is newly decided of the audio output, in
+    /// order; true when that lets a held video frame go.
+    pub(super) fn announce_to_captions(&mut self) -> bool {
+        let Some(captions) = self.video.captions.as_mut() else {
+            return false;
+        };
+        let before = captions.decided_until;
+        let audio_segment = &self.tracks[Track::Audio].segment;
+        self.audio_out.queue.announce_decided(|item| match item {
+            DecidedItem::Segment(queued, outcome) => {
+                let segment = &queued.segment;
+                // A stream's first frame may lie before its segment's start
+                // (AAC priming cut by an edit list): its running time is
+                // then negative, its captions start at 0.
+                let pts = gst::ClockTime::from_nseconds(segment.start());
+                let Some(start) = audio_segment
+                    .to_running_time_full(pts)
+                    .map(|rt| rt.positive().unwrap_or(gst::ClockTime::ZERO))
+                else {
+                    return;
+                };
+                let text = match outcome {
+                    Outcome::Dubbed(dubbed) => Some(&dubbed.text),
+                    Outcome::Original(_) => None,
+                };
+                captions.segment_decided(start.nseconds(), segment.duration(), text);
+            }
+            DecidedItem::Event(event) => {
+                if event.type_() == gst::EventType::Eos {
+                    captions.audio_ended();
+                }
+            }
+        });
+        captions.decided_until != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avc_caps_give_the_length_size_and_byte_stream_start_codes() {
+        gst::init().unwrap();
+        let avcc = gst::Buffer::from_slice([1, 0x64, 0, 0x0D, 0xFF, 0xE1]);
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("codec_data", avcc)
+            .build();
+        assert_eq!(
+            video_format(caps.structure(0).unwrap()),
+            Some((Codec::H264, Framing::Length(4)))
+        );
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "byte-stream")
+            .build();
+        assert_eq!(
+            video_format(caps.structure(0).unwrap()),
+            Some((Codec::H265, Framing::StartCodes))
+        );
+        let caps = gst::Caps::builder("video/x-vp8").build();
+        assert_eq!(video_format(caps.structure(0).unwrap()), None);
+    }
+}

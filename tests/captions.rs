@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! `captions=cea608`: each dubbed segment's words in the video it is heard
+//! with, read back by an independent decoder (ffmpeg's CEA-608 decoder on
+//! the A/53 data of the decoded video, `movie=…[out0+subcc]`), for H.264
+//! and H.265, at 25 and 29.97 fps, framed with lengths (FLV, Matroska) and
+//! with start codes (MPEG-TS). The slices stay byte for byte the input's.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use stsdub_worker::pipeline::{self, Input, Output, VideoCodec};
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// A caption as ffmpeg's decoder gives it: shown from `start` to `end` (s).
+#[derive(Debug)]
+struct Caption {
+    start: f64,
+    end: f64,
+    text: String,
+}
+
+/// The CEA-608 captions ffmpeg reads from the first video stream of `file`.
+fn decoded_captions(file: &Path) -> Vec<Caption> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("movie={}[out0+subcc]", file.display()))
+        .args(["-map", "0:s", "-c:s", "srt", "-f", "srt", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split("\n\n")
+        .filter_map(|block| {
+            let mut lines = block.lines().skip_while(|l| l.trim().is_empty()).skip(1);
+            let (from, to) = lines.next()?.split_once(" --> ")?;
+            let text = lines.collect::<Vec<_>>().join(" ");
+            Some(Caption {
+                start: srt_seconds(from)?,
+                end: srt_seconds(to)?,
+                text: plain(&text),
+            })
+        })
+        .collect()
+}
+
+fn srt_seconds(time: &str) -> Option<f64> {
+    let (hms, ms) = time.trim().split_once(',')?;
+    let mut seconds = 0.0;
+    for part in hms.split(':') {
+        seconds = seconds * 60.0 + part.parse::<f64>().ok()?;
+    }
+    Some(seconds + ms.parse::<f64>().ok()? / 1000.0)
+}
+
+/// The words of an SRT caption: tags, hard spaces and line breaks out.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.replace("\\h", " ").replace("{\\an7}", "").chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// 608 has one apostrophe; decoders show it as ’ or '.
+fn one_apostrophe(text: &str) -> String {
+    text.replace(['’', '‘'], "'")
+}
+
+/// The slices of `file`'s video, in order (SEI and parameter sets left out).
+fn slices(file: &Path, codec: VideoCodec) -> Vec<Vec<u8>> {
+    let format = match codec {
+        VideoCodec::H264 => "h264",
+        VideoCodec::H265 => "hevc",
+    };
+    annex_b_units(file, format)
+        .into_iter()
+        .filter(|unit| {
+            let header = unit.first().copied().unwrap_or(0xFF);
+            match codec {
+                VideoCodec::H264 => (1..=5).contains(&(header & 0x1F)),
+                VideoCodec::H265 => (header >> 1) & 0x3F < 32,
+            }
+        })
+        .collect()
+}
+
+/// Runs the worker's pipeline from `input` to `output` with captions, and
+/// checks what a viewer gets: every dubbed segment's words, shown from no
+/// earlier than the frame its dub begins in, and at most 250 ms after it
+/// (the first segment excepted: see below), with the video's slices
+/// untouched.
+fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64) {
+    let sts = EchoSts::start(&[]);
+    let description = pipeline::worker_for(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        codec,
+        &format!("sts-url={} captions=cea608", sts.url),
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    assert!(run.statuses().iter().all(|s| s == "dubbed"), "{run:?}");
+    let captions = decoded_captions(output);
+    assert_eq!(captions.len(), run.segments.len(), "a caption a segment");
+    for (index, (segment, caption)) in run.segments.iter().zip(&captions).enumerate() {
+        let words = segment.get::<String>("translated-text").expect("words");
+        let start = segment.get::<u64>("pts").expect("pts") as f64 / 1e9;
+        let duration = segment.get::<u64>("duration-ms").expect("duration") as f64 / 1e3;
+        assert_eq!(
+            one_apostrophe(&caption.text),
+            one_apostrophe(&words),
+            "segment {index}: accents and all"
+        );
+        // A caption changes with a frame: the one it shows from is the
+        // frame the dub begins in, or the next (SRT times are whole ms).
+        assert!(
+            caption.start >= start - frame_s - 0.001,
+            "segment {index}: {caption:?} before {start}"
+        );
+        // The first segment's words cannot be loaded before the first frame:
+        // its caption shows once loaded (two rows: about 1.3 s at 608's rate).
+        let late = if index == 0 { 1.5 } else { 0.25 };
+        assert!(
+            caption.start <= start + late,
+            "segment {index}: {caption:?} late for {start}"
+        );
+        // It goes with the segment's end; the last one with the stream's.
+        let end = start + duration;
+        let last = index + 1 == run.segments.len();
+        assert!(
+            (caption.end - end).abs() <= frame_s + 0.001 || (last && caption.end >= end - frame_s),
+            "segment {index}: {caption:?} ends with the segment at {end}"
+        );
+    }
+    let offsets_ms: Vec<i64> = run
+        .segments
+        .iter()
+        .zip(&captions)
+        .map(|(s, c)| {
+            ((c.start - s.get::<u64>("pts").unwrap_or(0) as f64 / 1e9) * 1e3).round() as i64
+        })
+        .collect();
+    eprintln!(
+        "{}: caption start − segment start (ms): {offsets_ms:?}",
+        output.display()
+    );
+    assert!(
+        captions.iter().any(|c| c.text.contains('ñ')),
+        "accents survive"
+    );
+    let (slices_in, slices_out) = (slices(input, codec), slices(output, codec));
+    assert!(!slices_in.is_empty());
+    assert!(
+        slices_in == slices_out,
+        "the slices are the input's, byte for byte"
+    );
+}
+
+/// 20 s of the sample with its video re-encoded at `rate` by `encoder`.
+fn reencoded(name: &str, encoder: &[&str], rate: &str) -> PathBuf {
+    let args = [
+        &["-i", "{}", "-t", "20", "-r", rate][..],
+        encoder,
+        &["-bf", "0", "-c:a", "copy"],
+    ]
+    .concat();
+    remuxed(&sample(), name, &args)
+}
+
+#[test]
+fn h264_25_fps_every_segment_captioned_in_flv_and_mpeg_ts() {
+    for extension in ["flv", "ts"] {
+        let output = scratch(&format!("captions-h264-25.{extension}"));
+        assert_captioned(&sample(), &output, VideoCodec::H264, 0.04);
+    }
+}
+
+#[test]
+fn h264_29_97_fps_every_segment_captioned() {
+    let input = reencoded(
+        "sample-h264-2997-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "30000/1001",
+    );
+    assert_captioned(
+        &input,
+        &scratch("captions-h264-2997.flv"),
+        VideoCodec::H264,
+        1001.0 / 30_000.0,
+    );
+}
+
+#[test]
+fn h265_25_and_29_97_fps_every_segment_captioned() {
+    let x265 = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error",
+    ];
+    for (rate, frame_s, name) in [
+        ("25", 0.04, "25"),
+        ("30000/1001", 1001.0 / 30_000.0, "2997"),
+    ] {
+        let input = reencoded(&format!("sample-h265-{name}-20s.mkv"), &x265, rate);
+        for extension in ["mkv", "ts"] {
+            let output = scratch(&format!("captions-h265-{name}.{extension}"));
+            assert_captioned(&input, &output, VideoCodec::H265, frame_s);
+        }
+    }
+}
