@@ -23,6 +23,8 @@
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
 #   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
 #   FIT [trim]  (or stretch: speed long dubs up, MAX_STRETCH [1.25])  ORIGINAL_VOLUME [0] (0..1: voice-over)
+#   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video; with several
+#                         languages CC1, CC3, CC2, CC4 in TARGET_LANGUAGES' order)
 #   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
@@ -41,7 +43,7 @@ OUTPUT_URL=${OUTPUT_URL:-${RTMP_URL:-}}
 : "${SOURCE_LANGUAGE:=en}" "${TARGET_LANGUAGE:=es}"
 : "${LATENCY_MS:=-1}" "${SEGMENT_MS:=6000}" "${TIMEOUT_MS:=8000}"
 : "${SEGMENTATION:=fixed}" "${MIN_SEGMENT_MS:=0}"
-: "${FIT:=trim}" "${MAX_STRETCH:=1.25}" "${ORIGINAL_VOLUME:=0}" "${AUDIO_BITRATE:=0}"
+: "${FIT:=trim}" "${MAX_STRETCH:=1.25}" "${ORIGINAL_VOLUME:=0}" "${AUDIO_BITRATE:=0}" "${CAPTIONS:=off}"
 : "${RTMP_SINK:=rtmpsink}" "${RTSP_LATENCY_MS:=200}" "${RTSP_BUFFER_MODE:=slave}" "${GST_LAUNCH_ARGS:=}"
 export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 if [ -n "${STSDUB_METRICS_ADDRESS:-}" ]; then
@@ -61,7 +63,7 @@ if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* 
   # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
   exec "$worker" --input "$INPUT_URL" --output "$OUTPUT_URL" --sts-url "$STS_URL" \
     --stream-id "$STREAM_ID" --target-language "$TARGET_LANGUAGE" --source-language "$SOURCE_LANGUAGE" \
-    --video-codec "$VIDEO_CODEC" "${languages[@]}" --stsdub-properties "$properties" --print-pipeline
+    --video-codec "$VIDEO_CODEC" --captions "$CAPTIONS" "${languages[@]}" --stsdub-properties "$properties" --print-pipeline
 fi
 RTSP_URL=$INPUT_URL RTMP_URL=$OUTPUT_URL
 
@@ -79,6 +81,7 @@ gst-launch-1.0 -e $GST_LAUNCH_ARGS \
     latency="$LATENCY_MS" segment-duration="$SEGMENT_MS" timeout="$TIMEOUT_MS" \
     segmentation="$SEGMENTATION" min-segment-duration="$MIN_SEGMENT_MS" \
     fit="$FIT" max-stretch="$MAX_STRETCH" original-volume="$ORIGINAL_VOLUME" bitrate="$AUDIO_BITRATE" \
+    captions="$CAPTIONS" \
   dub.video_src ! mux.video  dub.audio_src ! mux.audio \
   flvmux name=mux streamable=true ! queue ! "$RTMP_SINK" location="$RTMP_URL" &
 launch=$!

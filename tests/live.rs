@@ -508,16 +508,43 @@ fn live_voice_over_is_recorded_faithfully_and_in_sync() {
     assert_worker_dubs_all_faithfully_in_sync("voiceover", &["--delay-ms", "300"], &env);
 }
 
+/// worker.sh with CAPTIONS=cea608: the recording as faithful and at every
+/// mark as in sync as the same path without stsdub (the video is held for
+/// the captions' words at most to its render time), and every segment's
+/// words read back by ffmpeg's 608 decoder from the recorded video.
+#[test]
+fn live_captions_are_recorded_with_every_segment_in_sync() {
+    let env = [
+        ("CAPTIONS", "cea608"),
+        ("SEGMENT_MS", "2500"),
+        ("TIMEOUT_MS", "1500"),
+    ];
+    let (recording, segments) =
+        assert_worker_dubs_all_faithfully_in_sync("captions", &["--delay-ms", "300"], &env);
+    let captions = decoded_captions(&recording);
+    let texts: Vec<&str> = captions.iter().map(|c| c.text.as_str()).collect();
+    eprintln!("captions: {captions:?}");
+    assert_eq!(captions.len(), segments, "a caption a segment: {texts:?}");
+    for (sequence, text) in texts.iter().enumerate() {
+        assert!(text.starts_with(&format!("{sequence}. ")), "{texts:?}");
+    }
+}
+
 /// The marks sample over RTSP through worker.sh (with `env`) to nginx, the
 /// echo STS answering as it came (`echo_args` besides): every segment
 /// dubbed, the recording faithful, and at each sync mark the A/V of the
-/// same RTSP path without stsdub, run beside it.
-fn assert_worker_dubs_all_faithfully_in_sync(name: &str, echo_args: &[&str], env: &[(&str, &str)]) {
+/// same RTSP path without stsdub, run beside it. Returns the recording and
+/// how many segments there were.
+fn assert_worker_dubs_all_faithfully_in_sync(
+    name: &str,
+    echo_args: &[&str],
+    env: &[(&str, &str)],
+) -> (PathBuf, usize) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sample = marks_sample();
     let echo = EchoSts::start(&[&["--transform", "identity"], echo_args].concat());
     let nginx = Nginx::start(name);
-    std::thread::scope(|scope| {
+    let segments = std::thread::scope(|scope| {
         scope.spawn(|| rtsp_to_rtmp_without_stsdub(&sample, &nginx, "plain"));
         let rtsp = rtsp_source(&sample);
         let worker = Worker::start_with(&rtsp.url, &nginx.url(name), &echo.url, env);
@@ -528,12 +555,14 @@ fn assert_worker_dubs_all_faithfully_in_sync(name: &str, echo_args: &[&str], env
             segments.iter().all(|(status, _)| status == "dubbed"),
             "{segments:?}"
         );
+        segments.len()
     });
     echo.wait_for_log("stream end", Duration::from_secs(10));
     let (recording, plain) = (nginx.recording(name), nginx.recording("plain"));
     drop(nginx);
     assert_recording_is_faithful(&sample, &recording);
     assert_av_as_without_stsdub(name, &plain, &recording, 0);
+    (recording, segments)
 }
 
 #[test]

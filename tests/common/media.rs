@@ -423,3 +423,63 @@ pub fn annex_b_units(file: &Path, format: &str) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// A caption as ffmpeg's decoder gives it: shown from `start` to `end` (s).
+#[derive(Debug)]
+pub struct Caption {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// The CEA-608 captions ffmpeg reads from the first video stream of `file`.
+pub fn decoded_captions(file: &Path) -> Vec<Caption> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("movie={}[out0+subcc]", file.display()))
+        .args(["-map", "0:s", "-c:s", "srt", "-f", "srt", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split("\n\n")
+        .filter_map(|block| {
+            let mut lines = block.lines().skip_while(|l| l.trim().is_empty()).skip(1);
+            let (from, to) = lines.next()?.split_once(" --> ")?;
+            let text = lines.collect::<Vec<_>>().join(" ");
+            Some(Caption {
+                start: srt_seconds(from)?,
+                end: srt_seconds(to)?,
+                text: plain(&text),
+            })
+        })
+        .collect()
+}
+
+fn srt_seconds(time: &str) -> Option<f64> {
+    let (hms, ms) = time.trim().split_once(',')?;
+    let mut seconds = 0.0;
+    for part in hms.split(':') {
+        seconds = seconds * 60.0 + part.parse::<f64>().ok()?;
+    }
+    Some(seconds + ms.parse::<f64>().ok()? / 1000.0)
+}
+
+/// The words of an SRT caption: tags, hard spaces and line breaks out.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.replace("\\h", " ").replace("{\\an7}", "").chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -7,7 +7,7 @@
 //! cargo run --release --bin stsdub-worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
-//!     [--video-codec h264|h265] [--stsdub-properties "segment-duration=2000 …"]
+//!     [--video-codec h264|h265] [--captions off|cea608] [--stsdub-properties "segment-duration=2000 …"]
 //!     [--without-stsdub]
 //! ```
 //!
@@ -43,6 +43,8 @@ struct Options {
     source_language: String,
     keep_original: bool,
     video_codec: pipeline::VideoCodec,
+    /// `captions` of every stsdub ("off" or "cea608").
+    captions: String,
     extra: String,
     print_pipeline: bool,
     print_only: bool,
@@ -60,6 +62,7 @@ fn parse_args() -> Result<Options, String> {
         source_language: "en".into(),
         keep_original: true,
         video_codec: pipeline::VideoCodec::H264,
+        captions: "off".into(),
         extra: String::new(),
         print_pipeline: false,
         print_only: false,
@@ -84,6 +87,12 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--video-codec" => options.video_codec = pipeline::VideoCodec::from_name(&value()?)?,
+            "--captions" => {
+                options.captions = match value()?.as_str() {
+                    name @ ("off" | "cea608") => name.into(),
+                    other => return Err(format!("--captions {other:?}: off or cea608")),
+                }
+            }
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
             "--without-stsdub" => options.without_stsdub = true,
@@ -173,10 +182,15 @@ fn describe(
     if options.without_stsdub {
         return Ok(pipeline::passthrough(input, options.video_codec, output));
     }
+    let captions = options.captions != "off";
     let Some(list) = &options.target_languages else {
         let properties = format!(
-            "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}",
-            options.sts_url, options.stream_id, options.target_language, options.extra
+            "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}{}",
+            options.sts_url,
+            options.stream_id,
+            options.target_language,
+            if captions { "captions=cea608 " } else { "" },
+            options.extra
         );
         return Ok(pipeline::worker_for(
             input,
@@ -185,12 +199,15 @@ fn describe(
             output,
         ));
     };
-    let languages = pipeline::Languages::parse(
+    let mut languages = pipeline::Languages::parse(
         list,
         &options.source_language,
         &options.stream_id,
         options.keep_original,
     )?;
+    if captions {
+        languages = languages.with_captions()?;
+    }
     let properties = format!(
         "sts-url=\"{}\" source-language=\"{}\" {}",
         options.sts_url, options.source_language, options.extra

@@ -14,7 +14,13 @@ pub struct Languages {
     pub stream_id: String,
     /// The original audio goes out too, as its own track.
     pub keep_original: bool,
+    /// Each language's captions in the video (`with_captions`).
+    pub captions: bool,
 }
+
+/// The 608 channel of each language's captions, in order: the first field
+/// first (CC1, CC3 for the second language), as broadcasters map them.
+pub const CAPTION_CHANNELS: [u32; 4] = [1, 3, 2, 4];
 
 impl Languages {
     /// `es,fr,de` as targets (spaces and empty items ignored); an error
@@ -56,7 +62,31 @@ impl Languages {
             source: source.into(),
             stream_id: stream_id.into(),
             keep_original,
+            captions: false,
         })
+    }
+
+    /// With each language's captions in the video, on its own 608 channel
+    /// ([`CAPTION_CHANNELS`]); an error when there are more languages
+    /// than channels.
+    pub fn with_captions(mut self) -> Result<Self, String> {
+        if self.targets.len() > CAPTION_CHANNELS.len() {
+            return Err(format!(
+                "captions: CEA-608 has {} channels, for at most {} languages; {} were given",
+                CAPTION_CHANNELS.len(),
+                CAPTION_CHANNELS.len(),
+                self.targets.len()
+            ));
+        }
+        self.captions = true;
+        Ok(self)
+    }
+
+    /// The 608 channel of the `index`-th target language, with captions.
+    pub(super) fn caption_channel(&self, index: usize) -> Option<u32> {
+        self.captions
+            .then(|| CAPTION_CHANNELS.get(index).copied())
+            .flatten()
     }
 
     pub(super) fn element(language: &str) -> String {

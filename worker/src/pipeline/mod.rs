@@ -86,15 +86,30 @@ pub fn multi_language_worker(
     let mut parts =
         vec![input.source_into(parser, &format!("{first}.video_sink"), "tee name=audio")];
     let properties = properties.trim();
-    for language in &languages.targets {
+    for (index, language) in languages.targets.iter().enumerate() {
         let name = Languages::element(language);
+        let captions = languages
+            .caption_channel(index)
+            .map(|channel| format!(" captions=cea608 caption-channel={channel}"))
+            .unwrap_or_default();
         parts.push(format!(
-            "audio. ! {name}.audio_sink stsdub name={name} {properties}{}stream-id={} target-language={}",
+            "audio. ! {name}.audio_sink stsdub name={name} {properties}{}stream-id={} target-language={}{captions}",
             if properties.is_empty() { "" } else { " " },
             quoted(&format!("{}-{language}", languages.stream_id)),
             quoted(language)
         ));
     }
+    // With captions the video passes every language's stsdub in turn, each
+    // adding its own channel; without, only the first's.
+    let video_from = if languages.captions {
+        for pair in languages.targets.windows(2) {
+            let (from, to) = (Languages::element(&pair[0]), Languages::element(&pair[1]));
+            parts.push(format!("{from}.video_src ! {to}.video_sink"));
+        }
+        Languages::element(languages.targets.last().unwrap_or(&languages.targets[0]))
+    } else {
+        first
+    };
     let original = |into: &str| {
         format!(
             "audio. ! {ORIGINAL_HOLD} ! taginject tags=\"language-code={}\" ! {into}",
@@ -103,7 +118,10 @@ pub fn multi_language_worker(
     };
     let muxer = output.muxer();
     if muxer.tracks_many() {
-        parts.push(format!("{first}.video_src ! {}", muxer.pad("mux", "video")));
+        parts.push(format!(
+            "{video_from}.video_src ! {}",
+            muxer.pad("mux", "video")
+        ));
         if languages.keep_original {
             parts.push(original(&muxer.pad("mux", "audio")));
         }
@@ -114,7 +132,7 @@ pub fn multi_language_worker(
         parts.push(output.muxer_and_sink());
     } else {
         // One output per language, each with the video.
-        parts.push(format!("{first}.video_src ! tee name=video"));
+        parts.push(format!("{video_from}.video_src ! tee name=video"));
         let mut outputs: Vec<(String, String)> = languages
             .targets
             .iter()
@@ -271,6 +289,39 @@ mod tests {
             &Output::from_uri("out.mkv"),
         );
         assert!(!line.contains("taginject"), "{line}");
+    }
+
+    #[test]
+    fn with_captions_the_video_passes_every_language_each_on_its_channel() {
+        let languages = Languages::parse("es,fr,de", "en", "m", true)
+            .and_then(Languages::with_captions)
+            .expect("valid");
+        let line = multi_language_worker(
+            &Input::from_uri("in.ts").expect("ts"),
+            VideoCodec::H264,
+            "",
+            &languages,
+            &Output::from_uri("out.ts"),
+        );
+        for (language, channel) in [("es", 1), ("fr", 3), ("de", 2)] {
+            assert!(
+                line.contains(&format!(
+                    "target-language=\"{language}\" captions=cea608 caption-channel={channel}"
+                )),
+                "{line}"
+            );
+        }
+        assert!(
+            line.contains("dub_es.video_src ! dub_fr.video_sink"),
+            "{line}"
+        );
+        assert!(
+            line.contains("dub_fr.video_src ! dub_de.video_sink"),
+            "{line}"
+        );
+        assert!(line.contains("dub_de.video_src ! mux."), "{line}");
+        let five = Languages::parse("a,b,c,d,e", "en", "m", true).expect("valid");
+        assert!(five.with_captions().is_err_and(|e| e.contains("at most 4")));
     }
 
     #[test]
