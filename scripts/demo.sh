@@ -5,6 +5,7 @@
 #       a 60 s spoken sample (or yours: .mp4 .mov .mkv .flv .ts) → stsdub → echo STS →
 #       out/dubbed.flv (or OUTPUT: .ts .mkv .mp4 .flv, rtmp://, srt://, udp://);
 #       TARGET_LANGUAGES=es,fr,de dubs into each (into .ts/.mkv/.mp4: one track each)
+#       CAPTIONS=cea608 puts each segment's words in the video as CEA-608 captions
 #   bash scripts/demo.sh --live [SECONDS]
 #       live: built-in RTSP server (gst-rtsp-server) → stsdub → echo STS →
 #       local nginx-rtmp, recorded to out/nginx/demo.flv; prints the connect
@@ -64,9 +65,12 @@ output=${3:-out/dubbed.flv}
 languages=()
 [ -n "${TARGET_LANGUAGES:-}" ] && languages=(--target-languages "$TARGET_LANGUAGES")
 target/release/stsdub-worker --input "$input" --sts-url "$sts_url" --output "$output" \
-  --video-codec "${VIDEO_CODEC:-h264}" "${languages[@]}" --print-pipeline
+  --video-codec "${VIDEO_CODEC:-h264}" --captions "${CAPTIONS:-off}" "${languages[@]}" --print-pipeline
 if [ -f "$output" ]; then
   echo "demo: the tracks of $output:"
   ffprobe -hide_banner "$output" 2>&1 | grep -E "^ *(Input|Stream)"
   echo "demo: play it with: ffplay $output"
+  if [ "${CAPTIONS:-off}" != off ]; then
+    echo "demo: with its captions: ffplay -f lavfi \"movie=$output[out0+subcc]\""
+  fi
 fi

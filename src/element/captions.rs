@@ -10,13 +10,11 @@
 
 use super::category::CAT;
 use super::settings::{CaptionTextProperty, CaptionsProperty, Settings};
-use super::state::{State, Track, VideoItem};
 use crate::captions::a53::{self, Codec, Framing};
 use crate::captions::cea608::CaptionChannel;
 use crate::captions::layout;
 use crate::captions::track::CaptionTrack;
 use crate::sts::text::SegmentText;
-use crate::timeline::scheduler::{DecidedItem, Outcome};
 
 /// How far past a video frame the words must be known before it leaves
 /// (when it need not leave yet): a full two-row caption's load at 608's
@@ -34,7 +32,7 @@ pub(super) struct CaptionsOut {
     format: Option<(Codec, Framing)>,
     frame_ns: u64,
     /// Running time up to which every segment's outcome is known.
-    decided_until: Option<gst::ClockTime>,
+    pub(super) decided_until: Option<gst::ClockTime>,
     /// Said once: frames that could not carry their captions.
     warned: bool,
 }
@@ -58,7 +56,12 @@ impl CaptionsOut {
 
     /// The words of the segment at running time `start`, `duration` long,
     /// are known (None: it fell back, no caption).
-    fn segment_decided(&mut self, start: u64, duration: u64, text: Option<&SegmentText>) {
+    pub(super) fn segment_decided(
+        &mut self,
+        start: u64,
+        duration: u64,
+        text: Option<&SegmentText>,
+    ) {
         if let Some(text) = text {
             let words = match self.words {
                 CaptionTextProperty::Translation => &text.translation,
@@ -71,7 +74,7 @@ impl CaptionsOut {
     }
 
     /// No more audio: nothing more to wait for.
-    fn audio_ended(&mut self) {
+    pub(super) fn audio_ended(&mut self) {
         self.decided_until = Some(gst::ClockTime::MAX);
     }
 
@@ -168,65 +171,6 @@ fn with_bytes(original: &gst::Buffer, bytes: Vec<u8>) -> gst::Buffer {
         }
     }
     buffer
-}
-
-impl State {
-    /// `item`, leaving on video_src at `running_time`, with its captions
-    /// (the caps tell the captions the video's format).
-    pub(super) fn with_captions(
-        &mut self,
-        item: VideoItem,
-        running_time: Option<gst::ClockTime>,
-    ) -> VideoItem {
-        let Some(captions) = self.video.captions.as_mut() else {
-            return item;
-        };
-        match item {
-            VideoItem::Buffer(buffer) => VideoItem::Buffer(captions.caption(buffer, running_time)),
-            VideoItem::Event(event) => {
-                if let gst::EventView::Caps(caps) = event.view() {
-                    captions.on_caps(caps.caps());
-                }
-                VideoItem::Event(event)
-            }
-        }
-    }
-
-    /// Shows the captions what is newly decided of the audio output, in
-    /// order; true when that lets a held video frame go.
-    pub(super) fn announce_to_captions(&mut self) -> bool {
-        let Some(captions) = self.video.captions.as_mut() else {
-            return false;
-        };
-        let before = captions.decided_until;
-        let audio_segment = &self.tracks[Track::Audio].segment;
-        self.audio_out.queue.announce_decided(|item| match item {
-            DecidedItem::Segment(queued, outcome) => {
-                let segment = &queued.segment;
-                // A stream's first frame may lie before its segment's start
-                // (AAC priming cut by an edit list): its running time is
-                // then negative, its captions start at 0.
-                let pts = gst::ClockTime::from_nseconds(segment.start());
-                let Some(start) = audio_segment
-                    .to_running_time_full(pts)
-                    .map(|rt| rt.positive().unwrap_or(gst::ClockTime::ZERO))
-                else {
-                    return;
-                };
-                let text = match outcome {
-                    Outcome::Dubbed(dubbed) => Some(&dubbed.text),
-                    Outcome::Original(_) => None,
-                };
-                captions.segment_decided(start.nseconds(), segment.duration(), text);
-            }
-            DecidedItem::Event(event) => {
-                if event.type_() == gst::EventType::Eos {
-                    captions.audio_ended();
-                }
-            }
-        });
-        captions.decided_until != before
-    }
 }
 
 #[cfg(test)]

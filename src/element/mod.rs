@@ -42,6 +42,7 @@ use gst::prelude::*;
 mod absent;
 mod audio;
 mod audio_in;
+mod caption_feed;
 mod captions;
 mod category;
 mod fragment;
