@@ -18,6 +18,10 @@
 //! the median and worst round trip of the dubbed segments: when a step
 //! misses, it tells a slow STS path from a late output.
 //!
+//! With `--with "PROPERTIES"` (e.g. `--video --with "captions=cea608"`),
+//! each step also runs the stsdub streams with those properties set, and
+//! prints what they cost over plain stsdub in the same step.
+//!
 //! ```text
 //! cargo run --release --example bench_streams [-- --steps 25,50,100,200,400 --seconds 20 --video]
 //! ```
@@ -50,6 +54,8 @@ struct Args {
     steps: Vec<usize>,
     seconds: u64,
     video: bool,
+    /// stsdub properties measured against plain stsdub in each step.
+    with: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         steps: vec![25, 50, 100, 200, 400],
         seconds: 20,
         video: false,
+        with: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,9 +88,10 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--seconds: {value} is not a number"))?;
             }
+            "--with" => args.with = Some(value),
             other => {
                 return Err(format!(
-                    "unknown option {other} (--steps, --seconds, --video)"
+                    "unknown option {other} (--steps, --seconds, --video, --with)"
                 ));
             }
         }
@@ -191,7 +199,7 @@ fn video_track(clip: &std::path::Path) -> Result<Track, String> {
 /// What the streams run through.
 enum Under {
     Identity,
-    StsDub { url: String },
+    StsDub { url: String, extra: String },
 }
 
 impl Under {
@@ -202,8 +210,8 @@ impl Under {
         const SINK: &str = "sync=true";
         let audio_element = match self {
             Under::Identity => "identity".to_string(),
-            Under::StsDub { url } => {
-                format!("stsdub name=dub sts-url={url} stream-id=bench-{index}")
+            Under::StsDub { url, extra } => {
+                format!("stsdub name=dub sts-url={url} stream-id=bench-{index} {extra}")
             }
         };
         let mut description =
@@ -544,11 +552,27 @@ fn main() -> Result<(), String> {
         let baseline = run_step(n, &Under::Identity, &media, args.seconds, rss_start)?;
         let dub = run_step(
             n,
-            &Under::StsDub { url: url.clone() },
+            &Under::StsDub {
+                url: url.clone(),
+                extra: String::new(),
+            },
             &media,
             args.seconds,
             rss_start,
         )?;
+        let with = match &args.with {
+            Some(extra) => Some(run_step(
+                n,
+                &Under::StsDub {
+                    url: url.clone(),
+                    extra: extra.clone(),
+                },
+                &media,
+                args.seconds,
+                rss_start,
+            )?),
+            None => None,
+        };
         println!(
             "| {n} | {:.3} | {:.3} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} |",
             baseline.cpu_ms_per_stream_second,
@@ -565,7 +589,16 @@ fn main() -> Result<(), String> {
             baseline.worst_late_ms,
             dub.worst_late_ms
         );
-        if dub.missed() {
+        if let (Some(with), Some(extra)) = (&with, &args.with) {
+            println!(
+                "| {n} | with {extra}: {:.3} ms CPU/stream-s, {:+.3} over stsdub ({:.2}x), {} |",
+                with.cpu_ms_per_stream_second,
+                with.cpu_ms_per_stream_second - dub.cpu_ms_per_stream_second,
+                with.cpu_ms_per_stream_second / dub.cpu_ms_per_stream_second.max(f64::EPSILON),
+                reasons(with)
+            );
+        }
+        if dub.missed() || with.as_ref().is_some_and(|w| w.missed()) {
             println!("first miss at N = {n}");
             break;
         }
