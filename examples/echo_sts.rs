@@ -93,6 +93,9 @@ struct Options {
     /// Before each answer, this many `backpressure` events (alternating
     /// slow_down of 1 ms and none).
     backpressure_flood: u64,
+    /// The connection's `target_language` (from `stream:init`): the words
+    /// of its answers are in it.
+    language: String,
 }
 
 /// Ways an STS's answer can be wrong while still being a Socket.IO event.
@@ -204,6 +207,7 @@ fn parse_args() -> Result<Options, String> {
         require_token: None,
         malformed: None,
         backpressure_flood: 0,
+        language: "es".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -380,11 +384,16 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
         header("x-worker-id")
     );
     let counters = Arc::new(Counters::default());
+    let language = Arc::new(std::sync::Mutex::new(options.language.clone()));
 
     let init_options = options.clone();
+    let init_language = language.clone();
     socket.on(STREAM_INIT, async move |socket: SocketRef, Data(data): Data<Value>| {
         match serde_json::from_value::<StreamInit>(data) {
             Ok(init) => {
+                if let Ok(mut language) = init_language.lock() {
+                    language.clone_from(&init.config.target_language);
+                }
                 let max_inflight = init.max_inflight.min(init_options.max_inflight);
                 let ready = json!({
                     "session_id": uuid::Uuid::new_v4().to_string(),
@@ -441,7 +450,10 @@ fn on_connect(socket: SocketRef, options: Arc<Options>) {
                     options.pause_for,
                 );
             }
-            let options = options.clone();
+            let mut options = (*options).clone();
+            if let Ok(language) = language.lock() {
+                options.language.clone_from(&language);
+            }
             let counters = fragment_counters.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
@@ -574,7 +586,7 @@ async fn answer(fragment: &FragmentData, options: &Options, index: u64, started:
         Ok(dubbed) => {
             reply["status"] = json!("success");
             reply["dubbed_audio"] = serde_json::to_value(dubbed).unwrap_or(Value::Null);
-            let (transcript, translation) = echo_text(fragment.sequence_number);
+            let (transcript, translation) = echo_text(fragment.sequence_number, &options.language);
             reply["transcript"] = json!(transcript);
             reply["translated_text"] = json!(translation);
         }
@@ -595,10 +607,11 @@ async fn answer(fragment: &FragmentData, options: &Options, index: u64, started:
     reply
 }
 
-/// Words for the answer to fragment `sequence`: distinct per fragment, the
-/// translation with the accented letters captions must carry.
-fn echo_text(sequence: u64) -> (String, String) {
-    const TRANSLATIONS: [&str; 6] = [
+/// Words for the answer to fragment `sequence` in `language`: distinct per
+/// fragment and per language, with the accented letters captions must
+/// carry (a language without phrases of its own gets Spanish ones, tagged).
+fn echo_text(sequence: u64, language: &str) -> (String, String) {
+    const SPANISH: [&str; 6] = [
         "Señoras y señores, bienvenidos.",
         "¡Qué partido! El árbitro pitó el final.",
         "Über München scheint heute die Sonne.",
@@ -606,7 +619,23 @@ fn echo_text(sequence: u64) -> (String, String) {
         "Años después, el niño volvió a casa.",
         "Él está aquí: ¿dónde está Sofía?",
     ];
-    let translation = TRANSLATIONS[(sequence % TRANSLATIONS.len() as u64) as usize];
+    const FRENCH: [&str; 3] = [
+        "Mesdames et messieurs, bienvenue.",
+        "Quel match ! L'arbitre a sifflé la fin.",
+        "Où êtes-vous ? Là-bas, près du château.",
+    ];
+    const GERMAN: [&str; 3] = [
+        "Meine Damen und Herren, willkommen.",
+        "Was für ein Spiel! Schluss in München.",
+        "Größer, schöner, über alles: die Bühne.",
+    ];
+    let pick = |phrases: &[&str]| phrases[(sequence % phrases.len() as u64) as usize].to_owned();
+    let translation = match language {
+        "fr" => pick(&FRENCH),
+        "de" => pick(&GERMAN),
+        "es" => pick(&SPANISH),
+        other => format!("{} [{other}]", pick(&SPANISH)),
+    };
     (
         format!("Segment {sequence}, as it was said."),
         format!("{sequence}. {translation}"),

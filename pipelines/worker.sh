@@ -23,8 +23,8 @@
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
 #   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
 #   FIT [trim]  (or stretch: speed long dubs up, MAX_STRETCH [1.25])  ORIGINAL_VOLUME [0] (0..1: voice-over)
-#   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video; with several
-#                         languages CC1, CC3, CC2, CC4 in TARGET_LANGUAGES' order)
+#   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video; with two
+#                         languages CC1 and CC3 in TARGET_LANGUAGES' order)
 #   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)

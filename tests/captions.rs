@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use stsdub_worker::pipeline::{self, Input, Output, VideoCodec};
+use stsdub_worker::pipeline::{self, Input, Languages, Output, VideoCodec};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -165,4 +165,58 @@ fn h265_25_and_29_97_fps_every_segment_captioned() {
             assert_captioned(&input, &output, VideoCodec::H265, frame_s);
         }
     }
+}
+
+/// es and fr into one MPEG-TS: one video, two caption channels (CC1, CC3),
+/// each with its own language's words, every segment.
+#[test]
+fn two_languages_two_channels_in_one_video() {
+    let sts = EchoSts::start(&[]);
+    let input = reencoded(
+        "sample-h264-25-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "25",
+    );
+    let output = scratch("captions-es-fr-de.ts");
+    let languages = Languages::parse("es,fr", "en", "cc", true)
+        .and_then(Languages::with_captions)
+        .expect("valid");
+    let description = pipeline::multi_language_worker(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        VideoCodec::H264,
+        &format!("sts-url={}", sts.url),
+        &languages,
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let words = |language: &str| -> Vec<String> {
+        run.segments
+            .iter()
+            .filter(|s| {
+                s.get::<String>("stream-id")
+                    .is_ok_and(|id| id.ends_with(language))
+            })
+            .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
+            .collect()
+    };
+    let by_ffmpeg = |field: &str| -> Vec<String> {
+        decoded_captions_of_field(&output, field)
+            .into_iter()
+            .map(|c| one_apostrophe(&c.text))
+            .collect()
+    };
+    let (es, fr) = (words("-es"), words("-fr"));
+    assert_eq!(es.len(), 4, "{es:?}");
+    assert_ne!(es, fr);
+    assert_eq!(by_ffmpeg("first"), es, "CC1: Spanish");
+    assert_eq!(by_ffmpeg("second"), fr, "CC3: French");
+    let (slices_in, slices_out) = (
+        slices(&input, VideoCodec::H264),
+        slices(&output, VideoCodec::H264),
+    );
+    assert!(
+        slices_in == slices_out,
+        "the slices are the input's, byte for byte"
+    );
 }

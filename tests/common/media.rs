@@ -432,10 +432,24 @@ pub struct Caption {
     pub text: String,
 }
 
-/// The CEA-608 captions ffmpeg reads from the first video stream of `file`.
+/// The CC1 captions ffmpeg reads from the first video stream of `file`.
 pub fn decoded_captions(file: &Path) -> Vec<Caption> {
+    decoded_captions_of_field(file, "first")
+}
+
+/// The captions of one field's first channel (`first`: CC1, `second`: CC3).
+pub fn decoded_captions_of_field(file: &Path, field: &str) -> Vec<Caption> {
     let output = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-data_field",
+            field,
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg(format!("movie={}[out0+subcc]", file.display()))
         .args(["-map", "0:s", "-c:s", "srt", "-f", "srt", "-"])
         .output()

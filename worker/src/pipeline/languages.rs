@@ -18,9 +18,12 @@ pub struct Languages {
     pub captions: bool,
 }
 
-/// The 608 channel of each language's captions, in order: the first field
-/// first (CC1, CC3 for the second language), as broadcasters map them.
-pub const CAPTION_CHANNELS: [u32; 4] = [1, 3, 2, 4];
+/// The 608 channel of each language's captions, in order: CC1 in the first
+/// field, CC3 in the second. Not CC2 or CC4 beside them: a channel's
+/// letters carry no channel of their own (the last control code in the
+/// field says it), so two writers sharing a field garble each other
+/// (measured: ffmpeg read CC1 and CC2 letters interleaved).
+pub const CAPTION_CHANNELS: [u32; 2] = [1, 3];
 
 impl Languages {
     /// `es,fr,de` as targets (spaces and empty items ignored); an error
@@ -72,8 +75,8 @@ impl Languages {
     pub fn with_captions(mut self) -> Result<Self, String> {
         if self.targets.len() > CAPTION_CHANNELS.len() {
             return Err(format!(
-                "captions: CEA-608 has {} channels, for at most {} languages; {} were given",
-                CAPTION_CHANNELS.len(),
+                "captions: CEA-608 carries {} languages (CC1 and CC3, one per field); {} were given \
+                 (CEA-708 services for more are not supported yet)",
                 CAPTION_CHANNELS.len(),
                 self.targets.len()
             ));
