@@ -25,6 +25,7 @@
 #   FIT [trim]  (or stretch: speed long dubs up, MAX_STRETCH [1.25])  ORIGINAL_VOLUME [0] (0..1: voice-over)
 #   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video; with two
 #                         languages CC1 and CC3 in TARGET_LANGUAGES' order)
+#   SUBTITLES_DIR         WebVTT and SRT sidecars there, one pair per language (runs the worker program)
 #   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
@@ -55,11 +56,12 @@ properties="worker-id=\"$WORKER_ID\" source-language=\"$SOURCE_LANGUAGE\" \
   latency=$LATENCY_MS segment-duration=$SEGMENT_MS timeout=$TIMEOUT_MS \
   segmentation=$SEGMENTATION min-segment-duration=$MIN_SEGMENT_MS \
   fit=$FIT max-stretch=$MAX_STRETCH original-volume=$ORIGINAL_VOLUME bitrate=$AUDIO_BITRATE"
-if [[ -n $TARGET_LANGUAGES || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
+if [[ -n $TARGET_LANGUAGES || -n ${SUBTITLES_DIR:-} || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
   worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stsdub-worker}
   [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --bin stsdub-worker" >&2; exit 2; }
   languages=()
   [ -n "$TARGET_LANGUAGES" ] && languages=(--target-languages "$TARGET_LANGUAGES" --keep-original "$KEEP_ORIGINAL")
+  [ -n "${SUBTITLES_DIR:-}" ] && languages+=(--subtitles-dir "$SUBTITLES_DIR")
   # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
   exec "$worker" --input "$INPUT_URL" --output "$OUTPUT_URL" --sts-url "$STS_URL" \
     --stream-id "$STREAM_ID" --target-language "$TARGET_LANGUAGE" --source-language "$SOURCE_LANGUAGE" \

@@ -484,7 +484,7 @@ fn srt_seconds(time: &str) -> Option<f64> {
 }
 
 /// The words of an SRT caption: tags, hard spaces and line breaks out.
-fn plain(text: &str) -> String {
+pub fn plain(text: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in text.replace("\\h", " ").replace("{\\an7}", "").chars() {

@@ -2,7 +2,7 @@
 
 //! The stsdub worker: one launch line per stream, written once
 //! (`pipeline`), and what its programs share (`signals`, `drain`,
-//! `futex_hash`).
+//! `futex_hash`, `subtitles`).
 //! The programs are in `src/bin/`: `stsdub-worker` runs one stream (the
 //! demo's and the container's), `stsdub-multi-stream` many in one process.
 
@@ -10,3 +10,4 @@ pub mod drain;
 pub mod futex_hash;
 pub mod pipeline;
 pub mod signals;
+pub mod subtitles;

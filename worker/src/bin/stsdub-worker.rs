@@ -7,7 +7,8 @@
 //! cargo run --release --bin stsdub-worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
-//!     [--video-codec h264|h265] [--captions off|cea608] [--stsdub-properties "segment-duration=2000 …"]
+//!     [--video-codec h264|h265] [--captions off|cea608] [--subtitles-dir DIR]
+//!     [--stsdub-properties "segment-duration=2000 …"]
 //!     [--without-stsdub]
 //! ```
 //!
@@ -28,7 +29,7 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::{drain, signals};
+use stsdub_worker::{drain, signals, subtitles};
 /// How long the pipeline may take to reach NULL before the worker exits
 /// without it.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -45,6 +46,8 @@ struct Options {
     video_codec: pipeline::VideoCodec,
     /// `captions` of every stsdub ("off" or "cea608").
     captions: String,
+    /// Where WebVTT and SRT sidecars go, one pair per language.
+    subtitles_dir: Option<String>,
     extra: String,
     print_pipeline: bool,
     print_only: bool,
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Options, String> {
         keep_original: true,
         video_codec: pipeline::VideoCodec::H264,
         captions: "off".into(),
+        subtitles_dir: None,
         extra: String::new(),
         print_pipeline: false,
         print_only: false,
@@ -93,6 +97,7 @@ fn parse_args() -> Result<Options, String> {
                     other => return Err(format!("--captions {other:?}: off or cea608")),
                 }
             }
+            "--subtitles-dir" => options.subtitles_dir = Some(value()?),
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
             "--without-stsdub" => options.without_stsdub = true,
@@ -157,7 +162,13 @@ fn main() {
     stop_with_eos_on_ctrl_c(&pipeline);
     let started = Instant::now();
     let timing = Timing::attach(&pipeline);
-    let (rows, failed) = run(&pipeline);
+    let mut sidecars = options.subtitles_dir.as_deref().map(|dir| {
+        subtitles::Sidecars::new(std::path::Path::new(dir)).unwrap_or_else(|e| {
+            eprintln!("worker: --subtitles-dir {dir}: {e}");
+            std::process::exit(2);
+        })
+    });
+    let (rows, failed) = run(&pipeline, sidecars.as_mut());
     print_table(&rows, started.elapsed().as_secs_f64(), &options.output);
     timing.report(&pipeline);
     let status = i32::from(failed);
@@ -337,7 +348,10 @@ impl Timing {
 }
 
 /// The segments' rows, and whether the pipeline failed.
-fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
+fn run(
+    pipeline: &gst::Element,
+    mut sidecars: Option<&mut subtitles::Sidecars>,
+) -> (Vec<Row>, bool) {
     let Some(mut messages) = drain::BusUntilDrained::new(pipeline) else {
         return (Vec::new(), true);
     };
@@ -366,6 +380,9 @@ fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
                 let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") else {
                     continue;
                 };
+                if let Some(sidecars) = sidecars.as_deref_mut() {
+                    write_subtitles(sidecars, e.src(), s);
+                }
                 rows.push(Row {
                     batch: s.get("batch").unwrap_or_default(),
                     pts_s: s.get::<u64>("pts").unwrap_or_default() as f64 / 1e9,
@@ -385,6 +402,25 @@ fn run(pipeline: &gst::Element) -> (Vec<Row>, bool) {
         );
     }
     (rows, failed)
+}
+
+/// A dubbed segment's words into its language's sidecars (the language
+/// of the stsdub that posted it).
+fn write_subtitles(
+    sidecars: &mut subtitles::Sidecars,
+    from: Option<&gst::Object>,
+    segment: &gst::StructureRef,
+) {
+    let words = segment.get::<String>("translated-text").unwrap_or_default();
+    let language = from
+        .filter(|f| f.find_property("target-language").is_some())
+        .map(|f| f.property::<String>("target-language"))
+        .unwrap_or_else(|| "und".into());
+    let pts = segment.get::<u64>("pts").unwrap_or_default();
+    let duration = segment.get::<u64>("duration-ms").unwrap_or_default() * 1_000_000;
+    if let Err(e) = sidecars.segment(&language, pts, duration, &words) {
+        eprintln!("worker: warning: subtitles for {language}: {e}");
+    }
 }
 
 fn print_table(rows: &[Row], seconds: f64, output: &str) {
