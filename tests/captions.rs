@@ -301,3 +301,80 @@ fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
         assert_eq!(srt.matches(" --> ").count(), cues.len(), "{language}");
     }
 }
+
+/// The subtitle track `index` of `file` as ffmpeg reads it.
+fn subtitle_track(file: &Path, index: usize) -> Vec<Caption> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", &format!("0:s:{index}"), "-f", "srt", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_srt(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// With captions into Matroska and MP4, each language's words are also a
+/// subtitle track of the file (text_src → S_TEXT/UTF8, tx3g), tagged with
+/// the language, which ffmpeg reads with every segment's words at the
+/// segment's time (the file's timeline starts at the audio's first sample:
+/// 21 ms of AAC priming and the millisecond rounding of the track).
+#[test]
+fn text_src_gives_matroska_and_mp4_a_subtitle_track_per_language() {
+    let sts = EchoSts::start(&[]);
+    let input = reencoded(
+        "sample-h264-25-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "25",
+    );
+    for extension in ["mkv", "mp4"] {
+        let output = scratch(&format!("captions-text-track.{extension}"));
+        let languages = Languages::parse("es,fr", "en", "tt", true)
+            .and_then(Languages::with_captions)
+            .expect("valid");
+        let description = pipeline::multi_language_worker(
+            &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+            VideoCodec::H264,
+            &format!("sts-url={}", sts.url),
+            &languages,
+            &Output::from_uri(&output.to_string_lossy()),
+        );
+        let run = run_pipeline(&description, RUN_LIMIT);
+        assert!(run.eos && run.errors.is_empty(), "{extension}: {run:?}");
+        let tags: Vec<String> = stream_languages(&output)
+            .into_iter()
+            .filter(|(kind, _)| kind == "subtitle")
+            .map(|(_, language)| language)
+            .collect();
+        assert_eq!(tags.len(), 2, "{extension}: {tags:?}");
+        for (index, language) in ["es", "fr"].into_iter().enumerate() {
+            let segments: Vec<_> = run
+                .segments
+                .iter()
+                .filter(|s| {
+                    s.get::<String>("stream-id")
+                        .is_ok_and(|id| id.ends_with(language))
+                })
+                .collect();
+            let track = subtitle_track(&output, index);
+            assert_eq!(
+                track.len(),
+                segments.len(),
+                "{extension} {language}: {track:?}"
+            );
+            for (segment, caption) in segments.iter().zip(&track) {
+                let words = segment.get::<String>("translated-text").expect("words");
+                assert_eq!(caption.text, words, "{extension} {language}");
+                let pts = segment.get::<u64>("pts").expect("pts") as f64 / 1e9;
+                assert!(
+                    (caption.start - pts).abs() <= 0.023,
+                    "{extension} {language}: {caption:?} for the segment at {pts}"
+                );
+            }
+        }
+    }
+}

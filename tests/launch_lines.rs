@@ -120,11 +120,23 @@ fn the_readme_and_the_users_guide_show_the_worker_pipeline() {
         &Output::from_uri("dubbed.flv"),
         "the users' guide's file pipeline",
     );
+    let captioned = launch_line(
+        &read("docs/users.md"),
+        "filesrc location=\"captioned.mp4\"",
+        "out.mkv\"",
+    );
+    assert_is_the_worker(
+        &captioned,
+        &Input::from_uri("captioned.mp4").expect("mp4"),
+        &Output::from_uri("out.mkv"),
+        "the users' guide's captions pipeline",
+    );
 }
 
 /// Every launch line the docs write out in full is one a test here checks:
-/// the live one (README and users' guide), the file one and the SRT one in
-/// two languages (users' guide). A new one needs its check.
+/// the live one (README and users' guide), the file one, the SRT one in
+/// two languages and the captions one (users' guide). A new one needs its
+/// check.
 #[test]
 fn every_pipeline_the_docs_show_is_checked() {
     let mut shown = Vec::new();
@@ -150,6 +162,7 @@ fn every_pipeline_the_docs_show_is_checked() {
             "docs/users.md: rtspsrc",
             "docs/users.md: filesrc",
             "docs/users.md: srtsrc",
+            "docs/users.md: filesrc",
         ]
     );
 }

@@ -41,7 +41,7 @@ impl StsDub {
                     }
                 }
                 state.publish_inflight();
-                if state.announce_to_captions() {
+                if self.announce_decided(state) {
                     self.wake(Track::Video);
                 }
                 self.wake(Track::Audio);
@@ -67,11 +67,21 @@ impl StsDub {
                 let _ = self.src_pads[Track::Audio].pause_task();
                 return;
             }
-            // What leaves has been shown to the captions first.
-            if state.announce_to_captions() {
+            // What leaves has been shown to the captions and text first.
+            if self.announce_decided(&mut state) {
                 self.wake(Track::Video);
             }
-            if let Some(ready) = state.audio_out.queue.pop_ready() {
+            // Text linked into a file: a segment's audio leaves once the
+            // next one's words are queued on text_src, since a muxer that
+            // waits for every pad (collectpads) takes audio only when the
+            // text pad has what comes after it. Live, the deadline rules.
+            let text_ahead = self.text_src.is_linked() && state.latency.live != Some(true);
+            let ready = if text_ahead {
+                state.audio_out.queue.pop_ready_ahead()
+            } else {
+                state.audio_out.queue.pop_ready()
+            };
+            if let Some(ready) = ready {
                 break ready;
             }
             state = self.wait(Track::Audio, state);

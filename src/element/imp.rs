@@ -29,6 +29,9 @@ use crate::ops::metrics::METRICS;
 pub struct StsDub {
     pub(super) sink_pads: PerTrack<gst::Pad>,
     pub(super) src_pads: PerTrack<gst::Pad>,
+    /// Each dubbed segment's words as timed text (`text.rs`).
+    pub(super) text_src: gst::Pad,
+    pub(super) text_out: super::text_out::TextOut,
     pub(super) settings: Mutex<Settings>,
     /// `stream-id` again, under a leaf lock: the bus-error tracer reads it
     /// from the posting thread, whatever else that thread holds.
@@ -149,11 +152,20 @@ impl StsDub {
                     state.abandon(track);
                     self.wake_all();
                 }
+                if track == Track::Audio {
+                    self.text_out.set_flushing(true);
+                    self.text_src.push_event(event.clone());
+                    let _ = self.text_src.pause_task();
+                }
                 let forwarded = self.src_pad(track).push_event(event);
                 let _ = self.src_pad(track).pause_task();
                 forwarded
             }
             EventView::FlushStop(_) => {
+                if track == Track::Audio {
+                    self.text_src.push_event(event.clone());
+                    self.text_out.set_flushing(false);
+                }
                 let forwarded = self.src_pad(track).push_event(event);
                 if track == Track::Audio {
                     // The re-queued caps start a new one, on the new timeline.
@@ -427,9 +439,23 @@ impl ObjectSubclass for StsDub {
                 .build()
         };
         let src_pads = PerTrack::new(|track| src(&format!("{}_src", track.name())));
+        let text_src = pad("text_src")
+            .query_function(|pad, parent, query| {
+                StsDub::catch_panic_pad_function(parent, || false, |imp| imp.text_query(pad, query))
+            })
+            .activatemode_function(|pad, parent, _, active| {
+                StsDub::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in activation")),
+                    |imp| imp.activate_text(pad, active),
+                )
+            })
+            .build();
         Self {
             sink_pads,
             src_pads,
+            text_src,
+            text_out: Default::default(),
             settings: Mutex::new(Settings::default()),
             stream_id: Mutex::new(DEFAULT_STREAM_ID.into()),
             state: Mutex::new(State::default()),
@@ -486,6 +512,8 @@ impl ObjectImpl for StsDub {
                     .expect("pads are added once, at construction");
             }
         }
+        obj.add_pad(&self.text_src)
+            .expect("pads are added once, at construction");
     }
 }
 
@@ -522,6 +550,7 @@ impl ElementImpl for StsDub {
                 template("audio_src", gst::PadDirection::Src, &aac),
                 template("video_sink", gst::PadDirection::Sink, &gst::Caps::new_any()),
                 template("video_src", gst::PadDirection::Src, &gst::Caps::new_any()),
+                template("text_src", gst::PadDirection::Src, &super::text_out::caps()),
             ]
         });
         TEMPLATES.as_ref()

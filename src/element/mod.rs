@@ -57,6 +57,8 @@ mod session_events;
 mod settings;
 mod state;
 mod tags;
+mod text;
+mod text_out;
 mod track;
 mod video;
 mod voiceover;

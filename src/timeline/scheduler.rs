@@ -218,6 +218,27 @@ impl<S, D, E> OutputQueue<S, D, E> {
         }
     }
 
+    /// As [`OutputQueue::pop_ready`], but a segment leaves only once what
+    /// follows it is known too (an event, or a decided segment): for an
+    /// output that must run a segment ahead of it.
+    pub fn pop_ready_ahead(&mut self) -> Option<Ready<S, D, E>> {
+        if let Some(Item::Segment { .. }) = self.items.front()
+            && !matches!(
+                self.items.get(1),
+                Some(
+                    Item::Event(_)
+                        | Item::Segment {
+                            outcome: Some(_),
+                            ..
+                        }
+                )
+            )
+        {
+            return None;
+        }
+        self.pop_ready()
+    }
+
     fn pop_front(&mut self) -> Option<Item<S, D, E>> {
         self.announced = self.announced.saturating_sub(1);
         self.items.pop_front()
@@ -306,6 +327,27 @@ mod tests {
         queue.push_segment(2, "c");
         queue.decide(2, Outcome::Dubbed("C"));
         assert_eq!(announced(&mut queue), ["c:C"]);
+    }
+
+    #[test]
+    fn ahead_a_segment_waits_for_what_follows_it() {
+        let mut queue = Queue::default();
+        queue.push_segment(0, "a");
+        queue.decide(0, Outcome::Dubbed("A"));
+        assert!(queue.pop_ready_ahead().is_none(), "nothing after a yet");
+        queue.push_segment(1, "b");
+        assert!(queue.pop_ready_ahead().is_none(), "b undecided");
+        queue.decide(1, Outcome::Dubbed("B"));
+        assert!(matches!(
+            queue.pop_ready_ahead(),
+            Some(Ready::Segment { batch: 0, .. })
+        ));
+        queue.push_event("eos");
+        assert!(matches!(
+            queue.pop_ready_ahead(),
+            Some(Ready::Segment { batch: 1, .. })
+        ));
+        assert!(matches!(queue.pop_ready_ahead(), Some(Ready::Event("eos"))));
     }
 
     #[test]

@@ -459,8 +459,12 @@ pub fn decoded_captions_of_field(file: &Path, field: &str) -> Vec<Caption> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout)
-        .split("\n\n")
+    parse_srt(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The captions of an SRT document.
+pub fn parse_srt(srt: &str) -> Vec<Caption> {
+    srt.split("\n\n")
         .filter_map(|block| {
             let mut lines = block.lines().skip_while(|l| l.trim().is_empty()).skip(1);
             let (from, to) = lines.next()?.split_once(" --> ")?;

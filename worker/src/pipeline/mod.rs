@@ -36,9 +36,14 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
     let properties = properties.trim();
     let space = if properties.is_empty() { "" } else { " " };
     let muxer = output.muxer();
+    let text = if wants_captions(properties) && muxer.carries_text() {
+        format!("dub.text_src ! {} ", muxer.pad("mux", "text"))
+    } else {
+        String::new()
+    };
     format!(
         "{} stsdub name=dub{space}{properties} \
-         dub.video_src ! {} dub.audio_src ! {} {}",
+         dub.video_src ! {} dub.audio_src ! {} {text}{}",
         input.source_into(
             VideoParser::new(video, output.muxer()),
             "dub.video_sink",
@@ -48,6 +53,15 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
         muxer.pad("mux", "audio"),
         output.muxer_and_sink()
     )
+}
+
+/// Whether stsdub `properties` ask for captions: the words then also go
+/// out as a subtitle track where the container has one (text_src).
+fn wants_captions(properties: &str) -> bool {
+    properties.split_whitespace().any(|p| {
+        p.strip_prefix("captions=")
+            .is_some_and(|v| v.trim_matches('"') != "off")
+    })
 }
 
 /// The worker's path without stsdub: the same source, parsers, muxer and
@@ -128,6 +142,12 @@ pub fn multi_language_worker(
         for language in &languages.targets {
             let name = Languages::element(language);
             parts.push(format!("{name}.audio_src ! {}", muxer.pad("mux", "audio")));
+            if languages.captions && muxer.carries_text() {
+                parts.push(format!(
+                    "{name}.text_src ! taginject tags=\"language-code={language}\" ! {}",
+                    muxer.pad("mux", "text")
+                ));
+            }
         }
         parts.push(output.muxer_and_sink());
     } else {

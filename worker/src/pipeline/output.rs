@@ -66,6 +66,11 @@ impl Muxer {
         }
     }
 
+    /// Matroska and MP4 hold subtitle tracks (text/x-raw: S_TEXT/UTF8, tx3g).
+    pub(super) fn carries_text(self) -> bool {
+        matches!(self, Muxer::Matroska | Muxer::Mp4)
+    }
+
     /// FLV holds one audio track; the others any number.
     pub(super) fn tracks_many(self) -> bool {
         self != Muxer::Flv
