@@ -378,3 +378,61 @@ fn text_src_gives_matroska_and_mp4_a_subtitle_track_per_language() {
         }
     }
 }
+
+/// Segments that fall back have no words: no caption shows over them (the
+/// one before is erased at its end), and the dubbed ones keep theirs.
+#[test]
+fn a_fallback_segment_gets_no_caption() {
+    let sts = EchoSts::start(&["--error", "MODEL_ERROR", "--fail-first", "2"]);
+    let input = reencoded(
+        "sample-h264-25-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "25",
+    );
+    let output = scratch("captions-fallback.flv");
+    let description = pipeline::worker_for(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        VideoCodec::H264,
+        &format!("sts-url={} captions=cea608 segment-duration=5000", sts.url),
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let statuses = run.statuses();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "fallback").count(),
+        2,
+        "{statuses:?}"
+    );
+    let captions = decoded_captions(&output);
+    let dubbed: Vec<_> = run
+        .segments
+        .iter()
+        .filter(|s| s.get::<String>("status").is_ok_and(|s| s == "dubbed"))
+        .collect();
+    assert_eq!(captions.len(), dubbed.len(), "{captions:?}");
+    for (caption, segment) in captions.iter().zip(&dubbed) {
+        let words = segment.get::<String>("translated-text").expect("words");
+        assert_eq!(one_apostrophe(&caption.text), one_apostrophe(&words));
+        let start = segment.get::<u64>("pts").expect("pts") as f64 / 1e9;
+        assert!(
+            (caption.start - start).abs() <= 0.041 || start == 0.0,
+            "{caption:?} for {start}"
+        );
+    }
+    // Nothing shows over a segment that fell back.
+    for segment in run
+        .segments
+        .iter()
+        .filter(|s| s.get::<String>("status").is_ok_and(|s| s == "fallback"))
+    {
+        let start = segment.get::<u64>("pts").expect("pts") as f64 / 1e9;
+        let end = start + segment.get::<u64>("duration-ms").expect("duration") as f64 / 1e3;
+        assert!(
+            captions
+                .iter()
+                .all(|c| c.end <= start + 0.041 || c.start >= end - 0.041),
+            "a caption over the fallback {start}..{end}: {captions:?}"
+        );
+    }
+}
