@@ -436,3 +436,74 @@ fn a_fallback_segment_gets_no_caption() {
         );
     }
 }
+
+/// Runs the worker's pipeline from `input` to `output` with `properties`.
+fn captioned(input: &Path, output: &Path, properties: &str) -> common::Run {
+    let sts = EchoSts::start(&[]);
+    let description = pipeline::worker_for(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        VideoCodec::H264,
+        &format!("sts-url={} {properties}", sts.url),
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    run
+}
+
+/// An input that has captions of its own (CC1 and CC3, as a US programme
+/// may): ours replace its CC1, its CC3 passes through untouched.
+#[test]
+fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
+    let source = reencoded(
+        "sample-h264-25-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "25",
+    );
+    // The input: the words as said, on CC3 and on CC1.
+    let on_cc3 = scratch("captions-input-cc3.flv");
+    captioned(
+        &source,
+        &on_cc3,
+        "captions=cea608 caption-channel=3 caption-text=transcript",
+    );
+    let input = scratch("captions-input-cc1-cc3.flv");
+    captioned(
+        &on_cc3,
+        &input,
+        "captions=cea608 caption-channel=1 caption-text=transcript",
+    );
+    let theirs = |field| -> Vec<String> {
+        decoded_captions_of_field(&input, field)
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    };
+    let (their_cc1, their_cc3) = (theirs("first"), theirs("second"));
+    assert_eq!(their_cc1.len(), 4, "{their_cc1:?}");
+    assert_eq!(their_cc1, their_cc3);
+    // Ours on CC1.
+    let output = scratch("captions-over-cc1-cc3.flv");
+    let run = captioned(&input, &output, "captions=cea608");
+    let ours: Vec<String> = run
+        .segments
+        .iter()
+        .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
+        .collect();
+    let read = |field| -> Vec<String> {
+        decoded_captions_of_field(&output, field)
+            .into_iter()
+            .map(|c| one_apostrophe(&c.text))
+            .collect()
+    };
+    assert_eq!(read("first"), ours, "CC1 is ours alone");
+    assert_eq!(read("second"), their_cc3, "CC3 passes through");
+    let (slices_in, slices_out) = (
+        slices(&source, VideoCodec::H264),
+        slices(&output, VideoCodec::H264),
+    );
+    assert!(
+        slices_in == slices_out,
+        "the slices are the source's, byte for byte"
+    );
+}

@@ -115,6 +115,116 @@ pub fn insert(access_unit: &[u8], codec: Codec, framing: Framing, nal: &[u8]) ->
     Some(out)
 }
 
+/// `access_unit` with the 608 data of `field` in its A/53 SEIs marked not
+/// valid: ours replaces it, while the other field and any CEA-708 data
+/// pass through. The same length (one bit of each such triplet changes),
+/// so a unit's length prefix still holds. None when there was none.
+pub fn without_field(
+    access_unit: &[u8],
+    codec: Codec,
+    framing: Framing,
+    field: Field,
+) -> Option<Vec<u8>> {
+    let cc_type = if field == Field::ONE { 0 } else { 1 };
+    let starts = units(access_unit, framing)?;
+    let mut out = access_unit.to_vec();
+    let mut changed = false;
+    for (n, (at, header)) in starts.iter().enumerate() {
+        if !is_sei(codec, *header) {
+            continue;
+        }
+        let end = starts
+            .get(n + 1)
+            .map_or(access_unit.len(), |(next, _)| *next);
+        let body = match framing {
+            Framing::StartCodes => {
+                at + if access_unit.get(*at..at + 4) == Some(&[0, 0, 0, 1]) {
+                    4
+                } else {
+                    3
+                }
+            }
+            Framing::Length(size) => at + size,
+        };
+        let header_len = if codec == Codec::H264 { 1 } else { 2 };
+        let (rbsp, positions) = unescaped(access_unit.get(body + header_len..end)?);
+        for index in cc_triplets(&rbsp) {
+            let marker = rbsp[index];
+            if marker & 0x04 != 0 && marker & 0x03 == cc_type {
+                out[body + header_len + positions[index]] = marker & !0x04;
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+fn is_sei(codec: Codec, header: u8) -> bool {
+    match codec {
+        Codec::H264 => header & 0x1F == 6,
+        Codec::H265 => matches!((header >> 1) & 0x3F, 39 | 40),
+    }
+}
+
+/// The RBSP of an escaped NAL unit body, and where each of its bytes was.
+fn unescaped(escaped: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let (mut rbsp, mut positions) = (
+        Vec::with_capacity(escaped.len()),
+        Vec::with_capacity(escaped.len()),
+    );
+    let mut zeros = 0;
+    for (at, &byte) in escaped.iter().enumerate() {
+        if zeros >= 2 && byte == 3 {
+            zeros = 0;
+            continue;
+        }
+        rbsp.push(byte);
+        positions.push(at);
+        zeros = if byte == 0 { zeros + 1 } else { 0 };
+    }
+    (rbsp, positions)
+}
+
+/// Where each cc_data triplet's first byte is in an SEI RBSP, over every
+/// A/53 (T.35 "GA94", cc_data) message in it.
+fn cc_triplets(rbsp: &[u8]) -> Vec<usize> {
+    let mut triplets = Vec::new();
+    let mut at = 0;
+    while at < rbsp.len() && rbsp[at] != 0x80 {
+        let (payload_type, next) = sei_number(rbsp, at);
+        let (size, next) = sei_number(rbsp, next);
+        let payload = next..(next + size).min(rbsp.len());
+        let data = &rbsp[payload.clone()];
+        if payload_type == 4
+            && data.len() >= 10
+            && data[..8] == [0xB5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03]
+        {
+            let count = usize::from(data[8] & 0x1F);
+            let first = payload.start + 10;
+            triplets.extend(
+                (0..count)
+                    .map(|i| first + 3 * i)
+                    .filter(|i| i + 2 < payload.end),
+            );
+        }
+        at = payload.end;
+    }
+    triplets
+}
+
+/// An SEI payload type or size (a run of 0xFF, then the rest) at `at`.
+fn sei_number(rbsp: &[u8], mut at: usize) -> (usize, usize) {
+    let mut value = 0;
+    while rbsp.get(at) == Some(&0xFF) {
+        value += 255;
+        at += 1;
+    }
+    (
+        value + usize::from(rbsp.get(at).copied().unwrap_or(0)),
+        at + 1,
+    )
+}
+
 /// Where the unit of the first slice starts (its start code or length).
 fn first_slice(au: &[u8], codec: Codec, framing: Framing) -> Option<usize> {
     units(au, framing)?
@@ -244,6 +354,32 @@ mod tests {
         assert_eq!(&nal[..2], &[0x4E, 0x01]);
         let out = insert(&au, Codec::H265, Framing::StartCodes, &nal).expect("inserted");
         assert!(out.ends_with(&[0, 0, 0, 1, 0x26, 0x01, 8]));
+    }
+
+    #[test]
+    fn our_field_is_taken_out_of_the_input_s_captions_the_rest_passes() {
+        // An input SEI: a field 1 pair, a field 2 pair, a DTVCC triplet.
+        let input_cc = [0xFC, 0x94, 0x20, 0xFD, 0x15, 0x20, 0xFF, 0x02, 0x21];
+        let nal = sei_nal(Codec::H264, &input_cc);
+        let mut au = vec![0, 0, 0, 1];
+        au.extend(&nal);
+        au.extend([0, 0, 0, 1, 0x65, 1, 2]);
+        let out =
+            without_field(&au, Codec::H264, Framing::StartCodes, Field::ONE).expect("changed");
+        assert_eq!(out.len(), au.len());
+        let (rbsp, _) = unescaped(&out[5..out.len() - 7]);
+        let triplets: Vec<u8> = cc_triplets(&rbsp).into_iter().map(|i| rbsp[i]).collect();
+        assert_eq!(
+            triplets,
+            [0xF8, 0xFD, 0xFF],
+            "ours not valid, the others as they were"
+        );
+        assert!(without_field(&out, Codec::H264, Framing::StartCodes, Field::ONE).is_none());
+        assert_eq!(
+            &out[out.len() - 7..],
+            &au[au.len() - 7..],
+            "the slice untouched"
+        );
     }
 
     #[test]

@@ -116,10 +116,17 @@ impl CaptionsOut {
         let pairs = self.track.frame(at.nseconds(), duration);
         let cc_data = a53::cc_data(self.track.channel().field, &pairs, a53::cc_count(duration));
         let nal = a53::sei_nal(codec, &cc_data);
-        let inserted = buffer
-            .map_readable()
-            .ok()
-            .and_then(|map| a53::insert(map.as_slice(), codec, framing, &nal));
+        let field = self.track.channel().field;
+        let inserted = buffer.map_readable().ok().and_then(|map| {
+            // The input's own captions of our field make way for ours.
+            let theirs = a53::without_field(map.as_slice(), codec, framing, field);
+            a53::insert(
+                theirs.as_deref().unwrap_or(map.as_slice()),
+                codec,
+                framing,
+                &nal,
+            )
+        });
         match inserted {
             Some(bytes) => with_bytes(&buffer, bytes),
             None => {
