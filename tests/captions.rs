@@ -111,6 +111,37 @@ fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64
     );
 }
 
+/// 20 s of the sample, H.264 at 25 fps: four segments at the defaults.
+fn sample_20s() -> PathBuf {
+    reencoded(
+        "sample-h264-25-20s.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        "25",
+    )
+}
+
+/// `input` dubbed into es and fr, with captions, into `output`.
+fn two_languages_captioned(input: &Path, output: &Path, stream: &str) -> common::Run {
+    let sts = EchoSts::start(&[]);
+    let languages = Languages::parse("es,fr", "en", stream, true)
+        .and_then(Languages::with_captions)
+        .expect("valid");
+    let description = pipeline::multi_language_worker(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        VideoCodec::H264,
+        &format!("sts-url={}", sts.url),
+        &languages,
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(
+        run.eos && run.errors.is_empty(),
+        "{}: {run:?}",
+        output.display()
+    );
+    run
+}
+
 /// 20 s of the sample with its video re-encoded at `rate` by `encoder`.
 fn reencoded(name: &str, encoder: &[&str], rate: &str) -> PathBuf {
     let args = [
@@ -171,25 +202,9 @@ fn h265_25_and_29_97_fps_every_segment_captioned() {
 /// each with its own language's words, every segment.
 #[test]
 fn two_languages_two_channels_in_one_video() {
-    let sts = EchoSts::start(&[]);
-    let input = reencoded(
-        "sample-h264-25-20s.mp4",
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        "25",
-    );
-    let output = scratch("captions-es-fr-de.ts");
-    let languages = Languages::parse("es,fr", "en", "cc", true)
-        .and_then(Languages::with_captions)
-        .expect("valid");
-    let description = pipeline::multi_language_worker(
-        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
-        VideoCodec::H264,
-        &format!("sts-url={}", sts.url),
-        &languages,
-        &Output::from_uri(&output.to_string_lossy()),
-    );
-    let run = run_pipeline(&description, RUN_LIMIT);
-    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let input = sample_20s();
+    let output = scratch("captions-es-fr.ts");
+    let run = two_languages_captioned(&input, &output, "cc");
     let words = |language: &str| -> Vec<String> {
         run.segments
             .iter()
@@ -257,11 +272,7 @@ fn webvtt_cues(file: &Path) -> Vec<(f64, f64, String)> {
 #[test]
 fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
     let sts = EchoSts::start(&[]);
-    let input = reencoded(
-        "sample-h264-25-20s.mp4",
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        "25",
-    );
+    let input = sample_20s();
     let dir = scratch("subtitles");
     let _ = std::fs::remove_dir_all(&dir);
     let output = scratch("captions-sidecars.ts");
@@ -302,22 +313,6 @@ fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
     }
 }
 
-/// The subtitle track `index` of `file` as ffmpeg reads it.
-fn subtitle_track(file: &Path, index: usize) -> Vec<Caption> {
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-map", &format!("0:s:{index}"), "-f", "srt", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    parse_srt(&String::from_utf8_lossy(&output.stdout))
-}
-
 /// With captions into Matroska and MP4, each language's words are also a
 /// subtitle track of the file (text_src → S_TEXT/UTF8, tx3g), tagged with
 /// the language, which ffmpeg reads with every segment's words at the
@@ -325,26 +320,10 @@ fn subtitle_track(file: &Path, index: usize) -> Vec<Caption> {
 /// 21 ms of AAC priming and the millisecond rounding of the track).
 #[test]
 fn text_src_gives_matroska_and_mp4_a_subtitle_track_per_language() {
-    let sts = EchoSts::start(&[]);
-    let input = reencoded(
-        "sample-h264-25-20s.mp4",
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        "25",
-    );
+    let input = sample_20s();
     for extension in ["mkv", "mp4"] {
         let output = scratch(&format!("captions-text-track.{extension}"));
-        let languages = Languages::parse("es,fr", "en", "tt", true)
-            .and_then(Languages::with_captions)
-            .expect("valid");
-        let description = pipeline::multi_language_worker(
-            &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
-            VideoCodec::H264,
-            &format!("sts-url={}", sts.url),
-            &languages,
-            &Output::from_uri(&output.to_string_lossy()),
-        );
-        let run = run_pipeline(&description, RUN_LIMIT);
-        assert!(run.eos && run.errors.is_empty(), "{extension}: {run:?}");
+        let run = two_languages_captioned(&input, &output, "tt");
         let tags: Vec<String> = stream_languages(&output)
             .into_iter()
             .filter(|(kind, _)| kind == "subtitle")
@@ -384,11 +363,7 @@ fn text_src_gives_matroska_and_mp4_a_subtitle_track_per_language() {
 #[test]
 fn a_fallback_segment_gets_no_caption() {
     let sts = EchoSts::start(&["--error", "MODEL_ERROR", "--fail-first", "2"]);
-    let input = reencoded(
-        "sample-h264-25-20s.mp4",
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        "25",
-    );
+    let input = sample_20s();
     let output = scratch("captions-fallback.flv");
     let description = pipeline::worker_for(
         &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
@@ -455,11 +430,7 @@ fn captioned(input: &Path, output: &Path, properties: &str) -> common::Run {
 /// may): ours replace its CC1, its CC3 passes through untouched.
 #[test]
 fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
-    let source = reencoded(
-        "sample-h264-25-20s.mp4",
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        "25",
-    );
+    let source = sample_20s();
     // The input: the words as said, on CC3 and on CC1.
     let on_cc3 = scratch("captions-input-cc3.flv");
     captioned(

@@ -439,19 +439,29 @@ pub fn decoded_captions(file: &Path) -> Vec<Caption> {
 
 /// The captions of one field's first channel (`first`: CC1, `second`: CC3).
 pub fn decoded_captions_of_field(file: &Path, field: &str) -> Vec<Caption> {
-    let output = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-data_field",
-            field,
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("movie={}[out0+subcc]", file.display()))
-        .args(["-map", "0:s", "-c:s", "srt", "-f", "srt", "-"])
+    let input = [
+        "-data_field".to_owned(),
+        field.to_owned(),
+        "-f".to_owned(),
+        "lavfi".to_owned(),
+        "-i".to_owned(),
+        format!("movie={}[out0+subcc]", file.display()),
+    ];
+    ffmpeg_srt(&input, "0:s")
+}
+
+/// The subtitle track `index` of `file` as ffmpeg reads it.
+pub fn subtitle_track(file: &Path, index: usize) -> Vec<Caption> {
+    let input = ["-i".to_owned(), file.to_string_lossy().into_owned()];
+    ffmpeg_srt(&input, &format!("0:s:{index}"))
+}
+
+/// What ffmpeg writes as SRT from stream `map` of `input`.
+fn ffmpeg_srt(input: &[String], map: &str) -> Vec<Caption> {
+    let output = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(input)
+        .args(["-map", map, "-c:s", "srt", "-f", "srt", "-"])
         .output()
         .expect("ffmpeg runs");
     assert!(
