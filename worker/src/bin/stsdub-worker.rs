@@ -140,7 +140,10 @@ fn main() {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
-    let output = pipeline::Output::from_uri(&options.output);
+    let output = pipeline::Output::checked(&options.output).unwrap_or_else(|e| {
+        eprintln!("worker: {e}");
+        std::process::exit(2);
+    });
     let description = describe(&options, &input, &output).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);

@@ -215,6 +215,27 @@ mod tests {
             assert!(!line.split_whitespace().any(|w| w == "queue"), "{line}");
         }
         assert!(Input::from_uri("a.mp3").is_err());
+        for unknown in ["master.m3u8", "out.webm", "out.mp3", "out.flx"] {
+            let refused = Output::checked(unknown).expect_err(unknown);
+            assert!(
+                refused.contains(unknown) && refused.contains(".flv, .ts"),
+                "{refused}"
+            );
+        }
+        assert!(Output::checked("master.m3u8").is_err_and(|e| e.contains("HLS")));
+        for known in [
+            "o.flv",
+            "o.TS",
+            "o.m2ts",
+            "o.mkv",
+            "o.mp4",
+            "o.mov",
+            "rtmp://h/a/b",
+            "srt://h:1",
+            "udp://h:2",
+        ] {
+            assert!(Output::checked(known).is_ok(), "{known}");
+        }
     }
 
     #[test]

@@ -85,7 +85,48 @@ impl Muxer {
     }
 }
 
+/// The file names an output may end in, and what writes them.
+const FILE_KINDS: [(&str, Muxer); 6] = [
+    (".flv", Muxer::Flv),
+    (".ts", Muxer::MpegTs),
+    (".m2ts", Muxer::MpegTs),
+    (".mkv", Muxer::Matroska),
+    (".mp4", Muxer::Mp4),
+    (".mov", Muxer::Mp4),
+];
+
+/// The muxer for a file named `location`, if it has a known ending.
+fn file_muxer(location: &str) -> Option<Muxer> {
+    let lower = location.to_ascii_lowercase();
+    FILE_KINDS
+        .iter()
+        .find(|(ending, _)| lower.ends_with(ending))
+        .map(|(_, muxer)| *muxer)
+}
+
 impl Output {
+    /// As [`Output::from_uri`], but a file whose name the worker cannot
+    /// write is refused, with what it takes: never written as FLV under
+    /// another name.
+    pub fn checked(output: &str) -> Result<Self, String> {
+        let parsed = Self::from_uri(output);
+        if let Output::File { location } = &parsed
+            && file_muxer(location).is_none()
+        {
+            let kinds: Vec<&str> = FILE_KINDS.iter().map(|(ending, _)| *ending).collect();
+            let hls = if location.to_ascii_lowercase().ends_with(".m3u8") {
+                " (HLS is not written yet)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "cannot tell how to write {location}{hls}: use {}, rtmp://, srt:// or udp://",
+                kinds.join(", ")
+            ));
+        }
+        Ok(parsed)
+    }
+
     /// RTMP, SRT or UDP by the URL's scheme, a file otherwise.
     pub fn from_uri(output: &str) -> Self {
         let lower = output.to_ascii_lowercase();
@@ -114,18 +155,8 @@ impl Output {
         match self {
             Output::Rtmp { .. } => Muxer::Flv,
             Output::Srt { .. } | Output::Udp { .. } => Muxer::MpegTs,
-            Output::File { location } => {
-                let lower = location.to_ascii_lowercase();
-                if lower.ends_with(".ts") || lower.ends_with(".m2ts") {
-                    Muxer::MpegTs
-                } else if lower.ends_with(".mkv") {
-                    Muxer::Matroska
-                } else if lower.ends_with(".mp4") || lower.ends_with(".mov") {
-                    Muxer::Mp4
-                } else {
-                    Muxer::Flv
-                }
-            }
+            // A name `checked` refuses is written as FLV (the tests' own).
+            Output::File { location } => file_muxer(location).unwrap_or(Muxer::Flv),
         }
     }
 
