@@ -96,18 +96,40 @@ pub fn print_stacks(pid: u32) {
         .unwrap_or_default()
         .replace('\0', " ");
     eprintln!("----- {pid}: {name}");
-    let gdb = Command::new("timeout")
-        .args(["60", "gdb", "-p", &pid.to_string(), "-batch", "-ex"])
-        .arg("thread apply all bt 30")
-        .stdin(std::process::Stdio::null())
-        .output();
-    match gdb {
-        Ok(output) if output.status.success() => {
-            eprintln!("{}", String::from_utf8_lossy(&output.stdout));
-        }
-        _ => {
+    match stacks(pid) {
+        Some(stacks) => eprintln!("{stacks}"),
+        None => {
             let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
             eprintln!("(no gdb) wchan {wchan}");
         }
     }
+}
+
+/// Each thread's stack of `pid`, from gdb, at most 60 s (then gdb is
+/// killed). Written to a file, not a pipe: gdb stops every thread of the
+/// process it attaches to, so when that is this process, a pipe's reader
+/// stops too, and gdb would block on a full pipe for ever (seen: a test
+/// stuck 11 minutes on it).
+pub fn stacks(pid: u32) -> Option<String> {
+    let path = std::env::temp_dir().join(format!("stsdub-stacks-{pid}-{}.txt", std::process::id()));
+    let file = std::fs::File::create(&path).ok()?;
+    let gdb = Command::new("timeout")
+        .args([
+            "-k",
+            "5",
+            "60",
+            "gdb",
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+        ])
+        .arg("thread apply all bt 30")
+        .stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let stacks = std::fs::read_to_string(&path).ok();
+    let _ = std::fs::remove_file(&path);
+    gdb.ok().filter(|s| s.success()).and(stacks)
 }
