@@ -8,8 +8,11 @@
 //! latency), sends `stream:end` and waits for `stream:complete`. GStreamer
 //! 1.22's rtpjitterbuffer sometimes keeps an RTSP track's EOS back for ever
 //! (2 of 80 plain `rtspsrc ! … ! fakesink` pipelines stopped with
-//! `gst-launch-1.0 -e`, with no stsdub in them), and a pipeline stopped in
-//! that state can block in its own teardown. Both waits are therefore bounded.
+//! `gst-launch-1.0 -e`, with no stsdub in them; and at a stream's own end:
+//! the worker without stsdub once never ended after its RTSP server's
+//! stream did), and a pipeline stopped in that state can block in its own
+//! teardown. So the wait for the end is bounded from the interrupt, or from
+//! the first track that ends at the source, and the teardown is bounded.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -57,6 +60,47 @@ const STSDUB_TYPE: &str = "GstStsDub";
 /// to stop it: from then on the wait for the end is bounded.
 pub const INTERRUPTED: &str = "stsdub-worker-interrupted";
 
+/// The application message that says a track has ended at the source (a
+/// demuxer's or RTSP source's pad passed EOS): the others should follow
+/// within the drain limit.
+pub const TRACK_ENDED: &str = "stsdub-worker-track-ended";
+
+/// Watches the source pads of the elements of `pipeline` named `names`
+/// (the demuxer `d`, the RTSP source `src`): the first EOS to pass one is
+/// said on the bus ([`TRACK_ENDED`]).
+pub fn watch_track_ends(pipeline: &gst::Element, names: &[&str]) {
+    let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    let said = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for name in names {
+        let Some(source) = bin.by_name(name) else {
+            continue;
+        };
+        let said = said.clone();
+        source.connect_pad_added(move |element, pad| {
+            let said = said.clone();
+            let element = element.downgrade();
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                let eos = info
+                    .event()
+                    .is_some_and(|e| e.type_() == gst::EventType::Eos);
+                if eos
+                    && !said.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    && let Some(element) = element.upgrade()
+                {
+                    let ended =
+                        gst::message::Application::builder(gst::Structure::new_empty(TRACK_ENDED))
+                            .src(&element)
+                            .build();
+                    let _ = element.post_message(ended);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        });
+    }
+}
+
 /// Sends EOS into `pipeline` and says so on its bus ([`INTERRUPTED`]).
 pub fn interrupt(pipeline: &gst::Element) {
     pipeline.send_event(gst::event::Eos::new());
@@ -97,7 +141,8 @@ impl BusUntilDrained {
         self.limit.unwrap_or_else(|| drain_limit(&self.pipeline))
     }
 
-    /// The next message other than [`INTERRUPTED`]; None once the limit
+    /// The next message other than [`INTERRUPTED`] and [`TRACK_ENDED`];
+    /// None once the limit
     /// after an interrupt has passed.
     pub fn next_message(&mut self) -> Option<gst::Message> {
         loop {
@@ -125,9 +170,11 @@ impl BusUntilDrained {
     }
 }
 
+/// An interrupt, or a track's end at the source: from either, the end is
+/// waited for at most the drain limit.
 fn is_interrupted(message: &gst::Message) -> bool {
     matches!(message.view(), gst::MessageView::Application(a)
-        if a.structure().is_some_and(|s| s.name() == INTERRUPTED))
+        if a.structure().is_some_and(|s| s.name() == INTERRUPTED || s.name() == TRACK_ENDED))
 }
 
 fn stsdub_elements(pipeline: &gst::Element) -> Vec<gst::Element> {
@@ -233,6 +280,25 @@ mod tests {
             .any(|m| matches!(m.view(), gst::MessageView::Eos(_)));
         assert!(eos);
         assert!(!messages.gave_up());
+        assert!(stop_within(&pipeline, Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_first_track_to_end_at_the_source_is_said_as_an_interrupt_is() {
+        let pipeline = launch(
+            "audiotestsrc num-buffers=20 ! avenc_aac ! aacparse ! mpegtsmux ! tsdemux name=d d. ! fakesink",
+        );
+        watch_track_ends(&pipeline, &["d"]);
+        pipeline.set_state(gst::State::Playing).expect("plays");
+        let bus = pipeline.bus().expect("bus");
+        // Read straight from the bus: the bounded reader would swallow it.
+        let said = std::iter::from_fn(|| bus.timed_pop(gst::ClockTime::from_seconds(10)))
+            .take_while(|m| !matches!(m.view(), gst::MessageView::Eos(_)))
+            .any(|m| is_interrupted(&m));
+        assert!(
+            said,
+            "the source's end was said on the bus, as an interrupt is"
+        );
         assert!(stop_within(&pipeline, Duration::from_secs(10)));
     }
 

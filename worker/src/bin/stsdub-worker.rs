@@ -163,6 +163,10 @@ fn main() {
     };
     refuse_unsupported_streams(&pipeline, options.video_codec);
     stop_with_eos_on_ctrl_c(&pipeline);
+    if input.is_live() {
+        // A file's tracks may end far apart; a live source's end together.
+        drain::watch_track_ends(&pipeline, &["d", "src"]);
+    }
     let started = Instant::now();
     let timing = Timing::attach(&pipeline);
     let mut sidecars = options.subtitles_dir.as_deref().map(|dir| {
@@ -399,8 +403,8 @@ fn run(
     }
     if messages.gave_up() {
         eprintln!(
-            "worker: warning: the stream did not end within {} s of the interrupt \
-             (a source kept its end back); stopping it",
+            "worker: warning: the stream did not end within {} s of the interrupt or of \
+             its first track's end (a source kept its end back); stopping it",
             messages.limit().as_secs()
         );
     }

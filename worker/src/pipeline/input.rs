@@ -44,6 +44,15 @@ pub enum Input {
 }
 
 impl Input {
+    /// A source from the network (RTSP, RTMP, SRT, UDP), not a file.
+    pub fn is_live(&self) -> bool {
+        match self {
+            Input::Rtsp { .. } | Input::Rtmp { .. } => true,
+            Input::Ts { live, .. } => *live,
+            Input::File { .. } => false,
+        }
+    }
+
     /// An RTSP input with the plan's jitter buffer.
     pub fn rtsp(url: &str) -> Self {
         Input::Rtsp {
