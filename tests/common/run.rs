@@ -93,6 +93,11 @@ impl Running {
             .downcast::<gst::Pipeline>()
             .expect("a pipeline");
         let bus = pipeline.bus().expect("pipeline bus");
+        // As the worker does (see there): rtspsrc's tracks end together.
+        stsdub_worker::drain::end_rtsp_tracks_together(
+            pipeline.upcast_ref(),
+            stsdub_worker::drain::RTSP_TRACKS_GRACE,
+        );
         // On failure the element has posted why on the bus; it is read later.
         let _ = pipeline.set_state(gst::State::Playing);
         Self {

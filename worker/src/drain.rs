@@ -101,6 +101,59 @@ pub fn watch_track_ends(pipeline: &gst::Element, names: &[&str]) {
     }
 }
 
+/// How long the other tracks of an RTSP source get to end once one has.
+pub const RTSP_TRACKS_GRACE: Duration = Duration::from_secs(3);
+
+/// Ends every track of each rtspsrc in `pipeline` together: once one
+/// track's EOS has passed its source pad, the others get `grace` to end
+/// too, then EOS is sent down each one still open. GStreamer 1.22's
+/// rtpjitterbuffer sometimes keeps a track's EOS back for ever after its
+/// sink has it (seen in the suite: the video's jitter buffer with EOS on
+/// its sink pad and none on its source pad, the stream never ending).
+pub fn end_rtsp_tracks_together(pipeline: &gst::Element, grace: Duration) {
+    let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    let sources = bin
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.type_().name() == "GstRTSPSrc");
+    for source in sources {
+        let open = std::sync::Arc::new(std::sync::Mutex::new((Vec::<gst::Pad>::new(), false)));
+        source.connect_pad_added(move |_, pad| {
+            if let Ok(mut tracks) = open.lock() {
+                tracks.0.push(pad.clone());
+            }
+            let open = open.clone();
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                if info
+                    .event()
+                    .is_some_and(|e| e.type_() == gst::EventType::Eos)
+                {
+                    let first = open.lock().is_ok_and(|mut tracks| {
+                        tracks.0.retain(|p| p != pad);
+                        !std::mem::replace(&mut tracks.1, true)
+                    });
+                    if first {
+                        let open = open.clone();
+                        std::thread::spawn(move || {
+                            // Nothing is sent: a wait of exactly `grace`.
+                            let (_keep, never) = mpsc::channel::<()>();
+                            let _ = never.recv_timeout(grace);
+                            let stuck = open.lock().map(|t| t.0.clone()).unwrap_or_default();
+                            for pad in stuck {
+                                pad.push_event(gst::event::Eos::new());
+                            }
+                        });
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        });
+    }
+}
+
 /// Sends EOS into `pipeline` and says so on its bus ([`INTERRUPTED`]).
 pub fn interrupt(pipeline: &gst::Element) {
     pipeline.send_event(gst::event::Eos::new());

@@ -163,6 +163,7 @@ fn main() {
     };
     refuse_unsupported_streams(&pipeline, options.video_codec);
     stop_with_eos_on_ctrl_c(&pipeline);
+    drain::end_rtsp_tracks_together(&pipeline, drain::RTSP_TRACKS_GRACE);
     if input.is_live() {
         // A file's tracks may end far apart; a live source's end together.
         drain::watch_track_ends(&pipeline, &["d", "src"]);
