@@ -307,13 +307,22 @@ fn a_dead_sts_in_voice_over_falls_back_to_full_level_without_a_click() {
         .iter()
         .position(|s| s == "fallback")
         .expect("segments fall back once the STS is gone");
+    // An answer already on its way when the STS died may still arrive
+    // after an earlier segment's was cut off (the echo answers fragments in
+    // parallel): dubbed segments among the first max-inflight (3) after the
+    // first fallback; from the last one on, every segment falls back.
+    let last_dubbed = statuses
+        .iter()
+        .rposition(|s| s == "dubbed")
+        .expect("dubbed before the STS is killed");
+    assert!(last_dubbed < first_fallback + 3, "{statuses:?}");
     assert!(
-        statuses[first_fallback..].iter().all(|s| s == "fallback"),
-        "{statuses:?}"
+        statuses.len() >= last_dubbed + 4,
+        "a tail of fallbacks: {statuses:?}"
     );
     assert_lengths_kept(&dubbed);
     // After the switch, the original at full level: the reference's samples.
-    for span in &dubbed.spans[first_fallback + 1..] {
+    for span in &dubbed.spans[last_dubbed.max(first_fallback) + 2..] {
         let whole = span.start..span.end().min(dubbed.audio.len());
         let difference = level_db(&dubbed.audio[whole.clone()]) - level_db(&reference[whole]);
         assert!(difference.abs() < 0.5, "fallback at {difference:.2} dB");
