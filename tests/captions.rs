@@ -16,6 +16,18 @@ use stsdub_worker::pipeline::{self, Input, Languages, Output, VideoCodec};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// The video of `output` holds the slices of `input`, byte for byte (only
+/// SEI was added).
+#[track_caller]
+fn assert_slices_untouched(input: &Path, output: &Path, codec: VideoCodec) {
+    let (slices_in, slices_out) = (slices(input, codec), slices(output, codec));
+    assert!(!slices_in.is_empty());
+    assert!(
+        slices_in == slices_out,
+        "the slices are the input's, byte for byte"
+    );
+}
+
 /// 608 has one apostrophe; decoders show it as ’ or '.
 fn one_apostrophe(text: &str) -> String {
     text.replace(['’', '‘'], "'")
@@ -103,12 +115,7 @@ fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64
         captions.iter().any(|c| c.text.contains('ñ')),
         "accents survive"
     );
-    let (slices_in, slices_out) = (slices(input, codec), slices(output, codec));
-    assert!(!slices_in.is_empty());
-    assert!(
-        slices_in == slices_out,
-        "the slices are the input's, byte for byte"
-    );
+    assert_slices_untouched(input, output, codec);
 }
 
 /// 20 s of the sample, H.264 at 25 fps: four segments at the defaults.
@@ -226,14 +233,7 @@ fn two_languages_two_channels_in_one_video() {
     assert_ne!(es, fr);
     assert_eq!(by_ffmpeg("first"), es, "CC1: Spanish");
     assert_eq!(by_ffmpeg("second"), fr, "CC3: French");
-    let (slices_in, slices_out) = (
-        slices(&input, VideoCodec::H264),
-        slices(&output, VideoCodec::H264),
-    );
-    assert!(
-        slices_in == slices_out,
-        "the slices are the input's, byte for byte"
-    );
+    assert_slices_untouched(&input, &output, VideoCodec::H264);
 }
 
 /// Cues as webvtt-py (an independent WebVTT parser) reads `file`:
@@ -469,12 +469,5 @@ fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
     };
     assert_eq!(read("first"), ours, "CC1 is ours alone");
     assert_eq!(read("second"), their_cc3, "CC3 passes through");
-    let (slices_in, slices_out) = (
-        slices(&source, VideoCodec::H264),
-        slices(&output, VideoCodec::H264),
-    );
-    assert!(
-        slices_in == slices_out,
-        "the slices are the source's, byte for byte"
-    );
+    assert_slices_untouched(&source, &output, VideoCodec::H264);
 }

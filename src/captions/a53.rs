@@ -127,8 +127,9 @@ pub fn without_field(
 ) -> Option<Vec<u8>> {
     let cc_type = if field == Field::ONE { 0 } else { 1 };
     let starts = units(access_unit, framing)?;
-    let mut out = access_unit.to_vec();
-    let mut changed = false;
+    // Where each byte to change is, and its new value: most access units
+    // carry no captions of their own, and are then not copied.
+    let mut changes = Vec::new();
     for (n, (at, header)) in starts.iter().enumerate() {
         if !is_sei(codec, *header) {
             continue;
@@ -151,12 +152,18 @@ pub fn without_field(
         for index in cc_triplets(&rbsp) {
             let marker = rbsp[index];
             if marker & 0x04 != 0 && marker & 0x03 == cc_type {
-                out[body + header_len + positions[index]] = marker & !0x04;
-                changed = true;
+                changes.push((body + header_len + positions[index], marker & !0x04));
             }
         }
     }
-    changed.then_some(out)
+    if changes.is_empty() {
+        return None;
+    }
+    let mut out = access_unit.to_vec();
+    for (at, value) in changes {
+        out[at] = value;
+    }
+    Some(out)
 }
 
 fn is_sei(codec: Codec, header: u8) -> bool {

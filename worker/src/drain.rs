@@ -207,7 +207,7 @@ impl BusUntilDrained {
                 self.gave_up = true;
                 return None;
             };
-            if is_interrupted(&message) {
+            if starts_the_drain(&message) {
                 if self.deadline.is_none() {
                     self.deadline = Some(Instant::now() + self.limit());
                 }
@@ -225,7 +225,7 @@ impl BusUntilDrained {
 
 /// An interrupt, or a track's end at the source: from either, the end is
 /// waited for at most the drain limit.
-fn is_interrupted(message: &gst::Message) -> bool {
+fn starts_the_drain(message: &gst::Message) -> bool {
     matches!(message.view(), gst::MessageView::Application(a)
         if a.structure().is_some_and(|s| s.name() == INTERRUPTED || s.name() == TRACK_ENDED))
 }
@@ -347,7 +347,7 @@ mod tests {
         // Read straight from the bus: the bounded reader would swallow it.
         let said = std::iter::from_fn(|| bus.timed_pop(gst::ClockTime::from_seconds(10)))
             .take_while(|m| !matches!(m.view(), gst::MessageView::Eos(_)))
-            .any(|m| is_interrupted(&m));
+            .any(|m| starts_the_drain(&m));
         assert!(
             said,
             "the source's end was said on the bus, as an interrupt is"
