@@ -227,6 +227,31 @@ fn caps_without_codec_data_are_refused_with_a_clear_error() {
     );
 }
 
+/// A launch line's `! stsdub` with AC-3 links to video_sink (audio_sink
+/// takes AAC only): the error names what came and what stsdub takes.
+#[test]
+fn other_audio_linked_to_stsdub_is_refused_naming_it_and_aac() {
+    init();
+    let pipeline = gst::parse::launch(
+        "audiotestsrc num-buffers=20 ! avenc_ac3 ! stsdub sts-url=http://127.0.0.1:9 ! fakesink",
+    )
+    .expect("the launch line parses");
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let _ = pipeline.set_state(gst::State::Playing);
+    let error = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+        .expect("an error message");
+    let _ = pipeline.set_state(gst::State::Null);
+    let gst::MessageView::Error(e) = error.view() else {
+        unreachable!()
+    };
+    let debug = format!("{:?}", e.debug());
+    assert!(
+        debug.contains("audio/x-ac3") && debug.contains("stsdub dubs AAC only"),
+        "{debug}"
+    );
+}
+
 #[test]
 fn the_element_is_freed_after_use() {
     let element = stsdub();

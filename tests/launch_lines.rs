@@ -87,6 +87,7 @@ fn file_to_flv_sh_runs_the_worker_pipeline_on_a_file() {
         demuxer: "qtdemux",
         audio_pad: "audio_0",
         video_pad: "video_0",
+        audio: Default::default(),
     };
     let output = Output::File {
         location: "$OUTPUT".into(),

@@ -291,26 +291,13 @@ fn slice_hashes(file: &Path) -> Vec<u64> {
 /// +40/−60 ms, which is the whole broadcast chain's.
 const AV_TOLERANCE_MS: f64 = 5.0;
 
-/// Beep minus flash at each sync mark of audio track `track`, in ms: the
-/// beep where a player hears it (by sample count from the track's first
-/// stamp) or, `by_stamps`, where its AAC frame's timestamp puts it.
+/// Beep minus flash at each sync mark (see [`common::sync_offsets_ms`]),
+/// every mark of the live sample found.
 fn sync_offsets_ms(file: &Path, track: usize, by_stamps: bool) -> Vec<f64> {
-    let mut command = Command::new(example("measure_sync"));
-    command.arg(file).arg(track.to_string());
-    if by_stamps {
-        command.arg("--by-stamps");
-    }
-    let output = command.output().expect("measure_sync runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "no sync marks found: {text}");
-    let offsets: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("mark "))
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
-        .collect();
+    let offsets = common::sync_offsets_ms(file, track, by_stamps);
     assert!(
         offsets.len() as u64 >= live_seconds() / 5 - 1,
-        "every mark measured in {}: {text}",
+        "every mark measured in {}: {offsets:?}",
         file.display()
     );
     offsets

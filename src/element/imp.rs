@@ -207,6 +207,13 @@ impl StsDub {
                     false
                 }
             },
+            EventView::Caps(caps) if track == Track::Video => {
+                if let Some(message) = super::video::refusal_of_video_sink_caps(caps.caps()) {
+                    gst::element_imp_error!(self, gst::StreamError::WrongType, ["{message}"]);
+                    return false;
+                }
+                self.queue_serialized(track, event)
+            }
             EventView::Tag(_) if track == Track::Audio => {
                 let mut state = self.state();
                 let event = super::tags::in_target_language(event, &state.settings.target_language);
@@ -227,14 +234,16 @@ impl StsDub {
                 self.wake_all();
                 true
             }
-            _ if event.is_serialized() => {
-                let mut state = self.state();
-                state.queue_event(track, event);
-                self.wake_all();
-                true
-            }
+            _ if event.is_serialized() => self.queue_serialized(track, event),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
+    }
+
+    fn queue_serialized(&self, track: Track, event: gst::Event) -> bool {
+        let mut state = self.state();
+        state.queue_event(track, event);
+        self.wake_all();
+        true
     }
 
     // ----- video ----------------------------------------------------------

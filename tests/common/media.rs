@@ -62,6 +62,38 @@ pub fn sample() -> PathBuf {
         .clone()
 }
 
+/// The sync-marks sample `seconds` long (a white flash and a beep at the
+/// same instants every 5 s: `make-sample.sh OUT SECONDS marks`), made once
+/// per build.
+pub fn marks_sample(seconds: u32) -> PathBuf {
+    let seconds = seconds.to_string();
+    fixture(
+        &format!("marks-{seconds}s.mp4"),
+        &[],
+        "make-sample.sh",
+        &[&seconds, "marks"],
+    )
+}
+
+/// Beep minus flash at each sync mark of a recording of the marks sample
+/// (audio track `track`), in ms, by `examples/measure_sync`: the beep where
+/// a player hears it (by sample count from the track's first stamp) or,
+/// `by_stamps`, where its AAC frame's timestamp puts it.
+pub fn sync_offsets_ms(file: &Path, track: usize, by_stamps: bool) -> Vec<f64> {
+    let mut command = Command::new(example("measure_sync"));
+    command.arg(file).arg(track.to_string());
+    if by_stamps {
+        command.arg("--by-stamps");
+    }
+    let output = command.output().expect("measure_sync runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "no sync marks found: {text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("mark "))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
 /// A sample `seconds` long (speech + test video), made once per build.
 pub fn long_sample(seconds: u32) -> PathBuf {
     let seconds = seconds.to_string();

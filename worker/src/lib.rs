@@ -9,5 +9,6 @@
 pub mod drain;
 pub mod futex_hash;
 pub mod pipeline;
+pub mod probe;
 pub mod signals;
 pub mod subtitles;

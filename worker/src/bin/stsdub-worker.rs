@@ -29,7 +29,7 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::{drain, signals, subtitles};
+use stsdub_worker::{drain, probe, signals, subtitles};
 /// How long the pipeline may take to reach NULL before the worker exits
 /// without it.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -140,6 +140,8 @@ fn main() {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
+    let input = with_its_audio(input);
+    let transcoding = input.audio_is_transcoded();
     let output = pipeline::Output::checked(&options.output).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);
@@ -161,7 +163,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    refuse_unsupported_streams(&pipeline, options.video_codec);
+    refuse_unsupported_streams(&pipeline, options.video_codec, transcoding);
+    pipeline::retime::attach(&pipeline);
     stop_with_eos_on_ctrl_c(&pipeline);
     drain::end_rtsp_tracks_together(&pipeline, drain::RTSP_TRACKS_GRACE);
     if input.is_live() {
@@ -253,10 +256,40 @@ fn stop_with_eos_on_ctrl_c(pipeline: &gst::Element) {
     });
 }
 
+/// A file input whose audio is not AAC gets it decoded and encoded to AAC
+/// in front of stsdub (found by probing the file); a file that cannot be
+/// probed, and a live input, are taken as they are.
+fn with_its_audio(input: pipeline::Input) -> pipeline::Input {
+    let (Some(location), Some(demuxer)) = (input.file_location(), input.demuxer()) else {
+        return input;
+    };
+    match probe::first_audio_caps(location, demuxer) {
+        Ok(Some(caps)) => match pipeline::AudioIn::for_caps(&caps) {
+            Some(audio @ pipeline::AudioIn::Transcoded { .. }) => {
+                eprintln!(
+                    "worker: the input's audio is {caps}: decoded and encoded to AAC for stsdub"
+                );
+                input.with_audio(audio)
+            }
+            _ => input,
+        },
+        Ok(None) => input,
+        Err(e) => {
+            eprintln!("worker: warning: could not probe the input's audio: {e}");
+            input
+        }
+    }
+}
+
 /// A demuxer's or RTSP source's stream that the worker cannot take stops
 /// it at start, with what it is and what is expected (rather than a
-/// "not-linked" from deep inside, or a stream quietly left out).
-fn refuse_unsupported_streams(pipeline: &gst::Element, video: pipeline::VideoCodec) {
+/// "not-linked" from deep inside, or a stream quietly left out); audio that
+/// is being transcoded is taken whatever its codec.
+fn refuse_unsupported_streams(
+    pipeline: &gst::Element,
+    video: pipeline::VideoCodec,
+    transcoding: bool,
+) {
     let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
         return;
     };
@@ -268,6 +301,12 @@ fn refuse_unsupported_streams(pipeline: &gst::Element, video: pipeline::VideoCod
             let Some(caps) = pad.current_caps().or_else(|| Some(pad.query_caps(None))) else {
                 return;
             };
+            let audio = caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("audio/"));
+            if transcoding && audio {
+                return;
+            }
             if let Some(why) = pipeline::unsupported_stream(&caps, video) {
                 let message = gst::message::Error::builder(gst::StreamError::CodecNotFound, &why)
                     .src(element)

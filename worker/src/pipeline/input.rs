@@ -5,6 +5,7 @@
 
 use super::output::VideoParser;
 use super::quoted;
+use super::retime;
 
 /// rtspsrc's jitter buffer, the plan's 200 ms. rtspsrc's own default of
 /// 2000 ms makes a stream whose first RTP sequence number never arrives
@@ -33,6 +34,7 @@ pub enum Input {
         /// From the network: timestamps from the PTS, not the PCR (see
         /// [`LIVE_TS_DEMUXER`]).
         live: bool,
+        audio: AudioIn,
     },
     /// A file, read by `demuxer` (whose pads are `audio_pad`, `video_pad`).
     File {
@@ -40,7 +42,72 @@ pub enum Input {
         demuxer: &'static str,
         audio_pad: &'static str,
         video_pad: &'static str,
+        audio: AudioIn,
     },
+}
+
+/// How the input's audio reaches stsdub, which takes AAC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AudioIn {
+    /// AAC (ADTS or raw), codec copy.
+    #[default]
+    Aac,
+    /// Another codec (MP2, MP3, AC-3, E-AC-3, AAC in LATM/LOAS, Opus,
+    /// PCM), the demuxer's caps for it given: decoded by GStreamer's
+    /// decoders and encoded to AAC-LC at its rate and channels.
+    Transcoded { caps: String },
+}
+
+impl AudioIn {
+    /// The elements between the demuxer's audio pad and stsdub.
+    fn chain(&self) -> String {
+        match self {
+            AudioIn::Aac => "aacparse".into(),
+            AudioIn::Transcoded { caps } => {
+                // LOAS gets its own parser, so its timestamps can be set
+                // right (retime.rs); decodebin then finds it parsed.
+                let parse = if caps.contains("stream-format=loas") {
+                    format!("aacparse name={} ! ", retime::LOAS_PARSER_NAME)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{caps} ! {parse}decodebin ! audioconvert ! audioresample \
+                     ! avenc_aac name={} ! aacparse",
+                    retime::ENCODER_NAME
+                )
+            }
+        }
+    }
+
+    /// How to bring audio of `caps` (a demuxer's pad) to stsdub: None when
+    /// it is not audio.
+    pub fn for_caps(caps: &gst::CapsRef) -> Option<AudioIn> {
+        let structure = caps.structure(0)?;
+        let name = structure.name().as_str();
+        if !name.starts_with("audio/") {
+            return None;
+        }
+        let version = structure.get::<i32>("mpegversion").ok();
+        let format = structure.get::<&str>("stream-format").ok();
+        if name == "audio/mpeg"
+            && matches!(version, Some(2 | 4))
+            && !matches!(format, Some("loas" | "latm"))
+        {
+            return Some(AudioIn::Aac);
+        }
+        // The demuxer's caps, narrowed to what tells this codec apart, so
+        // that the link takes this pad and no other.
+        let mut filter = name.to_owned();
+        if let Some(version) = version {
+            filter.push_str(&format!(",mpegversion={version}"));
+        }
+        if let Some(format) = format {
+            filter.push_str(&format!(",stream-format={format}"));
+        }
+        // No spaces, quotes or parentheses: the same in a shell.
+        Some(AudioIn::Transcoded { caps: filter })
+    }
 }
 
 impl Input {
@@ -50,6 +117,53 @@ impl Input {
             Input::Rtsp { .. } | Input::Rtmp { .. } => true,
             Input::Ts { live, .. } => *live,
             Input::File { .. } => false,
+        }
+    }
+
+    /// The input with its audio brought to stsdub as `audio` says (files
+    /// and MPEG-TS; RTSP and RTMP carry AAC).
+    pub fn with_audio(mut self, audio: AudioIn) -> Self {
+        if let Input::Ts { audio: current, .. } | Input::File { audio: current, .. } = &mut self {
+            *current = audio;
+        }
+        self
+    }
+
+    /// Whether the audio is decoded and encoded to AAC in front of stsdub.
+    pub fn audio_is_transcoded(&self) -> bool {
+        matches!(
+            self,
+            Input::Ts {
+                audio: AudioIn::Transcoded { .. },
+                ..
+            } | Input::File {
+                audio: AudioIn::Transcoded { .. },
+                ..
+            }
+        )
+    }
+
+    /// A file's location, for probing it before it runs.
+    pub fn file_location(&self) -> Option<&str> {
+        match self {
+            Input::File { location, .. } => Some(location),
+            Input::Ts {
+                source,
+                live: false,
+                ..
+            } => source
+                .strip_prefix("filesrc location=")
+                .map(|l| l.trim_matches('"')),
+            _ => None,
+        }
+    }
+
+    /// The demuxer a file input is read with.
+    pub fn demuxer(&self) -> Option<&str> {
+        match self {
+            Input::File { demuxer, .. } => Some(demuxer),
+            Input::Ts { .. } => Some("tsdemux"),
+            _ => None,
         }
     }
 
@@ -72,6 +186,7 @@ impl Input {
                 demuxer,
                 audio_pad,
                 video_pad,
+                audio: AudioIn::Aac,
             })
         };
         if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
@@ -83,6 +198,7 @@ impl Input {
             Ok(Input::Ts {
                 source: format!("srtsrc uri={input_quoted}"),
                 live: true,
+                audio: AudioIn::Aac,
             })
         } else if lower.starts_with("udp://") {
             Ok(Input::Ts {
@@ -90,11 +206,13 @@ impl Input {
                     "udpsrc uri={input_quoted} caps=\"video/mpegts, systemstream=(boolean)true, packetsize=(int)188\""
                 ),
                 live: true,
+                audio: AudioIn::Aac,
             })
         } else if [".ts", ".m2ts", ".mts"].iter().any(|e| lower.ends_with(e)) {
             Ok(Input::Ts {
                 source: format!("filesrc location={input_quoted}"),
                 live: false,
+                audio: AudioIn::Aac,
             })
         } else if [".mp4", ".mov", ".m4a", ".m4v"]
             .iter()
@@ -143,20 +261,27 @@ impl Input {
                  d.video ! {parse} ! {video_to} d.audio ! aacparse ! {audio_to}",
                 quoted(url)
             ),
-            Input::Ts { source, live } => format!(
+            Input::Ts {
+                source,
+                live,
+                audio,
+            } => format!(
                 "{source} ! {} name=d \
-                 d. ! {parse} ! {video_to} d. ! aacparse ! {audio_to}",
-                if *live { LIVE_TS_DEMUXER } else { "tsdemux" }
+                 d. ! {parse} ! {video_to} d. ! {} ! {audio_to}",
+                if *live { LIVE_TS_DEMUXER } else { "tsdemux" },
+                audio.chain()
             ),
             Input::File {
                 location,
                 demuxer,
                 audio_pad,
                 video_pad,
+                audio,
             } => format!(
                 "filesrc location={} ! {demuxer} name=d \
-                 d.{video_pad} ! {parse} ! {video_to} d.{audio_pad} ! aacparse ! {audio_to}",
-                quoted(location)
+                 d.{video_pad} ! {parse} ! {video_to} d.{audio_pad} ! {} ! {audio_to}",
+                quoted(location),
+                audio.chain()
             ),
         }
     }

@@ -12,8 +12,9 @@
 mod input;
 mod languages;
 mod output;
+pub mod retime;
 
-pub use input::{Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, VideoCodec, unsupported_stream};
+pub use input::{AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, VideoCodec, unsupported_stream};
 pub use languages::Languages;
 use languages::ORIGINAL_HOLD;
 pub use output::Output;
