@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo run --example echo_sts -- --port 8000 [--delay-ms 0] [--duration-factor 1.0]
-//!     [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N]
+//!     [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N] [--gain-db DB]
 //!     [--sample-rate HZ]
 //!     [--channels N] [--max-inflight 3] [--ping-interval-ms N --ping-timeout-ms N]
 //!     [--pause-at N --pause-ms N] [--slow-down-ms N] [--chaos] [--require-token T]
@@ -57,6 +57,9 @@ struct OutputFormat {
     channels: Option<u8>,
     /// The last this many ms of the returned audio are silence.
     tail_silence_ms: u32,
+    /// The returned speech this many dB hotter (or quieter, below 0) than
+    /// the fragment's, clipped at full scale as a hot STS's would be.
+    gain_db: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +178,7 @@ fn as_twinvq(data_base64: &str) -> Option<String> {
 
 /// Every switch, as `--help` prints it.
 const USAGE: &str = "echo_sts [--port N] [--delay-ms N] [--duration-factor F]
-    [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N]
+    [--error CODE [--fail-first N]] [--transform reverse|identity|tone|copy] [--tail-silence-ms N] [--gain-db DB]
     [--sample-rate HZ] [--channels N] [--max-inflight N]
     [--ping-interval-ms N --ping-timeout-ms N] [--pause-at N --pause-ms N]
     [--slow-down-ms N] [--chaos] [--require-token T] [--complete-at N] [--unknown-answers N]
@@ -270,6 +273,13 @@ fn parse_args() -> Result<Options, String> {
             "--channels" => {
                 options.output.channels =
                     Some(value()?.parse().map_err(|e| format!("--channels: {e}"))?)
+            }
+            "--gain-db" => {
+                let gain: f64 = value()?.parse().map_err(|e| format!("--gain-db: {e}"))?;
+                if !(-40.0..=40.0).contains(&gain) {
+                    return Err("--gain-db must be within -40..=40".into());
+                }
+                options.output.gain_db = gain;
             }
             "--tail-silence-ms" => options.output.tail_silence_ms = number(&flag, value()?)? as u32,
             "--max-inflight" => {
@@ -644,6 +654,17 @@ fn echo_text(sequence: u64, language: &str) -> (String, String) {
 
 type DubError = (String, String);
 
+/// `gain_db` on 16-bit samples, clipped at full scale.
+fn apply_gain(pcm: &mut [i16], gain_db: f64) {
+    if gain_db == 0.0 {
+        return;
+    }
+    let gain = 10f64.powf(gain_db / 20.0);
+    for sample in pcm {
+        *sample = (f64::from(*sample) * gain).round().clamp(-32768.0, 32767.0) as i16;
+    }
+}
+
 /// Decodes the fragment, transforms the samples, encodes and packs them again.
 fn dub(
     audio: &AudioPayload,
@@ -688,6 +709,7 @@ fn dub(
         Transform::Tone => tone(&mut pcm, channels, out_config.sample_rate),
         Transform::Identity | Transform::Copy => {}
     }
+    apply_gain(&mut pcm, output.gain_db);
     let wanted = ((pcm.len() / channels) as f64 * factor).round() as usize * channels;
     resize_looping(&mut pcm, wanted);
     let silent =

@@ -107,54 +107,44 @@ impl TruePeakLimiter {
     /// and the next) of every pending frame. Points whose interpolation
     /// reaches past the pending audio read silence there when `last`, and
     /// only the sample itself otherwise (they are read again next call).
+    /// Between samples is read only near loud samples: a point between two
+    /// samples under a quarter of the ceiling (-12 dB) cannot reach it in
+    /// band-limited audio.
     fn true_peaks(&self, last: bool) -> Vec<f32> {
         let channels = self.channels;
         let frames = self.pending.len() / channels;
         let before = self.history.len() / channels;
-        let sample = |frame: isize, channel: usize| -> Option<f32> {
-            let at = frame + before as isize;
-            if at < 0 {
-                return Some(0.0);
+        let mut peaks = vec![0.0f32; frames];
+        let quiet = self.ceiling / 4.0;
+        for c in 0..channels {
+            // This channel: history, pending, and silence after when last.
+            let mut line: Vec<f32> = self
+                .history
+                .iter()
+                .chain(&self.pending)
+                .skip(c)
+                .step_by(channels)
+                .copied()
+                .collect();
+            if last {
+                line.resize(line.len() + HALF_TAPS, 0.0);
             }
-            let at = at as usize;
-            if at < before {
-                return Some(self.history[at * channels + channel]);
-            }
-            let pending_at = at - before;
-            if pending_at < frames {
-                Some(self.pending[pending_at * channels + channel])
-            } else if last {
-                Some(0.0)
-            } else {
-                None
-            }
-        };
-        (0..frames)
-            .map(|n| {
-                let mut peak = 0.0f32;
-                for c in 0..channels {
-                    peak = peak.max(self.pending[n * channels + c].abs());
-                    for filter in &self.phases {
-                        let mut sum = 0.0;
-                        let mut complete = true;
-                        for (k, coefficient) in filter.iter().enumerate() {
-                            let frame = n as isize + k as isize - HALF_TAPS as isize + 1;
-                            match sample(frame, c) {
-                                Some(v) => sum += v * coefficient,
-                                None => {
-                                    complete = false;
-                                    break;
-                                }
-                            }
-                        }
-                        if complete {
-                            peak = peak.max(sum.abs());
-                        }
-                    }
+            for (n, peak) in peaks.iter_mut().enumerate() {
+                let at = before + n;
+                let here = line[at].abs();
+                *peak = peak.max(here);
+                let next = line.get(at + 1).map_or(0.0, |v| v.abs());
+                if here.max(next) < quiet || at + HALF_TAPS >= line.len() {
+                    continue;
                 }
-                peak
-            })
-            .collect()
+                let window = &line[at + 1 - HALF_TAPS..=at + HALF_TAPS];
+                for filter in &self.phases {
+                    let value: f32 = window.iter().zip(filter).map(|(x, h)| x * h).sum();
+                    *peak = peak.max(value.abs());
+                }
+            }
+        }
+        peaks
     }
 }
 

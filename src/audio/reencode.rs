@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use gst::prelude::*;
 
 use crate::audio::driven_element::{self, DrivenElement};
+use crate::audio::loudness::{Loudness, LoudnessRules, Readings, SegmentLoudness};
 use crate::audio::mix::OriginalGain;
 use crate::container::m4a::{AAC_FRAME_SAMPLES, AacConfig};
 
@@ -32,13 +33,15 @@ const SWITCH_RAMP_MS: u64 = 30;
 /// FFmpeg's AAC encoder starts with one frame of priming.
 const ENCODER_PRIMING_FRAMES: usize = 1;
 
-/// How the AAC encoder is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the output is re-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Encoding {
     /// Bits/s; None: the input's, measured on the first segment.
     pub bitrate: Option<u32>,
     /// avenc_aac's fast search instead of its two-loop one.
     pub fast: bool,
+    /// Loudness, and the true-peak ceiling.
+    pub loudness: LoudnessRules,
 }
 
 pub struct Reencoder {
@@ -51,6 +54,8 @@ pub struct Reencoder {
     auto_bitrate: bool,
     fast: bool,
     gain: OriginalGain,
+    /// Loudness and the true-peak limiter, between the mix and the encoder.
+    loudness: Loudness,
     /// Input frames whose encoded frame has not come out yet, in order.
     waiting: VecDeque<gst::Buffer>,
     /// Encoded frames still to drop as priming.
@@ -83,6 +88,7 @@ impl Reencoder {
             gain: OriginalGain::new(
                 (SWITCH_RAMP_MS * u64::from(config.sample_rate) / 1000) as usize,
             ),
+            loudness: Loudness::new(encoding.loudness, channels, config.sample_rate),
             waiting: VecDeque::new(),
             priming: ENCODER_PRIMING_FRAMES,
             fed: 0,
@@ -115,21 +121,42 @@ impl Reencoder {
         if self.fed == 0 && self.auto_bitrate {
             self.follow_input_bitrate(originals)?;
         }
-        let mut pcm = self.decoder.decode(originals.iter().cloned())?;
+        let original = self.decoder.decode(originals.iter().cloned())?;
+        let mut pcm = original.clone();
         self.gain.mix(&mut pcm, self.channels, original_gain, voice);
-        let buffer = self.pcm_buffer(pcm);
-        let encoded = self
-            .encoder
-            .push(buffer)
-            .map_err(|e| format!("the AAC encoder failed: {e:?}"))?;
+        let pcm = self.loudness.process(&original, pcm, voice.is_some());
+        let encoded = self.encode(pcm)?;
         // Only now: a failure above leaves these originals to the caller.
         self.waiting.extend(originals.iter().cloned());
         Ok(self.stamp(encoded))
     }
 
-    /// The end of the stream: the frames the encoder still held.
+    /// The last segment's loudness, in and out.
+    pub fn last_loudness(&self) -> Option<SegmentLoudness> {
+        self.loudness.last_segment()
+    }
+
+    /// The output's loudness so far.
+    pub fn loudness_readings(&self) -> Readings {
+        self.loudness.readings()
+    }
+
+    fn encode(&mut self, pcm: Vec<f32>) -> Result<Vec<gst::Buffer>, String> {
+        if pcm.is_empty() {
+            return Ok(Vec::new());
+        }
+        let buffer = self.pcm_buffer(pcm);
+        self.encoder
+            .push(buffer)
+            .map_err(|e| format!("the AAC encoder failed: {e:?}"))
+    }
+
+    /// The end of the stream: the frames the limiter and the encoder still
+    /// held.
     pub fn finish(&mut self) -> Vec<gst::Buffer> {
-        let last = self.encoder.finish();
+        let tail = self.loudness.flush();
+        let mut last = self.encode(tail).unwrap_or_default();
+        last.extend(self.encoder.finish());
         let mut out = self.stamp(last);
         // Never lose audio: a frame the encoder did not give back goes out
         // as it came in.
@@ -299,6 +326,12 @@ mod tests {
     const KNOWN_BITRATE: Encoding = Encoding {
         bitrate: Some(128_000),
         fast: false,
+        loudness: LoudnessRules {
+            mode: crate::audio::loudness::LoudnessMode::Off,
+            target_lufs: -23.0,
+            range_lu: 20.0,
+            true_peak_dbtp: -1.0,
+        },
     };
 
     fn init() {

@@ -217,6 +217,7 @@ impl StsDub {
                 (self.reencode_if(mix, originals(segment)), None, None)
             }
         };
+        let loudness = mix.and_then(|_| self.loudness_after_segment());
         let report = SegmentReport {
             stream_id,
             batch,
@@ -228,6 +229,7 @@ impl StsDub {
             quiet_ns,
             span,
             text: text.as_ref(),
+            loudness,
         };
         self.post_segment_message(&report);
         if discont && buffers.is_empty() {

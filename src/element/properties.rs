@@ -160,6 +160,35 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(AUTO_BITRATE)
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default(PROP_LOUDNESS, LoudnessProperty::Off)
+            .nick("Loudness")
+            .blurb("off: the dub at the STS's level; match: each dubbed segment at the loudness of the original it replaces; target: the whole output at loudness-target within loudness-range (match and target re-encode the audio, with the true-peak limiter)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecDouble::builder(PROP_LOUDNESS_TARGET)
+            .nick("Loudness target")
+            .blurb("loudness=target: the output's integrated loudness, -70 to -5 LUFS (EBU R128: -23; ATSC A/85: -24)")
+            .minimum(-70.0)
+            .maximum(-5.0)
+            .default_value(crate::audio::loudness::LoudnessRules::default().target_lufs)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecDouble::builder(PROP_LOUDNESS_RANGE)
+            .nick("Loudness range")
+            .blurb("loudness=target: how far, in LU (1 to 40), a segment's gain may differ from the programme's, so quiet and loud passages keep up to this much of their difference")
+            .minimum(1.0)
+            .maximum(40.0)
+            .default_value(crate::audio::loudness::LoudnessRules::default().range_lu)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecDouble::builder(PROP_TRUE_PEAK)
+            .nick("True peak")
+            .blurb("Ceiling in dBTP (-9 to 0) of the look-ahead true-peak limiter, applied whenever the audio is re-encoded (EBU R128: -1; ATSC A/85: -2)")
+            .minimum(-9.0)
+            .maximum(0.0)
+            .default_value(crate::audio::loudness::LoudnessRules::default().true_peak_dbtp)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecEnum::builder_with_default(PROP_ENCODER_SPEED, EncoderSpeed::Quality)
             .nick("Encoder speed")
             .blurb("When the audio is re-encoded: quality (avenc_aac's two-loop search) or fast (its fast search: about a third less CPU, lower quality)")
@@ -311,6 +340,10 @@ impl Settings {
             PROP_ORIGINAL_VOLUME => self.original_volume = value.get().expect(CHECKED),
             PROP_BITRATE => self.bitrate = Some(count()).filter(|b| *b != AUTO_BITRATE),
             PROP_ENCODER_SPEED => self.encoder_speed = value.get().expect(CHECKED),
+            PROP_LOUDNESS => self.loudness = value.get().expect(CHECKED),
+            PROP_LOUDNESS_TARGET => self.loudness_target = value.get().expect(CHECKED),
+            PROP_LOUDNESS_RANGE => self.loudness_range = value.get().expect(CHECKED),
+            PROP_TRUE_PEAK => self.true_peak = value.get().expect(CHECKED),
             PROP_CAPTIONS => self.captions = value.get().expect(CHECKED),
             PROP_CAPTION_CHANNEL => self.caption_channel = count(),
             PROP_CAPTION_TEXT => self.caption_text = value.get().expect(CHECKED),
@@ -362,6 +395,10 @@ impl Settings {
             PROP_ORIGINAL_VOLUME => self.original_volume.to_value(),
             PROP_BITRATE => self.bitrate.unwrap_or(AUTO_BITRATE).to_value(),
             PROP_ENCODER_SPEED => self.encoder_speed.to_value(),
+            PROP_LOUDNESS => self.loudness.to_value(),
+            PROP_LOUDNESS_TARGET => self.loudness_target.to_value(),
+            PROP_LOUDNESS_RANGE => self.loudness_range.to_value(),
+            PROP_TRUE_PEAK => self.true_peak.to_value(),
             PROP_CAPTIONS => self.captions.to_value(),
             PROP_CAPTION_CHANNEL => self.caption_channel.to_value(),
             PROP_CAPTION_TEXT => self.caption_text.to_value(),

@@ -13,6 +13,7 @@ use super::fragment::{DubbedFrames, FitSummary};
 use super::imp::StsDub;
 use super::settings::*;
 use super::state::*;
+use crate::audio::loudness::{Readings, SegmentLoudness};
 use crate::container::m4a;
 use crate::ops::runtime::RUNTIME;
 use crate::ops::{health, http};
@@ -21,6 +22,9 @@ use crate::sts::text::SegmentText;
 use crate::timeline::cut_policy::CutReason;
 use crate::timeline::scheduler::{self, FallbackReason, Outcome};
 use crate::timeline::segmenter::Segment;
+
+/// A loudness not measured, or under BS.1770's absolute gate.
+const UNMEASURED_LUFS: f64 = -70.0;
 
 /// What the `stsdub-segment` message says of one segment.
 pub(super) struct SegmentReport<'a> {
@@ -36,6 +40,8 @@ pub(super) struct SegmentReport<'a> {
     pub(super) span: SegmentSpan,
     /// A dubbed segment's words.
     pub(super) text: Option<&'a SegmentText>,
+    /// Its loudness in and out, when the output is re-encoded.
+    pub(super) loudness: Option<SegmentLoudness>,
 }
 
 /// What the message says of a dubbed segment.
@@ -171,10 +177,21 @@ impl StsDub {
         Some((now.nseconds() as f64 - deadline.nseconds() as f64) / 1e6)
     }
 
+    /// The re-encoded output's loudness after a segment: in the stats and
+    /// the stream's gauges.
+    pub(super) fn record_loudness(&self, readings: Readings) {
+        let mut state = self.state();
+        state.report.loudness = Some(readings);
+        if let Some(m) = &state.report.metrics {
+            m.loudness(&readings);
+        }
+    }
+
     /// The `stats` structure: counts, and the A/V delta of what has left
     /// (audio running time minus video running time, from the PTS pushed).
     pub(super) fn stats(&self) -> gst::Structure {
         let state = self.state();
+        let lufs = |value: Option<f64>| value.unwrap_or(UNMEASURED_LUFS);
         let counts = state.report.counts;
         let delta_ms = state.av_delta_ms().unwrap_or(0.0);
         gst::Structure::builder("application/x-stsdub-stats")
@@ -190,6 +207,27 @@ impl StsDub {
             )
             .field("av-sync-delta-ms", delta_ms)
             .field("latency-ms", state.render_latency().mseconds())
+            // The re-encoded output's loudness (-70: not measured).
+            .field(
+                "loudness-momentary",
+                lufs(state.report.loudness.and_then(|l| l.momentary_lufs)),
+            )
+            .field(
+                "loudness-short-term",
+                lufs(state.report.loudness.and_then(|l| l.short_term_lufs)),
+            )
+            .field(
+                "loudness-integrated",
+                lufs(state.report.loudness.and_then(|l| l.integrated_lufs)),
+            )
+            .field(
+                "true-peak",
+                state
+                    .report
+                    .loudness
+                    .and_then(|l| l.true_peak_dbtp)
+                    .unwrap_or(UNMEASURED_LUFS),
+            )
             .field(
                 "breaker-state",
                 counts.breaker.unwrap_or(BreakerState::Closed).as_str(),
@@ -209,7 +247,9 @@ impl StsDub {
             quiet_ns,
             span,
             text,
+            loudness,
         } = report;
+        let lufs = |value: Option<f64>| value.unwrap_or(UNMEASURED_LUFS);
         let round_trip = dubbed.map(|d| d.round_trip);
         let fit = dubbed.map(|d| d.fit);
         let fit_samples = fit.map_or(0, |f| f.samples);
@@ -263,6 +303,12 @@ impl StsDub {
                 "translated-text",
                 text.map_or("", |t| t.translation.as_str()),
             )
+            // Gated loudness over the segment of the original and of what
+            // left for it, and the gain between (-70 LUFS: under BS.1770's
+            // absolute gate, or not measured: codec copy).
+            .field("loudness-in", lufs(loudness.and_then(|l| l.input_lufs)))
+            .field("loudness-out", lufs(loudness.and_then(|l| l.output_lufs)))
+            .field("loudness-gain-db", loudness.map_or(0.0, |l| l.gain_db))
             .build();
         self.post_element(structure);
     }

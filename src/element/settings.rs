@@ -53,6 +53,10 @@ pub(super) const PROP_ENCODER_SPEED: &str = "encoder-speed";
 pub(super) const PROP_CAPTIONS: &str = "captions";
 pub(super) const PROP_CAPTION_CHANNEL: &str = "caption-channel";
 pub(super) const PROP_CAPTION_TEXT: &str = "caption-text";
+pub(super) const PROP_LOUDNESS: &str = "loudness";
+pub(super) const PROP_LOUDNESS_TARGET: &str = "loudness-target";
+pub(super) const PROP_LOUDNESS_RANGE: &str = "loudness-range";
+pub(super) const PROP_TRUE_PEAK: &str = "true-peak";
 
 pub(super) const DEFAULT_STS_URL: &str = "http://127.0.0.1:8000";
 pub(super) const DEFAULT_STREAM_ID: &str = "stream";
@@ -137,6 +141,38 @@ pub enum FitProperty {
     Stretch = 1,
 }
 
+/// The output's loudness (the `loudness` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubLoudness")]
+pub enum LoudnessProperty {
+    #[enum_value(
+        name = "Off: the dub at the STS's level (codec copy unless re-encoded)",
+        nick = "off"
+    )]
+    Off = 0,
+    #[enum_value(
+        name = "Match: each dubbed segment at the loudness of the original it replaces (re-encoded)",
+        nick = "match"
+    )]
+    Match = 1,
+    #[enum_value(
+        name = "Target: the whole output at loudness-target, within loudness-range (re-encoded)",
+        nick = "target"
+    )]
+    Target = 2,
+}
+
+impl From<LoudnessProperty> for crate::audio::loudness::LoudnessMode {
+    fn from(property: LoudnessProperty) -> Self {
+        match property {
+            LoudnessProperty::Off => crate::audio::loudness::LoudnessMode::Off,
+            LoudnessProperty::Match => crate::audio::loudness::LoudnessMode::Match,
+            LoudnessProperty::Target => crate::audio::loudness::LoudnessMode::Target,
+        }
+    }
+}
+
 /// How hard the AAC encoder works when the audio is re-encoded (`encoder-speed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
 #[repr(u32)]
@@ -210,6 +246,7 @@ pub(super) fn mark_enums_as_plugin_api() {
         EncoderSpeed::static_type(),
         CaptionsProperty::static_type(),
         CaptionTextProperty::static_type(),
+        LoudnessProperty::static_type(),
     ] {
         enum_type.mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }
@@ -238,6 +275,13 @@ pub(super) struct Settings {
     /// AAC bitrate when re-encoding, bits/s; None: the input's.
     pub(super) bitrate: Option<u32>,
     pub(super) encoder_speed: EncoderSpeed,
+    pub(super) loudness: LoudnessProperty,
+    /// LUFS.
+    pub(super) loudness_target: f64,
+    /// LU.
+    pub(super) loudness_range: f64,
+    /// dBTP, the limiter's ceiling whenever the audio is re-encoded.
+    pub(super) true_peak: f64,
     /// None: follows segment-duration and timeout (see `latency_in_force`).
     pub(super) latency: Option<gst::ClockTime>,
     pub(super) timeout: gst::ClockTime,
@@ -284,6 +328,10 @@ impl Default for Settings {
             original_volume: 0.0,
             bitrate: None,
             encoder_speed: EncoderSpeed::Quality,
+            loudness: LoudnessProperty::Off,
+            loudness_target: crate::audio::loudness::LoudnessRules::default().target_lufs,
+            loudness_range: crate::audio::loudness::LoudnessRules::default().range_lu,
+            true_peak: crate::audio::loudness::LoudnessRules::default().true_peak_dbtp,
             latency: None,
             timeout: gst::ClockTime::from_mseconds(DEFAULT_TIMEOUT_MS.into()),
             max_inflight: DEFAULT_MAX_INFLIGHT,
@@ -369,7 +417,9 @@ impl Settings {
     /// Whether the output audio is decoded, mixed and re-encoded rather
     /// than codec copy.
     pub(super) fn reencodes(&self) -> bool {
-        self.fit == FitProperty::Stretch || self.original_volume > 0.0
+        self.fit == FitProperty::Stretch
+            || self.original_volume > 0.0
+            || self.loudness != LoudnessProperty::Off
     }
 
     pub(super) fn fit_rules(&self) -> crate::audio::fit::FitRules {
@@ -384,6 +434,12 @@ impl Settings {
         crate::audio::reencode::Encoding {
             bitrate: self.bitrate,
             fast: self.encoder_speed == EncoderSpeed::Fast,
+            loudness: crate::audio::loudness::LoudnessRules {
+                mode: self.loudness.into(),
+                target_lufs: self.loudness_target,
+                range_lu: self.loudness_range,
+                true_peak_dbtp: self.true_peak,
+            },
         }
     }
 

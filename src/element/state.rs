@@ -105,6 +105,8 @@ pub(super) struct Reporting {
     /// The last fragments sent, with their batch: the session knows
     /// fragments only, a log line about one also names its batch.
     pub(super) recent_fragments: VecDeque<(String, u64)>,
+    /// The re-encoded output's loudness, as last read.
+    pub(super) loudness: Option<crate::audio::loudness::Readings>,
 }
 
 /// The element's runtime state, one owner per concern.

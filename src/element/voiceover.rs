@@ -13,6 +13,7 @@ use super::category::CAT;
 use super::imp::StsDub;
 use super::state::{Track, lock};
 use crate::audio::driven_element::aac_config;
+use crate::audio::loudness::SegmentLoudness;
 use crate::audio::reencode::{Encoding, Reencoder};
 use crate::container::m4a::AacConfig;
 
@@ -53,7 +54,7 @@ impl StsDub {
                     self,
                     gst::CoreError::MissingPlugin,
                     [
-                        "original-volume and fit=stretch are off: {why}; dubbed audio replaces the original (codec copy)"
+                        "original-volume, fit=stretch and loudness are off: {why}; dubbed audio replaces the original (codec copy)"
                     ]
                 );
                 false
@@ -147,6 +148,18 @@ impl StsDub {
         );
         held.extend(originals);
         held
+    }
+
+    /// The segment just re-encoded: its loudness, in and out, and the
+    /// output's readings recorded for the stats and gauges.
+    pub(super) fn loudness_after_segment(&self) -> Option<SegmentLoudness> {
+        let (segment, readings) = {
+            let current = lock(&self.reencoder);
+            let reencoder = current.as_ref()?;
+            (reencoder.last_loudness(), reencoder.loudness_readings())
+        };
+        self.record_loudness(readings);
+        segment
     }
 
     /// Original audio: through the re-encoder at full level when the output

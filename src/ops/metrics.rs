@@ -12,6 +12,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::audio::loudness::Readings;
 use crate::sts::flow::Action;
 use crate::sts::socketio::Traffic;
 use crate::timeline::cut_policy::CutReason;
@@ -35,6 +36,9 @@ pub struct Metrics {
     pub sts_rtt_ms: HistogramVec,
     pub segment_duration_ms: HistogramVec,
     pub segment_cuts_total: IntCounterVec,
+    /// Set once the output is re-encoded (loudness, voice-over, stretch).
+    pub loudness_lufs: GaugeVec,
+    pub true_peak_dbtp: GaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -103,7 +107,27 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     registry
         .register(Box::new(segment_duration_ms.clone()))
         .expect("registered once");
+    let gauge = |name: &str, help: &str, labels: &[&str]| {
+        let metric = GaugeVec::new(Opts::new(name, help), labels)
+            .expect("metric definitions are static and valid");
+        registry
+            .register(Box::new(metric.clone()))
+            .expect("registered once");
+        metric
+    };
+    let loudness_lufs = gauge(
+        "worker_loudness_lufs",
+        "Loudness of the re-encoded output (BS.1770-4), LUFS, by window: momentary (400 ms), short_term (3 s), integrated (gated, since the start)",
+        &["stream_id", "window"],
+    );
+    let true_peak_dbtp = gauge(
+        "worker_true_peak_dbtp",
+        "Largest true peak of the re-encoded output since the start, dBTP (before AAC encoding)",
+        stream,
+    );
     Metrics {
+        loudness_lufs,
+        true_peak_dbtp,
         segment_duration_ms,
         segment_cuts_total: counter(
             &registry,
@@ -203,6 +227,7 @@ pub struct StreamMetrics {
     fallback: Vec<IntCounter>,
     cuts: Vec<IntCounter>,
     backpressure: Vec<(&'static str, IntCounter)>,
+    stream_id: String,
 }
 
 impl StreamMetrics {
@@ -251,6 +276,30 @@ impl StreamMetrics {
                     (action, counter)
                 })
                 .collect(),
+            stream_id: stream_id.to_owned(),
+        }
+    }
+
+    /// The output's loudness, once it is measured (a stream in codec copy
+    /// has none of these series).
+    pub fn loudness(&self, readings: &Readings) {
+        let m = &*METRICS;
+        let windows = [
+            ("momentary", readings.momentary_lufs),
+            ("short_term", readings.short_term_lufs),
+            ("integrated", readings.integrated_lufs),
+        ];
+        for (window, value) in windows {
+            if let Some(value) = value {
+                m.loudness_lufs
+                    .with_label_values(&[self.stream_id.as_str(), window])
+                    .set(value);
+            }
+        }
+        if let Some(peak) = readings.true_peak_dbtp {
+            m.true_peak_dbtp
+                .with_label_values(&[self.stream_id.as_str()])
+                .set(peak);
         }
     }
 
