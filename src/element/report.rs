@@ -182,8 +182,10 @@ impl StsDub {
     pub(super) fn record_loudness(&self, readings: Readings) {
         let mut state = self.state();
         state.report.loudness = Some(readings);
+        let target = (state.settings.loudness == LoudnessProperty::Target)
+            .then_some(state.settings.loudness_target);
         if let Some(m) = &state.report.metrics {
-            m.loudness(&readings);
+            m.loudness(&readings, target);
         }
     }
 

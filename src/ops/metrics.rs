@@ -39,6 +39,7 @@ pub struct Metrics {
     /// Set once the output is re-encoded (loudness, voice-over, stretch).
     pub loudness_lufs: GaugeVec,
     pub true_peak_dbtp: GaugeVec,
+    pub loudness_target_lufs: GaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -125,7 +126,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Largest true peak of the re-encoded output since the start, dBTP (before AAC encoding)",
         stream,
     );
+    let loudness_target_lufs = gauge(
+        "worker_loudness_target_lufs",
+        "The stream's loudness-target, LUFS, when loudness=target",
+        stream,
+    );
     Metrics {
+        loudness_target_lufs,
         loudness_lufs,
         true_peak_dbtp,
         segment_duration_ms,
@@ -281,9 +288,14 @@ impl StreamMetrics {
     }
 
     /// The output's loudness, once it is measured (a stream in codec copy
-    /// has none of these series).
-    pub fn loudness(&self, readings: &Readings) {
+    /// has none of these series), and its target when it has one.
+    pub fn loudness(&self, readings: &Readings, target_lufs: Option<f64>) {
         let m = &*METRICS;
+        if let Some(target) = target_lufs {
+            m.loudness_target_lufs
+                .with_label_values(&[self.stream_id.as_str()])
+                .set(target);
+        }
         let windows = [
             ("momentary", readings.momentary_lufs),
             ("short_term", readings.short_term_lufs),
