@@ -3,8 +3,9 @@
 //! Benchmark: what the re-encoded output costs, and why its parts.
 //!
 //! 1. CPU per stream-second of the speech clip through stsdub in codec
-//!    copy, `fit=stretch` and voice-over (`original-volume=0.2`, with either
-//!    `encoder-speed`), against
+//!    copy, `fit=stretch`, voice-over (`original-volume=0.2`, with either
+//!    `encoder-speed`) and `loudness` (match, target, and with voice-over),
+//!    against
 //!    the same pipeline with `identity` in stsdub's place, all in one run
 //!    (alternated, several times each). The echo STS (release build, its
 //!    own process, not counted) answers every segment with a tone 1.2 times
@@ -265,6 +266,12 @@ fn main() -> Result<(), String> {
             "stsdub, voice-over + stretch",
             stsdub("original-volume=0.2 fit=stretch"),
         ),
+        ("stsdub, loudness=match", stsdub("loudness=match")),
+        ("stsdub, loudness=target", stsdub("loudness=target")),
+        (
+            "stsdub, voice-over 0.2 + loudness=target",
+            stsdub("original-volume=0.2 loudness=target"),
+        ),
     ];
     let mut totals = vec![0.0; modes.len()];
     for _ in 0..runs {
@@ -278,14 +285,19 @@ fn main() -> Result<(), String> {
         "clip: {stream_seconds:.1} s of AAC-LC {} Hz, {} ch, {runs} runs per mode",
         config.sample_rate, config.channels
     );
-    println!("| pipeline | ms CPU per stream-second | vs passthrough |");
-    println!("| --- | ---: | ---: |");
-    let baseline = totals[0] / runs as f64;
-    for ((name, _), total) in modes.iter().zip(&totals) {
-        let ms = total / runs as f64;
+    println!(
+        "| pipeline | ms CPU per stream-second | vs passthrough | vs codec copy | vs voice-over 0.2 |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mean = |i: usize| totals[i] / runs as f64;
+    let ratio = |ms: f64, base: f64| ms / base.max(f64::EPSILON);
+    for (i, (name, _)) in modes.iter().enumerate() {
+        let ms = mean(i);
         println!(
-            "| {name} | {ms:.2} | {:.1}x |",
-            ms / baseline.max(f64::EPSILON)
+            "| {name} | {ms:.2} | {:.1}x | {:.2}x | {:.2}x |",
+            ratio(ms, mean(0)),
+            ratio(ms, mean(1)),
+            ratio(ms, mean(3))
         );
     }
 

@@ -44,7 +44,10 @@ fn ffmpeg_loudness(file: &Path, window: Option<(u64, u64)>) -> (f64, f64) {
         .output()
         .expect("ffmpeg runs");
     let log = String::from_utf8_lossy(&output.stderr);
-    let summary = log.split("Summary:").nth(1).unwrap_or_else(|| panic!("{log}"));
+    let summary = log
+        .split("Summary:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{log}"));
     let value = |key: &str| -> f64 {
         summary
             .lines()
@@ -129,9 +132,7 @@ fn match_keeps_the_programmes_loudness_and_each_segments() {
             let dubbed = dub(&name, Some(gain), &format!("loudness=match {mix}"));
             assert_dubbed_with_timeline_kept(&name, &dubbed);
             let (integrated, peak) = ffmpeg_loudness(&dubbed.output, None);
-            eprintln!(
-                "{name}: {integrated} LUFS (input {programme}), {peak} dBTP"
-            );
+            eprintln!("{name}: {integrated} LUFS (input {programme}), {peak} dBTP");
             assert!(
                 (integrated - programme).abs() <= 1.0,
                 "{name}: {integrated} LUFS out, {programme} in"
@@ -163,8 +164,7 @@ fn target_brings_the_output_to_r128_and_a85() {
         .chain([("8", "original-volume=0", -24.0, -2.0)]);
     for (gain, mix, target, ceiling) in cases {
         let name = format!("target{target}{gain}{mix}");
-        let props =
-            format!("loudness=target loudness-target={target} true-peak={ceiling} {mix}");
+        let props = format!("loudness=target loudness-target={target} true-peak={ceiling} {mix}");
         let dubbed = dub(&name, Some(gain), &props);
         assert_dubbed_with_timeline_kept(&name, &dubbed);
         let (integrated, peak) = ffmpeg_loudness(&dubbed.output, None);
@@ -173,7 +173,10 @@ fn target_brings_the_output_to_r128_and_a85() {
             (integrated - target).abs() <= 1.0,
             "{name}: {integrated} LUFS"
         );
-        assert!(peak <= ceiling + METER_PRECISION / 2.0, "{name}: {peak} dBTP");
+        assert!(
+            peak <= ceiling + METER_PRECISION / 2.0,
+            "{name}: {peak} dBTP"
+        );
     }
 }
 

@@ -161,8 +161,7 @@ fn interpolation_filter(phase: usize) -> [f32; 2 * HALF_TAPS] {
         } else {
             (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
         };
-        let window = 0.5
-            * (1.0 + (std::f64::consts::PI * x / (HALF_TAPS as f64 + 0.5)).cos());
+        let window = 0.5 * (1.0 + (std::f64::consts::PI * x / (HALF_TAPS as f64 + 0.5)).cos());
         let value = sinc * window;
         *tap = value as f32;
         sum += value;
@@ -240,7 +239,11 @@ mod tests {
         let mut limiter = TruePeakLimiter::new(-1.0, 2, RATE);
         let out = limited(&mut limiter, &input, 3);
         let ceiling = 10f32.powf(-1.0 / 20.0);
-        assert!(out[2 * 2_400].abs() <= ceiling * 1.001, "{}", out[2 * 2_400]);
+        assert!(
+            out[2 * 2_400].abs() <= ceiling * 1.001,
+            "{}",
+            out[2 * 2_400]
+        );
         // The audio a whole look-ahead before it is untouched, and the
         // gain moves by at most one step per sample (no click).
         assert_eq!(out[2 * (2_400 - 300)], 0.3);

@@ -285,7 +285,10 @@ mod tests {
             gated_lufs(&original, 2, RATE).expect("loud enough"),
             gated_lufs(&out, 2, RATE).expect("loud enough"),
         );
-        assert!((wanted - got).abs() < 0.3, "{wanted} LUFS wanted, {got} out");
+        assert!(
+            (wanted - got).abs() < 0.3,
+            "{wanted} LUFS wanted, {got} out"
+        );
         let segment = loudness.last_segment().expect("measured");
         assert!((segment.gain_db + 7.96).abs() < 0.2, "{segment:?}");
     }
@@ -305,7 +308,10 @@ mod tests {
         let integrated = gated_lufs(&out, 2, RATE).expect("loud enough");
         assert!((integrated + 23.0).abs() < 1.0, "{integrated} LUFS");
         let readings = loudness.readings();
-        assert!(readings.true_peak_dbtp.expect("a peak") <= -1.0, "{readings:?}");
+        assert!(
+            readings.true_peak_dbtp.expect("a peak") <= -1.0,
+            "{readings:?}"
+        );
         assert!(
             (readings.integrated_lufs.expect("integrated") - integrated).abs() < 0.2,
             "{readings:?}"
@@ -321,7 +327,10 @@ mod tests {
                 ..LoudnessRules::default()
             };
             let mut loudness = Loudness::new(rules, 2, RATE);
-            let out = run(&mut loudness, &[(original.clone(), original.clone(), false)]);
+            let out = run(
+                &mut loudness,
+                &[(original.clone(), original.clone(), false)],
+            );
             assert_eq!(out, original, "{mode:?}");
         }
     }
