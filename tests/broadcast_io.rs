@@ -424,6 +424,135 @@ fn assert_length_kept(codec: &str, flags: &[&str], input: &Path, output: &Path) 
     );
 }
 
+/// The marks sample as MPEG-TS with a second AAC track: `eng` then `spa`.
+fn two_track_ts() -> PathBuf {
+    let marks = marks_sample(20);
+    let marks_arg = marks.to_string_lossy().into_owned();
+    remuxed(
+        &marks,
+        "marks-two-tracks.ts",
+        &[
+            "-i",
+            "{}",
+            "-i",
+            &marks_arg,
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=spa",
+            "-f",
+            "mpegts",
+        ],
+    )
+}
+
+/// Audio track `index` of `file` as its ADTS elementary stream, copied.
+fn adts_track(file: &Path, index: usize) -> Vec<u8> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            &format!("0:a:{index}"),
+            "-c",
+            "copy",
+            "-f",
+            "adts",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The length of the ADTS frame at the start of `bytes` (its header's
+/// 13-bit frame_length).
+fn first_adts_frame_length(bytes: &[u8]) -> usize {
+    assert!(
+        bytes.len() > 7 && bytes[0] == 0xFF && bytes[1] & 0xF0 == 0xF0,
+        "ADTS"
+    );
+    (usize::from(bytes[3] & 0x03) << 11) | (usize::from(bytes[4]) << 3) | usize::from(bytes[5] >> 5)
+}
+
+/// The carried track holds the input's frames byte for byte: all of them,
+/// or all but the first, which lies before the video's first frame (the
+/// MPEG-TS muxer starts every track at the video; stsdub is not on this
+/// track's path).
+#[track_caller]
+fn assert_frames_carried(input: &[u8], output: &[u8]) {
+    let missing = input.len().saturating_sub(output.len());
+    assert!(
+        input.ends_with(output) && (missing == 0 || missing == first_adts_frame_length(input)),
+        "the carried track is the input's ({} bytes in, {} out)",
+        input.len(),
+        output.len()
+    );
+}
+
+/// A two-track TS → TS: the track in the source language (or the first,
+/// or `--audio-track N`) is dubbed and the other comes out as it went in,
+/// its frames byte for byte, with its language. An index out of range
+/// stops the worker at start, listing the tracks.
+#[test]
+fn the_other_audio_track_is_carried_untouched_with_its_language() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let input = two_track_ts();
+    for (name, extra, dubbed, carried, carried_language) in [
+        ("default", &["--source-language", "en"][..], 0, 1, "spa"),
+        ("by-language", &["--source-language", "es"], 1, 0, "eng"),
+        ("by-index", &["--audio-track", "1"], 1, 0, "eng"),
+    ] {
+        let output = scratch(&format!("two-tracks-{name}.ts"));
+        let worker = std::process::Command::new(program("stsdub-worker"))
+            .arg("--input")
+            .arg(&input)
+            .args(["--sts-url", &sts.url, "--output"])
+            .arg(&output)
+            .args(extra)
+            .output()
+            .expect("the worker runs");
+        let stderr = String::from_utf8_lossy(&worker.stderr);
+        assert!(worker.status.success(), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("dubbing audio track {dubbed} of")),
+            "{name}: {stderr}"
+        );
+        let languages: Vec<String> = stream_languages(&output)
+            .into_iter()
+            .filter(|(kind, _)| kind == "audio")
+            .map(|(_, language)| language)
+            .collect();
+        assert_eq!(
+            languages.len(),
+            2,
+            "{name}: two audio tracks out: {languages:?}"
+        );
+        assert_eq!(languages[1], carried_language, "{name}: {languages:?}");
+        assert_frames_carried(&adts_track(&input, carried), &adts_track(&output, 1));
+        assert_video_untouched(&input, &output, VideoCodec::H264);
+    }
+    let (status, stderr) = worker_stderr(&input, &["--audio-track", "2"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--audio-track 2: the input has 2 audio track(s), 0 to 1"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_input_the_worker_cannot_take_stops_it_at_start_with_what_was_found() {
     // From the network the input cannot be probed first: MP2 over UDP is

@@ -12,3 +12,4 @@ pub mod pipeline;
 pub mod probe;
 pub mod signals;
 pub mod subtitles;
+pub mod tracks;

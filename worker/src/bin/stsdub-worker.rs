@@ -29,7 +29,7 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::{drain, probe, signals, subtitles};
+use stsdub_worker::{drain, probe, signals, subtitles, tracks};
 /// How long the pipeline may take to reach NULL before the worker exits
 /// without it.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -42,6 +42,8 @@ struct Options {
     target_language: String,
     target_languages: Option<String>,
     source_language: String,
+    /// The audio track to dub, 0-based among the input's audio tracks.
+    audio_track: Option<usize>,
     keep_original: bool,
     video_codec: pipeline::VideoCodec,
     /// `captions` of every stsdub ("off" or "cea608").
@@ -63,6 +65,7 @@ fn parse_args() -> Result<Options, String> {
         target_language: "es".into(),
         target_languages: None,
         source_language: "en".into(),
+        audio_track: None,
         keep_original: true,
         video_codec: pipeline::VideoCodec::H264,
         captions: "off".into(),
@@ -83,6 +86,12 @@ fn parse_args() -> Result<Options, String> {
             "--target-language" => options.target_language = value()?,
             "--target-languages" => options.target_languages = Some(value()?),
             "--source-language" => options.source_language = value()?,
+            "--audio-track" => {
+                let text = value()?;
+                options.audio_track = Some(text.parse().map_err(|_| {
+                    format!("--audio-track {text:?}: an audio track's index, 0 for the first")
+                })?)
+            }
             "--keep-original" => {
                 options.keep_original = match value()?.as_str() {
                     "1" | "true" | "yes" => true,
@@ -140,8 +149,11 @@ fn main() {
         eprintln!("worker: {e}");
         std::process::exit(2);
     });
-    let input = with_its_audio(input);
-    let transcoding = input.audio_is_transcoded();
+    let input = with_its_audio(input, &options).unwrap_or_else(|e| {
+        eprintln!("worker: {e}");
+        std::process::exit(2);
+    });
+    let audio_probed = input.file_location().is_some();
     let output = pipeline::Output::checked(&options.output).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);
@@ -163,8 +175,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    refuse_unsupported_streams(&pipeline, options.video_codec, transcoding);
+    refuse_unsupported_streams(&pipeline, options.video_codec, audio_probed);
     pipeline::retime::attach(&pipeline);
+    if options.target_languages.is_none() {
+        tracks::carry_other_streams(&pipeline, output.carries_many_tracks());
+    }
     stop_with_eos_on_ctrl_c(&pipeline);
     drain::end_rtsp_tracks_together(&pipeline, drain::RTSP_TRACKS_GRACE);
     if input.is_live() {
@@ -256,29 +271,54 @@ fn stop_with_eos_on_ctrl_c(pipeline: &gst::Element) {
     });
 }
 
-/// A file input whose audio is not AAC gets it decoded and encoded to AAC
-/// in front of stsdub (found by probing the file); a file that cannot be
-/// probed, and a live input, are taken as they are.
-fn with_its_audio(input: pipeline::Input) -> pipeline::Input {
+/// A file input's audio track to dub is chosen (`--audio-track`, else
+/// the one in the source language, else the first; found by probing the
+/// file), and when it is not AAC it is decoded and encoded to AAC in front
+/// of stsdub. A file that cannot be probed, and a live input, are taken as
+/// they are (their first audio track).
+fn with_its_audio(input: pipeline::Input, options: &Options) -> Result<pipeline::Input, String> {
     let (Some(location), Some(demuxer)) = (input.file_location(), input.demuxer()) else {
-        return input;
+        if options.audio_track.is_some() {
+            eprintln!(
+                "worker: warning: --audio-track applies to files; a live input's first audio track is dubbed"
+            );
+        }
+        return Ok(input);
     };
-    match probe::first_audio_caps(location, demuxer) {
-        Ok(Some(caps)) => match pipeline::AudioIn::for_caps(&caps) {
-            Some(audio @ pipeline::AudioIn::Transcoded { .. }) => {
-                eprintln!(
-                    "worker: the input's audio is {caps}: decoded and encoded to AAC for stsdub"
-                );
-                input.with_audio(audio)
-            }
-            _ => input,
-        },
-        Ok(None) => input,
+    let streams = match probe::streams(location, demuxer) {
+        Ok(streams) => streams,
         Err(e) => {
             eprintln!("worker: warning: could not probe the input's audio: {e}");
-            input
+            return Ok(input);
+        }
+    };
+    let Some((index, chosen)) =
+        tracks::choose_audio(&streams, options.audio_track, &options.source_language)?
+    else {
+        return Ok(input);
+    };
+    let audio: Vec<&probe::StreamInfo> = streams.iter().filter(|s| s.is_audio()).collect();
+    let mut input = input;
+    if audio.len() > 1 {
+        eprintln!(
+            "worker: dubbing audio track {index} of {} ({})",
+            tracks::describe(&audio),
+            chosen.pad
+        );
+        if index > 0 {
+            input = input.with_audio_pad(&chosen.pad);
         }
     }
+    if let Some(transcoded @ pipeline::AudioIn::Transcoded { .. }) =
+        pipeline::AudioIn::for_caps(&chosen.caps)
+    {
+        eprintln!(
+            "worker: the input's audio is {}: decoded and encoded to AAC for stsdub",
+            chosen.caps
+        );
+        input = input.with_audio(transcoded);
+    }
+    Ok(input)
 }
 
 /// A demuxer's or RTSP source's stream that the worker cannot take stops
@@ -288,7 +328,7 @@ fn with_its_audio(input: pipeline::Input) -> pipeline::Input {
 fn refuse_unsupported_streams(
     pipeline: &gst::Element,
     video: pipeline::VideoCodec,
-    transcoding: bool,
+    audio_probed: bool,
 ) {
     let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
         return;
@@ -304,7 +344,9 @@ fn refuse_unsupported_streams(
             let audio = caps
                 .structure(0)
                 .is_some_and(|s| s.name().starts_with("audio/"));
-            if transcoding && audio {
+            // A probed file's audio track was chosen and brought to AAC
+            // before the pipeline was built; the others are carried.
+            if audio_probed && audio {
                 return;
             }
             if let Some(why) = pipeline::unsupported_stream(&caps, video) {

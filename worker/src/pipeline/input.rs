@@ -28,13 +28,17 @@ pub enum Input {
         url: String,
     },
     /// MPEG-TS (SRT, UDP or a `.ts` file): `source` is the element that
-    /// reads it; tsdemux's pads are named by PID, so they are linked by caps.
+    /// reads it; tsdemux's pads are named by PID, so they are linked by
+    /// caps, the dubbed audio by its pad's name when it was chosen.
     Ts {
         source: String,
         /// From the network: timestamps from the PTS, not the PCR (see
         /// [`LIVE_TS_DEMUXER`]).
         live: bool,
         audio: AudioIn,
+        /// The demuxer's pad of the audio to dub (e.g. `audio_0_0102`);
+        /// None: the first that links.
+        audio_pad: Option<String>,
     },
     /// A file, read by `demuxer` (whose pads are `audio_pad`, `video_pad`).
     File {
@@ -129,18 +133,13 @@ impl Input {
         self
     }
 
-    /// Whether the audio is decoded and encoded to AAC in front of stsdub.
-    pub fn audio_is_transcoded(&self) -> bool {
-        matches!(
-            self,
-            Input::Ts {
-                audio: AudioIn::Transcoded { .. },
-                ..
-            } | Input::File {
-                audio: AudioIn::Transcoded { .. },
-                ..
-            }
-        )
+    /// The input with `pad` of its demuxer as the audio to dub (MPEG-TS,
+    /// whose pads are named by PID; other inputs carry one audio track).
+    pub fn with_audio_pad(mut self, pad: &str) -> Self {
+        if let Input::Ts { audio_pad, .. } = &mut self {
+            *audio_pad = Some(pad.to_owned());
+        }
+        self
     }
 
     /// A file's location, for probing it before it runs.
@@ -199,6 +198,7 @@ impl Input {
                 source: format!("srtsrc uri={input_quoted}"),
                 live: true,
                 audio: AudioIn::Aac,
+                audio_pad: None,
             })
         } else if lower.starts_with("udp://") {
             Ok(Input::Ts {
@@ -207,12 +207,14 @@ impl Input {
                 ),
                 live: true,
                 audio: AudioIn::Aac,
+                audio_pad: None,
             })
         } else if [".ts", ".m2ts", ".mts"].iter().any(|e| lower.ends_with(e)) {
             Ok(Input::Ts {
                 source: format!("filesrc location={input_quoted}"),
                 live: false,
                 audio: AudioIn::Aac,
+                audio_pad: None,
             })
         } else if [".mp4", ".mov", ".m4a", ".m4v"]
             .iter()
@@ -265,10 +267,12 @@ impl Input {
                 source,
                 live,
                 audio,
+                audio_pad,
             } => format!(
                 "{source} ! {} name=d \
-                 d. ! {parse} ! {video_to} d. ! {} ! {audio_to}",
+                 d. ! {parse} ! {video_to} d.{} ! {} ! {audio_to}",
                 if *live { LIVE_TS_DEMUXER } else { "tsdemux" },
+                audio_pad.as_deref().unwrap_or_default(),
                 audio.chain()
             ),
             Input::File {
