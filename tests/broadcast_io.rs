@@ -9,6 +9,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+
+use gst::prelude::*;
 use std::time::Duration;
 
 use common::*;
@@ -551,6 +553,219 @@ fn the_other_audio_track_is_carried_untouched_with_its_language() {
         stderr.contains("--audio-track 2: the input has 2 audio track(s), 0 to 1"),
         "{stderr}"
     );
+}
+
+/// SCTE-35 cues made with GStreamer's own mpegts library, which
+/// gstreamer-rs does not bind: loaded with dlopen (the MPEG-TS plugins
+/// load it anyway), three of its functions called.
+mod scte35 {
+    use std::ffi::{CStr, c_void};
+
+    use gst::glib::translate::ToGlibPtr;
+
+    type SpliceOutNew = unsafe extern "C" fn(u32, u64, u64) -> *mut c_void;
+    type SectionFromSit = unsafe extern "C" fn(*mut c_void, u16) -> *mut c_void;
+    type SendEvent = unsafe extern "C" fn(*mut c_void, *mut gst::ffi::GstElement) -> i32;
+    type Initialize = unsafe extern "C" fn();
+
+    fn symbol(library: *mut c_void, name: &CStr) -> *mut c_void {
+        // SAFETY: `library` is a handle dlopen returned; `name` is a C string.
+        let found = unsafe { libc::dlsym(library, name.as_ptr()) };
+        assert!(!found.is_null(), "{name:?} in libgstmpegts-1.0");
+        found
+    }
+
+    /// Sends `muxer` (an mpegtsmux with `scte-35-pid` set) a splice_insert
+    /// (out of network) cue `event_id` at running time `at`, `duration` long.
+    pub fn send_splice_out(
+        muxer: &gst::Element,
+        event_id: u32,
+        at: gst::ClockTime,
+        duration: gst::ClockTime,
+    ) {
+        // SAFETY: the library and its symbols are GStreamer 1.22's, called
+        // with the types its headers declare (gst/mpegts/gst-scte-section.h,
+        // gstmpegtssection.h); the SIT and section are owned by the library
+        // (send_event takes the section's reference).
+        unsafe {
+            let library = libc::dlopen(c"libgstmpegts-1.0.so.0".as_ptr(), libc::RTLD_NOW);
+            assert!(
+                !library.is_null(),
+                "libgstmpegts-1.0.so.0 (gst-plugins-bad)"
+            );
+            let initialize: Initialize =
+                std::mem::transmute(symbol(library, c"gst_mpegts_initialize"));
+            let splice_out: SpliceOutNew =
+                std::mem::transmute(symbol(library, c"gst_mpegts_scte_splice_out_new"));
+            let from_sit: SectionFromSit =
+                std::mem::transmute(symbol(library, c"gst_mpegts_section_from_scte_sit"));
+            let send: SendEvent =
+                std::mem::transmute(symbol(library, c"gst_mpegts_section_send_event"));
+            initialize();
+            let sit = splice_out(event_id, at.nseconds(), duration.nseconds());
+            let section = from_sit(sit, 500);
+            assert!(!section.is_null(), "an SCTE-35 section");
+            send(section, muxer.to_glib_none().0);
+        }
+    }
+}
+
+/// The splice_insert cues of `file`, as threefive (an independent SCTE-35
+/// parser) reads them: (event id, splice time in s on the file's PTS).
+fn splice_cues(file: &Path) -> Vec<(u64, f64)> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
+    let script = "import json, sys, threefive\n\
+        cues = []\n\
+        def found(cue):\n\
+        \x20   c = cue.command\n\
+        \x20   if c.name == 'Splice Insert' and c.pts_time is not None:\n\
+        \x20       cues.append([c.splice_event_id, c.pts_time])\n\
+        threefive.Stream(sys.argv[1]).decode(func=found)\n\
+        print(json.dumps(cues))";
+    let output = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .expect("python runs (bash scripts/interop-setup.sh installs threefive)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let last = text.lines().last().unwrap_or("[]");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The marks sample as MPEG-TS with SCTE-35 splice_insert cues (out of
+/// network, 10 s breaks) at 20 s and 40 s, made by mpegtsmux.
+fn ts_with_cues() -> PathBuf {
+    let output = scratch("marks-scte35.ts");
+    if output.exists() {
+        return output;
+    }
+    let marks = marks_sample(60);
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! qtdemux name=q q.video_0 ! queue ! h264parse ! mux. q.audio_0 ! queue ! aacparse ! mux. \
+         mpegtsmux name=mux scte-35-pid=500 ! filesink location={}",
+        marks.display(),
+        output.display()
+    ))
+    .expect("the launch line parses");
+    let bin = pipeline.downcast_ref::<gst::Bin>().expect("a bin");
+    let muxer = bin.by_name("mux").expect("the muxer");
+    // mpegtsmux keeps one cue waiting: each is sent 5 s before its time,
+    // as a cue is (the video's stamps are its running times here).
+    let cues = std::sync::Mutex::new(vec![(40u32, 40u64), (20, 20)]);
+    let parse = bin
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "h264parse"))
+        .expect("h264parse");
+    let weak_muxer = muxer.downgrade();
+    parse.static_pad("src").expect("a src pad").add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
+            let pts = info.buffer().and_then(|b| b.pts());
+            let Ok(mut cues) = cues.lock() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if let (Some(pts), Some(&(id, at))) = (pts, cues.last())
+                && pts + gst::ClockTime::from_seconds(5) >= gst::ClockTime::from_seconds(at)
+                && let Some(muxer) = weak_muxer.upgrade()
+            {
+                scte35::send_splice_out(
+                    &muxer,
+                    id,
+                    gst::ClockTime::from_seconds(at),
+                    gst::ClockTime::from_seconds(10),
+                );
+                cues.pop();
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().expect("a bus");
+    let end = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(
+        matches!(
+            end.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{end:?}"
+    );
+    output
+}
+
+/// The index of the video frame of `file` whose timestamp is `seconds`
+/// (within half a frame at 25 fps); None when no frame is there.
+fn video_frame_at(file: &Path, seconds: f64) -> Option<usize> {
+    let output = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .position(|pts| (pts - seconds).abs() < 0.02)
+}
+
+/// SCTE-35 splice_insert cues at 20 s and 40 s (made by mpegtsmux with
+/// GStreamer's mpegts library) → the worker, TS → TS: both cues come out,
+/// each splice time on the same video frame as in the input, as threefive
+/// reads them.
+#[test]
+fn scte35_cues_come_out_on_their_frames() {
+    init();
+    let input = ts_with_cues();
+    let cues_in = splice_cues(&input);
+    assert_eq!(
+        cues_in.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [20, 40],
+        "the input's cues: {cues_in:?}"
+    );
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let output = scratch("dubbed-scte35.ts");
+    let worker = std::process::Command::new(program("stsdub-worker"))
+        .arg("--input")
+        .arg(&input)
+        .args(["--sts-url", &sts.url, "--output"])
+        .arg(&output)
+        .output()
+        .expect("the worker runs");
+    assert!(
+        worker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+    let cues_out = splice_cues(&output);
+    eprintln!("cues in {cues_in:?}, out {cues_out:?}");
+    assert_eq!(cues_out.len(), cues_in.len(), "{cues_out:?}");
+    for ((id_in, at_in), (id_out, at_out)) in cues_in.iter().zip(&cues_out) {
+        assert_eq!(id_in, id_out);
+        let frame_in = video_frame_at(&input, *at_in).expect("a frame at the cue in");
+        let frame_out = video_frame_at(&output, *at_out).expect("a frame at the cue out");
+        assert!(
+            frame_in.abs_diff(frame_out) <= 1,
+            "cue {id_in}: frame {frame_in} in, {frame_out} out"
+        );
+    }
+    assert_video_untouched(&input, &output, VideoCodec::H264);
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl Input {
             } => format!(
                 "{source} ! {} name=d \
                  d. ! {parse} ! {video_to} d.{} ! {} ! {audio_to}",
-                if *live { LIVE_TS_DEMUXER } else { "tsdemux" },
+                if *live { LIVE_TS_DEMUXER } else { TS_DEMUXER },
                 audio_pad.as_deref().unwrap_or_default(),
                 audio.chain()
             ),
@@ -295,7 +295,14 @@ impl Input {
 /// the audio of an ffmpeg sender over UDP came out 230 ms after its video
 /// at every sync mark, with or without stsdub; timed by the PTS, 3 ms.
 /// SRT delivers packets at the sender's pace, so nothing is lost by it.
-pub const LIVE_TS_DEMUXER: &str = "tsdemux ignore-pcr=true";
+/// Both forward SCTE-35 cues as events (see [`TS_DEMUXER`]).
+pub const LIVE_TS_DEMUXER: &str = "tsdemux ignore-pcr=true send-scte35-events=true";
+
+/// tsdemux for an MPEG-TS file. SCTE-35 cues (ad breaks) go downstream as
+/// events, in order with the video that stsdub holds, and an MPEG-TS
+/// output's muxer writes them again (its `scte-35-pid`) with their splice
+/// times on the output's timeline: each break lands on its frame.
+pub const TS_DEMUXER: &str = "tsdemux send-scte35-events=true";
 
 /// The input's video codec: it passes through untouched, but its parser
 /// (and RTP depayloader) must be named in a launch line.

@@ -14,7 +14,9 @@ mod languages;
 mod output;
 pub mod retime;
 
-pub use input::{AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, VideoCodec, unsupported_stream};
+pub use input::{
+    AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, TS_DEMUXER, VideoCodec, unsupported_stream,
+};
 pub use languages::Languages;
 use languages::ORIGINAL_HOLD;
 pub use output::Output;
@@ -244,7 +246,7 @@ mod tests {
         for (input, source, demuxer) in [
             ("srt://:7001?mode=listener", "srtsrc uri=", LIVE_TS_DEMUXER),
             ("udp://0.0.0.0:5004", "udpsrc uri=", LIVE_TS_DEMUXER),
-            ("match.ts", "filesrc location=", "tsdemux"),
+            ("match.ts", "filesrc location=", TS_DEMUXER),
         ] {
             let line = worker(
                 &Input::from_uri(input).expect("known"),
@@ -267,7 +269,7 @@ mod tests {
             &Output::from_uri("srt://h:7002"),
         );
         assert!(
-            srt.ends_with("mpegtsmux name=mux alignment=7 ! queue ! srtsink uri=\"srt://h:7002\""),
+            srt.ends_with("mpegtsmux name=mux alignment=7 scte-35-pid=500 ! queue ! srtsink uri=\"srt://h:7002\""),
             "{srt}"
         );
         let udp = worker(

@@ -60,7 +60,8 @@ impl Muxer {
         match self {
             Muxer::Flv => format!("flvmux name={name} streamable=true"),
             // Seven packets per buffer: one UDP datagram each, as receivers expect.
-            Muxer::MpegTs => format!("mpegtsmux name={name} alignment=7"),
+            // SCTE-35 cues from an MPEG-TS input on PID 500 (0x1F4).
+            Muxer::MpegTs => format!("mpegtsmux name={name} alignment=7 scte-35-pid=500"),
             Muxer::Matroska => format!("matroskamux name={name}"),
             Muxer::Mp4 => format!("mp4mux name={name}"),
         }
