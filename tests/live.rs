@@ -1351,6 +1351,59 @@ fn live_srt_in_two_languages_srt_out_every_track_continuous_and_in_sync() {
     assert_srt_languages_as_without_stsdub("two-languages", "", &[]);
 }
 
+/// The marks sample as MPEG-TS with a second AAC track (`eng`, `spa`).
+fn marks_two_tracks_ts() -> PathBuf {
+    let seconds = live_seconds();
+    let marks = marks_sample();
+    let marks_arg = marks.to_string_lossy().into_owned();
+    remuxed(
+        &marks,
+        &format!("marks-two-tracks-{seconds}s.ts"),
+        &[
+            "-i", "{}", "-i", &marks_arg, "-map", "0:v", "-map", "0:a", "-map", "1:a", "-c",
+            "copy", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+        ],
+    )
+}
+
+/// Live SRT in → the worker → SRT out, the input with a second audio
+/// track: the first is dubbed, the second is carried through the live
+/// muxer beside the held video, continuous and with its language, and its
+/// A/V is the input's as the dubbed track's is.
+#[test]
+fn live_srt_carries_the_other_audio_track_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seconds = live_seconds();
+    let ts = marks_two_tracks_ts();
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let recording = scratch("srt-two-tracks.ts");
+    let statuses = srt_to_srt(
+        &ts,
+        &[
+            "--sts-url".into(),
+            echo.url.clone(),
+            "--stream-id".into(),
+            "srt-two-tracks".into(),
+        ],
+        &recording,
+    );
+    assert!(statuses.len() >= 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    let languages: Vec<String> = stream_languages(&recording)
+        .into_iter()
+        .filter(|(kind, _)| kind == "audio")
+        .map(|(_, language)| language)
+        .collect();
+    assert_eq!(languages, ["spa", "spa"], "the dub (es) and the carried track");
+    assert_every_track_continuous(&recording, 2, seconds as f64 - 1.0);
+    let dubbed = sync_offsets_ms(&recording, 0, true);
+    let carried = sync_offsets_ms(&recording, 1, true);
+    eprintln!("A/V by stamps: dubbed {dubbed:?} ms, carried {carried:?} ms");
+    for (d, c) in dubbed.iter().zip(&carried) {
+        assert!((d - c).abs() <= AV_TOLERANCE_MS, "dubbed {d} ms, carried {c} ms");
+    }
+}
+
 /// The low-latency profile on the multi-language SRT worker, against an
 /// STS that answers in 700 ms.
 #[test]
