@@ -208,7 +208,7 @@ impl StsDub {
                 }
             },
             EventView::Caps(caps) if track == Track::Video => {
-                if let Some(message) = super::video::refusal_of_video_sink_caps(caps.caps()) {
+                if let Some(message) = super::track::refusal_of_video_sink_caps(caps.caps()) {
                     gst::element_imp_error!(self, gst::StreamError::WrongType, ["{message}"]);
                     return false;
                 }

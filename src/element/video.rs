@@ -154,18 +154,3 @@ impl StsDub {
         state.mark_output();
     }
 }
-
-/// Why video_sink refuses `caps`: audio linked to it, which happens when a
-/// launch line's `! stsdub` meets a stream that audio_sink does not take
-/// (its caps are AAC's only, so the link falls to video_sink's ANY).
-pub(super) fn refusal_of_video_sink_caps(caps: &gst::CapsRef) -> Option<String> {
-    let name = caps.structure(0)?.name();
-    name.starts_with("audio/").then(|| {
-        format!(
-            "video_sink got audio ({caps}): stsdub dubs AAC only, on audio_sink \
-             (audio/mpeg, mpegversion=4, framed, with codec_data: link aacparse first); \
-             decode and encode other audio in front of it, e.g. \
-             `decodebin ! audioconvert ! audioresample ! avenc_aac ! aacparse ! stsdub.audio_sink`"
-        )
-    })
-}
