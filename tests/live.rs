@@ -1207,13 +1207,14 @@ fn table_statuses(worker: &mut Child) -> Vec<String> {
         .collect()
 }
 
-/// ffmpeg sending `file` in real time, codec copy, as `format` to `url`;
-/// returns once all is sent.
+/// ffmpeg sending `file` in real time, every stream codec copy, as
+/// `format` to `url`; returns once all is sent.
 fn send_in_real_time(file: &Path, format: &str, url: &str) {
     let mut sender = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-re", "-i"])
         .arg(file)
-        .args(["-c", "copy", "-f", format])
+        // Every stream, not ffmpeg's pick of one per kind.
+        .args(["-map", "0", "-c", "copy", "-f", format])
         .arg(url)
         .stdin(Stdio::null())
         .spawn()
@@ -1360,8 +1361,22 @@ fn marks_two_tracks_ts() -> PathBuf {
         &marks,
         &format!("marks-two-tracks-{seconds}s.ts"),
         &[
-            "-i", "{}", "-i", &marks_arg, "-map", "0:v", "-map", "0:a", "-map", "1:a", "-c",
-            "copy", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+            "-i",
+            "{}",
+            "-i",
+            &marks_arg,
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=spa",
         ],
     )
 }
@@ -1394,13 +1409,20 @@ fn live_srt_carries_the_other_audio_track_in_sync() {
         .filter(|(kind, _)| kind == "audio")
         .map(|(_, language)| language)
         .collect();
-    assert_eq!(languages, ["spa", "spa"], "the dub (es) and the carried track");
+    assert_eq!(
+        languages,
+        ["spa", "spa"],
+        "the dub (es) and the carried track"
+    );
     assert_every_track_continuous(&recording, 2, seconds as f64 - 1.0);
     let dubbed = sync_offsets_ms(&recording, 0, true);
     let carried = sync_offsets_ms(&recording, 1, true);
     eprintln!("A/V by stamps: dubbed {dubbed:?} ms, carried {carried:?} ms");
     for (d, c) in dubbed.iter().zip(&carried) {
-        assert!((d - c).abs() <= AV_TOLERANCE_MS, "dubbed {d} ms, carried {c} ms");
+        assert!(
+            (d - c).abs() <= AV_TOLERANCE_MS,
+            "dubbed {d} ms, carried {c} ms"
+        );
     }
 }
 
