@@ -8,6 +8,7 @@
 
 pub mod drain;
 pub mod futex_hash;
+pub mod packager;
 pub mod pipeline;
 pub mod probe;
 pub mod signals;

@@ -80,7 +80,7 @@ impl Sidecars {
 }
 
 /// A language tag as a file name: letters, digits, '-' and '_' only.
-fn file_name(language: &str) -> String {
+pub(crate) fn file_name(language: &str) -> String {
     let name: String = language
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
@@ -89,7 +89,7 @@ fn file_name(language: &str) -> String {
 }
 
 /// `HH:MM:SS.mmm` (WebVTT) or `HH:MM:SS,mmm` (SRT).
-fn timestamp(ns: u64, separator: char) -> String {
+pub(crate) fn timestamp(ns: u64, separator: char) -> String {
     let ms = ns / 1_000_000;
     format!(
         "{:02}:{:02}:{:02}{separator}{:03}",
@@ -101,7 +101,7 @@ fn timestamp(ns: u64, separator: char) -> String {
 }
 
 /// WebVTT cue text: `&`, `<` and `>` as character references.
-fn vtt_escaped(text: &str) -> String {
+pub(crate) fn vtt_escaped(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -9,7 +9,7 @@
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
 //!     [--video-codec h264|h265] [--captions off|cea608] [--subtitles-dir DIR]
 //!     [--stsdub-properties "segment-duration=2000 …"]
-//!     [--without-stsdub]
+//!     [--without-stsdub] [--hls-segment-duration S] [--hls-playlist-length N]
 //! ```
 //!
 //! `--without-stsdub` runs the same path with a queue where stsdub would be
@@ -18,8 +18,9 @@
 //!
 //! Inputs: `.mp4`/`.mov`/`.m4a`, `.flv`, `.mkv`, `.ts` files, `rtsp://`, `rtmp://`,
 //! `srt://` and `udp://` (MPEG-TS) URLs. Outputs: `.flv`, `.ts`, `.mkv`, `.mp4` files,
-//! `rtmp://`, `srt://` and `udp://`; with several languages into FLV or RTMP, one
-//! output per language, `{lang}` in the URL. A stream the worker cannot take (audio
+//! `rtmp://`, `srt://` and `udp://`, and HLS (a path ending in `.m3u8`: the
+//! multivariant playlist, a folder per rendition beside it); with several
+//! languages into FLV or RTMP, one output per language, `{lang}` in the URL. A stream the worker cannot take (audio
 //! that is not AAC, video of another codec) stops it at start with what was found.
 //! The pipeline is `stsdub_worker::pipeline::worker` (`multi_language_worker` for
 //! `--target-languages`), the one description of the worker.
@@ -29,7 +30,7 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::{drain, probe, signals, subtitles, tracks};
+use stsdub_worker::{drain, packager, probe, signals, subtitles, tracks};
 /// How long the pipeline may take to reach NULL before the worker exits
 /// without it.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -54,6 +55,8 @@ struct Options {
     print_pipeline: bool,
     print_only: bool,
     without_stsdub: bool,
+    hls_segment_seconds: u32,
+    hls_playlist_length: u32,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -74,6 +77,8 @@ fn parse_args() -> Result<Options, String> {
         print_pipeline: false,
         print_only: false,
         without_stsdub: false,
+        hls_segment_seconds: pipeline::HlsOutput::new("").segment_seconds,
+        hls_playlist_length: pipeline::HlsOutput::new("").playlist_length,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -107,6 +112,18 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--subtitles-dir" => options.subtitles_dir = Some(value()?),
+            "--hls-segment-duration" => {
+                let text = value()?;
+                options.hls_segment_seconds = text
+                    .parse()
+                    .map_err(|_| format!("--hls-segment-duration {text:?}: whole seconds"))?;
+            }
+            "--hls-playlist-length" => {
+                let text = value()?;
+                options.hls_playlist_length = text
+                    .parse()
+                    .map_err(|_| format!("--hls-playlist-length {text:?}: a number of segments"))?;
+            }
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
             "--without-stsdub" => options.without_stsdub = true,
@@ -145,6 +162,10 @@ fn main() {
         eprintln!("worker: cannot register stsdub: {e}");
         std::process::exit(1);
     }
+    if let Err(e) = gsthlssink3::plugin_register_static() {
+        eprintln!("worker: cannot register hlssink3: {e}");
+        std::process::exit(1);
+    }
     let input = pipeline::Input::from_uri(&options.input).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);
@@ -154,10 +175,12 @@ fn main() {
         std::process::exit(2);
     });
     let audio_probed = input.file_location().is_some();
-    let output = pipeline::Output::checked(&options.output).unwrap_or_else(|e| {
-        eprintln!("worker: {e}");
-        std::process::exit(2);
-    });
+    let output = pipeline::Output::checked(&options.output)
+        .and_then(|o| with_hls_settings(o, &options))
+        .unwrap_or_else(|e| {
+            eprintln!("worker: {e}");
+            std::process::exit(2);
+        });
     let description = describe(&options, &input, &output).unwrap_or_else(|e| {
         eprintln!("worker: {e}");
         std::process::exit(2);
@@ -194,7 +217,17 @@ fn main() {
             std::process::exit(2);
         })
     });
-    let (rows, failed) = run(&pipeline, sidecars.as_mut());
+    let mut package = match &output {
+        pipeline::Output::Hls(hls) => Some(
+            packager::Package::new(hls, &pipeline, input.is_live(), caption_channels(&options))
+                .unwrap_or_else(|e| {
+                    eprintln!("worker: {e}");
+                    std::process::exit(2);
+                }),
+        ),
+        _ => None,
+    };
+    let (rows, failed) = run(&pipeline, sidecars.as_mut(), package.as_mut());
     print_table(&rows, started.elapsed().as_secs_f64(), &options.output);
     timing.report(&pipeline);
     let status = i32::from(failed);
@@ -207,6 +240,36 @@ fn main() {
     }
     if failed {
         std::process::exit(1);
+    }
+}
+
+/// An HLS output with the `--hls-…` settings, checked; any other as it is.
+fn with_hls_settings(
+    output: pipeline::Output,
+    options: &Options,
+) -> Result<pipeline::Output, String> {
+    let pipeline::Output::Hls(mut hls) = output else {
+        return Ok(output);
+    };
+    hls.segment_seconds = options.hls_segment_seconds;
+    hls.playlist_length = options.hls_playlist_length;
+    Ok(pipeline::Output::Hls(hls.checked()?))
+}
+
+/// Each language's 608 channel in the video, when captions are on.
+fn caption_channels(options: &Options) -> Vec<(String, u32)> {
+    if options.captions == "off" {
+        return Vec::new();
+    }
+    match &options.target_languages {
+        None => vec![(options.target_language.clone(), 1)],
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .zip(pipeline::CAPTION_CHANNELS)
+            .map(|(l, c)| (l.to_owned(), c))
+            .collect(),
     }
 }
 
@@ -440,6 +503,7 @@ impl Timing {
 fn run(
     pipeline: &gst::Element,
     mut sidecars: Option<&mut subtitles::Sidecars>,
+    mut package: Option<&mut packager::Package>,
 ) -> (Vec<Row>, bool) {
     let Some(mut messages) = drain::BusUntilDrained::new(pipeline) else {
         return (Vec::new(), true);
@@ -451,7 +515,15 @@ fn run(
     let mut failed = false;
     while let Some(message) = messages.next_message() {
         match message.view() {
-            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Eos(_) => {
+                if let Some(package) = package.as_deref_mut()
+                    && let Err(e) = package.finish()
+                {
+                    eprintln!("worker: error: HLS playlists: {e}");
+                    failed = true;
+                }
+                break;
+            }
             gst::MessageView::Error(e) => {
                 eprintln!(
                     "worker: error from {:?}: {} ({:?})",
@@ -466,11 +538,27 @@ fn run(
                 eprintln!("worker: warning: {} ({:?})", w.error(), w.debug());
             }
             gst::MessageView::Element(e) => {
-                let Some(s) = e.structure().filter(|s| s.name() == "stsdub-segment") else {
+                let Some(s) = e.structure() else { continue };
+                if s.name() == "hls-segment-added"
+                    && let Some(package) = package.as_deref_mut()
+                    && let Err(error) = package.segment_added(
+                        &e.src().map(|s| s.name().to_string()).unwrap_or_default(),
+                        s,
+                    )
+                {
+                    eprintln!("worker: error: HLS playlists: {error}");
+                    failed = true;
+                    break;
+                }
+                if s.name() != "stsdub-segment" {
                     continue;
-                };
+                }
                 if let Some(sidecars) = sidecars.as_deref_mut() {
                     write_subtitles(sidecars, e.src(), s);
+                }
+                if let Some(package) = package.as_deref_mut() {
+                    let (language, pts, duration, words) = dubbed_words(e.src(), s);
+                    package.dubbed_words(&language, pts, duration, &words);
                 }
                 rows.push(Row {
                     batch: s.get("batch").unwrap_or_default(),
@@ -493,13 +581,12 @@ fn run(
     (rows, failed)
 }
 
-/// A dubbed segment's words into its language's sidecars (the language
-/// of the stsdub that posted it).
-fn write_subtitles(
-    sidecars: &mut subtitles::Sidecars,
+/// A dubbed segment's language (that of the stsdub that posted it), start
+/// and duration (ns) and words.
+fn dubbed_words(
     from: Option<&gst::Object>,
     segment: &gst::StructureRef,
-) {
+) -> (String, u64, u64, String) {
     let words = segment.get::<String>("translated-text").unwrap_or_default();
     let language = from
         .filter(|f| f.find_property("target-language").is_some())
@@ -507,6 +594,16 @@ fn write_subtitles(
         .unwrap_or_else(|| "und".into());
     let pts = segment.get::<u64>("pts").unwrap_or_default();
     let duration = segment.get::<u64>("duration-ms").unwrap_or_default() * 1_000_000;
+    (language, pts, duration, words)
+}
+
+/// A dubbed segment's words into its language's sidecars.
+fn write_subtitles(
+    sidecars: &mut subtitles::Sidecars,
+    from: Option<&gst::Object>,
+    segment: &gst::StructureRef,
+) {
+    let (language, pts, duration, words) = dubbed_words(from, segment);
     if let Err(e) = sidecars.segment(&language, pts, duration, &words) {
         eprintln!("worker: warning: subtitles for {language}: {e}");
     }

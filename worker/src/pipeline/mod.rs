@@ -9,16 +9,18 @@
 //! between flvmux and an RTMP sink, whose blocking connect would otherwise
 //! stall the muxer into interleaving the first frames out of order.
 
+mod hls;
 mod input;
 mod languages;
 mod output;
 pub mod retime;
 
+pub use hls::{HlsOutput, MEDIA_PLAYLIST, Rendition};
 pub use input::{
     AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, TS_DEMUXER, VideoCodec, unsupported_stream,
 };
-pub use languages::Languages;
 use languages::ORIGINAL_HOLD;
+pub use languages::{CAPTION_CHANNELS, Languages};
 pub use output::Output;
 use output::VideoParser;
 
@@ -38,6 +40,22 @@ pub fn worker(input: &Input, properties: &str, output: &Output) -> String {
 pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &Output) -> String {
     let properties = properties.trim();
     let space = if properties.is_empty() { "" } else { " " };
+    if let Output::Hls(hls) = output {
+        let dubbed = Rendition::Audio {
+            language: property_value(properties, "target-language").unwrap_or("und".into()),
+            dubbed: true,
+        };
+        return format!(
+            "{} stsdub name=dub{space}{properties} {} {}",
+            input.source_into(
+                VideoParser::new(video, output.muxer()),
+                "dub.video_sink",
+                "dub.audio_sink"
+            ),
+            hls.branch("dub.video_src", &Rendition::Video, input.is_live()),
+            hls.branch("dub.audio_src", &dubbed, input.is_live()),
+        );
+    }
     let muxer = output.muxer();
     let text = if wants_captions(properties) && muxer.carries_text() {
         format!("dub.text_src ! {} ", muxer.pad("mux", "text"))
@@ -67,11 +85,39 @@ fn wants_captions(properties: &str) -> bool {
     })
 }
 
+/// The value of stsdub property `name` in `properties`, unquoted.
+fn property_value(properties: &str, name: &str) -> Option<String> {
+    properties.split_whitespace().find_map(|p| {
+        p.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+            .map(|v| v.trim_matches('"').to_owned())
+    })
+}
+
 /// The worker's path without stsdub: the same source, parsers, muxer and
 /// sink, a queue where stsdub would be. What the path does by itself, the
 /// reference an A/V measurement of the worker is held to.
 pub fn passthrough(input: &Input, video: VideoCodec, output: &Output) -> String {
     let muxer = output.muxer();
+    if let Output::Hls(hls) = output {
+        let (live, original) = (
+            input.is_live(),
+            Rendition::Audio {
+                language: "und".into(),
+                dubbed: false,
+            },
+        );
+        return format!(
+            "{} {} {}",
+            input.source_into(
+                VideoParser::new(video, muxer),
+                &format!("queue ! {}", hls.pad(&Rendition::Video)),
+                &format!("queue ! {}", hls.pad(&original))
+            ),
+            hls.sink(&Rendition::Video, live),
+            hls.sink(&original, live)
+        );
+    }
     format!(
         "{} {}",
         input.source_into(
@@ -134,7 +180,25 @@ pub fn multi_language_worker(
         )
     };
     let muxer = output.muxer();
-    if muxer.tracks_many() {
+    if let Output::Hls(hls) = output {
+        let live = input.is_live();
+        parts.push(hls.branch(&format!("{video_from}.video_src"), &Rendition::Video, live));
+        if languages.keep_original {
+            let original = Rendition::Audio {
+                language: languages.source.clone(),
+                dubbed: false,
+            };
+            parts.push(hls.branch(&format!("audio. ! {ORIGINAL_HOLD}"), &original, live));
+        }
+        for language in &languages.targets {
+            let dubbed = Rendition::Audio {
+                language: language.clone(),
+                dubbed: true,
+            };
+            let from = format!("{}.audio_src", Languages::element(language));
+            parts.push(hls.branch(&from, &dubbed, live));
+        }
+    } else if muxer.tracks_many() {
         parts.push(format!(
             "{video_from}.video_src ! {}",
             muxer.pad("mux", "video")
@@ -218,14 +282,14 @@ mod tests {
             assert!(!line.split_whitespace().any(|w| w == "queue"), "{line}");
         }
         assert!(Input::from_uri("a.mp3").is_err());
-        for unknown in ["master.m3u8", "out.webm", "out.mp3", "out.flx"] {
+        for unknown in ["out.webm", "out.mp3", "out.flx"] {
             let refused = Output::checked(unknown).expect_err(unknown);
             assert!(
                 refused.contains(unknown) && refused.contains(".flv, .ts"),
                 "{refused}"
             );
         }
-        assert!(Output::checked("master.m3u8").is_err_and(|e| e.contains("HLS")));
+        assert!(Output::checked("out.webm").is_err_and(|e| e.contains("master.m3u8 (HLS)")));
         for known in [
             "o.flv",
             "o.TS",
@@ -444,6 +508,30 @@ mod tests {
                 .unwrap_err()
                 .contains("h264 or h265")
         );
+    }
+
+    #[test]
+    fn hls_gets_a_sink_per_rendition_and_a_file_makes_vod() {
+        let input = Input::from_uri("in.ts").expect("ts");
+        let output = Output::checked("/srv/hls/master.m3u8").expect("HLS");
+        let line = worker(&input, "target-language=\"es\"", &output);
+        assert!(line.contains("config-interval=-1"), "{line}");
+        assert!(line.contains("dub.video_src ! hls_video.video hlssink3 name=hls_video"));
+        assert!(line.contains("dub.audio_src ! hls_dub_es.video hlssink3 name=hls_dub_es"));
+        assert!(line.contains("playlist-type=vod"), "{line}");
+        let languages = Languages::parse("es,fr", "en", "match", true).expect("languages");
+        let line = multi_language_worker(&input, VideoCodec::H264, "", &languages, &output);
+        for sink in ["hls_video", "hls_orig_en", "hls_dub_es", "hls_dub_fr"] {
+            assert!(
+                line.contains(&format!("hlssink3 name={sink} ")),
+                "{sink}: {line}"
+            );
+        }
+        assert!(line.contains(&format!("audio. ! {ORIGINAL_HOLD} ! hls_orig_en.video")));
+        let live = Input::from_uri("srt://127.0.0.1:7001").expect("srt");
+        let line = worker(&live, "", &output);
+        assert!(line.contains("hls_dub_und.video"), "{line}");
+        assert!(line.contains("playlist-length=5 max-files=7"), "{line}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and the video parser the muxer needs.
 
 use super::VideoCodec;
+use super::hls::HlsOutput;
 use super::quoted;
 
 /// Where the dubbed stream goes.
@@ -17,6 +18,8 @@ pub enum Output {
     Udp { host: String, port: String },
     /// A file, muxed by its extension: .flv, .ts, .mkv, .mp4.
     File { location: String },
+    /// HLS: a multivariant playlist (`….m3u8`) and a folder per rendition.
+    Hls(HlsOutput),
 }
 
 /// The video parser, as the output needs it: MPEG-TS carries no codec
@@ -115,13 +118,9 @@ impl Output {
             && file_muxer(location).is_none()
         {
             let kinds: Vec<&str> = FILE_KINDS.iter().map(|(ending, _)| *ending).collect();
-            let hls = if location.to_ascii_lowercase().ends_with(".m3u8") {
-                " (HLS is not written yet)"
-            } else {
-                ""
-            };
             return Err(format!(
-                "cannot tell how to write {location}{hls}: use {}, rtmp://, srt:// or udp://",
+                "cannot tell how to write {location}: use {}, master.m3u8 (HLS), rtmp://, \
+                 srt:// or udp://",
                 kinds.join(", ")
             ));
         }
@@ -145,6 +144,8 @@ impl Output {
                 host: host.trim_matches(['[', ']']).into(),
                 port: port.into(),
             }
+        } else if lower.ends_with(".m3u8") {
+            Output::Hls(HlsOutput::new(output))
         } else {
             Output::File {
                 location: output.into(),
@@ -155,7 +156,8 @@ impl Output {
     pub(super) fn muxer(&self) -> Muxer {
         match self {
             Output::Rtmp { .. } => Muxer::Flv,
-            Output::Srt { .. } | Output::Udp { .. } => Muxer::MpegTs,
+            // HLS: MPEG-TS segments (hlssink3's own mpegtsmux).
+            Output::Srt { .. } | Output::Udp { .. } | Output::Hls(_) => Muxer::MpegTs,
             // A name `checked` refuses is written as FLV (the tests' own).
             Output::File { location } => file_muxer(location).unwrap_or(Muxer::Flv),
         }
@@ -182,6 +184,8 @@ impl Output {
             Output::File { location } => Output::File {
                 location: put(location),
             },
+            // One package holds every language.
+            Output::Hls(hls) => Output::Hls(hls.clone()),
         }
     }
 
@@ -203,6 +207,8 @@ impl Output {
                 format!("{mux} ! udpsink host={} port={port}", quoted(host))
             }
             Output::File { location } => format!("{mux} ! filesink location={}", quoted(location)),
+            // Never asked for: an HLS output is written by rendition (hls.rs).
+            Output::Hls(_) => String::new(),
         }
     }
 }
