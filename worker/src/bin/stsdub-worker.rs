@@ -558,7 +558,18 @@ fn run(
                 }
                 if let Some(package) = package.as_deref_mut() {
                     let (language, pts, duration, words) = dubbed_words(e.src(), s);
-                    package.dubbed_words(&language, pts, duration, &words);
+                    // A first segment may start a frame before the stream's
+                    // segment: its words from running time 0.
+                    let start = running_time(e.src(), pts);
+                    let (start, duration) = (
+                        start.max(0).unsigned_abs(),
+                        duration.saturating_sub(start.min(0).unsigned_abs()),
+                    );
+                    if let Err(error) = package.dubbed_words(&language, start, duration, &words) {
+                        eprintln!("worker: error: HLS subtitles for {language}: {error}");
+                        failed = true;
+                        break;
+                    }
                 }
                 rows.push(Row {
                     batch: s.get("batch").unwrap_or_default(),
@@ -595,6 +606,26 @@ fn dubbed_words(
     let pts = segment.get::<u64>("pts").unwrap_or_default();
     let duration = segment.get::<u64>("duration-ms").unwrap_or_default() * 1_000_000;
     (language, pts, duration, words)
+}
+
+/// `pts` of `stsdub`'s audio as running time, the HLS package's timeline.
+/// By the segment its audio came in with, which it passes on (on its
+/// audio_src the event may not be yet when the first segment is posted).
+fn running_time(stsdub: Option<&gst::Object>, pts: u64) -> i64 {
+    let pts_signed = i64::try_from(pts).unwrap_or(i64::MAX);
+    stsdub
+        .and_then(|o| o.downcast_ref::<gst::Element>())
+        .and_then(|e| e.static_pad("audio_sink"))
+        .and_then(|p| p.sticky_event::<gst::event::Segment>(0))
+        .and_then(|e| {
+            let segment = e.segment().downcast_ref::<gst::ClockTime>()?;
+            let time = segment.to_running_time_full(gst::ClockTime::from_nseconds(pts))?;
+            Some(match time {
+                gst::Signed::Positive(t) => i64::try_from(t.nseconds()).unwrap_or(i64::MAX),
+                gst::Signed::Negative(t) => -i64::try_from(t.nseconds()).unwrap_or(i64::MAX),
+            })
+        })
+        .unwrap_or(pts_signed)
 }
 
 /// A dubbed segment's words into its language's sidecars.

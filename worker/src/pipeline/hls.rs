@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! HLS out: one `hlssink3` (gst-plugins-rs, registered by the programs) per
-//! rendition, each in its own folder beside the multivariant playlist:
-//! `video/`, one `audio_<lang>/` per language (dubbed and original). Every
-//! sink cuts at the same target duration, the video on its keyframes, so
-//! the renditions' segments start together within an audio frame. The
-//! multivariant playlist and the WebVTT renditions are written by the
-//! worker (`stsdub_worker::hls`) from what these sinks report.
+//! HLS out, each rendition in its own folder beside the multivariant
+//! playlist. The video goes to `hlssink3` (gst-plugins-rs, registered by
+//! the programs), which cuts it on keyframes into MPEG-TS segments in
+//! `video/`. Each language's audio (dubbed and original) goes, as ADTS, to
+//! an appsink, from which the worker (`stsdub_worker::packager`) writes
+//! packed-audio segments in `audio_<lang>/` cut where the video was cut,
+//! with the multivariant playlist and the WebVTT renditions.
+//!
+//! Why not an hlssink3 per audio rendition: its splitmuxsink cuts audio on
+//! its own clock, so the renditions meet the video's cuts only when the
+//! GOP divides the target. Measured on the marks sample (5 s GOP, 6 s
+//! target): video cut every 5 s, audio every 6 s.
 
 use std::path::{Path, PathBuf};
 
@@ -82,16 +87,6 @@ impl Rendition {
             Rendition::Audio { language, .. } => format!("audio_{language}"),
         }
     }
-
-    /// The request pad its sink takes the stream on: `video` for audio
-    /// too. hlssink3 0.15 on GStreamer 1.22 takes a segment's duration from
-    /// splitmuxsink's fragment messages, whose order on an audio-only
-    /// `audio` pad makes it subtract a later time from an earlier one and
-    /// panic; on the `video` pad (the reference stream, where every AAC
-    /// frame is a keyframe) they come in order.
-    fn pad(&self) -> &'static str {
-        "video"
-    }
 }
 
 /// A media playlist's name inside its rendition's folder.
@@ -140,25 +135,26 @@ impl HlsOutput {
         Ok(self)
     }
 
-    /// `from ! <rendition's sink pad>`, and the sink itself.
+    /// `from` into `rendition`'s sink.
     pub fn branch(&self, from: &str, rendition: &Rendition, live: bool) -> String {
-        format!(
-            "{from} ! {} {}",
-            self.pad(rendition),
-            self.sink(rendition, live)
-        )
+        format!("{from} ! {}", self.into(rendition, live))
     }
 
-    /// The pad `rendition`'s stream goes into, as a launch line names it.
-    pub fn pad(&self, rendition: &Rendition) -> String {
-        format!("{}.{}", rendition.sink_name(), rendition.pad())
-    }
-
-    /// `rendition`'s sink. A live stream's playlists slide (the oldest
-    /// segments deleted, two more kept on disk than listed for players
-    /// still fetching them); a file's are VOD, every segment listed. Both
-    /// end with EXT-X-ENDLIST at EOS.
-    pub fn sink(&self, rendition: &Rendition, live: bool) -> String {
+    /// What `rendition`'s stream is linked into, as a launch line writes
+    /// it. The video's hlssink3: a live stream's playlist slides (the
+    /// oldest segments deleted, two more kept on disk than listed for
+    /// players still fetching them); a file's is VOD, every segment
+    /// listed; both end with EXT-X-ENDLIST at EOS. The audio's appsink
+    /// takes ADTS, never waits for the clock and keeps every frame until
+    /// the worker takes it.
+    pub fn into(&self, rendition: &Rendition, live: bool) -> String {
+        let name = rendition.sink_name();
+        if *rendition != Rendition::Video {
+            return format!(
+                "aacparse ! audio/mpeg,stream-format=adts ! appsink name={name} sync=false \
+                 max-buffers=0 drop=false"
+            );
+        }
         let folder = self.dir().join(rendition.folder());
         let window = if live {
             format!(
@@ -170,9 +166,8 @@ impl HlsOutput {
             "playlist-type=vod".into()
         };
         format!(
-            "hlssink3 name={} location={} playlist-location={} target-duration={} {window} \
-             enable-program-date-time=true",
-            rendition.sink_name(),
+            "{name}.video hlssink3 name={name} location={} playlist-location={} \
+             target-duration={} {window} enable-program-date-time=true",
             quoted(&folder.join("segment%05d.ts").to_string_lossy()),
             quoted(&folder.join(MEDIA_PLAYLIST).to_string_lossy()),
             self.segment_seconds,
@@ -232,7 +227,7 @@ mod tests {
         assert!(live.contains("location=\"/srv/live/video/segment%05d.ts\""));
         assert!(live.contains("playlist-location=\"/srv/live/video/index.m3u8\""));
         assert!(live.contains("target-duration=6 playlist-length=5 max-files=7"));
-        let vod = hls.branch(
+        let audio = hls.branch(
             "dub.audio_src",
             &Rendition::Audio {
                 language: "es".into(),
@@ -240,7 +235,12 @@ mod tests {
             },
             false,
         );
-        assert!(vod.contains("hls_dub_es.video"), "{vod}");
+        assert_eq!(
+            audio,
+            "dub.audio_src ! aacparse ! audio/mpeg,stream-format=adts ! appsink \
+             name=hls_dub_es sync=false max-buffers=0 drop=false"
+        );
+        let vod = hls.branch("dub.video_src", &Rendition::Video, false);
         assert!(vod.contains("playlist-type=vod"), "{vod}");
         assert!(!vod.contains("max-files"), "{vod}");
     }

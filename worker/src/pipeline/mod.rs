@@ -107,15 +107,10 @@ pub fn passthrough(input: &Input, video: VideoCodec, output: &Output) -> String 
                 dubbed: false,
             },
         );
-        return format!(
-            "{} {} {}",
-            input.source_into(
-                VideoParser::new(video, muxer),
-                &format!("queue ! {}", hls.pad(&Rendition::Video)),
-                &format!("queue ! {}", hls.pad(&original))
-            ),
-            hls.sink(&Rendition::Video, live),
-            hls.sink(&original, live)
+        return input.source_into(
+            VideoParser::new(video, muxer),
+            &format!("queue ! {}", hls.into(&Rendition::Video, live)),
+            &format!("queue ! {}", hls.into(&original, live)),
         );
     }
     format!(
@@ -517,20 +512,23 @@ mod tests {
         let line = worker(&input, "target-language=\"es\"", &output);
         assert!(line.contains("config-interval=-1"), "{line}");
         assert!(line.contains("dub.video_src ! hls_video.video hlssink3 name=hls_video"));
-        assert!(line.contains("dub.audio_src ! hls_dub_es.video hlssink3 name=hls_dub_es"));
+        assert!(line.contains(
+            "dub.audio_src ! aacparse ! audio/mpeg,stream-format=adts ! appsink name=hls_dub_es "
+        ));
         assert!(line.contains("playlist-type=vod"), "{line}");
         let languages = Languages::parse("es,fr", "en", "match", true).expect("languages");
         let line = multi_language_worker(&input, VideoCodec::H264, "", &languages, &output);
-        for sink in ["hls_video", "hls_orig_en", "hls_dub_es", "hls_dub_fr"] {
+        assert!(line.contains("hlssink3 name=hls_video "), "{line}");
+        for sink in ["hls_orig_en", "hls_dub_es", "hls_dub_fr"] {
             assert!(
-                line.contains(&format!("hlssink3 name={sink} ")),
+                line.contains(&format!("appsink name={sink} ")),
                 "{sink}: {line}"
             );
         }
-        assert!(line.contains(&format!("audio. ! {ORIGINAL_HOLD} ! hls_orig_en.video")));
+        assert!(line.contains(&format!("audio. ! {ORIGINAL_HOLD} ! aacparse")));
         let live = Input::from_uri("srt://127.0.0.1:7001").expect("srt");
         let line = worker(&live, "", &output);
-        assert!(line.contains("hls_dub_und.video"), "{line}");
+        assert!(line.contains("appsink name=hls_dub_und "), "{line}");
         assert!(line.contains("playlist-length=5 max-files=7"), "{line}");
     }
 

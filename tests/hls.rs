@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! HLS out: the worker as the packager. A file becomes a VOD package with
+//! the original and each dubbed language as audio renditions and each
+//! dubbed language's words as WebVTT, read back by independent parsers
+//! (ffmpeg, Python's m3u8, webvtt-py) and played by GStreamer's own
+//! hlsdemux2; outputs the worker cannot write are refused at start.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// One AAC frame at 48 kHz, in seconds.
+const AAC_FRAME_S: f64 = 1024.0 / 48_000.0;
+/// A/V between two MPEG-TS files of the marks sample: the beep's onset at
+/// 8 kHz (0.125 ms) and the 90 kHz stamps, doubled for the two files.
+const TS_AV_PRECISION_MS: f64 = 0.5;
+/// mpegtsmux's clock base: running time 0 is PTS 3600 s.
+const MPEGTS_BASE_S: f64 = 3600.0;
+
+/// The 60 s marks sample as MPEG-TS (a flash and a beep every 5 s).
+fn marks_ts() -> PathBuf {
+    remuxed(
+        &marks_sample(60),
+        "marks-60s.ts",
+        &["-i", "{}", "-c", "copy", "-f", "mpegts"],
+    )
+}
+
+/// A fresh folder for a package.
+fn package_dir(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs the worker on `input` into `output` with `extra` arguments:
+/// (exit code, stdout, stderr).
+fn worker(
+    input: &Path,
+    output: &Path,
+    sts_url: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let run = Command::new(program("stsdub-worker"))
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(["--sts-url", sts_url])
+        .args(extra)
+        .output()
+        .expect("the worker runs");
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+/// The package as Python's m3u8 (an independent parser) reads it: the
+/// multivariant playlist's media and variants, and every media playlist.
+fn parsed_package(master: &Path) -> serde_json::Value {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
+    let script = r#"
+import json, os, sys, m3u8
+master = m3u8.load(sys.argv[1])
+base = os.path.dirname(sys.argv[1])
+def media_playlist(uri):
+    p = m3u8.load(os.path.join(base, uri))
+    return {"endlist": p.is_endlist, "type": p.playlist_type, "target": p.target_duration,
+            "segments": [[s.uri, s.duration] for s in p.segments]}
+print(json.dumps({
+    "media": [{"type": m.type, "language": m.language, "name": m.name, "default": m.default,
+               "autoselect": m.autoselect, "uri": m.uri, "instream_id": m.instream_id,
+               "playlist": media_playlist(m.uri) if m.uri else None} for m in master.media],
+    "variants": [{"bandwidth": v.stream_info.bandwidth, "codecs": v.stream_info.codecs,
+                  "resolution": v.stream_info.resolution, "audio": v.stream_info.audio,
+                  "subtitles": v.stream_info.subtitles, "uri": v.uri,
+                  "playlist": media_playlist(v.uri)} for v in master.playlists],
+}))
+"#;
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(master)
+        .output()
+        .expect("python runs (bash scripts/interop-setup.sh installs m3u8)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the parser's JSON")
+}
+
+/// The cues of WebVTT files as webvtt-py reads them: (start s, end s,
+/// text), each once (a cue across a cut is in both segments).
+fn webvtt_cues(files: &[PathBuf]) -> Vec<(f64, f64, String)> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, webvtt\n\
+             cues = []\n\
+             for f in sys.argv[1:]:\n\
+             \x20   for c in webvtt.read(f):\n\
+             \x20       cue = [c.start, c.end, c.text]\n\
+             \x20       if cue not in cues: cues.append(cue)\n\
+             print(json.dumps(cues))",
+        ])
+        .args(files)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let cues: Vec<(String, String, String)> = serde_json::from_slice(&output.stdout).expect("cues");
+    let seconds = |t: &str| {
+        t.split(':')
+            .map(|part| part.parse::<f64>().expect("a time"))
+            .fold(0.0, |total, part| total * 60.0 + part)
+    };
+    cues.into_iter()
+        .map(|(start, end, text)| (seconds(&start), seconds(&end), plain(&text)))
+        .collect()
+}
+
+/// Start times (s) of a rendition's segments: ffprobe's for MPEG-TS, the
+/// ID3 timestamp RFC 8216 §3.4 gives packed audio.
+fn segment_starts(folder: &Path, playlist: &serde_json::Value) -> Vec<f64> {
+    playlist["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| {
+            let file = folder.join(s[0].as_str().expect("uri"));
+            if file.extension().is_some_and(|e| e == "aac") {
+                return packed_audio_start(&file);
+            }
+            let output = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format=start_time",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(&file)
+                .output()
+                .expect("ffprobe runs");
+            String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: no start time", file.display()))
+        })
+        .collect()
+}
+
+/// The MPEG-TS timestamp (s) in a packed-audio segment's ID3 PRIV frame
+/// `com.apple.streaming.transportStreamTimestamp`: 8 bytes, big-endian,
+/// the low 33 bits a 90 kHz PTS.
+fn packed_audio_start(file: &Path) -> f64 {
+    const OWNER: &[u8] = b"com.apple.streaming.transportStreamTimestamp\0";
+    let bytes = std::fs::read(file).expect("segment");
+    assert_eq!(&bytes[..3], b"ID3", "{}: no ID3 tag", file.display());
+    let at = bytes
+        .windows(OWNER.len())
+        .position(|w| w == OWNER)
+        .unwrap_or_else(|| panic!("{}: no timestamp", file.display()))
+        + OWNER.len();
+    let stamp = u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    (stamp & ((1 << 33) - 1)) as f64 / 90_000.0
+}
+
+/// The package's video and its `audio`-th rendition in one MPEG-TS file,
+/// codec copy, as a player joins them.
+fn joined(master: &Path, audio: usize, name: &str) -> PathBuf {
+    let output = scratch(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(master)
+        .args([
+            "-map",
+            "0:v",
+            "-map",
+            &format!("0:a:{audio}"),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+        ])
+        .arg(&output)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    output
+}
+
+/// A 60 s MPEG-TS file with es and fr dubbed beside the original: a VOD
+/// package that ffmpeg opens whole, whose every playlist Python's m3u8
+/// parses and closes with EXT-X-ENDLIST, whose renditions are cut
+/// together, keep the input's A/V at every mark and its length, and whose
+/// WebVTT holds each dubbed segment's words at their time.
+#[test]
+fn a_file_becomes_a_vod_package_with_every_language_as_a_rendition() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let input = marks_ts();
+    let dir = package_dir("hls-vod");
+    let master = dir.join("master.m3u8");
+    let sidecars = dir.join("sidecars");
+    let (code, table, stderr) = worker(
+        &input,
+        &master,
+        &sts.url,
+        &[
+            "--target-languages",
+            "es,fr",
+            "--subtitles-dir",
+            &sidecars.to_string_lossy(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(table.contains("fallback: 0"), "{table}");
+
+    let package = parsed_package(&master);
+    let media = package["media"].as_array().expect("media");
+    let audio: Vec<(&str, bool)> = media
+        .iter()
+        .filter(|m| m["type"] == "AUDIO")
+        .map(|m| (m["language"].as_str().unwrap_or(""), m["default"] == "YES"))
+        .collect();
+    assert_eq!(audio, [("en", true), ("es", false), ("fr", false)]);
+    let subtitles: Vec<&str> = media
+        .iter()
+        .filter(|m| m["type"] == "SUBTITLES")
+        .filter_map(|m| m["language"].as_str())
+        .collect();
+    assert_eq!(subtitles, ["es", "fr"]);
+    let variant = &package["variants"][0];
+    assert_eq!(variant["codecs"], "avc1.64000D,mp4a.40.2", "{variant}");
+    assert_eq!(variant["resolution"], serde_json::json!([320, 240]));
+    assert_eq!(
+        (variant["audio"].as_str(), variant["subtitles"].as_str()),
+        (Some("audio"), Some("subs"))
+    );
+    let mut playlists: Vec<&serde_json::Value> = media.iter().map(|m| &m["playlist"]).collect();
+    playlists.push(&variant["playlist"]);
+    for playlist in &playlists {
+        assert_eq!(playlist["endlist"], true, "{playlist}");
+        assert_eq!(playlist["type"], "vod", "{playlist}");
+        assert_eq!(playlist["target"], 6, "{playlist}");
+    }
+
+    // Every rendition is cut where the video is, within an audio frame.
+    let video_starts = segment_starts(&dir.join("video"), &variant["playlist"]);
+    // The sample's GOP is 5 s: a 6 s target takes one each.
+    assert_eq!(video_starts.len(), 12, "{video_starts:?}");
+    assert!(
+        (video_starts[0] - MPEGTS_BASE_S).abs() < 0.001,
+        "{video_starts:?}"
+    );
+    for language in ["en", "es", "fr"] {
+        let playlist = &media
+            .iter()
+            .find(|m| m["type"] == "AUDIO" && m["language"] == language)
+            .expect("rendition")["playlist"];
+        let starts = segment_starts(&dir.join(format!("audio_{language}")), playlist);
+        assert_eq!(starts.len(), video_starts.len(), "{language}: {starts:?}");
+        for (audio, video) in starts.iter().zip(&video_starts) {
+            assert!(
+                (audio - video).abs() <= AAC_FRAME_S,
+                "{language}: a segment at {audio} s beside the video's at {video} s"
+            );
+        }
+    }
+
+    // Whole, and in sync: the video's every frame, each audio as long as
+    // the input's, A/V at every mark as in the input.
+    let frames = |file: &Path| {
+        let output = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(file)
+            .output()
+            .expect("ffprobe runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(frames(&master), frames(&input));
+    let seconds_in = decoded_seconds(&input, "a:0");
+    let marks_in = sync_offsets_ms(&input, 0, false);
+    for (index, language) in ["en", "es", "fr"].into_iter().enumerate() {
+        let seconds = decoded_seconds(&master, &format!("a:{index}"));
+        eprintln!("{language}: {seconds:.3} s of audio, the input {seconds_in:.3} s");
+        assert!(
+            (seconds - seconds_in).abs() <= 0.1,
+            "{language}: {seconds} s"
+        );
+        let marks = sync_offsets_ms(
+            &joined(&master, index, &format!("hls-{language}.ts")),
+            0,
+            false,
+        );
+        eprintln!("{language}: A/V in {marks_in:?} ms, out {marks:?} ms");
+        assert_eq!(marks.len(), marks_in.len(), "{language}: every mark found");
+        for (out, before) in marks.iter().zip(&marks_in) {
+            assert!(
+                (out - before).abs() <= TS_AV_PRECISION_MS,
+                "{language}: A/V {out} ms, {before} ms in the input"
+            );
+        }
+    }
+
+    // The WebVTT renditions say what the sidecars say, at the same times
+    // on the package's timeline (its running time, first frame at 0).
+    for language in ["es", "fr"] {
+        let folder = dir.join(format!("subtitles_{language}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .expect("subtitles")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "vtt"))
+            .collect();
+        files.sort();
+        assert_eq!(
+            files.len(),
+            video_starts.len(),
+            "a WebVTT segment per video segment"
+        );
+        let in_package = webvtt_cues(&files);
+        let in_sidecar = webvtt_cues(&[sidecars.join(format!("{language}.vtt"))]);
+        assert!(
+            !in_sidecar.is_empty(),
+            "the STS said something in {language}"
+        );
+        assert_eq!(
+            in_package.len(),
+            in_sidecar.len(),
+            "{language}: {in_package:?}"
+        );
+        // The sidecars are on the stream's time, the package on its running
+        // time (its first video frame at 0): one shift between the two,
+        // taken from a cue's end. A cue that starts before the first frame
+        // starts at 0.
+        let shift = in_sidecar[0].1 - in_package[0].1;
+        eprintln!(
+            "{language}: {} cues, sidecar minus package {shift:.3} s",
+            in_package.len()
+        );
+        for (cue, reference) in in_package.iter().zip(&in_sidecar) {
+            assert_eq!(cue.2, reference.2, "{language}");
+            assert!(
+                ((reference.0 - shift).max(0.0) - cue.0).abs() <= 0.001,
+                "{cue:?} {reference:?}"
+            );
+            assert!(
+                (reference.1 - cue.1 - shift).abs() <= 0.001,
+                "{cue:?} {reference:?}"
+            );
+        }
+    }
+}
+
+/// A folder served over HTTP by Python's http.server, as any origin
+/// serves a package; stopped when dropped.
+struct HttpFolder {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpFolder {
+    fn serve(dir: &Path) -> Self {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        // Serving once it says so (its first line), within 10 s.
+        let stdout = child.stdout.take().expect("stdout");
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = said.send(line);
+        });
+        let line = heard
+            .recv_timeout(Duration::from_secs(10))
+            .expect("http.server starts");
+        assert!(line.starts_with("Serving HTTP"), "{line}");
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for HttpFolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GStreamer's own HLS client (hlsdemux2, through playbin3) plays the
+/// package, served over HTTP, to its end.
+#[test]
+fn gstreamer_hlsdemux2_plays_the_package_to_its_end() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let dir = package_dir("hls-playbin3");
+    let master = dir.join("master.m3u8");
+    let (code, _, stderr) = worker(
+        &marks_ts(),
+        &master,
+        &sts.url,
+        &["--target-languages", "es"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let origin = HttpFolder::serve(&dir);
+    let run = run_pipeline(
+        &format!(
+            "playbin3 uri={}/master.m3u8 video-sink=fakesink audio-sink=fakesink",
+            origin.url
+        ),
+        Duration::from_secs(120),
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+}
+
+/// What cannot be written is refused at start, exit 2, with what is wrong:
+/// a folder that cannot be made, and settings out of their ranges.
+#[test]
+fn an_hls_output_that_cannot_be_written_is_refused_at_start() {
+    let dir = package_dir("hls-refused");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A file where the package's folder would be.
+    let blocker = dir.join("blocked");
+    std::fs::write(&blocker, b"not a folder").expect("file");
+    let input = marks_ts();
+    let (code, _, stderr) = worker(&input, &blocker.join("master.m3u8"), &dead_url(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("HLS output: cannot make"), "{stderr}");
+    for (flag, value, says) in [
+        (
+            "--hls-segment-duration",
+            "0",
+            "--hls-segment-duration 0: 1..=60 seconds",
+        ),
+        (
+            "--hls-playlist-length",
+            "1",
+            "--hls-playlist-length 1: 3..=1000 segments",
+        ),
+        (
+            "--hls-segment-duration",
+            "six",
+            "--hls-segment-duration \"six\": whole seconds",
+        ),
+    ] {
+        let (code, _, stderr) = worker(
+            &input,
+            &dir.join("master.m3u8"),
+            &dead_url(),
+            &[flag, value],
+        );
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    assert!(!dir.join("master.m3u8").exists(), "nothing written");
+}
