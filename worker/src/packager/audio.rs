@@ -63,11 +63,11 @@ impl Rendition {
     /// audio may come later than the video.
     fn cut_what_has_passed(&mut self) -> io::Result<()> {
         while let Some(&end) = self.cuts.front() {
-            if !self
+            let passed = self
                 .frames
                 .back()
-                .is_some_and(|f| f.running_time >= end + FINAL_CUT_SLACK)
-            {
+                .is_some_and(|f| f.running_time >= end + FINAL_CUT_SLACK);
+            if !passed {
                 break;
             }
             self.cuts.pop_front();
