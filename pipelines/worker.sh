@@ -11,8 +11,10 @@
 # Environment (defaults in brackets):
 #   INPUT_URL or RTSP_URL (required): rtsp://, rtmp://, srt:// (caller or ?mode=listener),
 #                         udp:// (MPEG-TS), or a .mp4 .mov .mkv .flv .ts file
-#   OUTPUT_URL or RTMP_URL (required): rtmp://, srt://, udp:// (MPEG-TS), or a .flv .ts .mkv .mp4
-#                         file; with several languages into FLV/RTMP, {lang} in it (one per language)
+#   OUTPUT_URL or RTMP_URL (required): rtmp://, srt://, udp:// (MPEG-TS), a .flv .ts .mkv .mp4
+#                         file, or HLS: a path ending in .m3u8 (the multivariant playlist, a folder
+#                         per rendition beside it; HLS_SEGMENT_S [6], HLS_PLAYLIST_LENGTH [5] live);
+#                         with several languages into FLV/RTMP, {lang} in it (one per language)
 #   TARGET_LANGUAGES      several languages at once, e.g. es,fr,de (stream ids STREAM_ID-es, …);
 #                         KEEP_ORIGINAL [1] (0: no original track)  VIDEO_CODEC [h264] (or h265)
 #   Any input but RTSP→RTMP with one language and H.264 runs the worker program
@@ -62,6 +64,8 @@ if [[ -n $TARGET_LANGUAGES || -n ${SUBTITLES_DIR:-} || $INPUT_URL != rtsp://* ||
   languages=()
   [ -n "$TARGET_LANGUAGES" ] && languages=(--target-languages "$TARGET_LANGUAGES" --keep-original "$KEEP_ORIGINAL")
   [ -n "${SUBTITLES_DIR:-}" ] && languages+=(--subtitles-dir "$SUBTITLES_DIR")
+  [ -n "${HLS_SEGMENT_S:-}" ] && languages+=(--hls-segment-duration "$HLS_SEGMENT_S")
+  [ -n "${HLS_PLAYLIST_LENGTH:-}" ] && languages+=(--hls-playlist-length "$HLS_PLAYLIST_LENGTH")
   # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
   exec "$worker" --input "$INPUT_URL" --output "$OUTPUT_URL" --sts-url "$STS_URL" \
     --stream-id "$STREAM_ID" --target-language "$TARGET_LANGUAGE" --source-language "$SOURCE_LANGUAGE" \
