@@ -477,3 +477,179 @@ fn an_hls_output_that_cannot_be_written_is_refused_at_start() {
     }
     assert!(!dir.join("master.m3u8").exists(), "nothing written");
 }
+
+/// Whether a listed segment is whole: MPEG-TS in whole 188-byte packets,
+/// packed audio an ID3 tag then ADTS frames to the last byte, WebVTT with
+/// its header.
+fn segment_is_whole(file: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(file) else {
+        return false;
+    };
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("ts") => {
+            !bytes.is_empty() && bytes.len() % 188 == 0 && bytes.chunks(188).all(|p| p[0] == 0x47)
+        }
+        Some("aac") => {
+            if bytes.len() < 10 || &bytes[..3] != b"ID3" {
+                return false;
+            }
+            let tag = bytes[6..10]
+                .iter()
+                .fold(0usize, |size, b| size << 7 | usize::from(b & 0x7f));
+            let mut at = 10 + tag;
+            while at + 7 <= bytes.len() {
+                if bytes[at] != 0xff || bytes[at + 1] & 0xf0 != 0xf0 {
+                    return false;
+                }
+                let length = usize::from(bytes[at + 3] & 0x03) << 11
+                    | usize::from(bytes[at + 4]) << 3
+                    | usize::from(bytes[at + 5]) >> 5;
+                if length < 7 {
+                    return false;
+                }
+                at += length;
+            }
+            at == bytes.len() && at > 10 + tag
+        }
+        Some("vtt") => bytes.starts_with(b"WEBVTT"),
+        _ => false,
+    }
+}
+
+/// What a poll of a live media playlist saw.
+struct Seen {
+    /// The newest segment's index (from its name) at each change.
+    newest: Vec<u64>,
+    /// Segments listed while not whole.
+    broken: Vec<String>,
+}
+
+/// The index in `segment00012.ts`.
+fn segment_index(uri: &str) -> u64 {
+    uri.trim_start_matches("segment")
+        .split('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Live RTSP in (gst-rtsp-server, the marks sample in real time), HLS out
+/// with es beside the original: while the worker writes, every media
+/// playlist is read as a player would, often; each change adds the next
+/// segment, no playlist ever lists a segment that is not whole, and the
+/// latency from the input to the newest video segment is printed. At the
+/// stream's end every playlist is closed.
+#[test]
+fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let source = {
+        let mut command = Command::new(example("rtsp_source"));
+        command.arg("--file").arg(marks_sample(60));
+        EchoSts::spawn(command)
+    };
+    let dir = package_dir("hls-live");
+    let master = dir.join("master.m3u8");
+    let mut worker = Command::new(program("stsdub-worker"))
+        .args(["--input", &source.url, "--output"])
+        .arg(&master)
+        .args(["--sts-url", &sts.url, "--target-languages", "es"])
+        .args(["--hls-segment-duration", "6", "--hls-playlist-length", "3"])
+        // The low-latency profile: 4 s from the input to stsdub's output.
+        .args([
+            "--stsdub-properties",
+            "segmentation=pauses segment-duration=2500 timeout=1000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the worker starts");
+    let playlists = ["video", "audio_en", "audio_es", "subtitles_es"];
+    let mut seen: Vec<Seen> = playlists
+        .iter()
+        .map(|_| Seen {
+            newest: Vec::new(),
+            broken: Vec::new(),
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut video_durations = std::collections::BTreeMap::new();
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    // Sampling, not synchronisation: a player polls the same way, and
+    // nothing here waits for the worker but its exit.
+    while worker.try_wait().expect("the worker").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker ends with its input"
+        );
+        for (name, seen) in playlists.iter().zip(&mut seen) {
+            let folder = dir.join(name);
+            let Ok(text) = std::fs::read(folder.join("index.m3u8")) else {
+                continue;
+            };
+            let Ok(playlist) = m3u8_rs::parse_media_playlist_res(&text) else {
+                seen.broken
+                    .push(format!("{name}/index.m3u8 does not parse"));
+                continue;
+            };
+            for segment in &playlist.segments {
+                if !segment_is_whole(&folder.join(&segment.uri)) {
+                    seen.broken.push(format!("{name}/{}", segment.uri));
+                }
+            }
+            let Some(last) = playlist.segments.last() else {
+                continue;
+            };
+            let newest = segment_index(&last.uri);
+            if seen.newest.last() != Some(&newest) {
+                seen.newest.push(newest);
+                if *name == "video" {
+                    // From the input (played in real time from the
+                    // worker's start, less its connect time) to the newest
+                    // segment listed: wall time now against where the
+                    // segment ends in the stream.
+                    for segment in &playlist.segments {
+                        video_durations.insert(segment_index(&segment.uri), segment.duration);
+                    }
+                    let end_s: f32 = video_durations.range(..=newest).map(|(_, d)| d).sum();
+                    latencies.push(started.elapsed().as_millis() as i64 - (end_s * 1000.0) as i64);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = worker.wait().expect("the worker");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = worker.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(status.success(), "{stderr}");
+    eprintln!(
+        "latency from the input to the newest video segment listed, at each: {latencies:?} ms"
+    );
+    for (name, seen) in playlists.iter().zip(&seen) {
+        eprintln!("{name}: newest segment at each change {:?}", seen.newest);
+        assert!(
+            seen.broken.is_empty(),
+            "{name}: listed before whole: {:?}",
+            seen.broken
+        );
+        assert!(seen.newest.len() >= 8, "{name}: {:?}", seen.newest);
+        // At the input's end stsdub lets go of what it held at once: the
+        // last segments may come together.
+        let before_the_end = &seen.newest[..seen.newest.len() - 1];
+        for pair in before_the_end.windows(2) {
+            assert_eq!(
+                pair[1],
+                pair[0] + 1,
+                "{name}: one segment at a time: {:?}",
+                seen.newest
+            );
+        }
+        let text = std::fs::read(dir.join(name).join("index.m3u8")).expect("playlist");
+        let playlist = m3u8_rs::parse_media_playlist_res(&text).expect("parses");
+        assert!(playlist.end_list, "{name}: closed at the end");
+        assert!(playlist.segments.len() <= 3, "{name}: a window of 3");
+    }
+    assert!(!latencies.is_empty());
+}

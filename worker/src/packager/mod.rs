@@ -43,6 +43,7 @@ pub struct Package {
     captions: Vec<(String, u32)>,
     /// The peak BANDWIDTH the multivariant playlist now says, if written.
     master_bandwidth: Option<u64>,
+    warned_of_long_segment: bool,
 }
 
 impl Package {
@@ -95,6 +96,7 @@ impl Package {
             subtitles,
             captions,
             master_bandwidth: None,
+            warned_of_long_segment: false,
         })
     }
 
@@ -118,6 +120,7 @@ impl Package {
             .and_then(|l| std::fs::metadata(l).ok())
             .map_or(0, |m| m.len());
         self.video.add(bytes, duration);
+        self.warn_of_long_segment(duration);
         for writer in self.audio.values() {
             writer.cut_at(start + duration)?;
         }
@@ -125,6 +128,24 @@ impl Package {
             track.cut(start, duration)?;
         }
         self.write_master_if_due(false)
+    }
+
+    /// HLS wants no segment longer than the target duration, and the video
+    /// is cut only on its keyframes: a GOP longer than the target makes
+    /// longer segments. Said once, with what to set.
+    fn warn_of_long_segment(&mut self, duration: u64) {
+        let target = u64::from(self.hls.segment_seconds) * 1_000_000_000;
+        // EXTINF rounded to the nearest second may reach the target.
+        if self.warned_of_long_segment || duration < target + 500_000_000 {
+            return;
+        }
+        self.warned_of_long_segment = true;
+        eprintln!(
+            "worker: warning: a video segment of {:.2} s, longer than --hls-segment-duration {} \
+             (the input's keyframes are further apart): set it to at least its GOP",
+            duration as f64 / 1e9,
+            self.hls.segment_seconds
+        );
     }
 
     /// A dubbed segment's words (`stsdub-segment`'s `translated-text`) in
