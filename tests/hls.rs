@@ -612,7 +612,18 @@ fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
                         video_durations.insert(segment_index(&segment.uri), segment.duration);
                     }
                     let end_s: f32 = video_durations.range(..=newest).map(|(_, d)| d).sum();
-                    latencies.push(started.elapsed().as_millis() as i64 - (end_s * 1000.0) as i64);
+                    let since_start =
+                        started.elapsed().as_millis() as i64 - (end_s * 1000.0) as i64;
+                    // And as a player reckons it: its EXT-X-PROGRAM-DATE-TIME
+                    // (when its first frame was captured) plus its length,
+                    // against the wall clock now.
+                    let by_date = last.program_date_time.map(|captured| {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        now - captured.timestamp_millis() - (last.duration * 1000.0) as i64
+                    });
+                    latencies.push((since_start, by_date));
                 }
             }
         }
@@ -625,7 +636,8 @@ fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
     }
     assert!(status.success(), "{stderr}");
     eprintln!(
-        "latency from the input to the newest video segment listed, at each: {latencies:?} ms"
+        "latency from the input to the newest video segment listed, at each (ms since the \
+         worker started, ms by its program date-time): {latencies:?}"
     );
     for (name, seen) in playlists.iter().zip(&seen) {
         eprintln!("{name}: newest segment at each change {:?}", seen.newest);
