@@ -16,8 +16,10 @@ PACKAGES=(
 )
 # The test suite also checks the alert rules with promtool (Debian ships it
 # in the prometheus package; no server is started here),
-# and makes its speech set with a second synthesizer beside espeak-ng (flite).
-[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus flite)
+# makes its speech set with a second synthesizer beside espeak-ng (flite),
+# and plays the HLS output in a real browser player (hls.js in Debian's
+# headless chromium, driven by puppeteer-core, which brings no browser).
+[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus flite chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -665,3 +665,106 @@ fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
     }
     assert!(!latencies.is_empty());
 }
+
+/// A real browser player: hls.js in Debian's headless chromium
+/// (`tests/interop/hls_player.mjs`) plays the live package while the
+/// worker writes it, lists the three audio and two subtitle languages,
+/// switches the audio to fr mid-stream without a stall (the video's time
+/// keeps advancing), and shows a Spanish subtitle, screenshotted.
+#[test]
+fn hls_js_in_chromium_plays_the_live_package_and_switches_language() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let source = {
+        let mut command = Command::new(example("rtsp_source"));
+        command.arg("--file").arg(marks_sample(60));
+        EchoSts::spawn(command)
+    };
+    let site = package_dir("hls-browser");
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    std::fs::create_dir_all(&site).expect("site");
+    for (from, to) in [
+        (interop.join("hls_player.html"), "hls_player.html"),
+        (
+            interop.join("node_modules/hls.js/dist/hls.min.js"),
+            "hls.min.js",
+        ),
+    ] {
+        std::fs::copy(&from, site.join(to))
+            .unwrap_or_else(|e| panic!("{}: {e} (bash scripts/interop-setup.sh)", from.display()));
+    }
+    let master = site.join("package/master.m3u8");
+    let mut worker = Command::new(program("stsdub-worker"))
+        .args(["--input", &source.url, "--output"])
+        .arg(&master)
+        .args(["--sts-url", &sts.url, "--target-languages", "es,fr"])
+        .args([
+            "--stsdub-properties",
+            "segmentation=pauses segment-duration=2500 timeout=1000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the worker starts");
+    // The player joins once the live window holds four segments, as a
+    // viewer joins a stream under way: hls.js starts three segments back
+    // from the live edge (joining at the first segment, it played into
+    // the live edge and waited there, which says nothing of a switch).
+    let video_playlist = site.join("package/video/index.m3u8");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !master.exists()
+        || std::fs::read(&video_playlist)
+            .ok()
+            .and_then(|text| m3u8_rs::parse_media_playlist_res(&text).ok())
+            .is_none_or(|p| p.segments.len() < 4)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live window of four segments"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let origin = HttpFolder::serve(&site);
+    let screenshot = scratch("hls-js-spanish-subtitle.png");
+    let mut player = Command::new("node")
+        .current_dir(&interop)
+        .arg("hls_player.mjs")
+        .arg("/usr/bin/chromium")
+        .arg(format!("{}/hls_player.html", origin.url))
+        .args(["fr", "es"])
+        .arg(&screenshot)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("node runs (bash scripts/interop-setup.sh)");
+    let finished = wait_exit(&mut player, Duration::from_secs(120)).expect("the player ends");
+    let mut out = String::new();
+    if let Some(mut pipe) = player.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut out);
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert!(finished.success(), "the player: {out}");
+    let seen: serde_json::Value = serde_json::from_str(out.trim()).expect("the player's JSON");
+    eprintln!("hls.js saw: {seen}");
+    eprintln!("screenshot with the subtitle: {}", screenshot.display());
+    assert_eq!(seen["fatal"], serde_json::json!([]));
+    assert_eq!(seen["audioTracks"], serde_json::json!(["en", "es", "fr"]));
+    assert_eq!(seen["subtitleTracks"], serde_json::json!(["es", "fr"]));
+    assert_eq!(seen["switched"], true);
+    assert_eq!(seen["audioTrack"], "fr");
+    let times: Vec<f64> = seen["times"]
+        .as_array()
+        .expect("times")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    for pair in times.windows(2) {
+        assert!(pair[1] > pair[0], "a stall after the switch: {times:?}");
+    }
+    let cue = seen["cue"].as_str().unwrap_or("");
+    assert!(
+        !cue.starts_with("none") && !cue.is_empty(),
+        "no subtitle shown: {cue}"
+    );
+    assert!(screenshot.exists());
+}
