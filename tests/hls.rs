@@ -73,7 +73,8 @@ base = os.path.dirname(sys.argv[1])
 def media_playlist(uri):
     p = m3u8.load(os.path.join(base, uri))
     return {"endlist": p.is_endlist, "type": p.playlist_type, "target": p.target_duration,
-            "segments": [[s.uri, s.duration] for s in p.segments]}
+            "segments": [[s.uri, s.duration, s.program_date_time.timestamp() if s.program_date_time else None]
+                         for s in p.segments]}
 print(json.dumps({
     "media": [{"type": m.type, "language": m.language, "name": m.name, "default": m.default,
                "autoselect": m.autoselect, "uri": m.uri, "instream_id": m.instream_id,
@@ -277,6 +278,33 @@ fn a_file_becomes_a_vod_package_with_every_language_as_a_rendition() {
             assert!(
                 (audio - video).abs() <= AAC_FRAME_S,
                 "{language}: a segment at {audio} s beside the video's at {video} s"
+            );
+        }
+    }
+
+    // Every rendition dates its segments on the video's clock.
+    let dates = |playlist: &serde_json::Value| -> Vec<f64> {
+        playlist["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .map(|s| s[2].as_f64().expect("EXT-X-PROGRAM-DATE-TIME"))
+            .collect()
+    };
+    let video_dates = dates(&variant["playlist"]);
+    for m in media
+        .iter()
+        .filter(|m| m["type"] == "AUDIO" || m["type"] == "SUBTITLES")
+    {
+        let rendition_dates = dates(&m["playlist"]);
+        assert_eq!(rendition_dates.len(), video_dates.len(), "{m}");
+        for (date, video) in rendition_dates.iter().zip(&video_dates) {
+            // An audio segment starts at its first frame, within a frame
+            // of the cut; dates are in whole ms.
+            assert!(
+                (date - video).abs() <= AAC_FRAME_S + 0.001,
+                "{}: dated {date}, its video segment {video}",
+                m["uri"]
             );
         }
     }

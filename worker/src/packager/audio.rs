@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::playlist::RenditionPlaylist;
+use super::playlist::{RenditionPlaylist, WallClock};
 use super::webvtt::MPEGTS_AT_ZERO;
 
 /// One ADTS frame: its running time and duration (ns), and its bytes.
@@ -92,7 +92,7 @@ impl Rendition {
         for frame in &frames {
             bytes.extend_from_slice(&frame.adts);
         }
-        self.playlist.add(&bytes, duration)?;
+        self.playlist.add(&bytes, first.running_time, duration)?;
         self.written.add(bytes.len() as u64, duration);
         Ok(())
     }
@@ -121,11 +121,12 @@ impl PackedAudio {
         folder: &Path,
         target_seconds: u32,
         window: Option<usize>,
+        clock: WallClock,
     ) -> io::Result<Self> {
         let shared = Arc::new(Mutex::new(Rendition {
             frames: VecDeque::new(),
             cuts: VecDeque::new(),
-            playlist: RenditionPlaylist::new(folder, "aac", target_seconds, window)?,
+            playlist: RenditionPlaylist::new(folder, "aac", target_seconds, window, clock)?,
             written: Written::default(),
         }));
         let feed = shared.clone();

@@ -27,6 +27,7 @@ use gst::prelude::*;
 
 use crate::pipeline::{HlsOutput, Rendition};
 use audio::{PackedAudio, Written};
+use playlist::WallClock;
 use webvtt::SubtitleTrack;
 
 /// The package of one run.
@@ -44,6 +45,7 @@ pub struct Package {
     /// The peak BANDWIDTH the multivariant playlist now says, if written.
     master_bandwidth: Option<u64>,
     warned_of_long_segment: bool,
+    clock: WallClock,
 }
 
 impl Package {
@@ -59,6 +61,7 @@ impl Package {
         let renditions = renditions_of(pipeline);
         hls.prepare(&renditions)?;
         let window = live.then_some(hls.playlist_length as usize);
+        let clock = WallClock::new();
         let cannot_write = |folder: &Path, e: io::Error| {
             format!("HLS output: cannot write in {}: {e}", folder.display())
         };
@@ -77,12 +80,18 @@ impl Package {
                     rendition.sink_name()
                 ));
             };
-            let writer = PackedAudio::attach(&appsink, &folder, hls.segment_seconds, window)
-                .map_err(|e| cannot_write(&folder, e))?;
+            let writer = PackedAudio::attach(
+                &appsink,
+                &folder,
+                hls.segment_seconds,
+                window,
+                clock.clone(),
+            )
+            .map_err(|e| cannot_write(&folder, e))?;
             audio.insert(rendition.sink_name(), writer);
             if *dubbed {
                 let folder = hls.dir().join(subtitle_folder(language));
-                let track = SubtitleTrack::new(&folder, hls.segment_seconds, window)
+                let track = SubtitleTrack::new(&folder, hls.segment_seconds, window, clock.clone())
                     .map_err(|e| cannot_write(&folder, e))?;
                 subtitles.insert(language.clone(), track);
             }
@@ -97,6 +106,7 @@ impl Package {
             captions,
             master_bandwidth: None,
             warned_of_long_segment: false,
+            clock,
         })
     }
 
@@ -119,6 +129,7 @@ impl Package {
             .ok()
             .and_then(|l| std::fs::metadata(l).ok())
             .map_or(0, |m| m.len());
+        self.clock.set_from(&self.pipeline);
         self.video.add(bytes, duration);
         self.warn_of_long_segment(duration);
         for writer in self.audio.values() {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use gststsdub::captions::layout;
 
-use super::playlist::RenditionPlaylist;
+use super::playlist::{RenditionPlaylist, WallClock};
 use crate::subtitles::{timestamp, vtt_escaped};
 
 /// The MPEG-TS PTS (90 kHz) of running time 0: GStreamer's mpegtsmux adds
@@ -43,10 +43,15 @@ pub struct SubtitleTrack {
 impl SubtitleTrack {
     /// A rendition in `folder` (made if missing); `window`: segments a live
     /// playlist lists, None for VOD.
-    pub fn new(folder: &Path, target_seconds: u32, window: Option<usize>) -> io::Result<Self> {
+    pub fn new(
+        folder: &Path,
+        target_seconds: u32,
+        window: Option<usize>,
+        clock: WallClock,
+    ) -> io::Result<Self> {
         Ok(Self {
             cues: Vec::new(),
-            playlist: RenditionPlaylist::new(folder, "vtt", target_seconds, window)?,
+            playlist: RenditionPlaylist::new(folder, "vtt", target_seconds, window, clock)?,
             cuts: VecDeque::new(),
             heard_from: 0,
         })
@@ -106,7 +111,7 @@ impl SubtitleTrack {
         }
         // Cues wholly before the next segment are done with.
         self.cues.retain(|c| c.end > end);
-        self.playlist.add(text.as_bytes(), duration)
+        self.playlist.add(text.as_bytes(), start, duration)
     }
 
     /// The end of the stream: every segment written, then EXT-X-ENDLIST.
@@ -127,7 +132,7 @@ mod tests {
     fn each_segment_holds_the_cues_that_show_in_it_and_is_listed_after() {
         let folder = std::env::temp_dir().join(format!("stsdub-webvtt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&folder);
-        let mut track = SubtitleTrack::new(&folder, 6, None).expect("folder");
+        let mut track = SubtitleTrack::new(&folder, 6, None, WallClock::new()).expect("folder");
         track
             .add_words("Hola a todos", 4_000_000_000, 4_000_000_000)
             .expect("heard");
