@@ -3,7 +3,8 @@
 # The stream worker on a built-in default, one row per segment.
 #   bash scripts/demo.sh [FILE|rtsp://…|rtmp://…|srt://…|udp://…] [STS_URL] [OUTPUT]
 #       a 60 s spoken sample (or yours: .mp4 .mov .mkv .flv .ts) → stsdub → echo STS →
-#       out/dubbed.flv (or OUTPUT: .ts .mkv .mp4 .flv, rtmp://, srt://, udp://);
+#       out/dubbed.flv (or OUTPUT: .ts .mkv .mp4 .flv, rtmp://, srt://, udp://, or HLS:
+#       out/hls/master.m3u8, a rendition per language);
 #       TARGET_LANGUAGES=es,fr,de dubs into each (into .ts/.mkv/.mp4: one track each)
 #       CAPTIONS=cea608 puts each segment's words in the video as CEA-608 captions
 #   bash scripts/demo.sh --live [SECONDS]
