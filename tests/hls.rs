@@ -796,3 +796,74 @@ fn hls_js_in_chromium_plays_the_live_package_and_switches_language() {
     );
     assert!(screenshot.exists());
 }
+
+/// A tmpfs of `kib` KiB mounted on a fresh folder, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, kib: u32) -> Self {
+        let dir = package_dir(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs: it runs as root"
+        );
+        Self(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills while the package is written: the worker stops with
+/// an error naming the file it could not write, and leaves every playlist
+/// it wrote listing only whole segments (hlssink3 would otherwise list the
+/// video segment it was writing when the pipeline stopped).
+#[test]
+fn a_disk_that_fills_stops_the_worker_with_every_playlist_whole() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let disk = SmallDisk::mount("hls-full-disk", 400);
+    let master = disk.0.join("master.m3u8");
+    let (code, _, stderr) = worker(
+        &marks_ts(),
+        &master,
+        &sts.url,
+        &["--target-languages", "es"],
+    );
+    eprintln!("{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(&*disk.0.to_string_lossy()),
+        "{stderr}"
+    );
+    let mut playlists = 0;
+    for folder in ["video", "audio_en", "audio_es", "subtitles_es"] {
+        let folder = disk.0.join(folder);
+        let Ok(text) = std::fs::read(folder.join("index.m3u8")) else {
+            continue;
+        };
+        playlists += 1;
+        let playlist = m3u8_rs::parse_media_playlist_res(&text)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", folder.display()));
+        for segment in &playlist.segments {
+            let file = folder.join(&segment.uri);
+            assert!(
+                segment_is_whole(&file),
+                "{} listed, not whole",
+                file.display()
+            );
+        }
+    }
+    assert!(playlists >= 1, "the disk held at least one playlist");
+    if let Ok(text) = std::fs::read(&master) {
+        m3u8_rs::parse_master_playlist_res(&text).expect("a whole multivariant playlist");
+    }
+}

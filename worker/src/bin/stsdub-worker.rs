@@ -519,12 +519,26 @@ fn run(
                 if let Some(package) = package.as_deref_mut()
                     && let Err(e) = package.finish()
                 {
-                    eprintln!("worker: error: HLS playlists: {e}");
+                    eprintln!("worker: error: HLS output: {e}");
                     failed = true;
                 }
                 break;
             }
             gst::MessageView::Error(e) => {
+                if let Some(package) = package.as_deref() {
+                    package.fail();
+                    let path = e
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default();
+                    if let Some(folder) = package.folder_of(&path) {
+                        eprintln!(
+                            "worker: error: HLS output: cannot write in {}: {}",
+                            folder.display(),
+                            e.error()
+                        );
+                    }
+                }
                 eprintln!(
                     "worker: error from {:?}: {} ({:?})",
                     e.src().map(|s| s.path_string()),
@@ -546,7 +560,8 @@ fn run(
                         s,
                     )
                 {
-                    eprintln!("worker: error: HLS playlists: {error}");
+                    eprintln!("worker: error: HLS output: {error}");
+                    package.fail();
                     failed = true;
                     break;
                 }
@@ -566,7 +581,8 @@ fn run(
                         duration.saturating_sub(start.min(0).unsigned_abs()),
                     );
                     if let Err(error) = package.dubbed_words(&language, start, duration, &words) {
-                        eprintln!("worker: error: HLS subtitles for {language}: {error}");
+                        eprintln!("worker: error: HLS output: {error}");
+                        package.fail();
                         failed = true;
                         break;
                     }

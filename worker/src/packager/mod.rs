@@ -22,7 +22,10 @@ mod webvtt;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use gio::prelude::*;
 use gst::prelude::*;
 
 use crate::pipeline::{HlsOutput, Rendition};
@@ -46,6 +49,8 @@ pub struct Package {
     master_bandwidth: Option<u64>,
     warned_of_long_segment: bool,
     clock: WallClock,
+    /// Set once a write failed: no playlist is written after it.
+    failed: Arc<AtomicBool>,
 }
 
 impl Package {
@@ -62,6 +67,10 @@ impl Package {
         hls.prepare(&renditions)?;
         let window = live.then_some(hls.playlist_length as usize);
         let clock = WallClock::new();
+        let failed = Arc::new(AtomicBool::new(false));
+        if let Some(video) = element(pipeline, &Rendition::Video.sink_name()) {
+            keep_the_video_playlist_whole(&video, failed.clone());
+        }
         let cannot_write = |folder: &Path, e: io::Error| {
             format!("HLS output: cannot write in {}: {e}", folder.display())
         };
@@ -107,6 +116,7 @@ impl Package {
             master_bandwidth: None,
             warned_of_long_segment: false,
             clock,
+            failed,
         })
     }
 
@@ -139,6 +149,27 @@ impl Package {
             track.cut(start, duration)?;
         }
         self.write_master_if_due(false)
+    }
+
+    /// A write failed (here, or in a sink): the playlists stay as they are,
+    /// every one listing only whole segments. Without this, hlssink3 would
+    /// list the video segment it was writing when the pipeline stops.
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// The folder of the rendition whose sink (or an element inside it,
+    /// such as hlssink3's file sink) is at `element_path`, for an error
+    /// that names only the element.
+    pub fn folder_of(&self, element_path: &str) -> Option<std::path::PathBuf> {
+        self.renditions
+            .iter()
+            .find(|r| {
+                element_path
+                    .split('/')
+                    .any(|part| part.rsplit(':').next() == Some(r.sink_name().as_str()))
+            })
+            .map(|r| self.hls.dir().join(r.folder()))
     }
 
     /// HLS wants no segment longer than the target duration, and the video
@@ -234,6 +265,45 @@ impl Package {
     }
 }
 
+/// Gives `hlssink3` the stream for each write of its playlist: one that
+/// replaces the file whole or not at all ([`WholePlaylist`]), or none once
+/// `failed`, so that it writes no more. hlssink3's own stream (GIO's
+/// replace) renames its temporary file over the playlist on close even
+/// after a failed write: measured on a full disk, it left a playlist that
+/// did not parse.
+fn keep_the_video_playlist_whole(hlssink3: &gst::Element, failed: Arc<AtomicBool>) {
+    hlssink3.connect("get-playlist-stream", false, move |args| {
+        if failed.load(Ordering::SeqCst) {
+            return Some(None::<gio::OutputStream>.to_value());
+        }
+        let location = args.get(1).and_then(|v| v.get::<String>().ok())?;
+        let whole = WholePlaylist {
+            path: location.into(),
+            bytes: Vec::new(),
+        };
+        Some(Some(gio::WriteOutputStream::new(whole).upcast::<gio::OutputStream>()).to_value())
+    });
+}
+
+/// A playlist kept in memory as it is written and written out, whole, by
+/// [`write_atomically`] when flushed (hlssink3 flushes once it has written
+/// all of it).
+struct WholePlaylist {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl io::Write for WholePlaylist {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.bytes.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        write_atomically(&self.path, &self.bytes)
+    }
+}
+
 /// The element of `pipeline` named `name`.
 fn element(pipeline: &gst::Element, name: &str) -> Option<gst::Element> {
     pipeline.downcast_ref::<gst::Bin>()?.by_name(name)
@@ -268,6 +338,10 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = path.with_file_name(format!(".{file_name}.tmp"));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    std::fs::write(&temporary, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        named(e)
+    })?;
+    std::fs::rename(&temporary, path).map_err(named)
 }
