@@ -11,9 +11,8 @@ use gst::prelude::*;
 
 /// The longest a file's probe may take to find its streams.
 pub const PROBE_LIMIT: Duration = Duration::from_secs(10);
-/// And then to read each one's first buffer (a sparse stream, e.g.
-/// subtitles, may have none for a while: its language may stay unknown).
-const FIRST_BUFFERS_LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(3);
+/// And then to read each one's first buffer.
+const FIRST_BUFFERS_LIMIT: Duration = Duration::from_secs(3);
 
 /// One elementary stream of a file.
 #[derive(Debug, Clone)]
@@ -54,8 +53,11 @@ pub fn streams(location: &str, demuxer: &str) -> Result<Vec<StreamInfo>, String>
         .and_then(|()| source.link(&demux))
         .map_err(|e| format!("{location}: {e}"))?;
     let found: Arc<Mutex<Vec<StreamInfo>>> = Arc::default();
+    // Pads that have had their first buffer (their tags come before it).
+    let buffered: Arc<Mutex<Vec<String>>> = Arc::default();
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let seen = Arc::clone(&found);
+    let first_buffers = Arc::clone(&buffered);
     let bin = pipeline.downgrade();
     demux.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
@@ -67,8 +69,12 @@ pub fn streams(location: &str, demuxer: &str) -> Result<Vec<StreamInfo>, String>
             });
         }
         record_language(pad, Arc::clone(&seen));
-        // Linked, so the demuxer goes on and sends each stream's tags.
+        record_first_buffer(pad, Arc::clone(&first_buffers));
+        // Linked to a sink that never waits, so the demuxer reads on past
+        // a stream that starts late (FLV announces its streams only once
+        // it has met each) and sends each stream's tags.
         if let (Some(bin), Ok(sink)) = (bin.upgrade(), element("fakesink")) {
+            sink.set_property("sync", false);
             let _ = bin.add(&sink);
             let _ = sink.sync_state_with_parent();
             if let Some(sink_pad) = sink.static_pad("sink") {
@@ -76,23 +82,86 @@ pub fn streams(location: &str, demuxer: &str) -> Result<Vec<StreamInfo>, String>
             }
         }
     });
+    let announced = done.clone();
     demux.connect_no_more_pads(move |_| {
-        let _ = done.send(());
+        let _ = announced.send(());
     });
-    let started = pipeline.set_state(gst::State::Paused);
-    let result = match started {
-        Ok(_) => finished
-            .recv_timeout(PROBE_LIMIT)
-            .map_err(|_| format!("{location}: not read within {} s", PROBE_LIMIT.as_secs())),
+    let result = match pipeline.set_state(gst::State::Playing) {
+        Ok(_) => wait_for_streams(&pipeline, &finished, location),
         Err(e) => Err(format!("{location}: cannot be read ({e})")),
     };
-    // Pre-rolled: every linked stream has had its first buffer, and the
-    // tags that come before it.
-    let _ = pipeline.state(FIRST_BUFFERS_LIMIT);
+    if result.is_ok() {
+        wait_for_first_buffers(&pipeline, &found, &buffered);
+    }
     let _ = pipeline.set_state(gst::State::Null);
     result?;
     let streams = found.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(streams)
+}
+
+/// Until the demuxer has announced all its streams, or the file has ended
+/// (a demuxer that expected a stream the file lacks), within [`PROBE_LIMIT`].
+fn wait_for_streams(
+    pipeline: &gst::Pipeline,
+    announced: &std::sync::mpsc::Receiver<()>,
+    location: &str,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + PROBE_LIMIT;
+    let bus = pipeline.bus();
+    while std::time::Instant::now() < deadline {
+        if announced.recv_timeout(Duration::from_millis(20)).is_ok() {
+            return Ok(());
+        }
+        let ended = bus
+            .as_ref()
+            .and_then(|b| b.pop_filtered(&[gst::MessageType::Eos, gst::MessageType::Error]));
+        match ended.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => return Ok(()),
+            Some(gst::MessageView::Error(e)) => {
+                return Err(format!("{location}: cannot be read ({})", e.error()));
+            }
+            _ => {}
+        }
+    }
+    Err(format!(
+        "{location}: not read within {} s",
+        PROBE_LIMIT.as_secs()
+    ))
+}
+
+/// Until every stream found has had its first buffer (and so its tags),
+/// or the file ended, within [`FIRST_BUFFERS_LIMIT`] (a sparse stream, e.g.
+/// subtitles, may have none for a while: its language may stay unknown).
+fn wait_for_first_buffers(
+    pipeline: &gst::Pipeline,
+    found: &Mutex<Vec<StreamInfo>>,
+    buffered: &Mutex<Vec<String>>,
+) {
+    let deadline = std::time::Instant::now() + FIRST_BUFFERS_LIMIT;
+    let bus = pipeline.bus();
+    while std::time::Instant::now() < deadline {
+        let all = found.lock().map(|f| f.len()).unwrap_or(0);
+        let have = buffered.lock().map(|b| b.len()).unwrap_or(0);
+        let ended = bus
+            .as_ref()
+            .and_then(|b| b.pop_filtered(&[gst::MessageType::Eos, gst::MessageType::Error]))
+            .is_some();
+        if have >= all || ended {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Notes the pad's name in `buffered` at its first buffer.
+fn record_first_buffer(pad: &gst::Pad, buffered: Arc<Mutex<Vec<String>>>) {
+    let name = pad.name().to_string();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if let Ok(mut buffered) = buffered.lock() {
+            buffered.push(name.clone());
+        }
+        gst::PadProbeReturn::Remove
+    });
 }
 
 /// Keeps the language the pad's tags give (a tag event, or its stream's
