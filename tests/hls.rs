@@ -223,6 +223,8 @@ fn a_file_becomes_a_vod_package_with_every_language_as_a_rendition() {
         &[
             "--target-languages",
             "es,fr",
+            "--captions",
+            "cea608",
             "--subtitles-dir",
             &sidecars.to_string_lossy(),
         ],
@@ -244,6 +246,18 @@ fn a_file_becomes_a_vod_package_with_every_language_as_a_rendition() {
         .filter_map(|m| m["language"].as_str())
         .collect();
     assert_eq!(subtitles, ["es", "fr"]);
+    // Each language's 608 channel in the video, as CLOSED-CAPTIONS.
+    let captions: Vec<(&str, &str)> = media
+        .iter()
+        .filter(|m| m["type"] == "CLOSED-CAPTIONS")
+        .map(|m| {
+            (
+                m["language"].as_str().unwrap_or(""),
+                m["instream_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(captions, [("es", "CC1"), ("fr", "CC3")]);
     let variant = &package["variants"][0];
     assert_eq!(variant["codecs"], "avc1.64000D,mp4a.40.2", "{variant}");
     assert_eq!(variant["resolution"], serde_json::json!([320, 240]));
@@ -251,7 +265,12 @@ fn a_file_becomes_a_vod_package_with_every_language_as_a_rendition() {
         (variant["audio"].as_str(), variant["subtitles"].as_str()),
         (Some("audio"), Some("subs"))
     );
-    let mut playlists: Vec<&serde_json::Value> = media.iter().map(|m| &m["playlist"]).collect();
+    // CLOSED-CAPTIONS have no playlist: they are in the video.
+    let mut playlists: Vec<&serde_json::Value> = media
+        .iter()
+        .filter(|m| m["type"] != "CLOSED-CAPTIONS")
+        .map(|m| &m["playlist"])
+        .collect();
     playlists.push(&variant["playlist"]);
     for playlist in &playlists {
         assert_eq!(playlist["endlist"], true, "{playlist}");
@@ -692,6 +711,16 @@ fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
         assert!(playlist.segments.len() <= 3, "{name}: a window of 3");
     }
     assert!(!latencies.is_empty());
+    // The window slid: what no playlist lists any more is deleted, two
+    // segments kept for players still fetching them.
+    for name in playlists {
+        let files = std::fs::read_dir(dir.join(name))
+            .expect("folder")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("segment"))
+            .count();
+        assert!(files <= 3 + 2, "{name}: {files} segment files");
+    }
 }
 
 /// A real browser player: hls.js in Debian's headless chromium
