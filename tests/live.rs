@@ -981,6 +981,42 @@ fn low_latency_pauses_profile_dubs_everything_within_4_4_s() {
     assert_segments_contiguous(&e2e.run);
 }
 
+/// Captions cost a live viewer no time: the low-latency profile run with
+/// `captions=cea608` and without, one after the other, delays frames from
+/// stsdub's input to their render point by the same mean, within the
+/// issue's 20 ms (the two means, each over ~900 frames, move by a few ms
+/// between runs with rtspsrc's smoothing of arrival times).
+#[test]
+fn live_captions_add_no_latency() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let profile = "segmentation=pauses segment-duration=2500 timeout=1000";
+    let echo = ["--transform", "identity", "--delay-ms", "300"];
+    let plain = end_to_end("captions-off", profile, &echo, 2_600_000_000);
+    let captioned = end_to_end(
+        "captions-on",
+        &format!("{profile} captions=cea608"),
+        &echo,
+        2_600_000_000,
+    );
+    for e2e in [&plain, &captioned] {
+        assert!(
+            e2e.run.statuses().iter().all(|s| s == "dubbed"),
+            "{:?}",
+            e2e.run.reasons()
+        );
+    }
+    eprintln!(
+        "through stsdub to render: {:.1} ms without captions, {:.1} ms with",
+        plain.mean_ms, captioned.mean_ms
+    );
+    assert!(
+        (captioned.mean_ms - plain.mean_ms).abs() <= 20.0,
+        "captions moved the delay from {:.1} to {:.1} ms",
+        plain.mean_ms,
+        captioned.mean_ms
+    );
+}
+
 /// Each segment starts where the one before ended, to the ns of the sample
 /// timeline: no gap and no overlap in what stsdub pushed.
 #[track_caller]
