@@ -471,3 +471,68 @@ fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
     assert_eq!(read("second"), their_cc3, "CC3 passes through");
     assert_slices_untouched(&source, &output, VideoCodec::H264);
 }
+
+/// `caption-style=roll-up`: every caption's rows are typed from its start
+/// and roll up, two on screen. ffmpeg's 608 decoder reads every row of
+/// every segment's words, each caption's first row on screen within 250 ms
+/// of its start and never before its dub (one frame, and SRT's whole ms),
+/// the first segment's too: nothing has to be loaded ahead, as pop-on's
+/// must (its first caption shows ~1 s late).
+#[test]
+fn roll_up_types_every_caption_from_its_start() {
+    let output = scratch("captions-roll-up.flv");
+    let run = captioned(&sample(), &output, "captions=cea608 caption-style=roll-up");
+    let shown = decoded_captions(&output);
+    let frame_s = 0.04;
+    let mut offsets_ms = Vec::new();
+    // ffmpeg's decoder (of a file, not in real time) puts a roll-up row
+    // out at the next command, a CR or an erase: the stream's very last
+    // row has none after it, so it is typed but never read back.
+    let last_row = run.segments.last().and_then(|segment| {
+        let words = segment.get::<String>("translated-text").ok()?;
+        gststsdub::captions::layout::captions(&words, 0, 1)
+            .last()?
+            .rows
+            .last()
+            .cloned()
+    });
+    for segment in &run.segments {
+        let words = segment.get::<String>("translated-text").expect("words");
+        let pts = segment.get::<u64>("pts").expect("pts");
+        let duration = segment.get::<u64>("duration-ms").expect("duration") * 1_000_000;
+        for caption in gststsdub::captions::layout::captions(&words, pts, duration) {
+            let start = caption.start as f64 / 1e9;
+            for (index, row) in caption.rows.iter().enumerate() {
+                if index > 0
+                    && Some(row) == last_row.as_ref()
+                    && segment == run.segments.last().expect("one")
+                {
+                    continue;
+                }
+                let row = one_apostrophe(row);
+                // The echo's phrases come round again: the row's first
+                // showing from its caption's start on (less a frame).
+                let first = shown
+                    .iter()
+                    .filter(|c| c.start >= start - frame_s - 0.001)
+                    .find(|c| one_apostrophe(&c.text).contains(&row))
+                    .unwrap_or_else(|| panic!("{row:?} never on screen: {shown:?}"));
+                assert!(
+                    first.start < caption.end as f64 / 1e9,
+                    "{row:?} at {}, after its caption's end",
+                    first.start
+                );
+                if index == 0 {
+                    offsets_ms.push(((first.start - start) * 1e3).round() as i64);
+                    assert!(
+                        first.start <= start + 0.25,
+                        "{row:?} at {}, its caption from {start}",
+                        first.start
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("roll-up: first row on screen − caption start (ms): {offsets_ms:?}");
+    assert!(offsets_ms.len() >= run.segments.len());
+}

@@ -78,6 +78,42 @@ pub fn load(channel: CaptionChannel, rows: &[String]) -> Codes {
     out
 }
 
+/// Roll-up (two rows, at the bottom): from the next letter on, letters
+/// show as they come. Sent before a caption when nothing is on screen.
+pub fn start_roll_up(channel: CaptionChannel) -> Vec<Code> {
+    let base_row = PreambleAddressCode::new(BOTTOM_ROW, false, PreambleType::Indent0);
+    [
+        channel.command(Control::RollUp2),
+        channel.command(Control::PreambleAddress(base_row)),
+    ]
+    .concat()
+}
+
+/// One row rolled up: Carriage Return moves the rows up one and the cursor
+/// to the base row's start, then the row's letters, each showing as it
+/// comes (centred with the indent and tab of a pop-on row).
+pub fn roll_up_row(channel: CaptionChannel, text: &str) -> Codes {
+    let mut out = Codes::default();
+    out.codes.extend(channel.command(Control::CarriageReturn));
+    let letters = text.chars().count().min(ROW_LETTERS);
+    let column = (ROW_LETTERS - letters) / 2;
+    let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
+    out.codes.extend(
+        channel.command(Control::PreambleAddress(PreambleAddressCode::new(
+            BOTTOM_ROW, false, indent,
+        ))),
+    );
+    if let Some(tab) = Control::tab_offset((column % 4) as u8) {
+        out.codes.extend(channel.command(tab));
+    }
+    for letter in text.chars().take(ROW_LETTERS) {
+        let (code, substituted) = code_for(letter, channel.channel);
+        out.codes.push(code);
+        out.substituted += usize::from(substituted);
+    }
+    out
+}
+
 /// End Of Caption: the loaded caption shows, the one shown goes.
 pub fn show(channel: CaptionChannel) -> [Code; 2] {
     channel.command(Control::EndOfCaption)

@@ -22,9 +22,21 @@ const PAIRS_PER_SECOND: f64 = 30_000.0 / 1_001.0;
 /// A null pair (parity set): nothing to say in this frame.
 pub const NULL_PAIR: [u8; 2] = [0x80, 0x80];
 
+/// How captions come on screen (the `caption-style` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionStyle {
+    /// Loaded hidden, shown whole at their start.
+    PopOn,
+    /// Typed row by row from their start, the rows rolling up (two shown).
+    RollUp,
+}
+
 /// The captions of one channel and what they still have to send.
 pub struct CaptionTrack {
     channel: CaptionChannel,
+    style: CaptionStyle,
+    /// Roll-up only: the screen is in roll-up mode (nothing erased since).
+    rolling: bool,
     /// Known, not yet loaded, in time order.
     waiting: VecDeque<TimedCaption>,
     /// Loaded (or loading), to show at its start.
@@ -39,9 +51,11 @@ pub struct CaptionTrack {
 }
 
 impl CaptionTrack {
-    pub fn new(channel: CaptionChannel) -> Self {
+    pub fn new(channel: CaptionChannel, style: CaptionStyle) -> Self {
         Self {
             channel,
+            style,
+            rolling: false,
             waiting: VecDeque::new(),
             loaded: None,
             showing_until: None,
@@ -88,6 +102,10 @@ impl CaptionTrack {
         if self.writer.n_codes() > 0 {
             return;
         }
+        if self.style == CaptionStyle::RollUp {
+            self.next_roll_up_codes(at);
+            return;
+        }
         if let Some(loaded) = self.loaded.take_if(|c| c.start <= at) {
             self.push(cea608::show(self.channel));
             self.showing_until = Some(loaded.end);
@@ -103,6 +121,30 @@ impl CaptionTrack {
             self.substituted += load.substituted;
             self.push(load.codes);
             self.loaded = Some(next);
+        }
+    }
+
+    /// Roll-up: a caption is typed from its start (nothing to load ahead:
+    /// its first letters show a few frames in), and the screen is erased
+    /// at its end unless the next one has begun.
+    fn next_roll_up_codes(&mut self, at: u64) {
+        if let Some(next) = self.waiting.pop_front_if(|c| c.start <= at) {
+            if !self.rolling {
+                self.push(cea608::start_roll_up(self.channel));
+                self.rolling = true;
+            }
+            for row in &next.rows {
+                let row = cea608::roll_up_row(self.channel, row);
+                self.substituted += row.substituted;
+                self.push(row.codes);
+            }
+            self.showing_until = Some(next.end);
+        } else if self.showing_until.is_some_and(|end| end <= at)
+            && self.waiting.front().is_none_or(|next| next.start > at)
+        {
+            self.push(cea608::erase(self.channel));
+            self.showing_until = None;
+            self.rolling = false;
         }
     }
 
@@ -138,6 +180,13 @@ mod tests {
                 match state.decode(pair) {
                     Ok(Some(Cea608::EndOfCaption(_))) => events.push((at / 1_000_000, "show")),
                     Ok(Some(Cea608::EraseDisplay(_))) => events.push((at / 1_000_000, "erase")),
+                    Ok(Some(Cea608::NewMode(_, cea608_types::Mode::RollUp2))) => {
+                        events.push((at / 1_000_000, "roll-up"))
+                    }
+                    Ok(Some(Cea608::CarriageReturn(_))) => events.push((at / 1_000_000, "row")),
+                    Ok(Some(Cea608::Text(text))) if text.char1.is_some() => {
+                        events.push((at / 1_000_000, "letter"))
+                    }
                     _ => {}
                 }
             }
@@ -146,11 +195,19 @@ mod tests {
         events
     }
 
+    /// The shows and erases of [`events`]: what a pop-on viewer sees change.
+    fn pop_on_events(track: &mut CaptionTrack, until_ms: u64) -> Vec<(u64, &'static str)> {
+        events(track, until_ms)
+            .into_iter()
+            .filter(|e| e.1 == "show" || e.1 == "erase")
+            .collect()
+    }
+
     #[test]
     fn a_caption_known_ahead_shows_in_the_first_frame_at_its_start() {
-        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
         track.add([caption(2_000, 4_000, "Hola")]);
-        let events = events(&mut track, 5_000);
+        let events = pop_on_events(&mut track, 5_000);
         assert_eq!(events.len(), 2, "{events:?}");
         assert!((2_000..2_000 + 34).contains(&events[0].0), "{events:?}");
         assert_eq!(events[0].1, "show");
@@ -162,24 +219,68 @@ mod tests {
 
     #[test]
     fn back_to_back_captions_replace_each_other_without_an_erase() {
-        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
         track.add([caption(2_000, 4_000, "uno"), caption(4_000, 6_000, "dos")]);
-        let kinds: Vec<_> = events(&mut track, 7_000).into_iter().map(|e| e.1).collect();
+        let kinds: Vec<_> = pop_on_events(&mut track, 7_000)
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
         assert_eq!(kinds, ["show", "show", "erase"]);
     }
 
     #[test]
     fn a_caption_known_late_shows_as_soon_as_it_is_loaded() {
-        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
         track.add([caption(0, 4_000, &"x".repeat(32))]);
-        let events = events(&mut track, 5_000);
+        let events = pop_on_events(&mut track, 5_000);
         // 2 × (RCL, ENM, PAC) + 16 pairs of letters = 22 pairs ≈ 734 ms.
         assert!((700..800).contains(&events[0].0), "{events:?}");
     }
 
     #[test]
+    fn roll_up_types_each_caption_from_its_start_and_erases_at_the_end() {
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::RollUp);
+        let mut two_rows = caption(2_000, 4_000, "uno dos");
+        two_rows.rows.push("tres".into());
+        track.add([two_rows, caption(4_000, 6_000, "cuatro")]);
+        let events = events(&mut track, 7_000);
+        let first = |kind| events.iter().find(|e| e.1 == kind).map(|e| e.0);
+        // RU2 and the base row's preamble (two pairs each, 134 ms), then
+        // a row's CR and preamble (134 ms): the first letter 268 ms in at
+        // most, while nothing at all before the start.
+        assert!(events.iter().all(|e| e.0 >= 2_000), "{events:?}");
+        assert_eq!(
+            first("roll-up").map(|t| t < 2_000 + 34),
+            Some(true),
+            "{events:?}"
+        );
+        assert_eq!(
+            first("letter").map(|t| t <= 2_000 + 270),
+            Some(true),
+            "{events:?}"
+        );
+        let rows: Vec<u64> = events
+            .iter()
+            .filter(|e| e.1 == "row")
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(rows.len(), 3, "a CR a row: {events:?}");
+        assert!(
+            (4_000..4_000 + 34).contains(&rows[2]),
+            "the next caption at its start"
+        );
+        let erases: Vec<u64> = events
+            .iter()
+            .filter(|e| e.1 == "erase")
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(erases.len(), 1, "{events:?}");
+        assert!((6_000..6_000 + 34).contains(&erases[0]), "{events:?}");
+    }
+
+    #[test]
     fn every_frame_gets_what_its_duration_is_owed() {
-        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap());
+        let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
         let at_25: usize = (0..250)
             .map(|i| track.frame(i * 40_000_000, 40_000_000).len())
             .sum();

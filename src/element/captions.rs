@@ -45,7 +45,7 @@ impl CaptionsOut {
         }
         let channel = CaptionChannel::cc(settings.caption_channel)?;
         Some(Self {
-            track: CaptionTrack::new(channel),
+            track: CaptionTrack::new(channel, settings.caption_style.into()),
             words: settings.caption_text,
             format: None,
             frame_ns: DEFAULT_FRAME_NS,

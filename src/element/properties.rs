@@ -212,6 +212,11 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .blurb("translation: the dub's words; transcript: the words as said (source-language captions for the original track)")
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default(PROP_CAPTION_STYLE, CaptionStyleProperty::PopOn)
+            .nick("Caption style")
+            .blurb("pop-on: each caption shown whole at its segment's first frame; roll-up: typed row by row from it, two rows rolling up")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecInt::builder(PROP_LATENCY)
             .nick("Latency")
             .blurb("Latency this element adds in a live pipeline, in milliseconds; a segment with no answer by its start + latency goes out as original audio. -1: segment-duration + timeout + 500, so that every answer within the timeout is used")
@@ -347,6 +352,7 @@ impl Settings {
             PROP_CAPTIONS => self.captions = value.get().expect(CHECKED),
             PROP_CAPTION_CHANNEL => self.caption_channel = count(),
             PROP_CAPTION_TEXT => self.caption_text = value.get().expect(CHECKED),
+            PROP_CAPTION_STYLE => self.caption_style = value.get().expect(CHECKED),
             PROP_LATENCY => {
                 // AUTO_LATENCY (-1), the one negative value allowed: None.
                 let ms = value.get::<i32>().expect(CHECKED);
@@ -402,6 +408,7 @@ impl Settings {
             PROP_CAPTIONS => self.captions.to_value(),
             PROP_CAPTION_CHANNEL => self.caption_channel.to_value(),
             PROP_CAPTION_TEXT => self.caption_text.to_value(),
+            PROP_CAPTION_STYLE => self.caption_style.to_value(),
             PROP_LATENCY => self
                 .latency
                 .map_or(AUTO_LATENCY, |l| l.mseconds() as i32)

@@ -53,6 +53,7 @@ pub(super) const PROP_ENCODER_SPEED: &str = "encoder-speed";
 pub(super) const PROP_CAPTIONS: &str = "captions";
 pub(super) const PROP_CAPTION_CHANNEL: &str = "caption-channel";
 pub(super) const PROP_CAPTION_TEXT: &str = "caption-text";
+pub(super) const PROP_CAPTION_STYLE: &str = "caption-style";
 pub(super) const PROP_LOUDNESS: &str = "loudness";
 pub(super) const PROP_LOUDNESS_TARGET: &str = "loudness-target";
 pub(super) const PROP_LOUDNESS_RANGE: &str = "loudness-range";
@@ -218,6 +219,32 @@ pub enum CaptionTextProperty {
     Transcript = 1,
 }
 
+/// How 608 captions come on screen (the `caption-style` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStsDubCaptionStyle")]
+pub enum CaptionStyleProperty {
+    #[enum_value(
+        name = "Pop-on: each caption loaded hidden and shown whole at its segment's frames",
+        nick = "pop-on"
+    )]
+    PopOn = 0,
+    #[enum_value(
+        name = "Roll-up: typed row by row from its start, two rows on screen, rolling up",
+        nick = "roll-up"
+    )]
+    RollUp = 1,
+}
+
+impl From<CaptionStyleProperty> for crate::captions::track::CaptionStyle {
+    fn from(property: CaptionStyleProperty) -> Self {
+        match property {
+            CaptionStyleProperty::PopOn => Self::PopOn,
+            CaptionStyleProperty::RollUp => Self::RollUp,
+        }
+    }
+}
+
 impl From<SegmentationProperty> for cut_policy::Segmentation {
     fn from(property: SegmentationProperty) -> Self {
         match property {
@@ -246,6 +273,7 @@ pub(super) fn mark_enums_as_plugin_api() {
         EncoderSpeed::static_type(),
         CaptionsProperty::static_type(),
         CaptionTextProperty::static_type(),
+        CaptionStyleProperty::static_type(),
         LoudnessProperty::static_type(),
     ] {
         enum_type.mark_as_plugin_api(gst::PluginAPIFlags::empty());
@@ -299,6 +327,7 @@ pub(super) struct Settings {
     /// 608's CC1–CC4.
     pub(super) caption_channel: u32,
     pub(super) caption_text: CaptionTextProperty,
+    pub(super) caption_style: CaptionStyleProperty,
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
@@ -348,6 +377,7 @@ impl Default for Settings {
             captions: CaptionsProperty::Off,
             caption_channel: 1,
             caption_text: CaptionTextProperty::Translation,
+            caption_style: CaptionStyleProperty::PopOn,
         }
     }
 }
