@@ -236,36 +236,6 @@ fn two_languages_two_channels_in_one_video() {
     assert_slices_untouched(&input, &output, VideoCodec::H264);
 }
 
-/// Cues as webvtt-py (an independent WebVTT parser) reads `file`:
-/// (start s, end s, text with its lines joined by a space).
-fn webvtt_cues(file: &Path) -> Vec<(f64, f64, String)> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
-    let output = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import json, sys, webvtt\n\
-             print(json.dumps([[c.start, c.end, c.text] for c in webvtt.read(sys.argv[1])]))",
-        ])
-        .arg(file)
-        .output()
-        .expect("python runs (bash scripts/interop-setup.sh installs webvtt-py)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let cues: Vec<(String, String, String)> =
-        serde_json::from_slice(&output.stdout).expect("webvtt-py's cues");
-    let seconds = |t: &str| {
-        t.split(':')
-            .map(|part| part.parse::<f64>().expect("a time"))
-            .fold(0.0, |total, part| total * 60.0 + part)
-    };
-    cues.into_iter()
-        .map(|(start, end, text)| (seconds(&start), seconds(&end), plain(&text)))
-        .collect()
-}
-
 /// `--subtitles-dir`: a WebVTT and an SRT file per language, which an
 /// independent parser reads as the same words, at the same times (within
 /// a frame), as the captions ffmpeg decodes from the video.
@@ -289,7 +259,7 @@ fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
         .expect("the worker runs");
     assert!(status.success());
     for (language, field) in [("es", "first"), ("fr", "second")] {
-        let cues = webvtt_cues(&dir.join(format!("{language}.vtt")));
+        let cues = webvtt_cues(&[dir.join(format!("{language}.vtt"))]);
         let captions = decoded_captions_of_field(&output, field);
         assert_eq!(cues.len(), 4, "{language}: {cues:?}");
         assert_eq!(cues.len(), captions.len(), "{language}: {captions:?}");

@@ -98,40 +98,6 @@ print(json.dumps({
     serde_json::from_slice(&output.stdout).expect("the parser's JSON")
 }
 
-/// The cues of WebVTT files as webvtt-py reads them: (start s, end s,
-/// text), each once (a cue across a cut is in both segments).
-fn webvtt_cues(files: &[PathBuf]) -> Vec<(f64, f64, String)> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
-    let output = Command::new(python)
-        .args([
-            "-c",
-            "import json, sys, webvtt\n\
-             cues = []\n\
-             for f in sys.argv[1:]:\n\
-             \x20   for c in webvtt.read(f):\n\
-             \x20       cue = [c.start, c.end, c.text]\n\
-             \x20       if cue not in cues: cues.append(cue)\n\
-             print(json.dumps(cues))",
-        ])
-        .args(files)
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let cues: Vec<(String, String, String)> = serde_json::from_slice(&output.stdout).expect("cues");
-    let seconds = |t: &str| {
-        t.split(':')
-            .map(|part| part.parse::<f64>().expect("a time"))
-            .fold(0.0, |total, part| total * 60.0 + part)
-    };
-    cues.into_iter()
-        .map(|(start, end, text)| (seconds(&start), seconds(&end), plain(&text)))
-        .collect()
-}
-
 /// Start times (s) of a rendition's segments: ffprobe's for MPEG-TS, the
 /// ID3 timestamp RFC 8216 §3.4 gives packed audio.
 fn segment_starts(folder: &Path, playlist: &serde_json::Value) -> Vec<f64> {
@@ -525,6 +491,38 @@ fn an_hls_output_that_cannot_be_written_is_refused_at_start() {
     assert!(!dir.join("master.m3u8").exists(), "nothing written");
 }
 
+/// gst-rtsp-server playing the 60 s marks sample once, in real time.
+fn rtsp_marks_source() -> EchoSts {
+    let mut command = Command::new(example("rtsp_source"));
+    command.arg("--file").arg(marks_sample(60));
+    EchoSts::spawn(command)
+}
+
+/// The worker from the RTSP `input` to the HLS package `master`, in the
+/// low-latency profile (4 s from the input to stsdub's output), with
+/// `extra` arguments; its stderr to `stderr`.
+fn live_worker(
+    input: &str,
+    master: &Path,
+    sts_url: &str,
+    extra: &[&str],
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    Command::new(program("stsdub-worker"))
+        .args(["--input", input, "--output"])
+        .arg(master)
+        .args(["--sts-url", sts_url])
+        .args(extra)
+        .args([
+            "--stsdub-properties",
+            "segmentation=pauses segment-duration=2500 timeout=1000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("the worker starts")
+}
+
 /// Whether a listed segment is whole: MPEG-TS in whole 188-byte packets,
 /// packed audio an ID3 tag then ADTS frames to the last byte, WebVTT with
 /// its header.
@@ -589,27 +587,16 @@ fn segment_index(uri: &str) -> u64 {
 #[test]
 fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
     let sts = EchoSts::start(&["--transform", "identity"]);
-    let source = {
-        let mut command = Command::new(example("rtsp_source"));
-        command.arg("--file").arg(marks_sample(60));
-        EchoSts::spawn(command)
-    };
+    let source = rtsp_marks_source();
     let dir = package_dir("hls-live");
     let master = dir.join("master.m3u8");
-    let mut worker = Command::new(program("stsdub-worker"))
-        .args(["--input", &source.url, "--output"])
-        .arg(&master)
-        .args(["--sts-url", &sts.url, "--target-languages", "es"])
-        .args(["--hls-segment-duration", "6", "--hls-playlist-length", "3"])
-        // The low-latency profile: 4 s from the input to stsdub's output.
-        .args([
-            "--stsdub-properties",
-            "segmentation=pauses segment-duration=2500 timeout=1000",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the worker starts");
+    let mut worker = live_worker(
+        &source.url,
+        &master,
+        &sts.url,
+        &["--target-languages", "es", "--hls-playlist-length", "3"],
+        std::process::Stdio::piped(),
+    );
     let playlists = ["video", "audio_en", "audio_es", "subtitles_es"];
     let mut seen: Vec<Seen> = playlists
         .iter()
@@ -731,11 +718,7 @@ fn live_rtsp_to_hls_lists_each_segment_whole_as_it_comes() {
 #[test]
 fn hls_js_in_chromium_plays_the_live_package_and_switches_language() {
     let sts = EchoSts::start(&["--transform", "identity"]);
-    let source = {
-        let mut command = Command::new(example("rtsp_source"));
-        command.arg("--file").arg(marks_sample(60));
-        EchoSts::spawn(command)
-    };
+    let source = rtsp_marks_source();
     let site = package_dir("hls-browser");
     let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     std::fs::create_dir_all(&site).expect("site");
@@ -750,18 +733,13 @@ fn hls_js_in_chromium_plays_the_live_package_and_switches_language() {
             .unwrap_or_else(|e| panic!("{}: {e} (bash scripts/interop-setup.sh)", from.display()));
     }
     let master = site.join("package/master.m3u8");
-    let mut worker = Command::new(program("stsdub-worker"))
-        .args(["--input", &source.url, "--output"])
-        .arg(&master)
-        .args(["--sts-url", &sts.url, "--target-languages", "es,fr"])
-        .args([
-            "--stsdub-properties",
-            "segmentation=pauses segment-duration=2500 timeout=1000",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the worker starts");
+    let mut worker = live_worker(
+        &source.url,
+        &master,
+        &sts.url,
+        &["--target-languages", "es,fr"],
+        std::process::Stdio::null(),
+    );
     // The player joins once the live window holds four segments, as a
     // viewer joins a stream under way: hls.js starts three segments back
     // from the live edge (joining at the first segment, it played into

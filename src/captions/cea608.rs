@@ -59,23 +59,28 @@ pub fn load(channel: CaptionChannel, rows: &[String]) -> Codes {
         .extend(channel.command(Control::EraseNonDisplayedMemory));
     let first_row = BOTTOM_ROW + 1 - rows.len().min(BOTTOM_ROW as usize + 1) as u8;
     for (row, text) in (first_row..).zip(rows) {
-        let letters = text.chars().count().min(ROW_LETTERS);
-        let column = (ROW_LETTERS - letters) / 2;
-        let indent =
-            PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
-        let preamble = PreambleAddressCode::new(row, false, indent);
-        out.codes
-            .extend(channel.command(Control::PreambleAddress(preamble)));
-        if let Some(tab) = Control::tab_offset((column % 4) as u8) {
-            out.codes.extend(channel.command(tab));
-        }
-        for letter in text.chars().take(ROW_LETTERS) {
-            let (code, substituted) = code_for(letter, channel.channel);
-            out.codes.push(code);
-            out.substituted += usize::from(substituted);
-        }
+        centred_row(channel, row, text, &mut out);
     }
     out
+}
+
+/// `text` on screen row `row`, centred: the preamble (indent) and tab that
+/// put its first letter where it centres, then its letters.
+fn centred_row(channel: CaptionChannel, row: u8, text: &str, out: &mut Codes) {
+    let letters = text.chars().count().min(ROW_LETTERS);
+    let column = (ROW_LETTERS - letters) / 2;
+    let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
+    let preamble = PreambleAddressCode::new(row, false, indent);
+    out.codes
+        .extend(channel.command(Control::PreambleAddress(preamble)));
+    if let Some(tab) = Control::tab_offset((column % 4) as u8) {
+        out.codes.extend(channel.command(tab));
+    }
+    for letter in text.chars().take(ROW_LETTERS) {
+        let (code, substituted) = code_for(letter, channel.channel);
+        out.codes.push(code);
+        out.substituted += usize::from(substituted);
+    }
 }
 
 /// Roll-up (two rows, at the bottom): from the next letter on, letters
@@ -95,22 +100,7 @@ pub fn start_roll_up(channel: CaptionChannel) -> Vec<Code> {
 pub fn roll_up_row(channel: CaptionChannel, text: &str) -> Codes {
     let mut out = Codes::default();
     out.codes.extend(channel.command(Control::CarriageReturn));
-    let letters = text.chars().count().min(ROW_LETTERS);
-    let column = (ROW_LETTERS - letters) / 2;
-    let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
-    out.codes.extend(
-        channel.command(Control::PreambleAddress(PreambleAddressCode::new(
-            BOTTOM_ROW, false, indent,
-        ))),
-    );
-    if let Some(tab) = Control::tab_offset((column % 4) as u8) {
-        out.codes.extend(channel.command(tab));
-    }
-    for letter in text.chars().take(ROW_LETTERS) {
-        let (code, substituted) = code_for(letter, channel.channel);
-        out.codes.push(code);
-        out.substituted += usize::from(substituted);
-    }
+    centred_row(channel, BOTTOM_ROW, text, &mut out);
     out
 }
 

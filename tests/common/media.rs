@@ -543,3 +543,38 @@ pub fn plain(text: &str) -> String {
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// The cues of WebVTT files as webvtt-py (an independent WebVTT parser,
+/// installed by `scripts/interop-setup.sh`) reads them: (start s, end s,
+/// text), each once (a cue across a cut is in both segments).
+pub fn webvtt_cues(files: &[PathBuf]) -> Vec<(f64, f64, String)> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, webvtt\n\
+             cues = []\n\
+             for f in sys.argv[1:]:\n\
+             \x20   for c in webvtt.read(f):\n\
+             \x20       cue = [c.start, c.end, c.text]\n\
+             \x20       if cue not in cues: cues.append(cue)\n\
+             print(json.dumps(cues))",
+        ])
+        .args(files)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let cues: Vec<(String, String, String)> = serde_json::from_slice(&output.stdout).expect("cues");
+    let seconds = |t: &str| {
+        t.split(':')
+            .map(|part| part.parse::<f64>().expect("a time"))
+            .fold(0.0, |total, part| total * 60.0 + part)
+    };
+    cues.into_iter()
+        .map(|(start, end, text)| (seconds(&start), seconds(&end), plain(&text)))
+        .collect()
+}
