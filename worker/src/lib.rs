@@ -2,7 +2,8 @@
 
 //! The stsdub worker: one launch line per stream, written once
 //! (`pipeline`), and what its programs share (`signals`, `drain`,
-//! `futex_hash`, `subtitles`).
+//! `futex_hash`, `subtitles`, `probe`, `tracks`, and `packager`, which
+//! writes the HLS package around the video hlssink3 writes).
 //! The programs are in `src/bin/`: `stsdub-worker` runs one stream (the
 //! demo's and the container's), `stsdub-multi-stream` many in one process.
 
