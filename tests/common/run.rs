@@ -156,11 +156,11 @@ impl Running {
 }
 
 /// Longest a pipeline may take to reach NULL once its run is over.
-const STOP_LIMIT: Duration = Duration::from_secs(60);
+pub const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Sets `pipeline` to NULL on a helper thread and waits at most `limit`: a
 /// pipeline that deadlocks on stop fails its test instead of holding the run.
-fn stop_within(pipeline: &gst::Pipeline, limit: Duration) {
+pub fn stop_within(pipeline: &gst::Pipeline, limit: Duration) {
     // Asked before the stop: a stuck stop may hold the bin.
     let rtsp = has_rtspsrc(pipeline);
     let (stopped, when_stopped) = std::sync::mpsc::channel();
