@@ -110,7 +110,10 @@ impl Variant {
             codecs: (!codecs.is_empty()).then(|| codecs.join(",")),
             resolution: self.resolution(),
             frame_rate: self.frame_rate(),
-            audio: Some(AUDIO_GROUP.into()),
+            audio: alternatives
+                .iter()
+                .any(|m| m.media_type == AlternativeMediaType::Audio)
+                .then(|| AUDIO_GROUP.into()),
             subtitles: (!subtitled.is_empty()).then(|| SUBTITLES_GROUP.into()),
             closed_captions: Some(if captions.is_empty() {
                 ClosedCaptionGroupId::None

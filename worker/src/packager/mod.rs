@@ -217,15 +217,44 @@ impl Package {
         self.write_master_if_due(true)
     }
 
+    /// Writes the multivariant playlist once every rendition has a segment,
+    /// again when the peak rate rises, and at the end, when a rendition
+    /// that never had one (its track never came) is left out, said.
     fn write_master_if_due(&mut self, at_end: bool) -> io::Result<()> {
-        let audio: Vec<Written> = self.audio.values().map(PackedAudio::written).collect();
-        if self.video.segments == 0 || audio.iter().any(|w| w.segments == 0) {
+        let audio: BTreeMap<&String, Written> = self
+            .audio
+            .iter()
+            .map(|(sink, writer)| (sink, writer.written()))
+            .collect();
+        let missing: Vec<&String> = audio
+            .iter()
+            .filter(|(_, w)| w.segments == 0)
+            .map(|(sink, _)| *sink)
+            .collect();
+        if self.video.segments == 0 || (!missing.is_empty() && !at_end) {
+            if at_end && self.video.segments == 0 {
+                eprintln!("worker: warning: HLS output: no video came, no multivariant playlist");
+            }
             return Ok(());
         }
+        if at_end && !missing.is_empty() {
+            eprintln!("worker: warning: HLS output: no audio came for {missing:?}: left out");
+        }
+        let present: Vec<&Rendition> = self
+            .renditions
+            .iter()
+            .filter(|r| !missing.contains(&&r.sink_name()))
+            .collect();
+        let subtitled = self.subtitles.keys().filter(|language| {
+            present.contains(&&Rendition::Audio {
+                language: (*language).clone(),
+                dubbed: true,
+            })
+        });
         // The video with the costliest audio: what a player needs for the
         // variant with any one audio rendition.
         let rate =
-            |of: fn(&Written) -> u64| of(&self.video) + audio.iter().map(of).max().unwrap_or(0);
+            |of: fn(&Written) -> u64| of(&self.video) + audio.values().map(of).max().unwrap_or(0);
         let bandwidth = rate(|w| w.peak_bps);
         if !at_end && self.master_bandwidth.is_some_and(|b| b >= bandwidth) {
             return Ok(());
@@ -234,17 +263,12 @@ impl Package {
             bandwidth,
             average_bandwidth: rate(Written::average_bps),
             video_caps: self.caps(&Rendition::Video),
-            audio_caps: self
-                .renditions
+            audio_caps: present
                 .iter()
-                .find(|r| **r != Rendition::Video)
+                .find(|r| ***r != Rendition::Video)
                 .and_then(|r| self.caps(r)),
         }
-        .playlist(
-            self.renditions.iter(),
-            self.subtitles.keys(),
-            &self.captions,
-        );
+        .playlist(present.iter().copied(), subtitled, &self.captions);
         let mut bytes = Vec::new();
         playlist.write_to(&mut bytes)?;
         write_atomically(&self.hls.master, &bytes)?;
