@@ -77,8 +77,8 @@ fn parse_args() -> Result<Options, String> {
         print_pipeline: false,
         print_only: false,
         without_stsdub: false,
-        hls_segment_seconds: pipeline::HlsOutput::new("").segment_seconds,
-        hls_playlist_length: pipeline::HlsOutput::new("").playlist_length,
+        hls_segment_seconds: pipeline::DEFAULT_HLS_SEGMENT_SECONDS,
+        hls_playlist_length: pipeline::DEFAULT_HLS_PLAYLIST_LENGTH,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

@@ -15,7 +15,10 @@ mod languages;
 mod output;
 pub mod retime;
 
-pub use hls::{HlsOutput, MEDIA_PLAYLIST, Rendition};
+pub use hls::{
+    DEFAULT_PLAYLIST_LENGTH as DEFAULT_HLS_PLAYLIST_LENGTH,
+    DEFAULT_SEGMENT_SECONDS as DEFAULT_HLS_SEGMENT_SECONDS, HlsOutput, MEDIA_PLAYLIST, Rendition,
+};
 pub use input::{
     AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, TS_DEMUXER, VideoCodec, unsupported_stream,
 };
