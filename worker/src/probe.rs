@@ -32,15 +32,6 @@ impl StreamInfo {
     }
 }
 
-/// The caps of the first audio stream `demuxer` finds in the file at
-/// `location`; None when it has none. An error says why it could not tell.
-pub fn first_audio_caps(location: &str, demuxer: &str) -> Result<Option<gst::Caps>, String> {
-    Ok(streams(location, demuxer)?
-        .into_iter()
-        .find(StreamInfo::is_audio)
-        .map(|s| s.caps))
-}
-
 /// Every stream `demuxer` finds in the file at `location`, in the order of
 /// its pads, each read until its first buffer so its tags are known.
 pub fn streams(location: &str, demuxer: &str) -> Result<Vec<StreamInfo>, String> {
@@ -112,10 +103,7 @@ fn wait_for_streams(
         if announced.recv_timeout(Duration::from_millis(20)).is_ok() {
             return Ok(());
         }
-        let ended = bus
-            .as_ref()
-            .and_then(|b| b.pop_filtered(&[gst::MessageType::Eos, gst::MessageType::Error]));
-        match ended.as_ref().map(|m| m.view()) {
+        match ended(bus.as_ref()).as_ref().map(|m| m.view()) {
             Some(gst::MessageView::Eos(_)) => return Ok(()),
             Some(gst::MessageView::Error(e)) => {
                 return Err(format!("{location}: cannot be read ({})", e.error()));
@@ -142,15 +130,16 @@ fn wait_for_first_buffers(
     while std::time::Instant::now() < deadline {
         let all = found.lock().map(|f| f.len()).unwrap_or(0);
         let have = buffered.lock().map(|b| b.len()).unwrap_or(0);
-        let ended = bus
-            .as_ref()
-            .and_then(|b| b.pop_filtered(&[gst::MessageType::Eos, gst::MessageType::Error]))
-            .is_some();
-        if have >= all || ended {
+        if have >= all || ended(bus.as_ref()).is_some() {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The probe's end of file or error, if it has come.
+fn ended(bus: Option<&gst::Bus>) -> Option<gst::Message> {
+    bus?.pop_filtered(&[gst::MessageType::Eos, gst::MessageType::Error])
 }
 
 /// Notes the pad's name in `buffered` at its first buffer.

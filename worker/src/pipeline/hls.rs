@@ -109,11 +109,6 @@ impl HlsOutput {
             .unwrap_or(Path::new("."))
     }
 
-    /// Where `rendition`'s media playlist is.
-    pub fn media_playlist(&self, rendition: &Rendition) -> PathBuf {
-        self.dir().join(rendition.folder()).join(MEDIA_PLAYLIST)
-    }
-
     /// The settings checked, with the property and its range named.
     pub fn checked(self) -> Result<Self, String> {
         if !SEGMENT_SECONDS.contains(&self.segment_seconds) {
