@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 bash scripts/interop-setup.sh
 bash scripts/deploy-check-setup.sh
+# A fresh clone gains nothing from incremental state: it only fills the disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 # The integration tests start the echo STS example as a process: build all
 # targets first so a filtered test run never uses a stale example binary.
 cargo build --all-targets --quiet
