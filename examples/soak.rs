@@ -214,9 +214,7 @@ fn file_passes(
 ) -> Result<(), String> {
     use stsdub_worker::pipeline::{Input, Output, worker};
     let input = Input::from_uri(input).map_err(|e| e.to_string())?;
-    let output = Output::File {
-        location: "/dev/null".into(),
-    };
+    let output = Output::file("/dev/null");
     while Instant::now() < until {
         let fault = FAULTS[only.unwrap_or_else(|| draw.below(FAULTS.len()))];
         let echo = fault.map(|args| Echo::start(args, 0)).transpose()?;

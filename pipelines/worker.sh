@@ -29,6 +29,8 @@
 #                         languages CC1 and CC3 in TARGET_LANGUAGES' order)
 #   SUBTITLES_DIR         WebVTT and SRT sidecars there, one pair per language (runs the worker program)
 #   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
+#   OUTPUT_AUDIO_CODEC [aac]  (or ac3, mp2: every audio track of an MPEG-TS, Matroska or MP4 output
+#                         encoded so after stsdub, for deliveries that need the broadcast codec)
 #   RTMP_SINK [rtmpsink]  (or rtmp2sink)        RTSP_LATENCY_MS [200] (rtspsrc jitter buffer)
 #   RTSP_BUFFER_MODE [slave] rtspsrc buffer-mode: slave (sender clock unknown), synced (same clock)
 #   GST_LAUNCH_ARGS       extra gst-launch-1.0 options, e.g. -m to print bus messages
@@ -58,7 +60,7 @@ properties="worker-id=\"$WORKER_ID\" source-language=\"$SOURCE_LANGUAGE\" \
   latency=$LATENCY_MS segment-duration=$SEGMENT_MS timeout=$TIMEOUT_MS \
   segmentation=$SEGMENTATION min-segment-duration=$MIN_SEGMENT_MS \
   fit=$FIT max-stretch=$MAX_STRETCH original-volume=$ORIGINAL_VOLUME bitrate=$AUDIO_BITRATE"
-if [[ -n $TARGET_LANGUAGES || -n ${SUBTITLES_DIR:-} || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
+if [[ -n $TARGET_LANGUAGES || -n ${SUBTITLES_DIR:-} || -n ${OUTPUT_AUDIO_CODEC:-} || $INPUT_URL != rtsp://* || $OUTPUT_URL != rtmp://* || $VIDEO_CODEC != h264 ]]; then
   worker=${WORKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stsdub-worker}
   [ -x "$worker" ] || { echo "worker.sh: $worker is missing: cargo build --release --bin stsdub-worker" >&2; exit 2; }
   languages=()
@@ -66,6 +68,7 @@ if [[ -n $TARGET_LANGUAGES || -n ${SUBTITLES_DIR:-} || $INPUT_URL != rtsp://* ||
   [ -n "${SUBTITLES_DIR:-}" ] && languages+=(--subtitles-dir "$SUBTITLES_DIR")
   [ -n "${HLS_SEGMENT_S:-}" ] && languages+=(--hls-segment-duration "$HLS_SEGMENT_S")
   [ -n "${HLS_PLAYLIST_LENGTH:-}" ] && languages+=(--hls-playlist-length "$HLS_PLAYLIST_LENGTH")
+  [ -n "${OUTPUT_AUDIO_CODEC:-}" ] && languages+=(--output-audio-codec "$OUTPUT_AUDIO_CODEC")
   # The worker program ends the stream with EOS on SIGINT or SIGTERM itself.
   exec "$worker" --input "$INPUT_URL" --output "$OUTPUT_URL" --sts-url "$STS_URL" \
     --stream-id "$STREAM_ID" --target-language "$TARGET_LANGUAGE" --source-language "$SOURCE_LANGUAGE" \

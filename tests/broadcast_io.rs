@@ -433,6 +433,102 @@ fn assert_length_kept(codec: &str, flags: &[&str], input: &Path, output: &Path) 
     );
 }
 
+/// `--output-audio-codec`: a delivery that needs its broadcast codec gets
+/// every audio track in it. AC-3 in → AC-3 out (one language), MP2 in →
+/// MP2 out (the original, es and fr), MP2 into Matroska: every segment
+/// dubbed, the slices the input's, A/V at every mark the input's (the
+/// encoders' own delay taken off), each track as long as the input's
+/// within one frame of its codec. FLV, which cannot carry them, is refused
+/// at start.
+#[test]
+fn the_output_audio_is_the_broadcast_codec_when_asked() {
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let marks = marks_sample(20);
+    for (codec, extension, languages) in [
+        ("ac3", "ts", &[][..]),
+        ("mp2", "ts", &["--target-languages", "es,fr"]),
+        ("mp2", "mkv", &[]),
+    ] {
+        let input = ts_with_audio(&marks, codec, &[], 20);
+        let output = scratch(&format!("{codec}-out-{}.{extension}", languages.len()));
+        let worker = std::process::Command::new(program("stsdub-worker"))
+            .arg("--input")
+            .arg(&input)
+            .args([
+                "--sts-url",
+                &sts.url,
+                "--output-audio-codec",
+                codec,
+                "--output",
+            ])
+            .arg(&output)
+            .args(languages)
+            .output()
+            .expect("the worker runs");
+        let stderr = String::from_utf8_lossy(&worker.stderr);
+        assert!(worker.status.success(), "{codec}: {stderr}");
+        let table = String::from_utf8_lossy(&worker.stdout);
+        assert!(
+            table.contains("fallback: 0") && !table.contains("dubbed: 0"),
+            "{codec}: {table}"
+        );
+        let kinds: std::collections::BTreeSet<String> = codecs(&output)
+            .into_iter()
+            .filter(|c| c != "scte_35")
+            .collect();
+        assert_eq!(
+            kinds,
+            ["h264", codec].map(str::to_owned).into(),
+            "{codec} into .{extension}"
+        );
+        let tracks = stream_languages(&output)
+            .iter()
+            .filter(|(kind, _)| kind == "audio")
+            .count();
+        assert_eq!(tracks, if languages.is_empty() { 1 } else { 3 });
+        assert_video_untouched(&input, &output, VideoCodec::H264);
+        let before = sync_offsets_ms(&input, 0, false);
+        for track in 0..tracks {
+            let after = sync_offsets_ms(&output, track, false);
+            eprintln!("{codec} .{extension} track {track}: A/V in {before:?} ms, out {after:?} ms");
+            assert_eq!(before.len(), after.len(), "every mark found");
+            for (b, a) in before.iter().zip(&after) {
+                assert!(
+                    (a - b).abs() <= TS_AV_PRECISION_MS,
+                    "{codec} track {track}: A/V {a} ms out, {b} ms in"
+                );
+            }
+            let (seconds_in, seconds_out) = (
+                decoded_seconds(&input, "a:0"),
+                decoded_seconds(&output, &format!("a:{track}")),
+            );
+            let frame = if codec == "ac3" { 1536.0 } else { 1152.0 } / 48_000.0;
+            eprintln!("{codec} track {track}: {seconds_in} s in, {seconds_out} s out");
+            assert!(
+                (seconds_in - seconds_out).abs() <= frame + 0.001,
+                "{codec} track {track}: {seconds_in} s in, {seconds_out} s out"
+            );
+        }
+    }
+    let flv = std::process::Command::new(program("stsdub-worker"))
+        .args([
+            "--input",
+            "x.ts",
+            "--output",
+            "x.flv",
+            "--output-audio-codec",
+            "ac3",
+        ])
+        .output()
+        .expect("the worker runs");
+    let stderr = String::from_utf8_lossy(&flv.stderr);
+    assert_eq!(flv.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--output-audio-codec ac3: only MPEG-TS"),
+        "{stderr}"
+    );
+}
+
 /// The marks sample as MPEG-TS with a second AAC track: `eng` then `spa`.
 fn two_track_ts() -> PathBuf {
     let marks = marks_sample(20);

@@ -211,9 +211,7 @@ pub fn run_pipeline(description: &str, limit: Duration) -> Run {
 pub fn file_to_flv(input: &Path, output: &Path, stsdub_props: &str) -> String {
     use stsdub_worker::pipeline::{Input, Output, worker};
     let input = Input::from_uri(&input.to_string_lossy()).expect("an .mp4 input");
-    let output = Output::File {
-        location: output.to_string_lossy().into_owned(),
-    };
+    let output = Output::file(&output.to_string_lossy());
     worker(&input, stsdub_props, &output)
 }
 

@@ -10,6 +10,7 @@
 //!     [--video-codec h264|h265] [--captions off|cea608] [--subtitles-dir DIR]
 //!     [--stsdub-properties "segment-duration=2000 …"]
 //!     [--without-stsdub] [--hls-segment-duration S] [--hls-playlist-length N]
+//!     [--output-audio-codec aac|ac3|mp2]
 //! ```
 //!
 //! `--without-stsdub` runs the same path with a queue where stsdub would be
@@ -57,6 +58,8 @@ struct Options {
     without_stsdub: bool,
     hls_segment_seconds: u32,
     hls_playlist_length: u32,
+    /// What the output's audio tracks are written as (AAC unless asked).
+    output_audio_codec: pipeline::AudioOut,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -79,6 +82,7 @@ fn parse_args() -> Result<Options, String> {
         without_stsdub: false,
         hls_segment_seconds: pipeline::DEFAULT_HLS_SEGMENT_SECONDS,
         hls_playlist_length: pipeline::DEFAULT_HLS_PLAYLIST_LENGTH,
+        output_audio_codec: pipeline::AudioOut::Aac,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -123,6 +127,9 @@ fn parse_args() -> Result<Options, String> {
                 options.hls_playlist_length = text
                     .parse()
                     .map_err(|_| format!("--hls-playlist-length {text:?}: a number of segments"))?;
+            }
+            "--output-audio-codec" => {
+                options.output_audio_codec = pipeline::AudioOut::from_name(&value()?)?
             }
             "--stsdub-properties" => options.extra = value()?,
             "--print-pipeline" => options.print_pipeline = true,
@@ -177,6 +184,7 @@ fn main() {
     let audio_probed = input.file_location().is_some();
     let output = pipeline::Output::checked(&options.output)
         .and_then(|o| with_hls_settings(o, &options))
+        .and_then(|o| o.with_audio_codec(options.output_audio_codec))
         .unwrap_or_else(|e| {
             eprintln!("worker: {e}");
             std::process::exit(2);

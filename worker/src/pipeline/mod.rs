@@ -9,12 +9,14 @@
 //! between flvmux and an RTMP sink, whose blocking connect would otherwise
 //! stall the muxer into interleaving the first frames out of order.
 
+mod audio_out;
 mod hls;
 mod input;
 mod languages;
 mod output;
 pub mod retime;
 
+pub use audio_out::AudioOut;
 pub use hls::{
     DEFAULT_PLAYLIST_LENGTH as DEFAULT_HLS_PLAYLIST_LENGTH,
     DEFAULT_SEGMENT_SECONDS as DEFAULT_HLS_SEGMENT_SECONDS, HlsOutput, MEDIA_PLAYLIST, Rendition,
@@ -74,7 +76,7 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
             "dub.audio_sink"
         ),
         muxer.pad("mux", "video"),
-        muxer.pad("mux", "audio"),
+        output.audio_into(&muxer.pad("mux", "audio")),
         output.muxer_and_sink()
     )
 }
@@ -121,7 +123,7 @@ pub fn passthrough(input: &Input, video: VideoCodec, output: &Output) -> String 
         input.source_into(
             VideoParser::new(video, muxer),
             &format!("queue ! {}", muxer.pad("mux", "video")),
-            &format!("queue ! {}", muxer.pad("mux", "audio"))
+            &format!("queue ! {}", output.audio_into(&muxer.pad("mux", "audio")))
         ),
         output.muxer_and_sink()
     )
@@ -202,11 +204,14 @@ pub fn multi_language_worker(
             muxer.pad("mux", "video")
         ));
         if languages.keep_original {
-            parts.push(original(&muxer.pad("mux", "audio")));
+            parts.push(original(&output.audio_into(&muxer.pad("mux", "audio"))));
         }
         for language in &languages.targets {
             let name = Languages::element(language);
-            parts.push(format!("{name}.audio_src ! {}", muxer.pad("mux", "audio")));
+            parts.push(format!(
+                "{name}.audio_src ! {}",
+                output.audio_into(&muxer.pad("mux", "audio"))
+            ));
             if languages.captions && muxer.carries_text() {
                 parts.push(format!(
                     "{name}.text_src ! taginject tags=\"language-code={language}\" ! {}",
@@ -229,10 +234,11 @@ pub fn multi_language_worker(
         for (language, audio) in outputs {
             let mux = format!("mux_{}", language.replace('-', "_"));
             parts.push(format!("video. ! queue ! {}", muxer.pad(&mux, "video")));
+            let into = output.audio_into(&muxer.pad(&mux, "audio"));
             if audio.is_empty() {
-                parts.push(original(&muxer.pad(&mux, "audio")));
+                parts.push(original(&into));
             } else {
-                parts.push(format!("{audio} ! {}", muxer.pad(&mux, "audio")));
+                parts.push(format!("{audio} ! {into}"));
             }
             parts.push(output.for_language(&language).muxer_and_sink_named(&mux));
         }

@@ -4,6 +4,7 @@
 //! and the video parser the muxer needs.
 
 use super::VideoCodec;
+use super::audio_out::AudioOut;
 use super::hls::HlsOutput;
 use super::quoted;
 
@@ -13,11 +14,15 @@ pub enum Output {
     /// `sink` is `rtmpsink` or `rtmp2sink`.
     Rtmp { sink: String, url: String },
     /// MPEG-TS to an SRT peer (caller or listener as the URI says).
-    Srt { url: String },
+    Srt { url: String, audio: AudioOut },
     /// MPEG-TS to a UDP host and port.
-    Udp { host: String, port: String },
+    Udp {
+        host: String,
+        port: String,
+        audio: AudioOut,
+    },
     /// A file, muxed by its extension: .flv, .ts, .mkv, .mp4.
-    File { location: String },
+    File { location: String, audio: AudioOut },
     /// HLS: a multivariant playlist (`….m3u8`) and a folder per rendition.
     Hls(HlsOutput),
 }
@@ -70,6 +75,12 @@ impl Muxer {
         }
     }
 
+    /// Whether the muxer takes AC-3 and MPEG-1 Layer II audio (FLV takes
+    /// neither).
+    fn takes_broadcast_audio(self) -> bool {
+        self != Muxer::Flv
+    }
+
     /// Matroska and MP4 hold subtitle tracks (text/x-raw: S_TEXT/UTF8, tx3g).
     pub(super) fn carries_text(self) -> bool {
         matches!(self, Muxer::Matroska | Muxer::Mp4)
@@ -114,7 +125,7 @@ impl Output {
     /// another name.
     pub fn checked(output: &str) -> Result<Self, String> {
         let parsed = Self::from_uri(output);
-        if let Output::File { location } = &parsed
+        if let Output::File { location, .. } = &parsed
             && file_muxer(location).is_none()
         {
             let kinds: Vec<&str> = FILE_KINDS.iter().map(|(ending, _)| *ending).collect();
@@ -136,21 +147,74 @@ impl Output {
                 url: output.into(),
             }
         } else if lower.starts_with("srt://") {
-            Output::Srt { url: output.into() }
+            Output::Srt {
+                url: output.into(),
+                audio: AudioOut::Aac,
+            }
         } else if let Some(address) = lower.strip_prefix("udp://") {
             let address = address.split(['?', '/']).next().unwrap_or_default();
             let (host, port) = address.rsplit_once(':').unwrap_or((address, "5000"));
             Output::Udp {
                 host: host.trim_matches(['[', ']']).into(),
                 port: port.into(),
+                audio: AudioOut::Aac,
             }
         } else if lower.ends_with(".m3u8") {
             Output::Hls(HlsOutput::new(output))
         } else {
-            Output::File {
-                location: output.into(),
-            }
+            Output::file(output)
         }
+    }
+
+    /// A file output with AAC audio.
+    pub fn file(location: &str) -> Self {
+        Output::File {
+            location: location.into(),
+            audio: AudioOut::Aac,
+        }
+    }
+
+    /// This output with its audio tracks written as `codec`; refused,
+    /// naming where it applies, for an output whose container cannot take
+    /// it (FLV and RTMP; HLS, whose audio renditions are ADTS).
+    pub fn with_audio_codec(self, codec: AudioOut) -> Result<Self, String> {
+        if codec == AudioOut::Aac {
+            return Ok(self);
+        }
+        let takes_it = self.muxer().takes_broadcast_audio();
+        match self {
+            Output::Srt { url, .. } => Ok(Output::Srt { url, audio: codec }),
+            Output::Udp { host, port, .. } => Ok(Output::Udp {
+                host,
+                port,
+                audio: codec,
+            }),
+            Output::File { location, .. } if takes_it => Ok(Output::File {
+                location,
+                audio: codec,
+            }),
+            _ => Err(format!(
+                "--output-audio-codec {}: only MPEG-TS (.ts, .m2ts, srt://, udp://), \
+                 Matroska and MP4 outputs take it; FLV, RTMP and HLS carry AAC",
+                codec.name()
+            )),
+        }
+    }
+
+    /// The codec the output's audio tracks are written as.
+    pub fn audio_codec(&self) -> AudioOut {
+        match self {
+            Output::Srt { audio, .. } | Output::Udp { audio, .. } | Output::File { audio, .. } => {
+                *audio
+            }
+            Output::Rtmp { .. } | Output::Hls(_) => AudioOut::Aac,
+        }
+    }
+
+    /// What leads an audio track into the muxer pad `pad`: the output
+    /// codec's encoding chain, then the pad.
+    pub(super) fn audio_into(&self, pad: &str) -> String {
+        format!("{}{pad}", self.audio_codec().chain())
     }
 
     pub(super) fn muxer(&self) -> Muxer {
@@ -159,7 +223,7 @@ impl Output {
             // HLS: MPEG-TS segments (hlssink3's own mpegtsmux).
             Output::Srt { .. } | Output::Udp { .. } | Output::Hls(_) => Muxer::MpegTs,
             // A name `checked` refuses is written as FLV (the tests' own).
-            Output::File { location } => file_muxer(location).unwrap_or(Muxer::Flv),
+            Output::File { location, .. } => file_muxer(location).unwrap_or(Muxer::Flv),
         }
     }
 
@@ -176,13 +240,18 @@ impl Output {
                 sink: sink.clone(),
                 url: put(url),
             },
-            Output::Srt { url } => Output::Srt { url: put(url) },
-            Output::Udp { host, port } => Output::Udp {
+            Output::Srt { url, audio } => Output::Srt {
+                url: put(url),
+                audio: *audio,
+            },
+            Output::Udp { host, port, audio } => Output::Udp {
                 host: put(host),
                 port: put(port),
+                audio: *audio,
             },
-            Output::File { location } => Output::File {
+            Output::File { location, audio } => Output::File {
                 location: put(location),
+                audio: *audio,
             },
             // One package holds every language.
             Output::Hls(hls) => Output::Hls(hls.clone()),
@@ -202,11 +271,13 @@ impl Output {
             Output::Rtmp { sink, url } => {
                 format!("{mux} ! queue ! {sink} location={}", quoted(url))
             }
-            Output::Srt { url } => format!("{mux} ! queue ! srtsink uri={}", quoted(url)),
-            Output::Udp { host, port } => {
+            Output::Srt { url, .. } => format!("{mux} ! queue ! srtsink uri={}", quoted(url)),
+            Output::Udp { host, port, .. } => {
                 format!("{mux} ! udpsink host={} port={port}", quoted(host))
             }
-            Output::File { location } => format!("{mux} ! filesink location={}", quoted(location)),
+            Output::File { location, .. } => {
+                format!("{mux} ! filesink location={}", quoted(location))
+            }
             // Never asked for: an HLS output is written by rendition (hls.rs).
             Output::Hls(_) => String::new(),
         }
