@@ -658,6 +658,234 @@ fn the_other_audio_track_is_carried_untouched_with_its_language() {
     );
 }
 
+/// One teletext PES payload (ETSI EN 300 472): data_identifier 0x10 and
+/// three EBU teletext data units of 44 bytes (the size that fills one TS
+/// packet with the 36-byte PES header the standard asks for), their text
+/// rows numbered by `index` so that every payload differs.
+fn teletext_payload(index: u8) -> Vec<u8> {
+    let mut payload = vec![0x10];
+    for unit in 0..3u8 {
+        // data_unit_id 0x02 (EBU Teletext), length 44; field 1, line 7 + unit;
+        // the framing code; magazine 1, packet `unit + 20` as Hamming 8/4
+        // would carry them (the bytes are carried, not read).
+        payload.extend([0x02, 0x2C, 0xE0 | (7 + unit), 0xE4, 0x02, 0x15 + unit]);
+        payload.extend((0..40u8).map(|i| 0x20 + (index.wrapping_mul(7).wrapping_add(i)) % 0x5F));
+    }
+    payload
+}
+
+/// The PIDs of [`ts_with_subtitles`]' DVB subtitles and teletext, not
+/// those mpegtsmux would choose by itself.
+const SUBTITLE_PIDS: [u16; 2] = [0x150, 0x151];
+/// Their ES_info as a broadcaster's PMT has it: a DVB subtitling
+/// descriptor (eng, normal subtitles, composition page 1, ancillary page
+/// 1) and a teletext descriptor (deu, subtitle page 888).
+const SUBTITLE_DESCRIPTORS: [&str; 2] = ["5908656e6710000100 01", "5605 646575 10 88"];
+
+/// `tests/interop/ts_pmt.py` (the PMT read and written by a script of its
+/// own, not by the worker's code) with `args`; its output.
+fn ts_pmt(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/ts_pmt.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "ts_pmt.py {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The 20 s marks sample as MPEG-TS with a DVB subtitle stream (GStreamer's
+/// dvbsubenc: a test pattern every 2 s) and a teletext stream (one payload
+/// a second through an appsrc: no teletext encoder is installable here),
+/// written by mpegtsmux on PIDs of their own, their PMT entries then given
+/// a broadcaster's descriptors ([`SUBTITLE_DESCRIPTORS`]: mpegtsmux writes
+/// a subtitling descriptor for teletext too).
+fn ts_with_subtitles() -> PathBuf {
+    let output = scratch("marks-dvbsub-teletext.ts");
+    if output.exists() {
+        return output;
+    }
+    let marks = marks_sample(20);
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! qtdemux name=q q.video_0 ! queue ! h264parse ! mux. \
+         q.audio_0 ! queue ! aacparse ! mux. \
+         videotestsrc pattern=smpte num-buffers=10 ! video/x-raw,width=200,height=40,framerate=1/2 \
+         ! videobox border-alpha=0 left=-260 right=-260 top=-500 bottom=-36 ! videoconvert \
+         ! video/x-raw,format=AYUV ! dvbsubenc ! queue ! mux.sink_{} \
+         appsrc name=teletext format=time caps=application/x-teletext ! queue ! mux.sink_{} \
+         mpegtsmux name=mux ! filesink location={}",
+        marks.display(),
+        SUBTITLE_PIDS[0],
+        SUBTITLE_PIDS[1],
+        output.display()
+    ))
+    .expect("the launch line parses");
+    let bin = pipeline.downcast_ref::<gst::Bin>().expect("a bin");
+    let teletext = bin
+        .by_name("teletext")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .expect("the teletext appsrc");
+    for second in 0..20u8 {
+        let mut buffer = gst::Buffer::from_slice(teletext_payload(second));
+        let b = buffer.get_mut().expect("a new buffer");
+        b.set_pts(gst::ClockTime::from_seconds(u64::from(second)));
+        b.set_duration(gst::ClockTime::SECOND);
+        teletext.push_buffer(buffer).expect("queued");
+    }
+    teletext.end_of_stream().expect("queued");
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().expect("a bus");
+    let end = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(
+        matches!(
+            end.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{end:?}"
+    );
+    let location = output.to_string_lossy();
+    for (pid, descriptors) in SUBTITLE_PIDS.iter().zip(SUBTITLE_DESCRIPTORS) {
+        let pid = pid.to_string();
+        let args = [
+            &["set", &location, &pid][..],
+            &descriptors.split(' ').collect::<Vec<_>>(),
+        ]
+        .concat();
+        ts_pmt(&args);
+    }
+    output
+}
+
+/// The packets of subtitle stream `index` of `file`: (PTS in s from the
+/// first video frame's, MD5 of the payload).
+fn subtitle_packets(file: &Path, index: usize) -> Vec<(f64, String)> {
+    let first_video = ffprobe_pts(file, "v:0").first().copied().unwrap_or(0.0);
+    let stream = format!("s:{index}");
+    let pts = ffprobe_pts(file, &stream);
+    let hashes = stream_packets(file, &stream);
+    assert_eq!(pts.len(), hashes.len(), "{stream}");
+    pts.into_iter()
+        .zip(hashes)
+        .map(|(pts, packet)| (pts - first_video, packet.md5))
+        .collect()
+}
+
+/// Every packet's PTS (s) of `stream` (ffprobe's stream specifier).
+fn ffprobe_pts(file: &Path, stream: &str) -> Vec<f64> {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// DVB subtitles and teletext in a TS → the worker → TS: both streams come
+/// out with the codec ffprobe reads in the input, every packet byte for
+/// byte, each at the same time from the first video frame as in the input
+/// (they wait for the video stsdub holds), on the input's PIDs and with
+/// the input's descriptors in every PMT (teletext pages, subtitle pages
+/// and languages).
+#[test]
+fn dvb_subtitles_and_teletext_are_carried_byte_for_byte_in_step() {
+    init();
+    let input = ts_with_subtitles();
+    let sts = EchoSts::start(&["--transform", "identity"]);
+    let output = scratch("dubbed-dvbsub-teletext.ts");
+    let worker = std::process::Command::new(program("stsdub-worker"))
+        .arg("--input")
+        .arg(&input)
+        .args(["--sts-url", &sts.url, "--output"])
+        .arg(&output)
+        .output()
+        .expect("the worker runs");
+    let stderr = String::from_utf8_lossy(&worker.stderr);
+    assert!(worker.status.success(), "{stderr}");
+    assert!(!stderr.contains("left out"), "{stderr}");
+    let kinds =
+        |file: &Path| -> std::collections::BTreeSet<String> { codecs(file).into_iter().collect() };
+    let (kinds_in, kinds_out) = (kinds(&input), kinds(&output));
+    for codec in ["dvb_subtitle", "dvb_teletext"] {
+        assert!(
+            kinds_in.contains(codec),
+            "the input has {codec}: {kinds_in:?}"
+        );
+        assert!(kinds_out.contains(codec), "{codec} carried: {kinds_out:?}");
+    }
+    for index in 0..2 {
+        let (before, after) = (
+            subtitle_packets(&input, index),
+            subtitle_packets(&output, index),
+        );
+        eprintln!(
+            "subtitle stream {index}: {} packets in, {} out",
+            before.len(),
+            after.len()
+        );
+        assert_eq!(before.len(), after.len(), "stream {index}: every packet");
+        for ((t_in, md5_in), (t_out, md5_out)) in before.iter().zip(&after) {
+            assert_eq!(md5_in, md5_out, "stream {index}: the packet at {t_in} s");
+            assert!(
+                (t_in - t_out).abs() <= 0.000_1,
+                "stream {index}: a packet at {t_in} s from the video's first frame comes out at {t_out} s"
+            );
+        }
+    }
+    let pids: Vec<String> = SUBTITLE_PIDS.iter().map(|p| format!("{p:#x}")).collect();
+    assert_eq!(stream_pids(&input, "s"), pids, "the input's PIDs");
+    assert_eq!(stream_pids(&output, "s"), pids, "the input's PIDs, kept");
+    let es_info = |file: &Path| -> serde_json::Value {
+        let dump = ts_pmt(&["dump", &file.to_string_lossy()]);
+        serde_json::from_str(&dump).unwrap_or_else(|e| panic!("{e}: {dump}"))
+    };
+    let (info_in, info_out) = (es_info(&input), es_info(&output));
+    for (pid, descriptors) in pids.iter().zip(SUBTITLE_DESCRIPTORS) {
+        assert_eq!(
+            info_in[pid],
+            descriptors.replace(' ', ""),
+            "the input's {pid}"
+        );
+        assert_eq!(
+            info_out[pid], info_in[pid],
+            "{pid} described as in the input, in every PMT"
+        );
+    }
+    assert_video_untouched(&input, &output, VideoCodec::H264);
+}
+
+/// The PIDs of the streams of `kind` (ffprobe's stream specifier letter),
+/// each once (ffprobe lists a program's streams, then all streams).
+fn stream_pids(file: &Path, kind: &str) -> Vec<String> {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", kind])
+        .args(["-show_entries", "stream=id", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .fold(Vec::new(), |mut pids, pid| {
+            if !pids.iter().any(|p| p == pid) {
+                pids.push(pid.to_owned());
+            }
+            pids
+        })
+}
+
 /// SCTE-35 cues made with GStreamer's own mpegts library, which
 /// gstreamer-rs does not bind: loaded with dlopen (the MPEG-TS plugins
 /// load it anyway), three of its functions called.

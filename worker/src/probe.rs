@@ -66,6 +66,10 @@ pub fn streams(location: &str, demuxer: &str) -> Result<Vec<StreamInfo>, String>
         // it has met each) and sends each stream's tags.
         if let (Some(bin), Ok(sink)) = (bin.upgrade(), element("fakesink")) {
             sink.set_property("sync", false);
+            // Nor for the others to preroll: a sparse stream (subtitles,
+            // teletext) whose first packet lies behind the others' would
+            // keep a prerolled sink, and so the demuxer, waiting.
+            sink.set_property("async", false);
             let _ = bin.add(&sink);
             let _ = sink.sync_state_with_parent();
             if let Some(sink_pad) = sink.static_pad("sink") {

@@ -4,10 +4,12 @@
 //! or the one in the source language, or the first), and every other
 //! elementary stream of an MPEG-TS input carried to an MPEG-TS output as it
 //! came (other languages, audio description, DVB subtitles, teletext, KLV),
-//! or named on stderr when the output cannot carry it.
+//! or named on stderr when the output cannot carry it, on its input PID
+//! and with its input descriptors (`psi.rs`).
 
 use gst::prelude::*;
 
+use crate::pipeline::SCTE35_PID;
 use crate::probe::StreamInfo;
 
 /// The demuxer's and the muxer's names in the worker's launch line.
@@ -113,6 +115,7 @@ pub fn carry_other_streams(pipeline: &gst::Element, output_carries_them: bool) {
     let Some(demuxer) = bin.by_name(DEMUXER) else {
         return;
     };
+    restore_private_descriptors(bin, &demuxer);
     let bin = bin.downgrade();
     // Connected after the launch line's own links, so it sees only the
     // pads those did not take.
@@ -139,6 +142,24 @@ pub fn carry_other_streams(pipeline: &gst::Element, output_carries_them: bool) {
     });
 }
 
+/// MPEG-TS in and out: the output's PMT describes the carried private
+/// streams (subtitles, teletext) as the input's did.
+fn restore_private_descriptors(bin: &gst::Bin, demuxer: &gst::Element) {
+    let is = |element: &gst::Element, factory: &str| {
+        element.factory().is_some_and(|f| f.name() == factory)
+    };
+    let Some(muxer) = bin.by_name(MUXER).filter(|m| is(m, "mpegtsmux")) else {
+        return;
+    };
+    if let (true, Some(demuxer_sink), Some(muxer_src)) = (
+        is(demuxer, "tsdemux"),
+        demuxer.static_pad("sink"),
+        muxer.static_pad("src"),
+    ) {
+        crate::psi::restore_private_descriptors(&demuxer_sink, &muxer_src);
+    }
+}
+
 /// Links `pad` through a queue and its parser to a new pad of the muxer.
 fn carry(bin: &gst::Bin, pad: &gst::Pad, caps: &gst::Caps) -> Result<(), String> {
     let muxer = bin.by_name(MUXER).ok_or("no muxer")?;
@@ -159,14 +180,20 @@ fn carry(bin: &gst::Bin, pad: &gst::Pad, caps: &gst::Caps) -> Result<(), String>
     bin.add_many(&chain).map_err(|e| e.to_string())?;
     gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
     let last = chain.last().ok_or("empty chain")?;
-    let muxer_pad = muxer
-        .request_pad_simple("sink_%d")
+    let muxer_pad = input_pid(pad)
+        .filter(|pid| muxer.static_pad(&format!("sink_{pid}")).is_none())
+        .and_then(|pid| muxer.request_pad_simple(&format!("sink_{pid}")))
+        .or_else(|| muxer.request_pad_simple("sink_%d"))
         .ok_or("the muxer gives no pad")?;
     let linked = last
         .static_pad("src")
         .ok_or("no src pad")?
         .link(&muxer_pad)
         .map_err(|e| format!("{e:?}"));
+    for element in &chain {
+        let _ = element.sync_state_with_parent();
+    }
+    drop_gaps_before_the_segment(&muxer_pad);
     let into_chain = chain[0].static_pad("sink").ok_or("no sink pad")?;
     let result = linked.and_then(|_| {
         pad.link(&into_chain)
@@ -181,10 +208,46 @@ fn carry(bin: &gst::Bin, pad: &gst::Pad, caps: &gst::Caps) -> Result<(), String>
         }
         return result;
     }
-    for element in &chain {
-        let _ = element.sync_state_with_parent();
-    }
     Ok(())
+}
+
+/// GStreamer 1.22's tsdemux sends a sparse stream (subtitles, teletext)
+/// a gap event before its first segment; the muxer cannot place it ("GAP
+/// event outside segment", a GStreamer-CRITICAL in the aggregator). Such
+/// gaps are dropped: they say nothing a later one does not.
+fn drop_gaps_before_the_segment(pad: &gst::Pad) {
+    let segment_seen = std::sync::atomic::AtomicBool::new(false);
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        match event.type_() {
+            gst::EventType::Segment => {
+                segment_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                gst::PadProbeReturn::Remove
+            }
+            gst::EventType::Gap if !segment_seen.load(std::sync::atomic::Ordering::Relaxed) => {
+                // Taken and released here: a dropped event handed back
+                // empty is unreffed again by GStreamer (a CRITICAL).
+                info.data = None;
+                gst::PadProbeReturn::Handled
+            }
+            _ => gst::PadProbeReturn::Ok,
+        }
+    });
+}
+
+/// The PID of a tsdemux pad (`private_0_0044`: the program, then the PID
+/// in hex), for the muxer to keep: a receiver is set up by PID (a teletext
+/// decoder, a subtitle page). None for PIDs the muxer keeps for itself
+/// (the PAT, PMT, SCTE-35 and null PIDs) and for pads of other demuxers.
+fn input_pid(pad: &gst::Pad) -> Option<u16> {
+    let name = pad.name();
+    let hex = name.rsplit('_').next()?;
+    let pid = u16::from_str_radix(hex, 16)
+        .ok()
+        .filter(|_| hex.len() == 4)?;
+    (pid > 0x20 && pid < 0x1FFF && pid != SCTE35_PID).then_some(pid)
 }
 
 /// The parser that frames a demuxer's stream of `caps` for the MPEG-TS

@@ -26,8 +26,8 @@ pub use input::{
 };
 use languages::ORIGINAL_HOLD;
 pub use languages::{CAPTION_CHANNELS, Languages};
-pub use output::Output;
 use output::VideoParser;
+pub use output::{Output, SCTE35_PID};
 
 /// `value` as a launch line quotes a URL or a path: in double quotes, with
 /// `"` and `\` escaped, so that no value ends the quoting early.

@@ -54,6 +54,9 @@ impl VideoParser {
     }
 }
 
+/// The PID an MPEG-TS output carries SCTE-35 cues on (0x1F4).
+pub const SCTE35_PID: u16 = 500;
+
 /// The muxer that writes one output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Muxer {
@@ -69,7 +72,9 @@ impl Muxer {
             Muxer::Flv => format!("flvmux name={name} streamable=true"),
             // Seven packets per buffer: one UDP datagram each, as receivers expect.
             // SCTE-35 cues from an MPEG-TS input on PID 500 (0x1F4).
-            Muxer::MpegTs => format!("mpegtsmux name={name} alignment=7 scte-35-pid=500"),
+            Muxer::MpegTs => {
+                format!("mpegtsmux name={name} alignment=7 scte-35-pid={SCTE35_PID}")
+            }
             Muxer::Matroska => format!("matroskamux name={name}"),
             Muxer::Mp4 => format!("mp4mux name={name}"),
         }
