@@ -294,14 +294,7 @@ fn h265_passes_untouched_from_mpeg_ts_and_from_mp4() {
 
 /// The worker program on `input`: its exit status and what it printed on stderr.
 fn worker_stderr(input: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(program("stsdub-worker"))
-        .arg("--input")
-        .arg(input)
-        .args(["--sts-url", &dead_url(), "--output"])
-        .arg(scratch("refused.ts"))
-        .args(extra)
-        .output()
-        .expect("the worker runs");
+    let output = run_worker(input, &dead_url(), &scratch("refused.ts"), extra);
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -332,6 +325,19 @@ fn ts_with_audio(source: &Path, codec: &str, flags: &[&str], seconds: u32) -> Pa
 /// stamps' 90 kHz, doubled for the two files; nothing of EBU R37.
 const TS_AV_PRECISION_MS: f64 = 0.5;
 
+/// The worker program on `input` → `output` against the STS at `sts_url`,
+/// with `extra` arguments, run to its end.
+fn run_worker(input: &Path, sts_url: &str, output: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(program("stsdub-worker"))
+        .arg("--input")
+        .arg(input)
+        .args(["--sts-url", sts_url, "--output"])
+        .arg(output)
+        .args(extra)
+        .output()
+        .expect("the worker runs")
+}
+
 /// Broadcast audio in a file (DVB's MP2 and AAC in LATM, ATSC's AC-3 and
 /// E-AC-3): the worker probes it, decodes it and encodes AAC in front of
 /// stsdub. Every segment is dubbed, the slices are the input's, A/V at
@@ -349,13 +355,7 @@ fn broadcast_audio_codecs_in_a_file_are_dubbed_in_sync() {
     ] {
         let input = ts_with_audio(&marks, codec, flags, 20);
         let output = scratch(&format!("dubbed-from-{codec}{}.ts", flags.join("")));
-        let worker = std::process::Command::new(program("stsdub-worker"))
-            .arg("--input")
-            .arg(&input)
-            .args(["--sts-url", &sts.url, "--output"])
-            .arg(&output)
-            .output()
-            .expect("the worker runs");
+        let worker = run_worker(&input, &sts.url, &output, &[]);
         let (table, stderr) = (
             String::from_utf8_lossy(&worker.stdout),
             String::from_utf8_lossy(&worker.stderr),
@@ -451,20 +451,8 @@ fn the_output_audio_is_the_broadcast_codec_when_asked() {
     ] {
         let input = ts_with_audio(&marks, codec, &[], 20);
         let output = scratch(&format!("{codec}-out-{}.{extension}", languages.len()));
-        let worker = std::process::Command::new(program("stsdub-worker"))
-            .arg("--input")
-            .arg(&input)
-            .args([
-                "--sts-url",
-                &sts.url,
-                "--output-audio-codec",
-                codec,
-                "--output",
-            ])
-            .arg(&output)
-            .args(languages)
-            .output()
-            .expect("the worker runs");
+        let extra = [&["--output-audio-codec", codec][..], languages].concat();
+        let worker = run_worker(&input, &sts.url, &output, &extra);
         let stderr = String::from_utf8_lossy(&worker.stderr);
         assert!(worker.status.success(), "{codec}: {stderr}");
         let table = String::from_utf8_lossy(&worker.stdout);
@@ -510,19 +498,11 @@ fn the_output_audio_is_the_broadcast_codec_when_asked() {
             );
         }
     }
-    let flv = std::process::Command::new(program("stsdub-worker"))
-        .args([
-            "--input",
-            "x.ts",
-            "--output",
-            "x.flv",
-            "--output-audio-codec",
-            "ac3",
-        ])
-        .output()
-        .expect("the worker runs");
-    let stderr = String::from_utf8_lossy(&flv.stderr);
-    assert_eq!(flv.status.code(), Some(2), "{stderr}");
+    let (status, stderr) = worker_stderr(
+        &marks,
+        &["--output", "x.flv", "--output-audio-codec", "ac3"],
+    );
+    assert_eq!(status, Some(2), "{stderr}");
     assert!(
         stderr.contains("--output-audio-codec ac3: only MPEG-TS"),
         "{stderr}"
@@ -622,14 +602,7 @@ fn the_other_audio_track_is_carried_untouched_with_its_language() {
         ("by-index", &["--audio-track", "1"], 1, 0, "eng"),
     ] {
         let output = scratch(&format!("two-tracks-{name}.ts"));
-        let worker = std::process::Command::new(program("stsdub-worker"))
-            .arg("--input")
-            .arg(&input)
-            .args(["--sts-url", &sts.url, "--output"])
-            .arg(&output)
-            .args(extra)
-            .output()
-            .expect("the worker runs");
+        let worker = run_worker(&input, &sts.url, &output, extra);
         let stderr = String::from_utf8_lossy(&worker.stderr);
         assert!(worker.status.success(), "{name}: {stderr}");
         assert!(
@@ -655,6 +628,25 @@ fn the_other_audio_track_is_carried_untouched_with_its_language() {
     assert!(
         stderr.contains("--audio-track 2: the input has 2 audio track(s), 0 to 1"),
         "{stderr}"
+    );
+}
+
+/// Plays a pipeline that makes a test file to its end, within 60 s.
+#[track_caller]
+fn run_to_eos(pipeline: &gst::Element) {
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().expect("a bus");
+    let end = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(
+        matches!(
+            end.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{end:?}"
     );
 }
 
@@ -738,20 +730,7 @@ fn ts_with_subtitles() -> PathBuf {
         teletext.push_buffer(buffer).expect("queued");
     }
     teletext.end_of_stream().expect("queued");
-    let _ = pipeline.set_state(gst::State::Playing);
-    let bus = pipeline.bus().expect("a bus");
-    let end = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    assert!(
-        matches!(
-            end.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{end:?}"
-    );
+    run_to_eos(&pipeline);
     let location = output.to_string_lossy();
     for (pid, descriptors) in SUBTITLE_PIDS.iter().zip(SUBTITLE_DESCRIPTORS) {
         let pid = pid.to_string();
@@ -781,15 +760,25 @@ fn subtitle_packets(file: &Path, index: usize) -> Vec<(f64, String)> {
 
 /// Every packet's PTS (s) of `stream` (ffprobe's stream specifier).
 fn ffprobe_pts(file: &Path, stream: &str) -> Vec<f64> {
+    ffprobe_entries(file, stream, "packet=pts_time")
+        .iter()
+        .filter_map(|l| l.trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// ffprobe's `entries` of `stream` of `file`, a line each, empty ones left out.
+fn ffprobe_entries(file: &Path, stream: &str, entries: &str) -> Vec<String> {
     let output = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", stream])
-        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
         .arg(file)
         .output()
         .expect("ffprobe runs");
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -798,26 +787,32 @@ fn ffprobe_pts(file: &Path, stream: &str) -> Vec<f64> {
 /// byte, each at the same time from the first video frame as in the input
 /// (they wait for the video stsdub holds), on the input's PIDs and with
 /// the input's descriptors in every PMT (teletext pages, subtitle pages
-/// and languages).
+/// and languages); by the one-language worker and the multi-language one.
 #[test]
 fn dvb_subtitles_and_teletext_are_carried_byte_for_byte_in_step() {
     init();
     let input = ts_with_subtitles();
     let sts = EchoSts::start(&["--transform", "identity"]);
-    let output = scratch("dubbed-dvbsub-teletext.ts");
-    let worker = std::process::Command::new(program("stsdub-worker"))
-        .arg("--input")
-        .arg(&input)
-        .args(["--sts-url", &sts.url, "--output"])
-        .arg(&output)
-        .output()
-        .expect("the worker runs");
-    let stderr = String::from_utf8_lossy(&worker.stderr);
-    assert!(worker.status.success(), "{stderr}");
-    assert!(!stderr.contains("left out"), "{stderr}");
+    for (name, languages) in [
+        ("one", &[][..]),
+        ("es-fr", &["--target-languages", "es,fr"]),
+    ] {
+        let output = scratch(&format!("dubbed-dvbsub-teletext-{name}.ts"));
+        let worker = run_worker(&input, &sts.url, &output, languages);
+        let stderr = String::from_utf8_lossy(&worker.stderr);
+        assert!(worker.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("left out"), "{name}: {stderr}");
+        assert_subtitles_carried(&input, &output);
+    }
+}
+
+/// DVB subtitles and teletext of `input` in `output`: codecs, packets,
+/// times, PIDs, descriptors; the video untouched.
+#[track_caller]
+fn assert_subtitles_carried(input: &Path, output: &Path) {
     let kinds =
         |file: &Path| -> std::collections::BTreeSet<String> { codecs(file).into_iter().collect() };
-    let (kinds_in, kinds_out) = (kinds(&input), kinds(&output));
+    let (kinds_in, kinds_out) = (kinds(input), kinds(output));
     for codec in ["dvb_subtitle", "dvb_teletext"] {
         assert!(
             kinds_in.contains(codec),
@@ -827,8 +822,8 @@ fn dvb_subtitles_and_teletext_are_carried_byte_for_byte_in_step() {
     }
     for index in 0..2 {
         let (before, after) = (
-            subtitle_packets(&input, index),
-            subtitle_packets(&output, index),
+            subtitle_packets(input, index),
+            subtitle_packets(output, index),
         );
         eprintln!(
             "subtitle stream {index}: {} packets in, {} out",
@@ -845,13 +840,13 @@ fn dvb_subtitles_and_teletext_are_carried_byte_for_byte_in_step() {
         }
     }
     let pids: Vec<String> = SUBTITLE_PIDS.iter().map(|p| format!("{p:#x}")).collect();
-    assert_eq!(stream_pids(&input, "s"), pids, "the input's PIDs");
-    assert_eq!(stream_pids(&output, "s"), pids, "the input's PIDs, kept");
+    assert_eq!(stream_pids(input, "s"), pids, "the input's PIDs");
+    assert_eq!(stream_pids(output, "s"), pids, "the input's PIDs, kept");
     let es_info = |file: &Path| -> serde_json::Value {
         let dump = ts_pmt(&["dump", &file.to_string_lossy()]);
         serde_json::from_str(&dump).unwrap_or_else(|e| panic!("{e}: {dump}"))
     };
-    let (info_in, info_out) = (es_info(&input), es_info(&output));
+    let (info_in, info_out) = (es_info(input), es_info(output));
     for (pid, descriptors) in pids.iter().zip(SUBTITLE_DESCRIPTORS) {
         assert_eq!(
             info_in[pid],
@@ -863,24 +858,17 @@ fn dvb_subtitles_and_teletext_are_carried_byte_for_byte_in_step() {
             "{pid} described as in the input, in every PMT"
         );
     }
-    assert_video_untouched(&input, &output, VideoCodec::H264);
+    assert_video_untouched(input, output, VideoCodec::H264);
 }
 
 /// The PIDs of the streams of `kind` (ffprobe's stream specifier letter),
 /// each once (ffprobe lists a program's streams, then all streams).
 fn stream_pids(file: &Path, kind: &str) -> Vec<String> {
-    let output = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", kind])
-        .args(["-show_entries", "stream=id", "-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
+    ffprobe_entries(file, kind, "stream=id")
+        .into_iter()
         .fold(Vec::new(), |mut pids, pid| {
-            if !pids.iter().any(|p| p == pid) {
-                pids.push(pid.to_owned());
+            if !pids.contains(&pid) {
+                pids.push(pid);
             }
             pids
         })
@@ -1017,42 +1005,15 @@ fn ts_with_cues() -> PathBuf {
             gst::PadProbeReturn::Ok
         },
     );
-    let _ = pipeline.set_state(gst::State::Playing);
-    let bus = pipeline.bus().expect("a bus");
-    let end = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    assert!(
-        matches!(
-            end.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{end:?}"
-    );
+    run_to_eos(&pipeline);
     output
 }
 
 /// The index of the video frame of `file` whose timestamp is `seconds`
 /// (within half a frame at 25 fps); None when no frame is there.
 fn video_frame_at(file: &Path, seconds: f64) -> Option<usize> {
-    let output = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+    ffprobe_pts(file, "v:0")
+        .into_iter()
         .position(|pts| (pts - seconds).abs() < 0.02)
 }
 
@@ -1072,13 +1033,7 @@ fn scte35_cues_come_out_on_their_frames() {
     );
     let sts = EchoSts::start(&["--transform", "identity"]);
     let output = scratch("dubbed-scte35.ts");
-    let worker = std::process::Command::new(program("stsdub-worker"))
-        .arg("--input")
-        .arg(&input)
-        .args(["--sts-url", &sts.url, "--output"])
-        .arg(&output)
-        .output()
-        .expect("the worker runs");
+    let worker = run_worker(&input, &sts.url, &output, &[]);
     assert!(
         worker.status.success(),
         "{}",

@@ -135,7 +135,7 @@ pub fn carry_other_streams(pipeline: &gst::Element, output_carries_them: bool) {
                 if output_carries_them {
                     "the MPEG-TS muxer does not take it"
                 } else {
-                    "only an MPEG-TS output carries the input's other tracks"
+                    "only an MPEG-TS output (a file, SRT or UDP) carries the input's other tracks"
                 }
             );
         }

@@ -208,9 +208,7 @@ fn main() {
     };
     refuse_unsupported_streams(&pipeline, options.video_codec, audio_probed);
     pipeline::retime::attach(&pipeline);
-    if options.target_languages.is_none() {
-        tracks::carry_other_streams(&pipeline, output.carries_many_tracks());
-    }
+    tracks::carry_other_streams(&pipeline, output.carries_other_streams());
     stop_with_eos_on_ctrl_c(&pipeline);
     drain::end_rtsp_tracks_together(&pipeline, drain::RTSP_TRACKS_GRACE);
     if input.is_live() {

@@ -232,6 +232,13 @@ impl Output {
         }
     }
 
+    /// Whether the input's other elementary streams (other audio tracks,
+    /// subtitles, teletext) go into this output: an MPEG-TS one; an HLS
+    /// package holds only the renditions it writes.
+    pub fn carries_other_streams(&self) -> bool {
+        self.muxer() == Muxer::MpegTs && !matches!(self, Output::Hls(_))
+    }
+
     /// Whether one output carries every language (else one per language).
     pub fn carries_many_tracks(&self) -> bool {
         self.muxer().tracks_many()
