@@ -930,7 +930,8 @@ mod scte35 {
 }
 
 /// The splice_insert cues of `file`, as threefive (an independent SCTE-35
-/// parser) reads them: (event id, splice time in s on the file's PTS).
+/// parser) reads them: (event id, splice time in s on the file's PTS, its
+/// pts_adjustment added, as a splicer adds it).
 fn splice_cues(file: &Path) -> Vec<(u64, f64)> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python");
     let script = "import json, sys, threefive\n\
@@ -938,7 +939,8 @@ fn splice_cues(file: &Path) -> Vec<(u64, f64)> {
         def found(cue):\n\
         \x20   c = cue.command\n\
         \x20   if c.name == 'Splice Insert' and c.pts_time is not None:\n\
-        \x20       cues.append([c.splice_event_id, c.pts_time])\n\
+        \x20       at = (c.pts_time + cue.info_section.pts_adjustment) % (2**33 / 90000)\n\
+        \x20       cues.append([c.splice_event_id, at])\n\
         threefive.Stream(sys.argv[1]).decode(func=found)\n\
         print(json.dumps(cues))";
     let output = std::process::Command::new(python)

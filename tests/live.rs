@@ -1468,6 +1468,48 @@ fn live_srt_carries_the_other_audio_track_in_sync() {
     }
 }
 
+/// A contribution feed whose audio is AC-3 (ATSC), live over SRT: the
+/// worker decodes it and encodes AAC in front of stsdub as the demuxer
+/// announces it (a live stream cannot be probed first), dubs every
+/// segment, and keeps A/V as the same path without stsdub does, within
+/// the live tolerance.
+#[test]
+fn live_srt_ac3_audio_is_transcoded_dubbed_and_in_sync() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seconds = live_seconds();
+    let ts = remuxed(
+        &marks_sample(),
+        &format!("marks-{seconds}s-ac3.ts"),
+        &[
+            "-i", "{}", "-c:v", "copy", "-c:a", "ac3", "-b:a", "192k", "-f", "mpegts",
+        ],
+    );
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let (recording, plain) = (scratch("srt-ac3.ts"), scratch("srt-ac3-plain.ts"));
+    let statuses = std::thread::scope(|scope| {
+        scope.spawn(|| srt_to_srt(&ts, &["--without-stsdub".into()], &plain));
+        srt_to_srt(
+            &ts,
+            &[
+                "--sts-url".into(),
+                echo.url.clone(),
+                "--stream-id".into(),
+                "srt-ac3".into(),
+            ],
+            &recording,
+        )
+    });
+    assert!(statuses.len() >= 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    let kinds: std::collections::BTreeSet<String> = codecs(&recording).into_iter().collect();
+    assert!(
+        kinds.contains("h264") && kinds.contains("aac") && !kinds.contains("ac3"),
+        "the dub out as AAC: {kinds:?}"
+    );
+    assert_every_track_continuous(&recording, 1, seconds as f64 - 1.0);
+    assert_av_as_without_stsdub("ac3", &plain, &recording, 0);
+}
+
 /// The low-latency profile on the multi-language SRT worker, against an
 /// STS that answers in 700 ms.
 #[test]

@@ -115,7 +115,7 @@ pub fn carry_other_streams(pipeline: &gst::Element, output_carries_them: bool) {
     let Some(demuxer) = bin.by_name(DEMUXER) else {
         return;
     };
-    restore_private_descriptors(bin, &demuxer);
+    keep_private_descriptors(bin, &demuxer);
     let bin = bin.downgrade();
     // Connected after the launch line's own links, so it sees only the
     // pads those did not take.
@@ -144,7 +144,7 @@ pub fn carry_other_streams(pipeline: &gst::Element, output_carries_them: bool) {
 
 /// MPEG-TS in and out: the output's PMT describes the carried private
 /// streams (subtitles, teletext) as the input's did.
-fn restore_private_descriptors(bin: &gst::Bin, demuxer: &gst::Element) {
+fn keep_private_descriptors(bin: &gst::Bin, demuxer: &gst::Element) {
     let is = |element: &gst::Element, factory: &str| {
         element.factory().is_some_and(|f| f.name() == factory)
     };

@@ -31,7 +31,8 @@ use std::time::Instant;
 use gst::prelude::*;
 use stsdub_worker::pipeline;
 
-use stsdub_worker::{drain, packager, probe, signals, subtitles, tracks};
+use stsdub_worker::timing::Timing;
+use stsdub_worker::{drain, live_audio, packager, probe, signals, subtitles, tracks};
 /// How long the pipeline may take to reach NULL before the worker exits
 /// without it.
 const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -206,6 +207,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if input.is_live() {
+        live_audio::transcode_when_not_aac(&pipeline);
+    }
     refuse_unsupported_streams(&pipeline, options.video_codec, audio_probed);
     pipeline::retime::attach(&pipeline);
     tracks::carry_other_streams(&pipeline, output.carries_other_streams());
@@ -418,6 +422,10 @@ fn refuse_unsupported_streams(
             if audio_probed && audio {
                 return;
             }
+            // Taken already: a live input's audio that is transcoded.
+            if pad.is_linked() {
+                return;
+            }
             if let Some(why) = pipeline::unsupported_stream(&caps, video) {
                 let message = gst::message::Error::builder(gst::StreamError::CodecNotFound, &why)
                     .src(element)
@@ -425,83 +433,6 @@ fn refuse_unsupported_streams(
                 let _ = element.post_message(message);
             }
         });
-    }
-}
-
-/// Live figures, from pad probes: time from PLAYING to the first buffer
-/// reaching stsdub (the RTSP connect time on a live source), and how far
-/// behind its timestamp each audio buffer reaches the sink (end-to-end
-/// latency, to compare with the pipeline latency).
-#[derive(Clone, Default)]
-struct Timing {
-    first_buffer: std::sync::Arc<std::sync::Mutex<Option<std::time::Duration>>>,
-    sink_delay_ms: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
-}
-
-impl Timing {
-    fn attach(pipeline: &gst::Element) -> Self {
-        let timing = Self::default();
-        let Some(bin) = pipeline.downcast_ref::<gst::Bin>() else {
-            return timing;
-        };
-        let started = Instant::now();
-        if let Some(pad) = bin
-            .by_name("dub")
-            .and_then(|dub| dub.static_pad("audio_sink"))
-        {
-            let first = timing.first_buffer.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                if let Ok(mut first) = first.lock() {
-                    first.get_or_insert(started.elapsed());
-                }
-                gst::PadProbeReturn::Remove
-            });
-        }
-        if let Some(pad) = bin
-            .by_name("dub")
-            .and_then(|dub| dub.static_pad("audio_src"))
-        {
-            let delays = timing.sink_delay_ms.clone();
-            let element = bin.downgrade();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                let (Some(buffer), Some(bin)) = (info.buffer(), element.upgrade()) else {
-                    return gst::PadProbeReturn::Ok;
-                };
-                let now = bin.current_running_time();
-                if let (Some(now), Some(pts)) = (now, buffer.pts())
-                    && let Ok(mut delays) = delays.lock()
-                {
-                    delays.push((now.nseconds() as f64 - pts.nseconds() as f64) / 1e6);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-        timing
-    }
-
-    fn report(&self, pipeline: &gst::Element) {
-        let mut query = gst::query::Latency::new();
-        let live = pipeline.query(&mut query).then(|| query.result());
-        if let Some(first) = self.first_buffer.lock().ok().and_then(|f| *f) {
-            println!(
-                "connect: first audio buffer at stsdub {} ms after PLAYING",
-                first.as_millis()
-            );
-        }
-        let delays = self
-            .sink_delay_ms
-            .lock()
-            .map(|d| d.clone())
-            .unwrap_or_default();
-        if let (Some((true, min, _)), false) = (live, delays.is_empty()) {
-            let last = delays.iter().rev().take(50).copied().collect::<Vec<_>>();
-            let mean = last.iter().sum::<f64>() / last.len() as f64;
-            let latest = delays.iter().copied().fold(f64::MIN, f64::max);
-            println!(
-                "latency: pipeline {} ms; audio leaves stsdub up to {latest:.0} ms (mean of the last 50: {mean:.0} ms) after its timestamp, so it reaches the sink in time",
-                min.mseconds()
-            );
-        }
     }
 }
 
@@ -555,7 +486,10 @@ fn run(
                 break;
             }
             gst::MessageView::Warning(w) => {
-                eprintln!("worker: warning: {} ({:?})", w.error(), w.debug());
+                let debug = w.debug().map(|d| d.to_string()).unwrap_or_default();
+                if !live_audio::is_the_replaced_link(&debug) {
+                    eprintln!("worker: warning: {} ({debug})", w.error());
+                }
             }
             gst::MessageView::Element(e) => {
                 let Some(s) = e.structure() else { continue };

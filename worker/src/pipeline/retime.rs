@@ -145,7 +145,7 @@ fn take_off_encoder_delay(sink: &gst::Pad, delay: u64) {
 
 /// Drops the encoder's first frame and moves every later one back by its
 /// length.
-fn drop_encoder_priming(src: &gst::Pad) {
+pub(crate) fn drop_encoder_priming(src: &gst::Pad) {
     let shift: Mutex<Option<gst::ClockTime>> = Mutex::new(None);
     src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() else {
