@@ -1510,6 +1510,106 @@ fn live_srt_ac3_audio_is_transcoded_dubbed_and_in_sync() {
     assert_av_as_without_stsdub("ac3", &plain, &recording, 0);
 }
 
+/// Live SRT in → the worker → SRT out, the input with SCTE-35 cues, DVB
+/// subtitles and teletext (`marks_ts`): every cue comes out on its input
+/// frame (±1), as threefive reads it with its pts_adjustment, and the
+/// subtitle and teletext streams come out whole, in step with the video,
+/// on their PIDs and with their descriptors. ffmpeg carries neither cues
+/// nor teletext as they are, so the sender and the receiver here are
+/// GStreamer's: tsparse paced by the PCR into srtsink, srtsrc into a file.
+#[test]
+fn live_srt_keeps_cues_on_their_frames_and_carries_subtitles() {
+    use gst::prelude::*;
+    init();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seconds = live_seconds() as u32;
+    let cue_times = [seconds as u64 * 2 / 5, seconds as u64 * 7 / 10];
+    let input = marks_ts(seconds, &cue_times, true);
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let recording = scratch("srt-cues-subtitles.ts");
+    let _ = std::fs::remove_file(&recording);
+    let (port_in, port_out) = (free_udp_port(), free_udp_port());
+    let mut worker = worker_program(&[
+        "--input".into(),
+        format!("srt://127.0.0.1:{port_in}?mode=listener"),
+        "--output".into(),
+        format!("srt://127.0.0.1:{port_out}?mode=listener"),
+        "--sts-url".into(),
+        echo.url.clone(),
+        "--stream-id".into(),
+        "srt-cues".into(),
+    ]);
+    wait_for_udp_listener(port_in, Duration::from_secs(20));
+    wait_for_udp_listener(port_out, Duration::from_secs(20));
+    let launch = |line: String| {
+        gst::parse::launch(&line)
+            .expect("the launch line parses")
+            .downcast::<gst::Pipeline>()
+            .expect("a pipeline")
+    };
+    let receiver = launch(format!(
+        "srtsrc uri=\"srt://127.0.0.1:{port_out}?mode=caller\" ! filesink location={}",
+        recording.display()
+    ));
+    let _ = receiver.set_state(gst::State::Playing);
+    let sender = launch(format!(
+        "filesrc location={} ! tsparse set-timestamps=true alignment=7 \
+         ! srtsink uri=\"srt://127.0.0.1:{port_in}?mode=caller\" sync=true",
+        input.display()
+    ));
+    let _ = sender.set_state(gst::State::Playing);
+    let sent = sender.bus().expect("a bus").timed_pop_filtered(
+        gst::ClockTime::from_seconds(u64::from(seconds) + 30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    stop_within(&sender, STOP_LIMIT);
+    assert!(
+        matches!(
+            sent.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "the sender: {sent:?}"
+    );
+    let status = wait_exit(&mut worker.0, Duration::from_secs(90)).expect("the worker ends");
+    assert!(status.success(), "worker: {status}");
+    let statuses = table_statuses(&mut worker.0);
+    // The receiver (a caller) would reconnect for ever: stopped once the
+    // worker has closed its side.
+    stop_within(&receiver, STOP_LIMIT);
+    assert!(statuses.iter().all(|s| s == "dubbed"), "{statuses:?}");
+    let (cues_in, cues_out) = (splice_cues(&input), splice_cues(&recording));
+    eprintln!("cues in {cues_in:?}, out {cues_out:?}");
+    assert_eq!(
+        cues_in.iter().map(|c| c.0).collect::<Vec<_>>(),
+        cue_times,
+        "the input's cues"
+    );
+    assert_eq!(cues_out.len(), cues_in.len(), "every cue out: {cues_out:?}");
+    let frames_out = ffprobe_pts(&recording, "v:0");
+    for ((id, at_in), (_, at_out)) in cues_in.iter().zip(&cues_out) {
+        let frame_in = video_frame_at(&input, *at_in).expect("the cue's input frame");
+        let frame_out = nearest(&frames_out, *at_out);
+        eprintln!(
+            "cue {id}: input frame {frame_in}, output frame {frame_out} ({:.1} ms from it)",
+            (at_out - frames_out[frame_out]) * 1000.0
+        );
+        assert!(
+            frame_out.abs_diff(frame_in) <= 1,
+            "cue {id}: frame {frame_in} in, {frame_out} out"
+        );
+    }
+    assert_subtitles_carried(&input, &recording);
+}
+
+/// The index of the time in `times` nearest to `at`.
+fn nearest(times: &[f64], at: f64) -> usize {
+    times
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1 - at).abs().total_cmp(&(b.1 - at).abs()))
+        .map_or(0, |(index, _)| index)
+}
+
 /// The low-latency profile on the multi-language SRT worker, against an
 /// STS that answers in 700 ms.
 #[test]

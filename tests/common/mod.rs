@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use std::sync::Once;
 use std::time::Duration;
 
+mod broadcast;
 mod media;
 mod observe;
 mod run;
@@ -17,6 +18,8 @@ mod sts;
 mod watchdog;
 
 // Each test binary uses some of these, none all.
+#[allow(unused_imports)]
+pub use broadcast::*;
 #[allow(unused_imports)]
 pub use media::*;
 #[allow(unused_imports)]

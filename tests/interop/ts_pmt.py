@@ -50,16 +50,19 @@ def streams(section):
 
 
 def pmts(data):
-    """Yields (packet offset, section offset in it, section) of every PMT."""
+    """Yields (packet offset, section offset in it, section) of every PMT,
+    on the PID the first PAT names, before that PAT as well."""
+    packets = range(0, len(data) - PACKET + 1, PACKET)
     pmt_pid = None
-    for offset in range(0, len(data) - PACKET + 1, PACKET):
+    for offset in packets:
+        found = section_at(data[offset:offset + PACKET])
+        if found is not None and pid_of(data[offset:offset + PACKET]) == 0:
+            pmt_pid = ((found[1][10] & 0x1F) << 8) | found[1][11]
+            break
+    for offset in packets:
         packet = data[offset:offset + PACKET]
         found = section_at(packet)
-        if found is None:
-            continue
-        if pid_of(packet) == 0:
-            pmt_pid = ((found[1][10] & 0x1F) << 8) | found[1][11]
-        elif pid_of(packet) == pmt_pid and found[1][0] == 0x02:
+        if found is not None and pid_of(packet) == pmt_pid and found[1][0] == 0x02:
             yield offset, found[0], found[1]
 
 

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use gst::glib;
 use gst::prelude::*;
 
 const PACKET: usize = 188;
@@ -39,7 +40,9 @@ pub fn restore_private_descriptors(demuxer_sink: &gst::Pad, muxer_src: &gst::Pad
     sniff_input(demuxer_sink, Arc::clone(&found));
     let warned = std::sync::atomic::AtomicBool::new(false);
     let output_pmt_pid = Mutex::new(None);
-    let probe_types = gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST;
+    let probe_types = gst::PadProbeType::BUFFER
+        | gst::PadProbeType::BUFFER_LIST
+        | gst::PadProbeType::EVENT_DOWNSTREAM;
     muxer_src.add_probe(probe_types, move |_, info| {
         let streams = match found.lock() {
             Ok(streams) => streams.clone(),
@@ -74,10 +77,41 @@ pub fn restore_private_descriptors(demuxer_sink: &gst::Pad, muxer_src: &gst::Pad
                     std::ops::ControlFlow::Continue(Some(buffer))
                 });
             }
+            // The PAT and PMT the muxer also puts in its caps as
+            // `streamheader`, which srtsink sends first to every caller.
+            Some(gst::PadProbeData::Event(event)) => {
+                if let Some(caps) = with_streamheader(event, &mut rewrite) {
+                    *event = gst::event::Caps::new(&caps);
+                }
+            }
             _ => {}
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// The caps of a caps `event` with each of its `streamheader` buffers
+/// passed through `rewrite`; None for any other event or caps without.
+fn with_streamheader(
+    event: &gst::Event,
+    rewrite: &mut impl FnMut(&mut gst::Buffer),
+) -> Option<gst::Caps> {
+    let gst::EventView::Caps(caps) = event.view() else {
+        return None;
+    };
+    let mut caps = caps.caps_owned();
+    let structure = caps.make_mut().structure_mut(0)?;
+    let headers = structure.get::<gst::Array>("streamheader").ok()?;
+    let rewritten: Vec<glib::SendValue> = headers
+        .iter()
+        .filter_map(|value| value.get::<gst::Buffer>().ok())
+        .map(|mut buffer| {
+            rewrite(&mut buffer);
+            buffer.to_send_value()
+        })
+        .collect();
+    structure.set("streamheader", gst::Array::from_values(rewritten));
+    Some(caps)
 }
 
 /// Collects TS bytes on `pad` until the PMT is read (or [`SNIFF_LIMIT`]).
@@ -233,7 +267,10 @@ fn rewrite_pmts(ts: &mut [u8], wanted: &PrivateStreams, pmt_pid: &mut Option<u16
             *pmt_pid = first_program_pmt(section);
             continue;
         }
-        if *pmt_pid != Some(pid(packet)) || section.first() != Some(&PMT_TABLE) {
+        // A PMT before the first PAT (the muxer sends one when a stream
+        // joins) is known by its table id: no PES or other section starts so.
+        let known = pmt_pid.is_none_or(|p| p == pid(packet));
+        if !known || section.first() != Some(&PMT_TABLE) {
             continue;
         }
         all &= rewrite_pmt_packet(packet, wanted);
@@ -404,6 +441,12 @@ mod tests {
                 .iter()
                 .all(|b| *b == 0xFF)
         );
+        // A PMT before any PAT is rewritten too.
+        let mut alone = packet(0x20, &out_pmt);
+        let mut unknown = None;
+        assert!(rewrite_pmts(&mut alone, &wanted, &mut unknown));
+        let section = unit_start_section(&alone).expect("a section");
+        assert_eq!(streams(section).expect("a PMT")[2], (0x06, 0x151, TELETEXT));
         // Nothing to change: left as it is.
         let before = ts.clone();
         assert!(rewrite_pmts(&mut ts, &wanted, &mut pmt_pid));
