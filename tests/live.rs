@@ -1610,6 +1610,81 @@ fn nearest(times: &[f64], at: f64) -> usize {
         .map_or(0, |(index, _)| index)
 }
 
+/// Loudness live: the speech clip's first `live_seconds` s over SRT, the
+/// echo STS speaking 8 dB hotter with `loudness=target` and 10 dB quieter
+/// with `loudness=match`, side by side. Measured on the recordings with
+/// FFmpeg's ebur128 (BS.1770, true peak): target −23 ±1 LUFS at or under
+/// −1 dBTP; match within ±1 LU of the input's integrated loudness.
+#[test]
+fn live_srt_loudness_meets_its_target_and_matches_the_programme() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seconds = live_seconds();
+    let (clip, _) = speech_clip();
+    let ts = remuxed(
+        &clip,
+        &format!("speech-clip-{seconds}s.ts"),
+        &[
+            "-i",
+            "{}",
+            "-t",
+            &seconds.to_string(),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+        ],
+    );
+    let (hot, quiet) = (
+        EchoSts::start(&["--transform", "identity", "--gain-db", "8"]),
+        EchoSts::start(&["--transform", "identity", "--gain-db", "-10"]),
+    );
+    let (target, matched) = (
+        scratch("srt-loudness-target.ts"),
+        scratch("srt-loudness-match.ts"),
+    );
+    let args = |sts: &EchoSts, name: &str, mode: &str| -> Vec<String> {
+        vec![
+            "--sts-url".into(),
+            sts.url.clone(),
+            "--stream-id".into(),
+            name.into(),
+            "--stsdub-properties".into(),
+            format!("loudness={mode}"),
+        ]
+    };
+    let (match_args, target_args) = (
+        args(&quiet, "srt-match", "match"),
+        args(&hot, "srt-target", "target"),
+    );
+    let statuses = std::thread::scope(|scope| {
+        let matching = scope.spawn(|| srt_to_srt(&ts, &match_args, &matched));
+        let targeted = srt_to_srt(&ts, &target_args, &target);
+        [targeted, matching.join().expect("the match run")]
+    });
+    for run in &statuses {
+        assert!(
+            run.len() >= 3 && run.iter().all(|s| s == "dubbed"),
+            "{run:?}"
+        );
+    }
+    let (input, _) = ffmpeg_loudness(&ts, None);
+    let (target_i, target_peak) = ffmpeg_loudness(&target, None);
+    let (match_i, _) = ffmpeg_loudness(&matched, None);
+    eprintln!(
+        "input {input} LUFS; target (STS +8 dB) {target_i} LUFS, {target_peak} dBTP; \
+         match (STS -10 dB) {match_i} LUFS"
+    );
+    assert!(
+        (target_i + 23.0).abs() <= 1.0 + 0.1,
+        "target: {target_i} LUFS"
+    );
+    assert!(target_peak <= -1.0 + 0.1, "target: {target_peak} dBTP");
+    assert!(
+        (match_i - input).abs() <= 1.0 + 0.1,
+        "match: {match_i} LUFS, input {input}"
+    );
+}
+
 /// The low-latency profile on the multi-language SRT worker, against an
 /// STS that answers in 700 ms.
 #[test]

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -27,36 +26,6 @@ const STS_GAINS_DB: [&str; 2] = ["8", "-10"];
 const MIXES: [&str; 2] = ["original-volume=0", "original-volume=0.3"];
 /// FFmpeg's summary prints loudness and peak to 0.1.
 const METER_PRECISION: f64 = 0.1;
-
-/// Integrated loudness (LUFS) and true peak (dBTP) of `file`'s audio, or
-/// of its samples `window` (start, end) counted from the first.
-fn ffmpeg_loudness(file: &Path, window: Option<(u64, u64)>) -> (f64, f64) {
-    let filter = match window {
-        Some((start, end)) => {
-            format!("atrim=start_sample={start}:end_sample={end},ebur128=peak=true")
-        }
-        None => "ebur128=peak=true".to_owned(),
-    };
-    let output = Command::new("ffmpeg")
-        .args(["-nostats", "-hide_banner", "-i"])
-        .arg(file)
-        .args(["-map", "0:a:0", "-af", &filter, "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let log = String::from_utf8_lossy(&output.stderr);
-    let summary = log
-        .split("Summary:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("{log}"));
-    let value = |key: &str| -> f64 {
-        summary
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {summary}"))
-    };
-    (value("I:"), value("Peak:"))
-}
 
 struct Dubbed {
     run: Run,

@@ -578,3 +578,33 @@ pub fn webvtt_cues(files: &[PathBuf]) -> Vec<(f64, f64, String)> {
         .map(|(start, end, text)| (seconds(&start), seconds(&end), plain(&text)))
         .collect()
 }
+
+/// Integrated loudness (LUFS) and true peak (dBTP) of `file`'s audio, or
+/// of its samples `window` (start, end) counted from the first.
+pub fn ffmpeg_loudness(file: &Path, window: Option<(u64, u64)>) -> (f64, f64) {
+    let filter = match window {
+        Some((start, end)) => {
+            format!("atrim=start_sample={start}:end_sample={end},ebur128=peak=true")
+        }
+        None => "ebur128=peak=true".to_owned(),
+    };
+    let output = Command::new("ffmpeg")
+        .args(["-nostats", "-hide_banner", "-i"])
+        .arg(file)
+        .args(["-map", "0:a:0", "-af", &filter, "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let summary = log
+        .split("Summary:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{log}"));
+    let value = |key: &str| -> f64 {
+        summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {summary}"))
+    };
+    (value("I:"), value("Peak:"))
+}
