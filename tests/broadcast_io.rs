@@ -404,10 +404,9 @@ fn assert_sync_kept(codec: &str, input: &Path, output: &Path) {
 }
 
 /// The audio as long as the input's within one frame of its codec (the
-/// last, cut or padded). LATM: GStreamer 1.22's aacparse does not take
-/// the StreamMuxConfig of FFmpeg's first LATM frame and skips frames
-/// until the next, 20 frames on (FFmpeg repeats it every 20): those
-/// frames are lost before stsdub, and no more.
+/// last, cut or padded). LATM: GStreamer 1.22's aacparse keeps only the
+/// first LOAS frame of the first PES packet and drops the 20 after it:
+/// those frames are lost before stsdub, and no more.
 #[track_caller]
 fn assert_length_kept(codec: &str, flags: &[&str], input: &Path, output: &Path) {
     let (seconds_in, seconds_out) = (
