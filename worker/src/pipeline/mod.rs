@@ -13,6 +13,7 @@ mod audio_out;
 mod hls;
 mod input;
 mod languages;
+mod loas;
 mod output;
 pub mod retime;
 

@@ -9,12 +9,10 @@
 //!   everything after it would play 21.3 ms late at 48 kHz. MPEG-TS and FLV
 //!   cannot mark priming as MP4's edit list does: the frame is dropped and
 //!   the rest moved one frame earlier.
-//! - `aacparse` on LOAS/LATM (DVB's AAC) skips the frames that come before
-//!   the first StreamMuxConfig and gives the first frame it keeps the PES
-//!   packet's timestamp, which belongs to the first frame it skipped: the
-//!   audio would play early by the frames skipped (3 frames, 64 ms, on
-//!   FFmpeg's LATM). Each frame is stamped from its PES packet's timestamp
-//!   and the LOAS frames in front of it in that packet.
+//! - `aacparse` on LOAS/LATM (DVB's AAC) drops most of the first PES
+//!   packet and misstamps what it keeps: the LOAS is rewritten as ADTS in
+//!   front of it (`loas.rs`), which it parses whole and stamps from each
+//!   packet.
 //!
 //! Both act through pad probes on elements the launch line names
 //! ([`ENCODER_NAME`], [`LOAS_PARSER_NAME`]).
@@ -26,8 +24,7 @@
 //! so the first frame's priming takes the place of the samples taken off
 //! and every sample decoded plays at its own time.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use gst::prelude::*;
 
@@ -35,10 +32,6 @@ use gst::prelude::*;
 pub const ENCODER_NAME: &str = "audio_in_encoder";
 /// The launch line's name for the LOAS parser of a LATM input.
 pub const LOAS_PARSER_NAME: &str = "audio_in_loas";
-
-/// PES packets kept to place the parser's frames in (a frame never lies
-/// more than a few packets behind the newest).
-const PACKETS_KEPT: usize = 16;
 
 /// Attaches the corrections to the elements of `pipeline` that need them;
 /// a pipeline without a transcode is left as it is.
@@ -49,10 +42,11 @@ pub fn attach(pipeline: &gst::Element) {
     if let Some(src) = bin.by_name(ENCODER_NAME).and_then(|e| e.static_pad("src")) {
         drop_encoder_priming(&src);
     }
-    let parser = bin.by_name(LOAS_PARSER_NAME);
-    let pads = parser.map(|p| (p.static_pad("sink"), p.static_pad("src")));
-    if let Some((Some(sink), Some(src))) = pads {
-        stamp_loas_frames(&sink, &src);
+    if let Some(sink) = bin
+        .by_name(LOAS_PARSER_NAME)
+        .and_then(|p| p.static_pad("sink"))
+    {
+        super::loas::rewrite_as_adts(&sink);
     }
     for element in bin.iterate_recurse().into_iter().flatten() {
         let delay = element
@@ -169,119 +163,9 @@ pub(crate) fn drop_encoder_priming(src: &gst::Pad) {
     });
 }
 
-/// A PES packet as it entered the parser: where it starts in the stream
-/// (bytes), its timestamp and its bytes.
-struct Packet {
-    start: u64,
-    pts: gst::ClockTime,
-    bytes: gst::Buffer,
-}
-
-#[derive(Default)]
-struct Packets {
-    kept: VecDeque<Packet>,
-    /// Bytes that entered the parser since its last flush.
-    offset: u64,
-}
-
-fn stamp_loas_frames(sink: &gst::Pad, src: &gst::Pad) {
-    let packets = Arc::new(Mutex::new(Packets::default()));
-    let incoming = Arc::clone(&packets);
-    sink.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
-        move |_, info| {
-            let Ok(mut packets) = incoming.lock() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            match info.data.as_ref() {
-                Some(gst::PadProbeData::Buffer(buffer)) => {
-                    let start = packets.offset;
-                    packets.offset += buffer.size() as u64;
-                    if let Some(pts) = buffer.pts() {
-                        packets.kept.push_back(Packet {
-                            start,
-                            pts,
-                            bytes: buffer.clone(),
-                        });
-                        if packets.kept.len() > PACKETS_KEPT {
-                            packets.kept.pop_front();
-                        }
-                    }
-                }
-                Some(gst::PadProbeData::Event(event))
-                    if event.type_() == gst::EventType::FlushStop =>
-                {
-                    *packets = Packets::default();
-                }
-                _ => {}
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
-    src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let (Some(duration), offset) = (buffer.duration(), buffer.offset()) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let pts = packets
-            .lock()
-            .ok()
-            .and_then(|p| frame_pts(&p.kept, offset, duration));
-        if let Some(pts) = pts {
-            let b = buffer.make_mut();
-            b.set_pts(pts);
-            b.set_dts(pts);
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// The timestamp of the LOAS frame at stream byte `offset`: its packet's,
-/// plus a frame's `duration` for each frame before it in that packet. None
-/// when the packet is not kept or the frames do not lead to `offset`.
-fn frame_pts(
-    packets: &VecDeque<Packet>,
-    offset: u64,
-    duration: gst::ClockTime,
-) -> Option<gst::ClockTime> {
-    let packet = packets
-        .iter()
-        .rev()
-        .find(|p| p.start <= offset && offset < p.start + p.bytes.size() as u64)?;
-    let map = packet.bytes.map_readable().ok()?;
-    let before = loas_frames_before(map.as_slice(), (offset - packet.start) as usize)?;
-    Some(packet.pts + duration * before as u64)
-}
-
-/// How many whole LOAS frames (AudioSyncStream: an 11-bit sync word and a
-/// 13-bit length) lie in `bytes` before position `at`; None when a frame
-/// does not start exactly at `at`.
-fn loas_frames_before(bytes: &[u8], at: usize) -> Option<usize> {
-    let mut position = 0;
-    let mut frames = 0;
-    while position < at {
-        let header = bytes.get(position..position + 3)?;
-        if header[0] != 0x56 || header[1] & 0xE0 != 0xE0 {
-            return None;
-        }
-        let length = (usize::from(header[1] & 0x1F) << 8) | usize::from(header[2]);
-        position += 3 + length;
-        frames += 1;
-    }
-    (position == at).then_some(frames)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn loas_frame(payload: usize) -> Vec<u8> {
-        let mut frame = vec![0x56, 0xE0 | (payload >> 8) as u8, payload as u8];
-        frame.resize(3 + payload, 0);
-        frame
-    }
 
     #[test]
     fn an_encoders_delay_is_taken_off_its_first_samples_and_its_stamps() {
@@ -314,38 +198,5 @@ mod tests {
             ahead_of_delay(ms(10), 240, 48_000, 481, &mut to_take),
             Some((1, ms(0)))
         );
-    }
-
-    #[test]
-    fn frames_before_a_position_are_counted_from_their_headers() {
-        let bytes = [loas_frame(8), loas_frame(300), loas_frame(5)].concat();
-        assert_eq!(loas_frames_before(&bytes, 0), Some(0));
-        assert_eq!(loas_frames_before(&bytes, 11), Some(1));
-        assert_eq!(loas_frames_before(&bytes, 11 + 303), Some(2));
-        // Not the start of a frame, or not LOAS at all.
-        assert_eq!(loas_frames_before(&bytes, 12), None);
-        assert_eq!(loas_frames_before(&[0u8; 20], 5), None);
-    }
-
-    #[test]
-    fn a_frame_is_stamped_from_its_packet_and_the_frames_before_it() {
-        gst::init().expect("GStreamer initialises");
-        let bytes = [loas_frame(8), loas_frame(8), loas_frame(8), loas_frame(20)].concat();
-        let frame = gst::ClockTime::from_nseconds(21_333_333);
-        let packets: VecDeque<Packet> = [Packet {
-            start: 100,
-            pts: gst::ClockTime::from_seconds(1),
-            bytes: gst::Buffer::from_slice(bytes),
-        }]
-        .into();
-        assert_eq!(
-            frame_pts(&packets, 133, frame),
-            Some(gst::ClockTime::from_seconds(1) + frame * 3)
-        );
-        assert_eq!(
-            frame_pts(&packets, 100, frame),
-            Some(gst::ClockTime::from_seconds(1))
-        );
-        assert_eq!(frame_pts(&packets, 50, frame), None);
     }
 }
