@@ -281,7 +281,7 @@ mod tests {
     impl Writer {
         fn put(&mut self, count: u32, value: u32) {
             for i in (0..count).rev() {
-                if self.bits % 8 == 0 {
+                if self.bits.is_multiple_of(8) {
                     self.bytes.push(0);
                 }
                 let bit = ((value >> i) & 1) as u8;
