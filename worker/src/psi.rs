@@ -15,7 +15,7 @@
 //! `tracks.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -36,7 +36,9 @@ pub type PrivateStreams = BTreeMap<u16, Vec<u8>>;
 /// demuxer) and writes its private streams' descriptors into the PMT
 /// leaving `muxer_src`.
 pub fn restore_private_descriptors(demuxer_sink: &gst::Pad, muxer_src: &gst::Pad) {
-    let found: Arc<Mutex<Option<PrivateStreams>>> = Arc::default();
+    // Set once, by the demuxer's thread; read by the muxer's on every
+    // buffer without a lock or a copy.
+    let found: Arc<OnceLock<PrivateStreams>> = Arc::default();
     sniff_input(demuxer_sink, Arc::clone(&found));
     let warned = std::sync::atomic::AtomicBool::new(false);
     let output_pmt_pid = Mutex::new(None);
@@ -44,11 +46,7 @@ pub fn restore_private_descriptors(demuxer_sink: &gst::Pad, muxer_src: &gst::Pad
         | gst::PadProbeType::BUFFER_LIST
         | gst::PadProbeType::EVENT_DOWNSTREAM;
     muxer_src.add_probe(probe_types, move |_, info| {
-        let streams = match found.lock() {
-            Ok(streams) => streams.clone(),
-            Err(_) => return gst::PadProbeReturn::Ok,
-        };
-        let Some(streams) = streams.filter(|s| !s.is_empty()) else {
+        let Some(streams) = found.get().filter(|s| !s.is_empty()) else {
             return gst::PadProbeReturn::Ok;
         };
         let Ok(mut pmt_pid) = output_pmt_pid.lock() else {
@@ -58,7 +56,7 @@ pub fn restore_private_descriptors(demuxer_sink: &gst::Pad, muxer_src: &gst::Pad
             let whole = buffer
                 .make_mut()
                 .map_writable()
-                .map(|mut map| rewrite_pmts(map.as_mut_slice(), &streams, &mut pmt_pid));
+                .map(|mut map| rewrite_pmts(map.as_mut_slice(), streams, &mut pmt_pid));
             if matches!(whole, Ok(false))
                 && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
             {
@@ -115,7 +113,7 @@ fn with_streamheader(
 }
 
 /// Collects TS bytes on `pad` until the PMT is read (or [`SNIFF_LIMIT`]).
-fn sniff_input(pad: &gst::Pad, found: Arc<Mutex<Option<PrivateStreams>>>) {
+fn sniff_input(pad: &gst::Pad, found: Arc<OnceLock<PrivateStreams>>) {
     let reader = Mutex::new(PmtReader::default());
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else {
@@ -126,9 +124,7 @@ fn sniff_input(pad: &gst::Pad, found: Arc<Mutex<Option<PrivateStreams>>>) {
         };
         match reader.push(map.as_slice()) {
             Some(streams) => {
-                if let Ok(mut found) = found.lock() {
-                    *found = Some(streams);
-                }
+                let _ = found.set(streams);
                 gst::PadProbeReturn::Remove
             }
             None if reader.read > SNIFF_LIMIT => gst::PadProbeReturn::Remove,

@@ -92,33 +92,37 @@ fn ahead_of_delay(
 /// `sink` pad and stamps the rest `delay` samples earlier (again after a
 /// flush).
 fn take_off_encoder_delay(sink: &gst::Pad, delay: u64) {
-    let to_take = Mutex::new(delay);
+    // The samples still to take off, and the raw format (read from each
+    // caps event, not parsed again for every buffer).
+    let state: Mutex<(u64, Option<gst_audio::AudioInfo>)> = Mutex::new((delay, None));
     sink.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
-        move |pad, info| {
-            let Ok(mut to_take) = to_take.lock() else {
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let Ok(mut state) = state.lock() else {
                 return gst::PadProbeReturn::Ok;
             };
+            let (to_take, format) = &mut *state;
             let buffer = match info.data.as_mut() {
                 Some(gst::PadProbeData::Buffer(buffer)) => buffer,
-                Some(gst::PadProbeData::Event(event))
-                    if event.type_() == gst::EventType::FlushStop =>
-                {
-                    *to_take = delay;
+                Some(gst::PadProbeData::Event(event)) => {
+                    match event.view() {
+                        gst::EventView::FlushStop(_) => *to_take = delay,
+                        gst::EventView::Caps(caps) => {
+                            *format = gst_audio::AudioInfo::from_caps(caps.caps()).ok();
+                        }
+                        _ => {}
+                    }
                     return gst::PadProbeReturn::Ok;
                 }
                 _ => return gst::PadProbeReturn::Ok,
             };
-            let format = pad
-                .current_caps()
-                .and_then(|caps| gst_audio::AudioInfo::from_caps(&caps).ok());
-            let (Some(format), Some(pts)) = (format, buffer.pts()) else {
+            let (Some(format), Some(pts)) = (format.as_ref(), buffer.pts()) else {
                 return gst::PadProbeReturn::Ok;
             };
             let frame_bytes = format.bpf().max(1) as usize;
             let samples = (buffer.size() / frame_bytes) as u64;
             let rate = u64::from(format.rate());
-            let Some((cut, pts)) = ahead_of_delay(pts, samples, rate, delay, &mut to_take) else {
+            let Some((cut, pts)) = ahead_of_delay(pts, samples, rate, delay, to_take) else {
                 return gst::PadProbeReturn::Drop;
             };
             if cut > 0 {
