@@ -14,16 +14,32 @@ pub fn cc_count(frame_ns: u64) -> usize {
     count.clamp(1, 31) as usize
 }
 
-/// The triplets of one frame: `pairs` as 608 data of `field`, then DTVCC
-/// padding to `count` (the count A/53 fixes for the frame rate).
-pub fn cc_data(field: Field, pairs: &[[u8; 2]], count: usize) -> Vec<u8> {
+/// The triplets of one frame: `pairs` as 608 data of `field`, padded with
+/// 608 fillers to the two slots 608 takes (one a field), then the DTVCC
+/// triplets `dtvcc` (708), then DTVCC padding to `count` (the count A/53
+/// fixes for the frame rate). 608's slots are filled with 608 fillers,
+/// not DTVCC padding: that would end a 708 packet that goes on in the
+/// next frame.
+pub fn cc_data(field: Field, pairs: &[[u8; 2]], dtvcc: &[[u8; 3]], count: usize) -> Vec<u8> {
     let cc_type = if field == Field::ONE { 0 } else { 1 };
     let mut data = Vec::with_capacity(count * 3);
     for pair in pairs.iter().take(count) {
         // marker bits, cc_valid, cc_type.
         data.extend([0xF8 | 0x04 | cc_type, pair[0], pair[1]]);
     }
-    for _ in pairs.len().min(count)..count {
+    for filler_field in [0, 1]
+        .into_iter()
+        .skip(pairs.len())
+        .take(count.saturating_sub(pairs.len()))
+    {
+        // Not valid, 608 of either field.
+        data.extend([0xF8 | filler_field, 0x80, 0x80]);
+    }
+    let room = count - data.len() / 3;
+    for triplet in dtvcc.iter().take(room) {
+        data.extend(triplet);
+    }
+    for _ in data.len() / 3..count {
         // Not valid, DTVCC: padding.
         data.extend([0xFA, 0x00, 0x00]);
     }
@@ -303,10 +319,29 @@ mod tests {
     }
 
     #[test]
-    fn cc_data_is_our_pairs_then_padding() {
-        let data = cc_data(Field::ONE, &[[0x94, 0x20]], 3);
-        assert_eq!(data, [0xFC, 0x94, 0x20, 0xFA, 0, 0, 0xFA, 0, 0]);
-        assert_eq!(cc_data(Field::TWO, &[[1, 2]], 1), [0xFD, 1, 2]);
+    fn cc_data_is_our_pairs_then_fillers_then_padding() {
+        let data = cc_data(Field::ONE, &[[0x94, 0x20]], &[], 3);
+        assert_eq!(data, [0xFC, 0x94, 0x20, 0xF9, 0x80, 0x80, 0xFA, 0, 0]);
+        assert_eq!(cc_data(Field::TWO, &[[1, 2]], &[], 1), [0xFD, 1, 2]);
+    }
+
+    #[test]
+    fn dtvcc_triplets_follow_the_608_pairs_within_the_count() {
+        let dtvcc = [[0xFF, 0x02, 0x21], [0xFE, 0x41, 0x00], [0xFE, 0x42, 0x00]];
+        let data = cc_data(Field::ONE, &[[0x94, 0x20]], &dtvcc, 4);
+        assert_eq!(
+            data,
+            [
+                0xFC, 0x94, 0x20, 0xF9, 0x80, 0x80, 0xFF, 0x02, 0x21, 0xFE, 0x41, 0x00
+            ]
+        );
+        let data = cc_data(Field::ONE, &[], &dtvcc[..1], 4);
+        assert_eq!(
+            data,
+            [
+                0xF8, 0x80, 0x80, 0xF9, 0x80, 0x80, 0xFF, 0x02, 0x21, 0xFA, 0, 0
+            ]
+        );
     }
 
     #[test]
@@ -323,7 +358,7 @@ mod tests {
             unit(&[0x65, 9, 9]),
         ]
         .concat();
-        let nal = sei_nal(Codec::H264, &cc_data(Field::ONE, &[[0, 0]], 2));
+        let nal = sei_nal(Codec::H264, &cc_data(Field::ONE, &[[0, 0]], &[], 2));
         // The pair 00 00 followed by 0xFA is fine; 00 00 00 would not be.
         assert!(!nal.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 3));
         let out = insert(&au, Codec::H264, Framing::Length(4), &nal).expect("inserted");
@@ -357,7 +392,7 @@ mod tests {
     #[test]
     fn h265_slices_are_units_below_32_and_the_sei_is_a_prefix_sei() {
         let au = [0, 0, 0, 1, 0x40, 0x01, 5, 0, 0, 0, 1, 0x26, 0x01, 8];
-        let nal = sei_nal(Codec::H265, &cc_data(Field::ONE, &[], 1));
+        let nal = sei_nal(Codec::H265, &cc_data(Field::ONE, &[], &[], 1));
         assert_eq!(&nal[..2], &[0x4E, 0x01]);
         let out = insert(&au, Codec::H265, Framing::StartCodes, &nal).expect("inserted");
         assert!(out.ends_with(&[0, 0, 0, 1, 0x26, 0x01, 8]));

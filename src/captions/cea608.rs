@@ -138,7 +138,7 @@ fn code_for(letter: char, channel: Channel) -> (Code, bool) {
 
 /// A letter 608 has for one it has not: the same letter without its mark,
 /// or the punctuation it stands for.
-fn closest_letter(letter: char) -> Option<char> {
+pub(super) fn closest_letter(letter: char) -> Option<char> {
     const CLOSEST: &[(&str, char)] = &[
         ("āăą", 'a'),
         ("ĀĂĄ", 'A'),

@@ -13,5 +13,6 @@
 
 pub mod a53;
 pub mod cea608;
+pub mod cea708;
 pub mod layout;
 pub mod track;

@@ -3,7 +3,8 @@
 //! The captions' glue: each segment's words, once its outcome is known,
 //! become captions over its time on the output (`captions::layout`), and
 //! each video frame, as it leaves, carries its share of their 608 byte
-//! pairs in an SEI (`captions::track`, `captions::a53`). A video frame
+//! pairs and 708 packets in an SEI (`captions::track`, `captions::cea708`,
+//! `captions::a53`). A video frame
 //! leaves once the words of the next [`CAPTION_LEAD`] are known (a file),
 //! or at its render time at the latest (live, see `release.rs`): so the
 //! first caption of a segment can be loaded before the segment starts.
@@ -12,6 +13,7 @@ use super::category::CAT;
 use super::settings::{CaptionTextProperty, CaptionsProperty, Settings};
 use crate::captions::a53::{self, Codec, Framing};
 use crate::captions::cea608::CaptionChannel;
+use crate::captions::cea708::CaptionService;
 use crate::captions::layout;
 use crate::captions::track::CaptionTrack;
 use crate::sts::text::SegmentText;
@@ -25,7 +27,11 @@ const DEFAULT_FRAME_NS: u64 = 1_000_000_000 * 1001 / 30_000;
 
 /// The captions of the video output.
 pub(super) struct CaptionsOut {
-    track: CaptionTrack,
+    /// 608, on `caption-channel`'s CC (`captions=cea608|both`).
+    track: Option<CaptionTrack>,
+    /// 708, service number `caption-channel` (`captions=cea708|both`).
+    service: Option<CaptionService>,
+    channel: CaptionChannel,
     words: CaptionTextProperty,
     /// The video's codec and NAL framing, from its caps; None: not one we
     /// can carry captions in.
@@ -44,8 +50,17 @@ impl CaptionsOut {
             return None;
         }
         let channel = CaptionChannel::cc(settings.caption_channel)?;
+        let number = u8::try_from(settings.caption_channel).ok()?;
         Some(Self {
-            track: CaptionTrack::new(channel, settings.caption_style.into()),
+            track: settings
+                .captions
+                .has_608()
+                .then(|| CaptionTrack::new(channel, settings.caption_style.into())),
+            service: settings
+                .captions
+                .has_708()
+                .then(|| CaptionService::new(number)),
+            channel,
             words: settings.caption_text,
             format: None,
             frame_ns: DEFAULT_FRAME_NS,
@@ -67,7 +82,13 @@ impl CaptionsOut {
                 CaptionTextProperty::Translation => &text.translation,
                 CaptionTextProperty::Transcript => &text.transcript,
             };
-            self.track.add(layout::captions(words, start, duration));
+            let captions = layout::captions(words, start, duration);
+            if let Some(service) = &mut self.service {
+                service.add(captions.iter().cloned());
+            }
+            if let Some(track) = &mut self.track {
+                track.add(captions);
+            }
         }
         let end = gst::ClockTime::from_nseconds(start + duration);
         self.decided_until = Some(self.decided_until.map_or(end, |until| until.max(end)));
@@ -113,12 +134,27 @@ impl CaptionsOut {
             return buffer;
         };
         let duration = buffer.duration().map_or(self.frame_ns, |d| d.nseconds());
-        let pairs = self.track.frame(at.nseconds(), duration);
-        let cc_data = a53::cc_data(self.track.channel().field, &pairs, a53::cc_count(duration));
+        let count = a53::cc_count(duration);
+        let pairs = self
+            .track
+            .as_mut()
+            .map(|track| track.frame(at.nseconds(), duration))
+            .unwrap_or_default();
+        // 608 takes a pair a field (both fields' when a frame has room).
+        let room = count.saturating_sub(pairs.len().max(2));
+        let dtvcc = self
+            .service
+            .as_mut()
+            .map(|service| service.frame(at.nseconds(), room))
+            .unwrap_or_default();
+        let field = self.channel.field;
+        let cc_data = a53::cc_data(field, &pairs, &dtvcc, count);
         let nal = a53::sei_nal(codec, &cc_data);
-        let field = self.track.channel().field;
         let inserted = buffer.map_readable().ok().and_then(|map| {
             // The input's own captions of our field make way for ours.
+            if self.track.is_none() {
+                return a53::insert(map.as_slice(), codec, framing, &nal);
+            }
             let theirs = a53::without_field(map.as_slice(), codec, framing, field);
             a53::insert(
                 theirs.as_deref().unwrap_or(map.as_slice()),

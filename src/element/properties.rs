@@ -196,12 +196,12 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default(PROP_CAPTIONS, CaptionsProperty::Off)
             .nick("Captions")
-            .blurb("off, or cea608: each dubbed segment's words as CEA-608 pop-on captions (A/53 SEI) in the video frames its dub is heard with; H.264 and H.265, the slices untouched")
+            .blurb("off, cea608, cea708 or both: each dubbed segment's words as captions (A/53 SEI) in the video frames its dub is heard with: 608 pop-on or roll-up, a 708 service; H.264 and H.265, the slices untouched")
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder(PROP_CAPTION_CHANNEL)
             .nick("Caption channel")
-            .blurb("The 608 channel of the captions, 1 to 4 (CC1–CC4)")
+            .blurb("The captions' channel, 1 to 4: 608's CC1–CC4 and the 708 service number")
             .minimum(1)
             .maximum(4)
             .default_value(1)

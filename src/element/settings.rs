@@ -203,6 +203,26 @@ pub enum CaptionsProperty {
         nick = "cea608"
     )]
     Cea608 = 1,
+    #[enum_value(
+        name = "CEA-708: a caption service (number caption-channel) in the video's SEI, shown at its start",
+        nick = "cea708"
+    )]
+    Cea708 = 2,
+    #[enum_value(
+        name = "Both: 608 on CCn and 708 service n (n = caption-channel) in the same frames",
+        nick = "both"
+    )]
+    Both = 3,
+}
+
+impl CaptionsProperty {
+    pub(super) fn has_608(self) -> bool {
+        matches!(self, Self::Cea608 | Self::Both)
+    }
+
+    pub(super) fn has_708(self) -> bool {
+        matches!(self, Self::Cea708 | Self::Both)
+    }
 }
 
 /// Which words the captions show (the `caption-text` property).

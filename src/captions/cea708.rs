@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! One CEA-708 caption service: each caption is written into a hidden
+//! window and shown whole at its start, then deleted at its end, with
+//! cea708-types' codes and packets. 708 carries 20 times 608's data, so a
+//! caption is written in the frame it starts in: nothing has to be loaded
+//! ahead: a two-row caption takes three frames at 29.97 fps.
+
+use std::collections::VecDeque;
+
+use cea708_types::tables::{Anchor, Code, DefineWindowArgs, SetPenLocationArgs, WindowBits};
+use cea708_types::{DTVCCPacket, Service};
+
+use super::layout::{ROW_LETTERS, TimedCaption};
+
+/// The one window of the service (window 0).
+const WINDOW: WindowBits = WindowBits::ZERO;
+/// A DTVCC packet of one service block: header, block header, 31 bytes.
+const MAX_PACKET: usize = 33;
+
+/// A cc_data triplet (marker, cc_valid and cc_type; two bytes).
+pub type Triplet = [u8; 3];
+
+/// The captions of one 708 service and the triplets still to send.
+pub struct CaptionService {
+    number: u8,
+    waiting: VecDeque<TimedCaption>,
+    /// The end of the caption on screen.
+    showing_until: Option<u64>,
+    /// Triplets not sent yet, in order (a packet may span frames).
+    queued: VecDeque<Triplet>,
+    sequence: u8,
+    substituted: usize,
+}
+
+impl CaptionService {
+    /// Service `number` (1–63; 1 is the primary caption service).
+    pub fn new(number: u8) -> Self {
+        Self {
+            number: number.clamp(1, 63),
+            waiting: VecDeque::new(),
+            showing_until: None,
+            queued: VecDeque::new(),
+            sequence: 0,
+            substituted: 0,
+        }
+    }
+
+    pub fn number(&self) -> u8 {
+        self.number
+    }
+
+    /// Adds captions that start after every one added before.
+    pub fn add(&mut self, captions: impl IntoIterator<Item = TimedCaption>) {
+        self.waiting.extend(captions);
+    }
+
+    /// Letters 708 could not show as such, so far.
+    pub fn substituted(&self) -> usize {
+        self.substituted
+    }
+
+    /// The triplets of the frame at running time `at`: at most `room`
+    /// (what the frame rate leaves after 608's pairs); the rest wait for
+    /// the next frames.
+    pub fn frame(&mut self, at: u64, room: usize) -> Vec<Triplet> {
+        self.queue_due(at);
+        let count = room.min(self.queued.len());
+        self.queued.drain(..count).collect()
+    }
+
+    /// Queues the codes due at `at`: the next caption, or an erase at the
+    /// end of the one shown.
+    fn queue_due(&mut self, at: u64) {
+        if let Some(next) = self.waiting.pop_front_if(|c| c.start <= at) {
+            // A caption known late (its end passed) is skipped, not shown
+            // out of its time.
+            if next.end > at {
+                let codes = self.show_codes(&next.rows);
+                self.queue_codes(&codes);
+                self.showing_until = Some(next.end);
+            }
+        } else if self.showing_until.is_some_and(|end| end <= at)
+            && self.waiting.front().is_none_or(|next| next.start > at)
+        {
+            self.queue_codes(&[Code::DeleteWindows(WINDOW)]);
+            self.showing_until = None;
+        }
+    }
+
+    /// Window 0 defined hidden (rows at the bottom, centred), cleared,
+    /// each row centred in it, then toggled into view: a decoder shows it
+    /// whole.
+    fn show_codes(&mut self, rows: &[String]) -> Vec<Code> {
+        let rows: Vec<&String> = rows.iter().take(2).collect();
+        let window = DefineWindowArgs::new(
+            0,
+            0,
+            Anchor::BottomMiddle,
+            true,
+            90,
+            50,
+            rows.len().saturating_sub(1) as u8,
+            (ROW_LETTERS - 1) as u8,
+            true,
+            true,
+            false,
+            1,
+            1,
+        );
+        let mut codes = vec![Code::DefineWindow(window), Code::ClearWindows(WINDOW)];
+        for (row, text) in rows.iter().enumerate() {
+            let letters = text.chars().count().min(ROW_LETTERS);
+            let column = ((ROW_LETTERS - letters) / 2) as u8;
+            codes.push(Code::SetPenLocation(SetPenLocationArgs::new(
+                row as u8, column,
+            )));
+            for letter in text.chars().take(ROW_LETTERS) {
+                let (code, substituted) = code_for(letter);
+                codes.push(code);
+                self.substituted += usize::from(substituted);
+            }
+        }
+        // Toggle, not Display: the window was just defined hidden, so both
+        // show it, and GStreamer 1.22's decoder shows it only on a toggle.
+        codes.push(Code::ToggleWindows(WINDOW));
+        codes
+    }
+
+    /// `codes` as service blocks (at most 31 bytes each), one a DTVCC
+    /// packet (a decoder may read only a packet's first block: GStreamer
+    /// 1.22's does), queued as triplets.
+    fn queue_codes(&mut self, codes: &[Code]) {
+        let mut block = Service::new(self.number);
+        for code in codes {
+            if block.push_code(code).is_err() {
+                let full = std::mem::replace(&mut block, Service::new(self.number));
+                self.queue_block(full);
+                // One code always fits an empty block.
+                let _ = block.push_code(code);
+            }
+        }
+        self.queue_block(block);
+    }
+
+    fn queue_block(&mut self, block: Service) {
+        let mut packet = DTVCCPacket::new(self.sequence);
+        if !block.is_empty() && packet.push_service(block).is_ok() {
+            self.queue_packet(packet);
+        }
+    }
+
+    fn queue_packet(&mut self, packet: DTVCCPacket) {
+        let mut bytes = Vec::with_capacity(MAX_PACKET);
+        if packet.write(&mut bytes).is_ok() {
+            self.queued.extend(triplets(&bytes));
+            self.sequence = (self.sequence + 1) % 4;
+        }
+    }
+}
+
+/// A packet's bytes as cc_data triplets: the first pair starts the packet
+/// (cc_type 3), the rest continue it (cc_type 2); all valid.
+fn triplets(packet: &[u8]) -> Vec<Triplet> {
+    packet
+        .chunks(2)
+        .enumerate()
+        .map(|(index, pair)| {
+            let marker = if index == 0 { 0xFF } else { 0xFE };
+            [marker, pair[0], pair.get(1).copied().unwrap_or(0)]
+        })
+        .collect()
+}
+
+/// The code for `letter`, or its closest one (true) when 708's sets lack
+/// it. Never nothing: an unknown letter shows as '?'.
+fn code_for(letter: char) -> (Code, bool) {
+    if let Some(code) = Code::from_char(letter) {
+        return (code, false);
+    }
+    let code = super::cea608::closest_letter(letter)
+        .and_then(Code::from_char)
+        .unwrap_or(Code::QuestionMark);
+    (code, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cea708_types::CCDataParser;
+
+    fn caption(start_ms: u64, end_ms: u64, rows: &[&str]) -> TimedCaption {
+        TimedCaption {
+            start: start_ms * 1_000_000,
+            end: end_ms * 1_000_000,
+            rows: rows.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    /// The codes of service `number` in `triplets`, read with the crate's
+    /// own parser (a cc_data header in front).
+    fn codes(triplets: &[Triplet], number: u8) -> Vec<Code> {
+        let mut parser = CCDataParser::new();
+        let mut out = Vec::new();
+        for frame in triplets.chunks(31) {
+            let mut data = vec![0x40 | frame.len() as u8, 0xFF];
+            data.extend(frame.iter().flatten());
+            parser.push(&data).unwrap();
+            while let Some(packet) = parser.pop_packet() {
+                for service in packet.services() {
+                    if service.number() == number {
+                        out.extend(service.codes().iter().cloned());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn text(codes: &[Code]) -> String {
+        codes.iter().filter_map(|c| c.char()).collect()
+    }
+
+    #[test]
+    fn a_caption_is_written_hidden_and_shown_in_the_frame_it_starts() {
+        let mut service = CaptionService::new(2);
+        service.add([caption(
+            1_000,
+            3_000,
+            &["Buenas noches,", "señoras y señores"],
+        )]);
+        assert!(service.frame(960_000_000, 18).is_empty());
+        let mut triplets = service.frame(1_000_000_000, 18);
+        assert_eq!(triplets.len(), 18, "as much as the frame takes");
+        triplets.extend(service.frame(1_033_000_000, 18));
+        assert!(
+            triplets.len() < 36,
+            "in two frames at 29.97 fps: {}",
+            triplets.len()
+        );
+        let codes = codes(&triplets, 2);
+        assert!(matches!(codes.first(), Some(Code::DefineWindow(w)) if !w.visible));
+        assert_eq!(codes.last(), Some(&Code::ToggleWindows(WINDOW)));
+        assert_eq!(text(&codes), "Buenas noches,señoras y señores");
+        assert_eq!(service.substituted(), 0);
+        assert!(service.frame(2_000_000_000, 18).is_empty());
+        let end = codes_at(&mut service, 3_000_000_000);
+        assert_eq!(end, [Code::DeleteWindows(WINDOW)]);
+    }
+
+    fn codes_at(service: &mut CaptionService, at: u64) -> Vec<Code> {
+        let number = service.number();
+        codes(&service.frame(at, 31), number)
+    }
+
+    #[test]
+    fn back_to_back_captions_replace_each_other_without_a_delete() {
+        let mut service = CaptionService::new(1);
+        service.add([caption(0, 1_000, &["uno"]), caption(1_000, 2_000, &["dos"])]);
+        assert_eq!(text(&codes_at(&mut service, 0)), "uno");
+        let second = codes_at(&mut service, 1_000_000_000);
+        assert_eq!(text(&second), "dos");
+        assert!(!second.contains(&Code::DeleteWindows(WINDOW)));
+    }
+
+    #[test]
+    fn letters_708_lacks_become_their_closest_and_are_counted() {
+        let mut service = CaptionService::new(1);
+        service.add([caption(0, 1_000, &["Łódź ça"])]);
+        assert_eq!(text(&codes_at(&mut service, 0)), "Lódz ça");
+        assert_eq!(service.substituted(), 2);
+    }
+
+    #[test]
+    fn a_full_caption_spans_frames_in_packets_numbered_in_turn() {
+        let mut service = CaptionService::new(1);
+        let long = "x".repeat(32);
+        service.add([
+            caption(0, 1_000, &[&long, &long]),
+            caption(1_000, 2_000, &[&long, &long]),
+        ]);
+        let mut all = Vec::new();
+        for frame in 0..50u64 {
+            let triplets = service.frame(frame * 40_000_000, 22);
+            assert!(triplets.len() <= 22);
+            all.extend(triplets);
+        }
+        assert_eq!(text(&codes(&all, 1)), long.repeat(4));
+        let starts: Vec<u8> = all
+            .iter()
+            .filter(|t| t[0] == 0xFF)
+            .map(|t| t[1] >> 6)
+            .collect();
+        assert!(starts.len() >= 2);
+        assert!(
+            starts.windows(2).all(|w| w[1] == (w[0] + 1) % 4),
+            "{starts:?}"
+        );
+    }
+}
