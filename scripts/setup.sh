@@ -17,9 +17,11 @@ PACKAGES=(
 # The test suite also checks the alert rules with promtool (Debian ships it
 # in the prometheus package; no server is started here),
 # makes its speech set with a second synthesizer beside espeak-ng (flite),
-# and plays the HLS output in a real browser player (hls.js in Debian's
-# headless chromium, driven by puppeteer-core, which brings no browser).
-[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus flite chromium)
+# plays the HLS output in a real browser player (hls.js in Debian's
+# headless chromium, driven by puppeteer-core, which brings no browser),
+# and reads the 708 captions GStreamer's cc708overlay draws with tesseract
+# (OCR, with the echo's languages).
+[ "${1:-}" = "--tests" ] && PACKAGES+=(prometheus flite chromium tesseract-ocr tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gst::prelude::*;
+
 use common::*;
 use stsdub_worker::pipeline::{self, Input, Languages, Output, VideoCodec};
 
@@ -505,4 +507,309 @@ fn roll_up_types_every_caption_from_its_start() {
     }
     eprintln!("roll-up: first row on screen − caption start (ms): {offsets_ms:?}");
     assert!(offsets_ms.len() >= run.segments.len());
+}
+
+/// What a viewer of 708 service `service` sees in `file` (Matroska):
+/// GStreamer's own 708 decoder (cc708overlay, fed by ccextractor) draws
+/// the captions on the decoded frames. The frames are enlarged to
+/// 1280×960 before it draws on them, so that it draws letters large
+/// enough to read. Kept: the frames shown in one of `windows` (s, on the
+/// file's timeline), each as the whiteness of its bottom third, where
+/// the captions are.
+fn cc708_viewed(
+    file: &Path,
+    codec: VideoCodec,
+    service: u32,
+    windows: &[(f64, f64)],
+) -> Vec<(gst::ClockTime, Vec<u8>)> {
+    let (parse, decode) = match codec {
+        VideoCodec::H264 => ("h264parse", "avdec_h264"),
+        VideoCodec::H265 => ("h265parse", "avdec_h265"),
+    };
+    let description = format!(
+        "filesrc location={} ! matroskademux ! {parse} ! ccextractor name=e \
+         e.src ! queue ! {decode} ! videoscale ! \
+         video/x-raw,width=1280,height=960 ! queue ! \
+         cc708overlay name=o service-number={service} \
+         font-desc=\"Sans 36\" ! video/x-raw ! videoconvert ! video/x-raw,format=RGB ! \
+         appsink name=sink sync=true e.caption ! queue ! o.cc_sink",
+        file.display()
+    );
+    let shown_in = |from: gst::ClockTime, to: gst::ClockTime| {
+        windows.iter().any(|(start, end)| {
+            from.nseconds() as f64 / 1e9 <= *end && to.nseconds() as f64 / 1e9 > *start
+        })
+    };
+    pull_frames(&description, &shown_in)
+        .into_iter()
+        .map(|frame| (frame.pts, frame.letters_as_pgm(1)))
+        .collect()
+}
+
+/// The text tesseract reads in the frame of `viewed` shown at `at` (s),
+/// or nothing before the first frame.
+fn seen_at(viewed: &[(gst::ClockTime, Vec<u8>)], at: f64, image: &Path) -> String {
+    let at = gst::ClockTime::from_nseconds((at * 1e9).round().max(0.0) as u64);
+    let Some((_, pgm)) = viewed.iter().take_while(|(pts, _)| *pts <= at).last() else {
+        return String::new();
+    };
+    std::fs::write(image, pgm).expect("write the frame");
+    ocr(image)
+}
+
+struct RgbFrame {
+    pts: gst::ClockTime,
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl RgbFrame {
+    /// A PGM of the bottom third, `scale` times enlarged (bilinear), of how white each pixel
+    /// is, dark on light, from its lowest channel. The caption's letters
+    /// come out dark, their black box and the test picture's saturated
+    /// colours and greys light.
+    fn letters_as_pgm(&self, scale: usize) -> Vec<u8> {
+        let whiteness = |x: usize, y: usize| {
+            let at = (y.min(self.height - 1) * self.width + x.min(self.width - 1)) * 3;
+            let lowest = f64::from(*self.rgb[at..at + 3].iter().min().unwrap_or(&0));
+            // The picture's greys (up to 50 %) count as not white at all.
+            ((lowest - 130.0) / 100.0).clamp(0.0, 1.0) * 255.0
+        };
+        // The captions' rows sit in the bottom third.
+        let top = self.height * 2 / 3;
+        let (width, height) = (self.width * scale, (self.height - top) * scale);
+        let mut pgm = format!("P5\n{width} {height}\n255\n").into_bytes();
+        for y in top * scale..top * scale + height {
+            let fy = (y as f64 + 0.5) / scale as f64 - 0.5;
+            let (y0, wy) = (fy.max(0.0).floor() as usize, fy.max(0.0).fract());
+            for x in 0..width {
+                let fx = (x as f64 + 0.5) / scale as f64 - 0.5;
+                let (x0, wx) = (fx.max(0.0).floor() as usize, fx.max(0.0).fract());
+                let top = whiteness(x0, y0) * (1.0 - wx) + whiteness(x0 + 1, y0) * wx;
+                let bottom = whiteness(x0, y0 + 1) * (1.0 - wx) + whiteness(x0 + 1, y0 + 1) * wx;
+                let white = top * (1.0 - wy) + bottom * wy;
+                pgm.push(255 - white.round() as u8);
+            }
+        }
+        pgm
+    }
+}
+
+/// The RGB frames that reach the appsink `sink` of `description` and
+/// that `keep` (from, to) wants. The caption data waits at the overlay `o` until the video's caps are
+/// set there: the overlay places what it draws by the video's size, and
+/// would put captions decoded before it knows that off the picture.
+fn pull_frames(
+    description: &str,
+    keep: &dyn Fn(gst::ClockTime, gst::ClockTime) -> bool,
+) -> Vec<RgbFrame> {
+    let pipeline = gst::parse::launch(description)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let overlay = pipeline.by_name("o").expect("the overlay");
+    let cc_sink = overlay.static_pad("cc_sink").expect("cc_sink");
+    let held = cc_sink.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+        gst::PadProbeReturn::Ok
+    });
+    let held = std::sync::Mutex::new(held);
+    let cc = cc_sink.clone();
+    overlay.static_pad("src").expect("src").add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if info
+                .event()
+                .is_some_and(|e| e.type_() == gst::EventType::Caps)
+            {
+                if let Some(id) = held.lock().ok().and_then(|mut held| held.take()) {
+                    cc.remove_probe(id);
+                }
+                return gst::PadProbeReturn::Remove;
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    let sink = pipeline
+        .by_name("sink")
+        .and_downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let mut frames = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            continue;
+        };
+        let pts = buffer.pts().expect("pts");
+        if !keep(pts, pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO)) {
+            continue;
+        }
+        let structure = caps.structure(0).expect("caps");
+        let (width, height) = (
+            structure.get::<i32>("width").expect("width") as usize,
+            structure.get::<i32>("height").expect("height") as usize,
+        );
+        let map = buffer.map_readable().expect("readable");
+        // RGB rows are padded to 4 bytes.
+        let stride = (width * 3).div_ceil(4) * 4;
+        let rgb = (0..height)
+            .flat_map(|row| map[row * stride..row * stride + width * 3].to_vec())
+            .collect();
+        frames.push(RgbFrame {
+            pts,
+            width,
+            height,
+            rgb,
+        });
+    }
+    let errors = pipeline
+        .bus()
+        .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(errors.is_none(), "{errors:?}");
+    frames
+}
+
+/// The text tesseract reads in `image` (the echo's languages), one line.
+fn ocr(image: &Path) -> String {
+    let output = std::process::Command::new("tesseract")
+        .arg(image)
+        .args(["-", "-l", "deu+fra+spa", "--psm", "6"])
+        .output()
+        .expect("tesseract (setup.sh --tests installs it)");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How alike two texts are: 1 − edit distance / the longer's length.
+fn likeness(a: &str, b: &str) -> f64 {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    1.0 - row[b.len()] as f64 / a.len().max(b.len()).max(1) as f64
+}
+
+/// `captions=cea708` (and `both`): every segment's words as 708 service
+/// `caption-channel`, read back by a second independent reader, GStreamer's
+/// cc708overlay, through OCR: each caption on screen 250 ms after its
+/// segment's start with its accents, not in the frame before it, for
+/// H.264 and H.265 at 25 and 29.97 fps, the slices untouched. With `both`,
+/// ffmpeg's 608 decoder reads the same words on CC1.
+#[test]
+fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
+    let x265 = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error",
+    ];
+    let h264 = ["-c:v", "libx264", "-preset", "ultrafast"];
+    let cases: [(&str, &[&str], VideoCodec, &str, f64, u32); 4] = [
+        ("h264-25", &h264, VideoCodec::H264, "25", 0.04, 1),
+        (
+            "h264-2997",
+            &h264,
+            VideoCodec::H264,
+            "30000/1001",
+            1.001 / 30.0,
+            3,
+        ),
+        ("h265-25", &x265, VideoCodec::H265, "25", 0.04, 2),
+        (
+            "h265-2997",
+            &x265,
+            VideoCodec::H265,
+            "30000/1001",
+            1.001 / 30.0,
+            1,
+        ),
+    ];
+    let mut table = Vec::new();
+    for (name, encoder, codec, rate, frame_s, service) in cases {
+        let input = reencoded(&format!("sample-{name}-20s.mkv"), encoder, rate);
+        let output = scratch(&format!("captions-708-{name}.mkv"));
+        let captions = if name == "h264-25" { "both" } else { "cea708" };
+        let sts = EchoSts::start(&[]);
+        let description = pipeline::worker_for(
+            &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+            codec,
+            &format!(
+                "sts-url={} captions={captions} caption-channel={service}",
+                sts.url
+            ),
+            &Output::from_uri(&output.to_string_lossy()),
+        );
+        let run = run_pipeline(&description, RUN_LIMIT);
+        assert!(run.eos && run.errors.is_empty(), "{run:?}");
+        let mut captions_shown = Vec::new();
+        for segment in &run.segments {
+            let words = segment.get::<String>("translated-text").expect("words");
+            let pts = segment.get::<u64>("pts").expect("pts");
+            let duration = segment.get::<u64>("duration-ms").expect("duration") * 1_000_000;
+            captions_shown.extend(gststsdub::captions::layout::captions(&words, pts, duration));
+        }
+        let windows: Vec<(f64, f64)> = captions_shown
+            .iter()
+            .map(|c| c.start as f64 / 1e9)
+            .map(|start| (start - 2.0 * frame_s, start + 0.26))
+            .collect();
+        let viewed = cc708_viewed(&output, codec, service, &windows);
+        let image = scratch(&format!("captions-708-{name}.pgm"));
+        for (index, caption) in captions_shown.iter().enumerate() {
+            let text = caption.rows.join(" ");
+            let start = caption.start as f64 / 1e9;
+            // The last frame wholly before the dub must not show it.
+            let before = seen_at(&viewed, start - frame_s - 0.002, &image);
+            assert!(
+                likeness(&text, &before) < 0.5,
+                "{name}: {text:?} shown before its segment: {before:?}"
+            );
+            // From the frame the dub begins in, the first that shows it.
+            let (offset, read) = (0..)
+                .map(|k| start + k as f64 * frame_s + 0.001)
+                .take_while(|at| *at <= start + 0.25)
+                .map(|at| (at - start, seen_at(&viewed, at, &image)))
+                .find(|(_, read)| likeness(&one_apostrophe(&text), &one_apostrophe(read)) >= 0.9)
+                .unwrap_or_else(|| panic!("{name}: {text:?} not on screen by +250 ms"));
+            let accents: Vec<char> = text.chars().filter(|c| !c.is_ascii()).collect();
+            assert!(
+                accents.iter().all(|c| read.contains(*c)),
+                "{name}: the accents of {text:?} in {read:?}"
+            );
+            table.push(format!(
+                "| {name} | {index} | {:.0} ms | {:.2} | {read} |",
+                offset * 1e3,
+                likeness(&text, &read)
+            ));
+        }
+        if captions == "both" {
+            let cc1: Vec<String> = decoded_captions(&output)
+                .into_iter()
+                .map(|c| one_apostrophe(&c.text))
+                .collect();
+            let words: Vec<String> = run
+                .segments
+                .iter()
+                .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
+                .collect();
+            assert_eq!(cc1, words, "608 on CC1 beside 708");
+        }
+        assert_slices_untouched(&input, &output, codec);
+    }
+    eprintln!(
+        "| case | caption | on screen after its start | likeness | read |\n|---|---|---|---|---|\n{}",
+        table.join("\n")
+    );
 }
