@@ -716,25 +716,14 @@ fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
         "log-level=error",
     ];
     let h264 = ["-c:v", "libx264", "-preset", "ultrafast"];
-    let cases: [(&str, &[&str], VideoCodec, &str, f64, u32); 4] = [
+    // (name, encoder, codec, frame rate, frame duration in s, service)
+    type Case<'a> = (&'a str, &'a [&'a str], VideoCodec, &'a str, f64, u32);
+    let ntsc = 1.001 / 30.0;
+    let cases: [Case; 4] = [
         ("h264-25", &h264, VideoCodec::H264, "25", 0.04, 1),
-        (
-            "h264-2997",
-            &h264,
-            VideoCodec::H264,
-            "30000/1001",
-            1.001 / 30.0,
-            3,
-        ),
+        ("h264-2997", &h264, VideoCodec::H264, "30000/1001", ntsc, 3),
         ("h265-25", &x265, VideoCodec::H265, "25", 0.04, 2),
-        (
-            "h265-2997",
-            &x265,
-            VideoCodec::H265,
-            "30000/1001",
-            1.001 / 30.0,
-            1,
-        ),
+        ("h265-2997", &x265, VideoCodec::H265, "30000/1001", ntsc, 1),
     ];
     let mut table = Vec::new();
     for (name, encoder, codec, rate, frame_s, service) in cases {
