@@ -15,12 +15,10 @@ pub fn cc_count(frame_ns: u64) -> usize {
 }
 
 /// The triplets of one frame: `pairs` as 608 data of `field`, padded with
-/// 608 fillers to the two slots 608 takes (one a field), then the DTVCC
-/// triplets `dtvcc` (708), then DTVCC padding to `count` (the count A/53
-/// fixes for the frame rate). 608's slots are filled with 608 fillers,
-/// not DTVCC padding: that would end a 708 packet that goes on in the
-/// next frame.
-pub fn cc_data(field: Field, pairs: &[[u8; 2]], dtvcc: &[[u8; 3]], count: usize) -> Vec<u8> {
+/// 608 fillers to the two slots 608 takes (one a field), then DTVCC
+/// padding to `count` (the count A/53 fixes for the frame rate). With
+/// 708, `merge` makes the triplets.
+pub fn cc_data(field: Field, pairs: &[[u8; 2]], count: usize) -> Vec<u8> {
     let cc_type = if field == Field::ONE { 0 } else { 1 };
     let mut data = Vec::with_capacity(count * 3);
     for pair in pairs.iter().take(count) {
@@ -34,10 +32,6 @@ pub fn cc_data(field: Field, pairs: &[[u8; 2]], dtvcc: &[[u8; 3]], count: usize)
     {
         // Not valid, 608 of either field.
         data.extend([0xF8 | filler_field, 0x80, 0x80]);
-    }
-    let room = count - data.len() / 3;
-    for triplet in dtvcc.iter().take(room) {
-        data.extend(triplet);
     }
     for _ in data.len() / 3..count {
         // Not valid, DTVCC: padding.
@@ -114,8 +108,18 @@ fn emulation_prevented(rbsp: &[u8]) -> Vec<u8> {
 /// no slice, or its units do not parse as `framing` says.
 pub fn insert(access_unit: &[u8], codec: Codec, framing: Framing, nal: &[u8]) -> Option<Vec<u8>> {
     let at = first_slice(access_unit, codec, framing)?;
-    let mut out = Vec::with_capacity(access_unit.len() + nal.len() + 4);
+    let framed = framed(nal, framing)?;
+    let mut out = Vec::with_capacity(access_unit.len() + framed.len());
     out.extend(&access_unit[..at]);
+    out.extend(framed);
+    out.extend(&access_unit[at..]);
+    Some(out)
+}
+
+/// `nal` behind a start code, or its length in `framing`'s bytes; None
+/// when the length does not fit them.
+fn framed(nal: &[u8], framing: Framing) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(nal.len() + 4);
     match framing {
         Framing::StartCodes => out.extend([0, 0, 0, 1]),
         Framing::Length(size) => {
@@ -127,7 +131,91 @@ pub fn insert(access_unit: &[u8], codec: Codec, framing: Framing, nal: &[u8]) ->
         }
     }
     out.extend(nal);
-    out.extend(&access_unit[at..]);
+    Some(out)
+}
+
+/// A53 cc_data that another writer put in an access unit, in an SEI unit
+/// of its own (as [`sei_nal`] makes them: one message, nothing else).
+#[derive(Debug, PartialEq)]
+pub struct LoneCcData {
+    /// The unit in the access unit, its start code or length included.
+    pub unit: std::ops::Range<usize>,
+    pub triplets: Vec<[u8; 3]>,
+}
+
+/// The first SEI unit of `access_unit` that holds one A/53 cc_data message
+/// and nothing else; None when there is none (an SEI that carries other
+/// messages too is left as it is).
+pub fn lone_cc_data(access_unit: &[u8], codec: Codec, framing: Framing) -> Option<LoneCcData> {
+    let starts = units(access_unit, framing)?;
+    for (n, (at, header)) in starts.iter().enumerate() {
+        if !is_sei(codec, *header) {
+            continue;
+        }
+        let end = starts
+            .get(n + 1)
+            .map_or(access_unit.len(), |(next, _)| *next);
+        let body = match framing {
+            Framing::StartCodes => {
+                at + if access_unit.get(*at..at + 4) == Some(&[0, 0, 0, 1]) {
+                    4
+                } else {
+                    3
+                }
+            }
+            Framing::Length(size) => at + size,
+        };
+        let header_len = if codec == Codec::H264 { 1 } else { 2 };
+        let (rbsp, _) = unescaped(access_unit.get(body + header_len..end)?);
+        if let Some(triplets) = lone_a53_triplets(&rbsp) {
+            return Some(LoneCcData {
+                unit: *at..end,
+                triplets,
+            });
+        }
+    }
+    None
+}
+
+/// The cc_data triplets of an SEI RBSP that is one A/53 message and its
+/// trailing bits; None for anything else.
+fn lone_a53_triplets(rbsp: &[u8]) -> Option<Vec<[u8; 3]>> {
+    let (payload_type, next) = sei_number(rbsp, 0);
+    let (size, next) = sei_number(rbsp, next);
+    let data = rbsp.get(next..next + size)?;
+    // Trailing bits (and any zero bytes after them) only.
+    let rest = &rbsp[next + size..];
+    if payload_type != 4
+        || data.len() < 10
+        || data[..8] != [0xB5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03]
+        || rest.first() != Some(&0x80)
+        || rest[1..].iter().any(|b| *b != 0)
+    {
+        return None;
+    }
+    let count = usize::from(data[8] & 0x1F);
+    let triplets = data.get(10..10 + 3 * count)?;
+    Some(
+        triplets
+            .chunks_exact(3)
+            .map(|t| [t[0], t[1], t[2]])
+            .collect(),
+    )
+}
+
+/// `access_unit` with the unit at `unit` (as [`LoneCcData`] gives it)
+/// replaced by `nal`; None when it cannot be framed.
+pub fn replace_unit(
+    access_unit: &[u8],
+    framing: Framing,
+    unit: std::ops::Range<usize>,
+    nal: &[u8],
+) -> Option<Vec<u8>> {
+    let framed = framed(nal, framing)?;
+    let mut out = Vec::with_capacity(access_unit.len() + framed.len());
+    out.extend(access_unit.get(..unit.start)?);
+    out.extend(framed);
+    out.extend(access_unit.get(unit.end..)?);
     Some(out)
 }
 
@@ -320,28 +408,9 @@ mod tests {
 
     #[test]
     fn cc_data_is_our_pairs_then_fillers_then_padding() {
-        let data = cc_data(Field::ONE, &[[0x94, 0x20]], &[], 3);
+        let data = cc_data(Field::ONE, &[[0x94, 0x20]], 3);
         assert_eq!(data, [0xFC, 0x94, 0x20, 0xF9, 0x80, 0x80, 0xFA, 0, 0]);
-        assert_eq!(cc_data(Field::TWO, &[[1, 2]], &[], 1), [0xFD, 1, 2]);
-    }
-
-    #[test]
-    fn dtvcc_triplets_follow_the_608_pairs_within_the_count() {
-        let dtvcc = [[0xFF, 0x02, 0x21], [0xFE, 0x41, 0x00], [0xFE, 0x42, 0x00]];
-        let data = cc_data(Field::ONE, &[[0x94, 0x20]], &dtvcc, 4);
-        assert_eq!(
-            data,
-            [
-                0xFC, 0x94, 0x20, 0xF9, 0x80, 0x80, 0xFF, 0x02, 0x21, 0xFE, 0x41, 0x00
-            ]
-        );
-        let data = cc_data(Field::ONE, &[], &dtvcc[..1], 4);
-        assert_eq!(
-            data,
-            [
-                0xF8, 0x80, 0x80, 0xF9, 0x80, 0x80, 0xFF, 0x02, 0x21, 0xFA, 0, 0
-            ]
-        );
+        assert_eq!(cc_data(Field::TWO, &[[1, 2]], 1), [0xFD, 1, 2]);
     }
 
     #[test]
@@ -358,7 +427,7 @@ mod tests {
             unit(&[0x65, 9, 9]),
         ]
         .concat();
-        let nal = sei_nal(Codec::H264, &cc_data(Field::ONE, &[[0, 0]], &[], 2));
+        let nal = sei_nal(Codec::H264, &cc_data(Field::ONE, &[[0, 0]], 2));
         // The pair 00 00 followed by 0xFA is fine; 00 00 00 would not be.
         assert!(!nal.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 3));
         let out = insert(&au, Codec::H264, Framing::Length(4), &nal).expect("inserted");
@@ -392,7 +461,7 @@ mod tests {
     #[test]
     fn h265_slices_are_units_below_32_and_the_sei_is_a_prefix_sei() {
         let au = [0, 0, 0, 1, 0x40, 0x01, 5, 0, 0, 0, 1, 0x26, 0x01, 8];
-        let nal = sei_nal(Codec::H265, &cc_data(Field::ONE, &[], &[], 1));
+        let nal = sei_nal(Codec::H265, &cc_data(Field::ONE, &[], 1));
         assert_eq!(&nal[..2], &[0x4E, 0x01]);
         let out = insert(&au, Codec::H265, Framing::StartCodes, &nal).expect("inserted");
         assert!(out.ends_with(&[0, 0, 0, 1, 0x26, 0x01, 8]));

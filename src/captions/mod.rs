@@ -15,4 +15,5 @@ pub mod a53;
 pub mod cea608;
 pub mod cea708;
 pub mod layout;
+pub mod merge;
 pub mod track;

@@ -15,6 +15,7 @@ use crate::captions::a53::{self, Codec, Framing};
 use crate::captions::cea608::CaptionChannel;
 use crate::captions::cea708::CaptionService;
 use crate::captions::layout;
+use crate::captions::merge;
 use crate::captions::track::CaptionTrack;
 use crate::sts::text::SegmentText;
 
@@ -41,6 +42,8 @@ pub(super) struct CaptionsOut {
     pub(super) decided_until: Option<gst::ClockTime>,
     /// Said once: frames that could not carry their captions.
     warned: bool,
+    /// The next DTVCC packet's sequence number in the video we send.
+    sequence: u8,
 }
 
 impl CaptionsOut {
@@ -66,6 +69,7 @@ impl CaptionsOut {
             frame_ns: DEFAULT_FRAME_NS,
             decided_until: None,
             warned: false,
+            sequence: 0,
         })
     }
 
@@ -122,6 +126,9 @@ impl CaptionsOut {
         {
             self.frame_ns = 1_000_000_000 * rate.denom() as u64 / rate.numer() as u64;
         }
+        if let Some(service) = &mut self.service {
+            service.set_frame_room(a53::cc_count(self.frame_ns).saturating_sub(2));
+        }
     }
 
     /// `buffer` (a video frame at `running_time`) with its caption data.
@@ -140,24 +147,19 @@ impl CaptionsOut {
             .as_mut()
             .map(|track| track.frame(at.nseconds(), duration))
             .unwrap_or_default();
-        // 608 takes a pair a field (both fields' when a frame has room).
-        let room = count.saturating_sub(pairs.len().max(2));
-        let dtvcc = self
-            .service
-            .as_mut()
-            .map(|service| service.frame(at.nseconds(), room))
-            .unwrap_or_default();
         let field = self.channel.field;
-        let cc_data = a53::cc_data(field, &pairs, &dtvcc, count);
-        let nal = a53::sei_nal(codec, &cc_data);
         let inserted = buffer.map_readable().ok().and_then(|map| {
-            // The input's own captions of our field make way for ours.
-            if self.track.is_none() {
-                return a53::insert(map.as_slice(), codec, framing, &nal);
+            let access_unit = map.as_slice();
+            if self.service.is_some() {
+                return self.with_708(access_unit, codec, framing, at, &pairs, count);
             }
-            let theirs = a53::without_field(map.as_slice(), codec, framing, field);
+            // 608 alone: the input's own captions of our field make way
+            // for ours, in an SEI of our own.
+            let cc_data = a53::cc_data(field, &pairs, count);
+            let nal = a53::sei_nal(codec, &cc_data);
+            let theirs = a53::without_field(access_unit, codec, framing, field);
             a53::insert(
-                theirs.as_deref().unwrap_or(map.as_slice()),
+                theirs.as_deref().unwrap_or(access_unit),
                 codec,
                 framing,
                 &nal,
@@ -174,6 +176,55 @@ impl CaptionsOut {
                     );
                 }
                 buffer
+            }
+        }
+    }
+}
+
+impl CaptionsOut {
+    /// `access_unit` with our 708 packets (and 608 pairs, with both) in its
+    /// cc_data: written into an A/53 SEI another writer put there alone
+    /// (the stsdub before us in a multi-language worker, or the input's),
+    /// else in an SEI of our own (`captions::merge`).
+    fn with_708(
+        &mut self,
+        access_unit: &[u8],
+        codec: Codec,
+        framing: Framing,
+        at: gst::ClockTime,
+        pairs: &[[u8; 2]],
+        count: usize,
+    ) -> Option<Vec<u8>> {
+        let service = self.service.as_mut()?;
+        let theirs = a53::lone_cc_data(access_unit, codec, framing);
+        let ours = merge::Ours {
+            field: self.track.as_ref().map(|_| self.channel.field),
+            pairs,
+            service: service.number(),
+        };
+        let triplets = merge::merged(
+            theirs.as_ref().map_or(&[][..], |t| &t.triplets),
+            &ours,
+            |room| service.frame(at.nseconds(), room),
+            count,
+            &mut self.sequence,
+        );
+        let cc_data: Vec<u8> = triplets.into_iter().flatten().collect();
+        let nal = a53::sei_nal(codec, &cc_data);
+        match theirs {
+            Some(theirs) => a53::replace_unit(access_unit, framing, theirs.unit, &nal),
+            None => {
+                // The input's own 608 of our field (in an SEI with other
+                // messages) makes way for ours.
+                let cleared = ours
+                    .field
+                    .and_then(|field| a53::without_field(access_unit, codec, framing, field));
+                a53::insert(
+                    cleared.as_deref().unwrap_or(access_unit),
+                    codec,
+                    framing,
+                    &nal,
+                )
             }
         }
     }
