@@ -25,8 +25,9 @@
 #   LATENCY_MS [-1: SEGMENT_MS + TIMEOUT_MS + 500]  SEGMENT_MS [6000]  TIMEOUT_MS [8000]
 #   SEGMENTATION [fixed]  (or pauses: cut in a pause, MIN_SEGMENT_MS [0: 40 % of SEGMENT_MS] .. SEGMENT_MS)
 #   FIT [trim]  (or stretch: speed long dubs up, MAX_STRETCH [1.25])  ORIGINAL_VOLUME [0] (0..1: voice-over)
-#   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video; with two
-#                         languages CC1 and CC3 in TARGET_LANGUAGES' order)
+#   CAPTIONS [off]  (or cea608: each segment's words as CEA-608 in the video, with two
+#                         languages CC1 and CC3 in TARGET_LANGUAGES' order; cea708: 708
+#                         services 1-4; both: 608 and 708, see docs/users.md "CEA-708")
 #   SUBTITLES_DIR         WebVTT and SRT sidecars there, one pair per language (runs the worker program)
 #   AUDIO_BITRATE [0: the input's]  (bits/s, when FIT=stretch or ORIGINAL_VOLUME > 0 re-encode the audio)
 #   OUTPUT_AUDIO_CODEC [aac]  (or ac3, mp2: every audio track of an MPEG-TS, Matroska or MP4 output

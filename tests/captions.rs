@@ -14,7 +14,7 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use common::*;
-use stsdub_worker::pipeline::{self, Input, Languages, Output, VideoCodec};
+use stsdub_worker::pipeline::{self, Captions, Input, Languages, Output, VideoCodec};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -547,14 +547,29 @@ fn cc708_viewed(
 }
 
 /// The text tesseract reads in the frame of `viewed` shown at `at` (s),
-/// or nothing before the first frame.
-fn seen_at(viewed: &[(gst::ClockTime, Vec<u8>)], at: f64, image: &Path) -> String {
-    let at = gst::ClockTime::from_nseconds((at * 1e9).round().max(0.0) as u64);
+/// or nothing before the first frame: the reading closest to `expected`
+/// of those with each of the echo's languages first (tesseract reads
+/// "é" as "e" or "ü" as "ú" when another language leads).
+fn seen_at(viewed: &[(gst::ClockTime, Vec<u8>)], at: f64, image: &Path, expected: &str) -> String {
+    if at < 0.0 {
+        return String::new();
+    }
+    let at = gst::ClockTime::from_nseconds((at * 1e9).round() as u64);
     let Some((_, pgm)) = viewed.iter().take_while(|(pts, _)| *pts <= at).last() else {
         return String::new();
     };
     std::fs::write(image, pgm).expect("write the frame");
-    ocr(image)
+    let mut best = String::new();
+    for languages in ["deu+fra+spa", "fra+spa+deu", "spa+deu+fra"] {
+        let read = ocr(image, languages);
+        if likeness(expected, &read) > likeness(expected, &best) || best.is_empty() {
+            best = read;
+        }
+        if best == expected {
+            break;
+        }
+    }
+    best
 }
 
 struct RgbFrame {
@@ -670,11 +685,11 @@ fn pull_frames(
     frames
 }
 
-/// The text tesseract reads in `image` (the echo's languages), one line.
-fn ocr(image: &Path) -> String {
+/// The text tesseract reads in `image` with `languages`, one line.
+fn ocr(image: &Path, languages: &str) -> String {
     let output = std::process::Command::new("tesseract")
         .arg(image)
-        .args(["-", "-l", "deu+fra+spa", "--psm", "6"])
+        .args(["-", "-l", languages, "--psm", "6"])
         .output()
         .expect("tesseract (setup.sh --tests installs it)");
     String::from_utf8_lossy(&output.stdout)
@@ -742,47 +757,14 @@ fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
         );
         let run = run_pipeline(&description, RUN_LIMIT);
         assert!(run.eos && run.errors.is_empty(), "{run:?}");
-        let mut captions_shown = Vec::new();
-        for segment in &run.segments {
-            let words = segment.get::<String>("translated-text").expect("words");
-            let pts = segment.get::<u64>("pts").expect("pts");
-            let duration = segment.get::<u64>("duration-ms").expect("duration") * 1_000_000;
-            captions_shown.extend(gststsdub::captions::layout::captions(&words, pts, duration));
-        }
-        let windows: Vec<(f64, f64)> = captions_shown
-            .iter()
-            .map(|c| c.start as f64 / 1e9)
-            .map(|start| (start - 2.0 * frame_s, start + 0.26))
-            .collect();
-        let viewed = cc708_viewed(&output, codec, service, &windows);
-        let image = scratch(&format!("captions-708-{name}.pgm"));
-        for (index, caption) in captions_shown.iter().enumerate() {
-            let text = caption.rows.join(" ");
-            let start = caption.start as f64 / 1e9;
-            // The last frame wholly before the dub must not show it.
-            let before = seen_at(&viewed, start - frame_s - 0.002, &image);
-            assert!(
-                likeness(&text, &before) < 0.5,
-                "{name}: {text:?} shown before its segment: {before:?}"
-            );
-            // From the frame the dub begins in, the first that shows it.
-            let (offset, read) = (0..)
-                .map(|k| start + k as f64 * frame_s + 0.001)
-                .take_while(|at| *at <= start + 0.25)
-                .map(|at| (at - start, seen_at(&viewed, at, &image)))
-                .find(|(_, read)| likeness(&one_apostrophe(&text), &one_apostrophe(read)) >= 0.9)
-                .unwrap_or_else(|| panic!("{name}: {text:?} not on screen by +250 ms"));
-            let accents: Vec<char> = text.chars().filter(|c| !c.is_ascii()).collect();
-            assert!(
-                accents.iter().all(|c| read.contains(*c)),
-                "{name}: the accents of {text:?} in {read:?}"
-            );
-            table.push(format!(
-                "| {name} | {index} | {:.0} ms | {:.2} | {read} |",
-                offset * 1e3,
-                likeness(&text, &read)
-            ));
-        }
+        table.extend(assert_708_service_shows(
+            &output,
+            codec,
+            service,
+            run.segments.iter(),
+            frame_s,
+            name,
+        ));
         if captions == "both" {
             let cc1: Vec<String> = decoded_captions(&output)
                 .into_iter()
@@ -801,4 +783,126 @@ fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
         "| case | caption | on screen after its start | likeness | read |\n|---|---|---|---|---|\n{}",
         table.join("\n")
     );
+}
+
+/// Checks that 708 service `service` of `output` shows each of `segments`'
+/// captions as a viewer of GStreamer's cc708overlay reads it: whole, with
+/// its accents, from the frame its dub begins in to 250 ms after, and not
+/// in the last frame before it. Gives a table row per caption.
+fn assert_708_service_shows<'a>(
+    output: &Path,
+    codec: VideoCodec,
+    service: u32,
+    segments: impl Iterator<Item = &'a gst::Structure>,
+    frame_s: f64,
+    name: &str,
+) -> Vec<String> {
+    let mut captions = Vec::new();
+    for segment in segments {
+        let words = segment.get::<String>("translated-text").expect("words");
+        let pts = segment.get::<u64>("pts").expect("pts");
+        let duration = segment.get::<u64>("duration-ms").expect("duration") * 1_000_000;
+        captions.extend(gststsdub::captions::layout::captions(&words, pts, duration));
+    }
+    assert!(!captions.is_empty(), "{name}: captions to look for");
+    let windows: Vec<(f64, f64)> = captions
+        .iter()
+        .map(|c| c.start as f64 / 1e9)
+        .map(|start| (start - 2.0 * frame_s, start + 0.26))
+        .collect();
+    let viewed = cc708_viewed(output, codec, service, &windows);
+    let image = scratch(&format!("captions-708-{name}.pgm"));
+    let mut rows = Vec::new();
+    for (index, caption) in captions.iter().enumerate() {
+        let text = caption.rows.join(" ");
+        let start = caption.start as f64 / 1e9;
+        // The last frame wholly before the dub must not show it.
+        let before = seen_at(&viewed, start - frame_s - 0.002, &image, &text);
+        assert!(
+            likeness(&text, &before) < 0.5,
+            "{name}: {text:?} (from {start} s) shown before its segment: {before:?}"
+        );
+        // From the frame the dub begins in, the first that shows it.
+        let (offset, read) = (0..)
+            .map(|k| start + k as f64 * frame_s + 0.001)
+            .take_while(|at| *at <= start + 0.25)
+            .map(|at| (at - start, seen_at(&viewed, at, &image, &text)))
+            .find(|(_, read)| likeness(&one_apostrophe(&text), &one_apostrophe(read)) >= 0.9)
+            .unwrap_or_else(|| panic!("{name}: {text:?} not on screen by +250 ms"));
+        let accents: Vec<char> = text.chars().filter(|c| !c.is_ascii()).collect();
+        assert!(
+            accents.iter().all(|c| read.contains(*c)),
+            "{name}: the accents of {text:?} in {read:?}"
+        );
+        rows.push(format!(
+            "| {name} | {index} | {:.0} ms | {:.2} | {read} |",
+            offset * 1e3,
+            likeness(&text, &read)
+        ));
+    }
+    rows
+}
+
+/// `captions=both` in a worker of three languages (es, fr, de): one
+/// video carries CC1 (es) and CC3 (fr), which ffmpeg's 608 decoder reads,
+/// and 708 services 1 (es), 3 (fr) and 2 (de), each in one DTVCC stream
+/// that every stsdub in turn wrote its packets into, which GStreamer's
+/// 708 decoder reads: each language's own words, each at its time.
+#[test]
+fn three_languages_in_one_video_on_608_channels_and_708_services() {
+    let input = sample_20s();
+    let output = scratch("captions-es-fr-de.mkv");
+    let sts = EchoSts::start(&[]);
+    let languages = Languages::parse("es,fr,de", "en", "three", true)
+        .and_then(|l| l.with_caption_format(Captions::Both))
+        .expect("valid");
+    let description = pipeline::multi_language_worker(
+        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
+        VideoCodec::H264,
+        &format!("sts-url={}", sts.url),
+        &languages,
+        &Output::from_uri(&output.to_string_lossy()),
+    );
+    let run = run_pipeline(&description, RUN_LIMIT);
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let of = |language: &str| -> Vec<gst::Structure> {
+        run.segments
+            .iter()
+            .filter(|s| {
+                s.get::<String>("stream-id")
+                    .is_ok_and(|id| id.ends_with(&format!("-{language}")))
+            })
+            .cloned()
+            .collect()
+    };
+    let words = |segments: &[gst::Structure]| -> Vec<String> {
+        segments
+            .iter()
+            .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
+            .collect()
+    };
+    let (es, fr, de) = (of("es"), of("fr"), of("de"));
+    assert_eq!(es.len(), 4);
+    assert!(words(&es) != words(&fr) && words(&fr) != words(&de));
+    let by_ffmpeg = |field: &str| -> Vec<String> {
+        decoded_captions_of_field(&output, field)
+            .into_iter()
+            .map(|c| one_apostrophe(&c.text))
+            .collect()
+    };
+    assert_eq!(by_ffmpeg("first"), words(&es), "CC1: Spanish");
+    assert_eq!(by_ffmpeg("second"), words(&fr), "CC3: French");
+    let mut table = Vec::new();
+    for (language, segments, service) in [("es", &es, 1), ("fr", &fr, 3), ("de", &de, 2)] {
+        table.extend(assert_708_service_shows(
+            &output,
+            VideoCodec::H264,
+            service,
+            segments.iter(),
+            0.04,
+            &format!("{language}-service-{service}"),
+        ));
+    }
+    eprintln!("{}", table.join("\n"));
+    assert_slices_untouched(&input, &output, VideoCodec::H264);
 }

@@ -7,7 +7,7 @@
 //! cargo run --release --bin stsdub-worker -- --input sample.mp4 --sts-url http://127.0.0.1:8000 \
 //!     --output out/dubbed.flv [--stream-id demo] [--target-language es] [--print-pipeline|--print-only]
 //!     [--target-languages es,fr,de [--source-language en] [--keep-original 0|1]]
-//!     [--video-codec h264|h265] [--captions off|cea608] [--subtitles-dir DIR]
+//!     [--video-codec h264|h265] [--captions off|cea608|cea708|both] [--subtitles-dir DIR]
 //!     [--stsdub-properties "segment-duration=2000 …"]
 //!     [--without-stsdub] [--hls-segment-duration S] [--hls-playlist-length N]
 //!     [--output-audio-codec aac|ac3|mp2]
@@ -49,8 +49,8 @@ struct Options {
     audio_track: Option<usize>,
     keep_original: bool,
     video_codec: pipeline::VideoCodec,
-    /// `captions` of every stsdub ("off" or "cea608").
-    captions: String,
+    /// `captions` of every stsdub (None: off).
+    captions: Option<pipeline::Captions>,
     /// Where WebVTT and SRT sidecars go, one pair per language.
     subtitles_dir: Option<String>,
     extra: String,
@@ -75,7 +75,7 @@ fn parse_args() -> Result<Options, String> {
         audio_track: None,
         keep_original: true,
         video_codec: pipeline::VideoCodec::H264,
-        captions: "off".into(),
+        captions: None,
         subtitles_dir: None,
         extra: String::new(),
         print_pipeline: false,
@@ -110,12 +110,7 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--video-codec" => options.video_codec = pipeline::VideoCodec::from_name(&value()?)?,
-            "--captions" => {
-                options.captions = match value()?.as_str() {
-                    name @ ("off" | "cea608") => name.into(),
-                    other => return Err(format!("--captions {other:?}: off or cea608")),
-                }
-            }
+            "--captions" => options.captions = pipeline::Captions::from_name(&value()?)?,
             "--subtitles-dir" => options.subtitles_dir = Some(value()?),
             "--hls-segment-duration" => {
                 let text = value()?;
@@ -266,21 +261,32 @@ fn with_hls_settings(
     Ok(pipeline::Output::Hls(hls.checked()?))
 }
 
-/// Each language's 608 channel in the video, when captions are on.
+/// Each language's 608 channel in the video, when captions with 608 are
+/// on (the HLS package lists them).
 fn caption_channels(options: &Options) -> Vec<(String, u32)> {
-    if options.captions == "off" {
+    let Some(format) = options.captions else {
         return Vec::new();
-    }
-    match &options.target_languages {
-        None => vec![(options.target_language.clone(), 1)],
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .zip(pipeline::CAPTION_CHANNELS)
-            .map(|(l, c)| (l.to_owned(), c))
-            .collect(),
-    }
+    };
+    let Some(list) = &options.target_languages else {
+        return if format.has_608() {
+            vec![(options.target_language.clone(), 1)]
+        } else {
+            Vec::new()
+        };
+    };
+    let languages =
+        pipeline::Languages::parse(list, "", "", false).and_then(|l| l.with_caption_format(format));
+    let Ok(languages) = languages else {
+        return Vec::new();
+    };
+    (0..languages.targets.len())
+        .filter_map(|index| {
+            let (format, channel) = languages.caption_setting(index)?;
+            format
+                .has_608()
+                .then(|| (languages.targets[index].clone(), channel))
+        })
+        .collect()
 }
 
 /// The launch line: one language, or several (`--target-languages`).
@@ -292,14 +298,16 @@ fn describe(
     if options.without_stsdub {
         return Ok(pipeline::passthrough(input, options.video_codec, output));
     }
-    let captions = options.captions != "off";
     let Some(list) = &options.target_languages else {
         let properties = format!(
             "sts-url=\"{}\" stream-id=\"{}\" target-language=\"{}\" {}{}",
             options.sts_url,
             options.stream_id,
             options.target_language,
-            if captions { "captions=cea608 " } else { "" },
+            options
+                .captions
+                .map(|c| format!("captions={} ", c.property()))
+                .unwrap_or_default(),
             options.extra
         );
         return Ok(pipeline::worker_for(
@@ -315,8 +323,8 @@ fn describe(
         &options.stream_id,
         options.keep_original,
     )?;
-    if captions {
-        languages = languages.with_captions()?;
+    if let Some(format) = options.captions {
+        languages = languages.with_caption_format(format)?;
     }
     let properties = format!(
         "sts-url=\"{}\" source-language=\"{}\" {}",

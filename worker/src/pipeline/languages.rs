@@ -15,7 +15,42 @@ pub struct Languages {
     /// The original audio goes out too, as its own track.
     pub keep_original: bool,
     /// Each language's captions in the video (`with_captions`).
-    pub captions: bool,
+    pub captions: Option<Captions>,
+}
+
+/// The captions the video carries (`--captions`; stsdub's `captions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Captions {
+    Cea608,
+    Cea708,
+    /// 608 and 708 in the same frames.
+    Both,
+}
+
+impl Captions {
+    /// `off` (None), `cea608`, `cea708` or `both`; an error names them.
+    pub fn from_name(name: &str) -> Result<Option<Self>, String> {
+        match name {
+            "off" => Ok(None),
+            "cea608" => Ok(Some(Self::Cea608)),
+            "cea708" => Ok(Some(Self::Cea708)),
+            "both" => Ok(Some(Self::Both)),
+            other => Err(format!("--captions {other:?}: off, cea608, cea708 or both")),
+        }
+    }
+
+    /// stsdub's `captions` value.
+    pub fn property(self) -> &'static str {
+        match self {
+            Self::Cea608 => "cea608",
+            Self::Cea708 => "cea708",
+            Self::Both => "both",
+        }
+    }
+
+    pub fn has_608(self) -> bool {
+        self != Self::Cea708
+    }
 }
 
 /// The 608 channel of each language's captions, in order: CC1 in the first
@@ -24,6 +59,18 @@ pub struct Languages {
 /// field says it), so two writers sharing a field garble each other
 /// (measured: ffmpeg read CC1 and CC2 letters interleaved).
 pub const CAPTION_CHANNELS: [u32; 2] = [1, 3];
+
+/// The 708 service of each language's captions, in order, with `both`:
+/// the first two share their number with their 608 channel (CC1 and
+/// service 1, CC3 and service 3), the others are 708 alone (services 2
+/// and 4). With `cea708`: services 1 to 4 in order.
+const BOTH_CHANNELS: [(Captions, u32); 4] = [
+    (Captions::Both, 1),
+    (Captions::Both, 3),
+    (Captions::Cea708, 2),
+    (Captions::Cea708, 4),
+];
+const SERVICES_708: [u32; 4] = [1, 2, 3, 4];
 
 impl Languages {
     /// `es,fr,de` as targets (spaces and empty items ignored); an error
@@ -65,31 +112,54 @@ impl Languages {
             source: source.into(),
             stream_id: stream_id.into(),
             keep_original,
-            captions: false,
+            captions: None,
         })
     }
 
-    /// With each language's captions in the video, on its own 608 channel
-    /// ([`CAPTION_CHANNELS`]); an error when there are more languages
-    /// than channels.
-    pub fn with_captions(mut self) -> Result<Self, String> {
-        if self.targets.len() > CAPTION_CHANNELS.len() {
+    /// With each language's captions in the video as CEA-608, on its own
+    /// channel ([`CAPTION_CHANNELS`]).
+    pub fn with_captions(self) -> Result<Self, String> {
+        self.with_caption_format(Captions::Cea608)
+    }
+
+    /// With each language's captions in the video as `format`, each on its
+    /// own 608 channel or 708 service ([`Self::caption_setting`]); an error
+    /// when there are more languages than channels.
+    pub fn with_caption_format(mut self, format: Captions) -> Result<Self, String> {
+        let most = if format == Captions::Cea608 {
+            CAPTION_CHANNELS.len()
+        } else {
+            SERVICES_708.len()
+        };
+        if self.targets.len() > most {
             return Err(format!(
-                "captions: CEA-608 carries {} languages (CC1 and CC3, one per field); {} were given \
-                 (CEA-708 services for more are not supported yet)",
-                CAPTION_CHANNELS.len(),
+                "captions={}: {most} languages at most ({}); {} were given",
+                format.property(),
+                if format == Captions::Cea608 {
+                    "CC1 and CC3, one per field; cea708 carries 4"
+                } else {
+                    "708 services 1 to 4"
+                },
                 self.targets.len()
             ));
         }
-        self.captions = true;
+        self.captions = Some(format);
         Ok(self)
     }
 
-    /// The 608 channel of the `index`-th target language, with captions.
-    pub(super) fn caption_channel(&self, index: usize) -> Option<u32> {
-        self.captions
-            .then(|| CAPTION_CHANNELS.get(index).copied())
-            .flatten()
+    /// The `captions` and `caption-channel` of the `index`-th target
+    /// language's stsdub, with captions: 608 on CC1 then CC3; 708 on
+    /// services 1 to 4; both as [`BOTH_CHANNELS`] says.
+    pub fn caption_setting(&self, index: usize) -> Option<(Captions, u32)> {
+        match self.captions? {
+            Captions::Cea608 => CAPTION_CHANNELS
+                .get(index)
+                .map(|channel| (Captions::Cea608, *channel)),
+            Captions::Cea708 => SERVICES_708
+                .get(index)
+                .map(|service| (Captions::Cea708, *service)),
+            Captions::Both => BOTH_CHANNELS.get(index).copied(),
+        }
     }
 
     pub(super) fn element(language: &str) -> String {

@@ -26,7 +26,7 @@ pub use input::{
     AudioIn, Input, LIVE_TS_DEMUXER, RTSP_LATENCY_MS, TS_DEMUXER, VideoCodec, unsupported_stream,
 };
 use languages::ORIGINAL_HOLD;
-pub use languages::{CAPTION_CHANNELS, Languages};
+pub use languages::{CAPTION_CHANNELS, Captions, Languages};
 use output::VideoParser;
 pub use output::{Output, SCTE35_PID};
 
@@ -153,8 +153,10 @@ pub fn multi_language_worker(
     for (index, language) in languages.targets.iter().enumerate() {
         let name = Languages::element(language);
         let captions = languages
-            .caption_channel(index)
-            .map(|channel| format!(" captions=cea608 caption-channel={channel}"))
+            .caption_setting(index)
+            .map(|(format, channel)| {
+                format!(" captions={} caption-channel={channel}", format.property())
+            })
             .unwrap_or_default();
         parts.push(format!(
             "audio. ! {name}.audio_sink stsdub name={name} {properties}{}stream-id={} target-language={}{captions}",
@@ -165,7 +167,7 @@ pub fn multi_language_worker(
     }
     // With captions the video passes every language's stsdub in turn, each
     // adding its own channel; without, only the first's.
-    let video_from = if languages.captions {
+    let video_from = if languages.captions.is_some() {
         for pair in languages.targets.windows(2) {
             let (from, to) = (Languages::element(&pair[0]), Languages::element(&pair[1]));
             parts.push(format!("{from}.video_src ! {to}.video_sink"));
@@ -213,7 +215,7 @@ pub fn multi_language_worker(
                 "{name}.audio_src ! {}",
                 output.audio_into(&muxer.pad("mux", "audio"))
             ));
-            if languages.captions && muxer.carries_text() {
+            if languages.captions.is_some() && muxer.carries_text() {
                 parts.push(format!(
                     "{name}.text_src ! taginject tags=\"language-code={language}\" ! {}",
                     muxer.pad("mux", "text")
