@@ -15,7 +15,9 @@
 //! the window it was made in held a gap at all. `MIN_PAUSE_MS` and
 //! `THRESHOLD` set `min-pause` and `pause-threshold` (150, 25);
 //! `DETAIL=CLIP` lists that clip's cuts at 2500 ms beside the nearest
-//! silence of its clean speech.
+//! silence of its clean speech. `ORACLE=1` gives the policy the clean
+//! speech's own levels (a perfect detector): what the policy itself can
+//! reach on frame boundaries.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,27 @@ fn clean_silence(path: &Path) -> Result<Vec<bool>, String> {
     Ok(samples
         .chunks(48)
         .map(|ms| (ms.iter().map(|s| s * s).sum::<f32>() / ms.len() as f32).sqrt() < 0.003)
+        .collect())
+}
+
+/// The levels a perfect detector would give: each frame's blocks measured
+/// on the clean speech alone (the decoder's frame `k` is the speech's
+/// samples `1024 k ..`, measured: the envelopes line up at lag 0).
+fn clean_levels(path: &Path, frames: usize) -> Result<Vec<Option<FrameLevels>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let data = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .ok_or("no data chunk")?
+        + 8;
+    let mut samples: Vec<u8> = bytes[data..]
+        .chunks_exact(2)
+        .flat_map(|b| (f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).to_ne_bytes())
+        .collect();
+    samples.resize(frames * 1024 * 4, 0);
+    Ok(samples
+        .chunks(1024 * 4)
+        .map(|frame| Some(gststsdub::audio::level::block_levels(frame, 1)))
         .collect())
 }
 
@@ -188,11 +211,15 @@ fn main() -> Result<(), String> {
         let voice = stem.split('-').next().unwrap_or("");
         let silent = clean_silence(&dir.join(format!("{voice}.clean.wav")))?;
         let (config, buffers) = bench::frames(clip)?;
-        let mut meter = LevelMeter::new(&config)?;
-        let levels: Vec<Option<FrameLevels>> = buffers
-            .iter()
-            .map(|b| meter.measure(b).ok().flatten())
-            .collect();
+        let levels = if std::env::var("ORACLE").is_ok() {
+            clean_levels(&dir.join(format!("{voice}.clean.wav")), buffers.len())?
+        } else {
+            let mut meter = LevelMeter::new(&config)?;
+            buffers
+                .iter()
+                .map(|b| meter.measure(b).ok().flatten())
+                .collect()
+        };
         if std::env::var("DETAIL").is_ok_and(|d| stem.contains(&d)) {
             for (at, reason) in cuts_with_reasons(&buffers, &levels, 2500) {
                 let gaps = silence_runs(&silent);
