@@ -261,30 +261,32 @@ fn with_hls_settings(
     Ok(pipeline::Output::Hls(hls.checked()?))
 }
 
-/// Each language's 608 channel in the video, when captions with 608 are
-/// on (the HLS package lists them).
-fn caption_channels(options: &Options) -> Vec<(String, u32)> {
+/// Each language's captions in the video, as the HLS package lists them:
+/// its 608 channel, else its 708 service.
+fn caption_channels(options: &Options) -> Vec<(String, m3u8_rs::InstreamId)> {
     let Some(format) = options.captions else {
         return Vec::new();
     };
-    let Some(list) = &options.target_languages else {
-        return if format.has_608() {
-            vec![(options.target_language.clone(), 1)]
+    let id = |format: pipeline::Captions, channel: u32| {
+        let channel = u8::try_from(channel).unwrap_or(1);
+        if format.has_608() {
+            m3u8_rs::InstreamId::CC(channel)
         } else {
-            Vec::new()
-        };
+            m3u8_rs::InstreamId::Service(channel)
+        }
     };
-    let languages =
-        pipeline::Languages::parse(list, "", "", false).and_then(|l| l.with_caption_format(format));
-    let Ok(languages) = languages else {
+    let Some(list) = &options.target_languages else {
+        return vec![(options.target_language.clone(), id(format, 1))];
+    };
+    let Ok(languages) =
+        pipeline::Languages::parse(list, "", "", false).and_then(|l| l.with_caption_format(format))
+    else {
         return Vec::new();
     };
     (0..languages.targets.len())
         .filter_map(|index| {
             let (format, channel) = languages.caption_setting(index)?;
-            format
-                .has_608()
-                .then(|| (languages.targets[index].clone(), channel))
+            Some((languages.targets[index].clone(), id(format, channel)))
         })
         .collect()
 }

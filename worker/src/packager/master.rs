@@ -29,13 +29,13 @@ pub struct Variant {
 
 impl Variant {
     /// The playlist of `renditions` (video and audio), the WebVTT
-    /// renditions of `subtitled` languages, and `captions` (language,
-    /// 608 channel) in the video.
+    /// renditions of `subtitled` languages, and `captions` (language, 608
+    /// channel or 708 service) in the video.
     pub fn playlist<'a>(
         &self,
         renditions: impl Iterator<Item = &'a Rendition>,
         subtitled: impl Iterator<Item = &'a String>,
-        captions: &[(String, u32)],
+        captions: &[(String, InstreamId)],
     ) -> MasterPlaylist {
         let mut alternatives: Vec<AlternativeMedia> = Vec::new();
         let mut video_uri = String::new();
@@ -91,9 +91,9 @@ impl Variant {
                 media_type: AlternativeMediaType::ClosedCaptions,
                 group_id: CAPTIONS_GROUP.into(),
                 language: Some(language.clone()),
-                name: format!("{language} (CC{channel})"),
+                name: format!("{language} ({channel})"),
                 autoselect: true,
-                instream_id: u8::try_from(*channel).ok().map(InstreamId::CC),
+                instream_id: Some(channel.clone()),
                 characteristics: Some(TRANSCRIBES_DIALOG.into()),
                 ..Default::default()
             });
@@ -193,7 +193,11 @@ mod tests {
             },
         ];
         let subtitled = ["es".to_owned()];
-        let playlist = variant.playlist(renditions.iter(), subtitled.iter(), &[("es".into(), 1)]);
+        let playlist = variant.playlist(
+            renditions.iter(),
+            subtitled.iter(),
+            &[("es".into(), InstreamId::CC(1))],
+        );
         let mut text = Vec::new();
         playlist.write_to(&mut text).expect("written");
         let text = String::from_utf8(text).expect("utf-8");

@@ -43,8 +43,9 @@ pub struct Package {
     /// Each audio rendition's writer, by its sink's name.
     audio: BTreeMap<String, PackedAudio>,
     subtitles: BTreeMap<String, SubtitleTrack>,
-    /// The 608 channel of each language's captions in the video.
-    captions: Vec<(String, u32)>,
+    /// The 608 channel or 708 service of each language's captions in the
+    /// video (the multivariant playlist's CLOSED-CAPTIONS).
+    captions: Vec<(String, m3u8_rs::InstreamId)>,
     /// The peak BANDWIDTH the multivariant playlist now says, if written.
     master_bandwidth: Option<u64>,
     warned_of_long_segment: bool,
@@ -61,7 +62,7 @@ impl Package {
         hls: &HlsOutput,
         pipeline: &gst::Element,
         live: bool,
-        captions: Vec<(String, u32)>,
+        captions: Vec<(String, m3u8_rs::InstreamId)>,
     ) -> Result<Self, String> {
         let renditions = renditions_of(pipeline);
         hls.prepare(&renditions)?;

@@ -440,6 +440,53 @@ mod tests {
     }
 
     #[test]
+    fn with_708_each_language_gets_a_service_and_with_both_the_first_two_a_channel_too() {
+        let line = |list: &str, format: Captions| {
+            let languages = Languages::parse(list, "en", "m", true)
+                .and_then(|l| l.with_caption_format(format))
+                .expect("valid");
+            multi_language_worker(
+                &Input::from_uri("in.ts").expect("ts"),
+                VideoCodec::H264,
+                "",
+                &languages,
+                &Output::from_uri("out.ts"),
+            )
+        };
+        let both = line("es,fr,de", Captions::Both);
+        for (language, format, channel) in
+            [("es", "both", 1), ("fr", "both", 3), ("de", "cea708", 2)]
+        {
+            assert!(
+                both.contains(&format!(
+                    "target-language=\"{language}\" captions={format} caption-channel={channel}"
+                )),
+                "{both}"
+            );
+        }
+        let services = line("es,fr,de,it", Captions::Cea708);
+        for (language, service) in [("es", 1), ("fr", 2), ("de", 3), ("it", 4)] {
+            assert!(
+                services.contains(&format!(
+                    "target-language=\"{language}\" captions=cea708 caption-channel={service}"
+                )),
+                "{services}"
+            );
+        }
+        assert!(
+            services.contains("dub_de.video_src ! dub_it.video_sink"),
+            "{services}"
+        );
+        let five = Languages::parse("es,fr,de,it,pt", "en", "m", true).expect("valid");
+        assert!(
+            five.with_caption_format(Captions::Cea708)
+                .is_err_and(|e| e.contains("708 services 1 to 4"))
+        );
+        assert_eq!(Captions::from_name("off"), Ok(None));
+        assert!(Captions::from_name("708").is_err_and(|e| e.contains("cea708")));
+    }
+
+    #[test]
     fn flv_gets_one_output_per_language_with_the_video_in_each() {
         let languages = Languages::parse("es,fr", "en", "m", true).expect("valid");
         let line = multi_language_worker(
