@@ -28,19 +28,23 @@ use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
 #[path = "support/bench.rs"]
 mod bench;
 
-/// Per ms of a 48 kHz mono 16-bit WAV: silent (RMS under -50 dBFS) or not.
-fn clean_silence(path: &Path) -> Result<Vec<bool>, String> {
+/// The samples of a 48 kHz mono 16-bit WAV.
+fn wav_samples(path: &Path) -> Result<Vec<f32>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = bytes
         .windows(4)
         .position(|w| w == b"data")
         .ok_or("no data chunk")?
         + 8;
-    let samples: Vec<f32> = bytes[data..]
+    Ok(bytes[data..]
         .chunks_exact(2)
         .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect();
-    Ok(samples
+        .collect())
+}
+
+/// Per ms of a 48 kHz mono 16-bit WAV: silent (RMS under -50 dBFS) or not.
+fn clean_silence(path: &Path) -> Result<Vec<bool>, String> {
+    Ok(wav_samples(path)?
         .chunks(48)
         .map(|ms| (ms.iter().map(|s| s * s).sum::<f32>() / ms.len() as f32).sqrt() < 0.003)
         .collect())
@@ -50,18 +54,12 @@ fn clean_silence(path: &Path) -> Result<Vec<bool>, String> {
 /// on the clean speech alone (the decoder's frame `k` is the speech's
 /// samples `1024 k ..`, measured: the envelopes line up at lag 0).
 fn clean_levels(path: &Path, frames: usize) -> Result<Vec<Option<FrameLevels>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .ok_or("no data chunk")?
-        + 8;
-    let mut samples: Vec<u8> = bytes[data..]
-        .chunks_exact(2)
-        .flat_map(|b| (f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).to_ne_bytes())
+    let mut bytes: Vec<u8> = wav_samples(path)?
+        .into_iter()
+        .flat_map(f32::to_ne_bytes)
         .collect();
-    samples.resize(frames * 1024 * 4, 0);
-    Ok(samples
+    bytes.resize(frames * 1024 * 4, 0);
+    Ok(bytes
         .chunks(1024 * 4)
         .map(|frame| Some(gststsdub::audio::level::block_levels(frame, 1)))
         .collect())

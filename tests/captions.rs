@@ -17,6 +17,15 @@ use common::*;
 use stsdub_worker::pipeline::{self, Captions, Input, Languages, Output, VideoCodec};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// ffmpeg's arguments for the H.265 inputs.
+const X265: [&str; 6] = [
+    "-c:v",
+    "libx265",
+    "-preset",
+    "ultrafast",
+    "-x265-params",
+    "log-level=error",
+];
 
 /// The video of `output` holds the slices of `input`, byte for byte (only
 /// SEI was added).
@@ -129,11 +138,23 @@ fn sample_20s() -> PathBuf {
     )
 }
 
-/// `input` dubbed into es and fr, with captions, into `output`.
+/// `input` dubbed into es and fr, with 608 captions, into `output`.
 fn two_languages_captioned(input: &Path, output: &Path, stream: &str) -> common::Run {
+    languages_captioned(input, output, stream, "es,fr", Captions::Cea608)
+}
+
+/// `input` dubbed into the languages of `list`, with captions as
+/// `format`, into `output`.
+fn languages_captioned(
+    input: &Path,
+    output: &Path,
+    stream: &str,
+    list: &str,
+    format: Captions,
+) -> common::Run {
     let sts = EchoSts::start(&[]);
-    let languages = Languages::parse("es,fr", "en", stream, true)
-        .and_then(Languages::with_captions)
+    let languages = Languages::parse(list, "en", stream, true)
+        .and_then(|l| l.with_caption_format(format))
         .expect("valid");
     let description = pipeline::multi_language_worker(
         &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
@@ -187,14 +208,7 @@ fn h264_29_97_fps_every_segment_captioned() {
 
 #[test]
 fn h265_25_and_29_97_fps_every_segment_captioned() {
-    let x265 = [
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "log-level=error",
-    ];
+    let x265 = X265;
     for (rate, frame_s, name) in [
         ("25", 0.04, "25"),
         ("30000/1001", 1001.0 / 30_000.0, "2997"),
@@ -722,14 +736,7 @@ fn likeness(a: &str, b: &str) -> f64 {
 /// ffmpeg's 608 decoder reads the same words on CC1.
 #[test]
 fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
-    let x265 = [
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "log-level=error",
-    ];
+    let x265 = X265;
     let h264 = ["-c:v", "libx264", "-preset", "ultrafast"];
     // (name, encoder, codec, frame rate, frame duration in s, service)
     type Case<'a> = (&'a str, &'a [&'a str], VideoCodec, &'a str, f64, u32);
@@ -852,19 +859,7 @@ fn assert_708_service_shows<'a>(
 fn three_languages_in_one_video_on_608_channels_and_708_services() {
     let input = sample_20s();
     let output = scratch("captions-es-fr-de.mkv");
-    let sts = EchoSts::start(&[]);
-    let languages = Languages::parse("es,fr,de", "en", "three", true)
-        .and_then(|l| l.with_caption_format(Captions::Both))
-        .expect("valid");
-    let description = pipeline::multi_language_worker(
-        &Input::from_uri(&input.to_string_lossy()).expect("a known kind"),
-        VideoCodec::H264,
-        &format!("sts-url={}", sts.url),
-        &languages,
-        &Output::from_uri(&output.to_string_lossy()),
-    );
-    let run = run_pipeline(&description, RUN_LIMIT);
-    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+    let run = languages_captioned(&input, &output, "three", "es,fr,de", Captions::Both);
     let of = |language: &str| -> Vec<gst::Structure> {
         run.segments
             .iter()

@@ -147,7 +147,29 @@ pub struct LoneCcData {
 /// and nothing else; None when there is none (an SEI that carries other
 /// messages too is left as it is).
 pub fn lone_cc_data(access_unit: &[u8], codec: Codec, framing: Framing) -> Option<LoneCcData> {
+    sei_units(access_unit, codec, framing)?
+        .into_iter()
+        .find_map(|sei| {
+            lone_a53_triplets(&sei.rbsp).map(|triplets| LoneCcData {
+                unit: sei.unit,
+                triplets,
+            })
+        })
+}
+
+/// An SEI unit of an access unit: where it is, its RBSP, and where each
+/// RBSP byte is in the access unit.
+struct SeiUnit {
+    unit: std::ops::Range<usize>,
+    rbsp: Vec<u8>,
+    positions: Vec<usize>,
+}
+
+/// The SEI units of `access_unit`, in order; None when its units do not
+/// parse as `framing` says.
+fn sei_units(access_unit: &[u8], codec: Codec, framing: Framing) -> Option<Vec<SeiUnit>> {
     let starts = units(access_unit, framing)?;
+    let mut seis = Vec::new();
     for (n, (at, header)) in starts.iter().enumerate() {
         if !is_sei(codec, *header) {
             continue;
@@ -165,16 +187,15 @@ pub fn lone_cc_data(access_unit: &[u8], codec: Codec, framing: Framing) -> Optio
             }
             Framing::Length(size) => at + size,
         };
-        let header_len = if codec == Codec::H264 { 1 } else { 2 };
-        let (rbsp, _) = unescaped(access_unit.get(body + header_len..end)?);
-        if let Some(triplets) = lone_a53_triplets(&rbsp) {
-            return Some(LoneCcData {
-                unit: *at..end,
-                triplets,
-            });
-        }
+        let payload = body + if codec == Codec::H264 { 1 } else { 2 };
+        let (rbsp, positions) = unescaped(access_unit.get(payload..end)?);
+        seis.push(SeiUnit {
+            unit: *at..end,
+            rbsp,
+            positions: positions.into_iter().map(|p| payload + p).collect(),
+        });
     }
-    None
+    Some(seis)
 }
 
 /// The cc_data triplets of an SEI RBSP that is one A/53 message and its
@@ -230,33 +251,14 @@ pub fn without_field(
     field: Field,
 ) -> Option<Vec<u8>> {
     let cc_type = if field == Field::ONE { 0 } else { 1 };
-    let starts = units(access_unit, framing)?;
     // Where each byte to change is, and its new value: most access units
     // carry no captions of their own, and are then not copied.
     let mut changes = Vec::new();
-    for (n, (at, header)) in starts.iter().enumerate() {
-        if !is_sei(codec, *header) {
-            continue;
-        }
-        let end = starts
-            .get(n + 1)
-            .map_or(access_unit.len(), |(next, _)| *next);
-        let body = match framing {
-            Framing::StartCodes => {
-                at + if access_unit.get(*at..at + 4) == Some(&[0, 0, 0, 1]) {
-                    4
-                } else {
-                    3
-                }
-            }
-            Framing::Length(size) => at + size,
-        };
-        let header_len = if codec == Codec::H264 { 1 } else { 2 };
-        let (rbsp, positions) = unescaped(access_unit.get(body + header_len..end)?);
-        for index in cc_triplets(&rbsp) {
-            let marker = rbsp[index];
+    for sei in sei_units(access_unit, codec, framing)? {
+        for index in cc_triplets(&sei.rbsp) {
+            let marker = sei.rbsp[index];
             if marker & 0x04 != 0 && marker & 0x03 == cc_type {
-                changes.push((body + header_len + positions[index], marker & !0x04));
+                changes.push((sei.positions[index], marker & !0x04));
             }
         }
     }
@@ -491,6 +493,38 @@ mod tests {
             &au[au.len() - 7..],
             "the slice untouched"
         );
+    }
+
+    #[test]
+    fn a_lone_a53_sei_is_found_and_replaced_one_with_more_messages_is_not() {
+        let cc = [0xFC, 0x94, 0x20, 0xFF, 0x02, 0x21];
+        let nal = sei_nal(Codec::H264, &cc);
+        let slice = [0, 0, 0, 4, 0x65, 0, 0, 1];
+        let mut au = Vec::new();
+        au.extend((nal.len() as u32).to_be_bytes());
+        au.extend(&nal);
+        au.extend(slice);
+        let found = lone_cc_data(&au, Codec::H264, Framing::Length(4)).expect("found");
+        assert_eq!(found.unit, 0..4 + nal.len());
+        assert_eq!(found.triplets, [[0xFC, 0x94, 0x20], [0xFF, 0x02, 0x21]]);
+        let longer = sei_nal(Codec::H264, &[0xFC, 0x80, 0x80, 0xFA, 0, 0, 0xFA, 0, 0]);
+        let replaced = replace_unit(&au, Framing::Length(4), found.unit, &longer).expect("framed");
+        assert_eq!(
+            &replaced[replaced.len() - 8..],
+            &slice,
+            "the slice untouched"
+        );
+        let again = lone_cc_data(&replaced, Codec::H264, Framing::Length(4)).expect("found");
+        assert_eq!(again.triplets.len(), 3);
+        // An SEI with a second message (recovery point) is not ours to rewrite.
+        let mut two = nal.clone();
+        let trailing = two.pop();
+        assert_eq!(trailing, Some(0x80));
+        two.extend([6, 1, 0x84, 0x80]);
+        let mut au = vec![0, 0, 0, 1];
+        au.extend(&two);
+        au.extend([0, 0, 0, 1, 0x65, 1, 2]);
+        assert_eq!(lone_cc_data(&au, Codec::H264, Framing::StartCodes), None);
     }
 
     #[test]
