@@ -101,27 +101,18 @@ mod unpack;
 pub use pack::pack;
 pub use unpack::{Unpacked, unpack};
 
-struct BitReader<'a> {
-    data: &'a [u8],
-    bit: usize,
-}
+/// The AudioSpecificConfig's bits; running out of them is an error.
+struct BitReader<'a>(crate::container::bits::BitReader<'a>);
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Self { data, bit: 0 }
+        Self(crate::container::bits::BitReader::new(data))
     }
 
-    fn read(&mut self, count: usize) -> Result<u32, M4aError> {
-        let mut value = 0u32;
-        for _ in 0..count {
-            let byte = self
-                .data
-                .get(self.bit / 8)
-                .ok_or(M4aError::Truncated("AudioSpecificConfig"))?;
-            value = (value << 1) | u32::from((byte >> (7 - self.bit % 8)) & 1);
-            self.bit += 1;
-        }
-        Ok(value)
+    fn read(&mut self, count: u32) -> Result<u32, M4aError> {
+        self.0
+            .read(count)
+            .ok_or(M4aError::Truncated("AudioSpecificConfig"))
     }
 }
 

@@ -15,6 +15,7 @@
 use std::sync::Mutex;
 
 use gst::prelude::*;
+use gststsdub::container::bits::BitReader;
 
 /// Converts the LOAS entering `sink` (an aacparse's) to ADTS: its caps
 /// event says ADTS, each buffer holds its frames as ADTS with its own
@@ -115,7 +116,7 @@ impl LoasToAdts {
 
     /// The raw AAC payload of one AudioMuxElement (muxConfigPresent).
     fn payload(&mut self, element: &[u8]) -> Option<(AdtsConfig, Vec<u8>)> {
-        let mut bits = Bits::new(element);
+        let mut bits = BitReader::new(element);
         if bits.read(1)? == 0 {
             self.config = Some(stream_mux_config(&mut bits)?);
         }
@@ -137,7 +138,7 @@ impl LoasToAdts {
 
 /// StreamMuxConfig: audioMuxVersion 0 or 1 (not A), every stream in the
 /// same time framing, one program of one layer, frame length type 0.
-fn stream_mux_config(bits: &mut Bits) -> Option<AdtsConfig> {
+fn stream_mux_config(bits: &mut BitReader) -> Option<AdtsConfig> {
     let version = bits.read(1)?;
     if version == 1 {
         if bits.read(1)? != 0 {
@@ -156,9 +157,9 @@ fn stream_mux_config(bits: &mut Bits) -> Option<AdtsConfig> {
         audio_specific_config(bits)?
     } else {
         let length = latm_value(bits)? as usize;
-        let start = bits.position;
+        let start = bits.position();
         let config = audio_specific_config(bits)?;
-        bits.position = start + length;
+        bits.seek(start + length);
         config
     };
     if bits.read(3)? != 0 {
@@ -183,14 +184,14 @@ fn stream_mux_config(bits: &mut Bits) -> Option<AdtsConfig> {
 }
 
 /// LatmGetValue.
-fn latm_value(bits: &mut Bits) -> Option<u32> {
+fn latm_value(bits: &mut BitReader) -> Option<u32> {
     let bytes = bits.read(2)?;
     (0..=bytes).try_fold(0u32, |value, _| Some(value << 8 | bits.read(8)?))
 }
 
 /// AudioSpecificConfig, as far as ADTS needs it (HE-AAC's explicit SBR/PS
 /// signalling gives the core object type and rate).
-fn audio_specific_config(bits: &mut Bits) -> Option<AdtsConfig> {
+fn audio_specific_config(bits: &mut BitReader) -> Option<AdtsConfig> {
     let mut object_type = object_type(bits)?;
     let sampling_index = bits.read(4)? as u8;
     if sampling_index == 15 {
@@ -220,7 +221,7 @@ fn audio_specific_config(bits: &mut Bits) -> Option<AdtsConfig> {
     })
 }
 
-fn object_type(bits: &mut Bits) -> Option<u8> {
+fn object_type(bits: &mut BitReader) -> Option<u8> {
     let kind = bits.read(5)? as u8;
     if kind == 31 {
         Some(32 + bits.read(6)? as u8)
@@ -242,29 +243,6 @@ fn adts_header(config: AdtsConfig, length: usize) -> [u8; 7] {
         ((frame & 0x7) as u8) << 5 | 0x1F,
         0xFC,
     ]
-}
-
-/// Reads bits, most significant first.
-struct Bits<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl<'a> Bits<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Self { data, position: 0 }
-    }
-
-    fn read(&mut self, count: u32) -> Option<u32> {
-        let mut value = 0u32;
-        for _ in 0..count {
-            let byte = *self.data.get(self.position / 8)?;
-            let bit = (byte >> (7 - self.position % 8)) & 1;
-            value = value << 1 | u32::from(bit);
-            self.position += 1;
-        }
-        Some(value)
-    }
 }
 
 #[cfg(test)]
