@@ -6,9 +6,7 @@
 //! stream cannot be read twice, so its audio pad is taken as it appears:
 //! decoded (GStreamer's decodebin picks the decoder) and encoded to AAC-LC
 //! at its own rate and channels, into the AAC parser the launch line put in
-//! front of stsdub. AAC stays codec copy through that parser. AAC in LATM
-//! is transcoded too, its LOAS rewritten as ADTS in front of its own
-//! parser first (`pipeline::loas`), as a file's is.
+//! front of stsdub. AAC stays codec copy through that parser.
 
 use gst::prelude::*;
 
@@ -50,10 +48,7 @@ pub fn transcode_when_not_aac(pipeline: &gst::Element) {
         let Some(parser) = waiting_aac_parser(&bin) else {
             return;
         };
-        let loas = caps
-            .structure(0)
-            .is_some_and(|s| s.get::<&str>("stream-format") == Ok("loas"));
-        match transcode(&bin, pad, &parser, loas) {
+        match transcode(&bin, pad, &parser) {
             Ok(()) => {
                 TRANSCODING.store(true, std::sync::atomic::Ordering::Relaxed);
                 eprintln!(
@@ -75,14 +70,8 @@ fn waiting_aac_parser(bin: &gst::Bin) -> Option<gst::Element> {
     })
 }
 
-/// `pad` → decodebin → audioconvert → audioresample → avenc_aac → `parser`;
-/// with `loas`, an aacparse that gets the LOAS as ADTS in front of decodebin.
-fn transcode(
-    bin: &gst::Bin,
-    pad: &gst::Pad,
-    parser: &gst::Element,
-    loas: bool,
-) -> Result<(), String> {
+/// `pad` → decodebin → audioconvert → audioresample → avenc_aac → `parser`.
+fn transcode(bin: &gst::Bin, pad: &gst::Pad, parser: &gst::Element) -> Result<(), String> {
     let make = |name: &str| {
         gst::ElementFactory::make(name)
             .build()
@@ -114,18 +103,6 @@ fn transcode(
             .sync_state_with_parent()
             .map_err(|e| e.to_string())?;
     }
-    let mut into = decoder.static_pad("sink").ok_or("decodebin has no sink")?;
-    if loas {
-        let loas_parser = make("aacparse")?;
-        bin.add(&loas_parser).map_err(|e| e.to_string())?;
-        loas_parser.link(&decoder).map_err(|e| e.to_string())?;
-        into = loas_parser
-            .static_pad("sink")
-            .ok_or("aacparse has no sink")?;
-        pipeline::loas::rewrite_as_adts(&into);
-        loas_parser
-            .sync_state_with_parent()
-            .map_err(|e| e.to_string())?;
-    }
+    let into = decoder.static_pad("sink").ok_or("decodebin has no sink")?;
     pad.link(&into).map(|_| ()).map_err(|e| format!("{e:?}"))
 }

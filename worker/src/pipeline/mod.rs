@@ -13,7 +13,7 @@ mod audio_out;
 mod hls;
 mod input;
 mod languages;
-pub(crate) mod loas;
+mod loas;
 mod output;
 pub mod retime;
 
