@@ -230,6 +230,16 @@ impl CaptionsOut {
     }
 }
 
+impl CaptionsProperty {
+    fn has_608(self) -> bool {
+        matches!(self, Self::Cea608 | Self::Both)
+    }
+
+    fn has_708(self) -> bool {
+        matches!(self, Self::Cea708 | Self::Both)
+    }
+}
+
 /// Codec and framing from H.264/H.265 caps; None for any other video.
 fn video_format(structure: &gst::StructureRef) -> Option<(Codec, Framing)> {
     let (codec, length_byte) = match structure.name().as_str() {

@@ -215,16 +215,6 @@ pub enum CaptionsProperty {
     Both = 3,
 }
 
-impl CaptionsProperty {
-    pub(super) fn has_608(self) -> bool {
-        matches!(self, Self::Cea608 | Self::Both)
-    }
-
-    pub(super) fn has_708(self) -> bool {
-        matches!(self, Self::Cea708 | Self::Both)
-    }
-}
-
 /// Which words the captions show (the `caption-text` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
 #[repr(u32)]
