@@ -22,6 +22,10 @@ const MAX_PACKET: usize = 33;
 /// The DTVCC triplets a frame has room for until the frame rate is known:
 /// 20 at 29.97 fps, less 608's two.
 const DEFAULT_FRAME_ROOM: usize = 18;
+/// Packets waiting for room, at most: about 40 captions. A video whose
+/// frames never leave room (another writer filling them) drops the oldest
+/// instead of holding more and more.
+const MAX_QUEUED_PACKETS: usize = 256;
 
 /// A cc_data triplet (marker, cc_valid and cc_type; two bytes).
 pub type Triplet = [u8; 3];
@@ -178,6 +182,9 @@ impl CaptionService {
     fn queue_packet(&mut self, packet: DTVCCPacket) {
         let mut bytes = Vec::with_capacity(MAX_PACKET);
         if packet.write(&mut bytes).is_ok() {
+            if self.queued.len() >= MAX_QUEUED_PACKETS {
+                self.queued.pop_front();
+            }
             self.queued.push_back(triplets(&bytes));
             self.sequence = (self.sequence + 1) % 4;
         }
@@ -292,6 +299,18 @@ mod tests {
         let second = codes_at(&mut service, 1_000_000_000);
         assert_eq!(text(&second), "dos");
         assert!(!second.contains(&Code::DeleteWindows(WINDOW)));
+    }
+
+    #[test]
+    fn packets_that_never_find_room_are_bounded() {
+        let mut service = CaptionService::new(1);
+        service
+            .add((0..200u64).map(|i| caption(i * 10, i * 10 + 10, &["una frase bastante larga"])));
+        for frame in 0..200u64 {
+            // Another writer leaves no room at all.
+            assert!(service.frame(frame * 10_000_000, 0).is_empty());
+        }
+        assert_eq!(service.queued.len(), MAX_QUEUED_PACKETS);
     }
 
     #[test]
