@@ -1481,57 +1481,54 @@ fn live_srt_carries_the_other_audio_track_in_sync() {
 fn live_srt_ac3_audio_is_transcoded_dubbed_and_in_sync() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let seconds = live_seconds();
-    for (name, audio) in [("ac3", &["-c:a", "ac3", "-b:a", "192k"][..])] {
-        let ts = remuxed(
-            &marks_sample(),
-            &format!("marks-{seconds}s-{name}.ts"),
-            &[&["-i", "{}", "-c:v", "copy"][..], audio, &["-f", "mpegts"]].concat(),
-        );
-        let echo = EchoSts::start(&["--transform", "identity"]);
-        let (recording, plain) = (
-            scratch(&format!("srt-{name}.ts")),
-            scratch(&format!("srt-{name}-plain.ts")),
-        );
-        let statuses = std::thread::scope(|scope| {
-            scope.spawn(|| srt_to_srt(&ts, &["--without-stsdub".into()], &plain));
-            srt_to_srt(
-                &ts,
-                &[
-                    "--sts-url".into(),
-                    echo.url.clone(),
-                    "--stream-id".into(),
-                    format!("srt-{name}"),
-                ],
-                &recording,
-            )
-        });
-        assert!(statuses.len() >= 3, "{name}: {statuses:?}");
-        assert!(
-            statuses.iter().all(|s| s == "dubbed"),
-            "{name}: {statuses:?}"
-        );
-        let kinds: std::collections::BTreeSet<String> = codecs(&recording).into_iter().collect();
-        assert!(
-            kinds.contains("h264") && kinds.contains("aac") && !kinds.contains("ac3"),
-            "{name}: the dub out as AAC: {kinds:?}"
-        );
-        assert_every_track_continuous(&recording, 1, seconds as f64 - 1.0);
-        assert_av_as_without_stsdub(name, &plain, &recording, 0);
-        // Where the audio starts against the video (ms): a lost first
-        // packet would start it 0.43 s late.
-        let lead = |file: &Path| {
-            let (audio, video) = (stream_packets(file, "a:0"), stream_packets(file, "v:0"));
-            (audio[0].pts - video[0].pts) as f64 / 90.0
-        };
-        let (lead_in, lead_out) = (lead(&ts), lead(&recording));
-        eprintln!(
-            "{name}: the audio starts {lead_in:.1} ms from the video in, {lead_out:.1} ms out"
-        );
-        assert!(
-            (lead_out - lead_in).abs() <= 1024.0 / 48.0 + 1.0,
-            "{name}: the audio starts {lead_out:.1} ms from the video, the input's {lead_in:.1} ms"
-        );
-    }
+    let (name, audio) = ("ac3", &["-c:a", "ac3", "-b:a", "192k"][..]);
+    let ts = remuxed(
+        &marks_sample(),
+        &format!("marks-{seconds}s-{name}.ts"),
+        &[&["-i", "{}", "-c:v", "copy"][..], audio, &["-f", "mpegts"]].concat(),
+    );
+    let echo = EchoSts::start(&["--transform", "identity"]);
+    let (recording, plain) = (
+        scratch(&format!("srt-{name}.ts")),
+        scratch(&format!("srt-{name}-plain.ts")),
+    );
+    let statuses = std::thread::scope(|scope| {
+        scope.spawn(|| srt_to_srt(&ts, &["--without-stsdub".into()], &plain));
+        srt_to_srt(
+            &ts,
+            &[
+                "--sts-url".into(),
+                echo.url.clone(),
+                "--stream-id".into(),
+                format!("srt-{name}"),
+            ],
+            &recording,
+        )
+    });
+    assert!(statuses.len() >= 3, "{name}: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s == "dubbed"),
+        "{name}: {statuses:?}"
+    );
+    let kinds: std::collections::BTreeSet<String> = codecs(&recording).into_iter().collect();
+    assert!(
+        kinds.contains("h264") && kinds.contains("aac") && !kinds.contains("ac3"),
+        "{name}: the dub out as AAC: {kinds:?}"
+    );
+    assert_every_track_continuous(&recording, 1, seconds as f64 - 1.0);
+    assert_av_as_without_stsdub(name, &plain, &recording, 0);
+    // Where the audio starts against the video (ms): a lost first
+    // packet would start it 0.43 s late.
+    let lead = |file: &Path| {
+        let (audio, video) = (stream_packets(file, "a:0"), stream_packets(file, "v:0"));
+        (audio[0].pts - video[0].pts) as f64 / 90.0
+    };
+    let (lead_in, lead_out) = (lead(&ts), lead(&recording));
+    eprintln!("{name}: the audio starts {lead_in:.1} ms from the video in, {lead_out:.1} ms out");
+    assert!(
+        (lead_out - lead_in).abs() <= 1024.0 / 48.0 + 1.0,
+        "{name}: the audio starts {lead_out:.1} ms from the video, the input's {lead_in:.1} ms"
+    );
 }
 
 /// Live SRT in → the worker → SRT out, the input with SCTE-35 cues, DVB
