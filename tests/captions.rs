@@ -62,10 +62,18 @@ fn slices(file: &Path, codec: VideoCodec) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Each segment's start on the output (s), in order.
+fn segment_starts<'a>(segments: impl IntoIterator<Item = &'a gst::Structure>) -> Vec<f64> {
+    segments
+        .into_iter()
+        .map(|s| s.get::<u64>("pts").unwrap_or(0) as f64 / 1e9)
+        .collect()
+}
+
 /// Runs the worker's pipeline from `input` to `output` with captions, and
 /// checks what a viewer gets: every dubbed segment's words, shown from no
 /// earlier than the frame its dub begins in, and at most 250 ms after it
-/// (the first segment excepted: see below), with the video's slices
+/// (the first segment too), with the video's slices
 /// untouched.
 fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64) {
     let sts = EchoSts::start(&[]);
@@ -78,8 +86,13 @@ fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64
     let run = run_pipeline(&description, RUN_LIMIT);
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
     assert!(run.statuses().iter().all(|s| s == "dubbed"), "{run:?}");
-    let captions = decoded_captions(output);
-    assert_eq!(captions.len(), run.segments.len(), "a caption a segment");
+    let shown = decoded_captions(output);
+    let captions = by_segment(shown, &segment_starts(&run.segments), frame_s);
+    assert_eq!(
+        captions.len(),
+        run.segments.len(),
+        "a segment's words together"
+    );
     for (index, (segment, caption)) in run.segments.iter().zip(&captions).enumerate() {
         let words = segment.get::<String>("translated-text").expect("words");
         let start = segment.get::<u64>("pts").expect("pts") as f64 / 1e9;
@@ -95,11 +108,10 @@ fn assert_captioned(input: &Path, output: &Path, codec: VideoCodec, frame_s: f64
             caption.start >= start - frame_s - 0.001,
             "segment {index}: {caption:?} before {start}"
         );
-        // The first segment's words cannot be loaded before the first frame:
-        // its caption shows once loaded (two rows: about 1.3 s at 608's rate).
-        let late = if index == 0 { 1.5 } else { 0.25 };
+        // The first segment's words cannot be loaded before the first
+        // frame: its first words show at once, the rest once loaded.
         assert!(
-            caption.start <= start + late,
+            caption.start <= start + 0.25,
             "segment {index}: {caption:?} late for {start}"
         );
         // It goes with the segment's end; the last one with the stream's.
@@ -228,18 +240,24 @@ fn two_languages_two_channels_in_one_video() {
     let input = sample_20s();
     let output = scratch("captions-es-fr.ts");
     let run = two_languages_captioned(&input, &output, "cc");
-    let words = |language: &str| -> Vec<String> {
+    let segments_of = |language: &str| -> Vec<&gst::Structure> {
         run.segments
             .iter()
             .filter(|s| {
                 s.get::<String>("stream-id")
                     .is_ok_and(|id| id.ends_with(language))
             })
+            .collect()
+    };
+    let words = |language: &str| -> Vec<String> {
+        segments_of(language)
+            .into_iter()
             .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
             .collect()
     };
-    let by_ffmpeg = |field: &str| -> Vec<String> {
-        decoded_captions_of_field(&output, field)
+    let by_ffmpeg = |field: &str, language: &str| -> Vec<String> {
+        let starts = segment_starts(segments_of(language));
+        by_segment(decoded_captions_of_field(&output, field), &starts, 0.04)
             .into_iter()
             .map(|c| one_apostrophe(&c.text))
             .collect()
@@ -247,8 +265,8 @@ fn two_languages_two_channels_in_one_video() {
     let (es, fr) = (words("-es"), words("-fr"));
     assert_eq!(es.len(), 4, "{es:?}");
     assert_ne!(es, fr);
-    assert_eq!(by_ffmpeg("first"), es, "CC1: Spanish");
-    assert_eq!(by_ffmpeg("second"), fr, "CC3: French");
+    assert_eq!(by_ffmpeg("first", "-es"), es, "CC1: Spanish");
+    assert_eq!(by_ffmpeg("second", "-fr"), fr, "CC3: French");
     assert_slices_untouched(&input, &output, VideoCodec::H264);
 }
 
@@ -276,7 +294,8 @@ fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
     assert!(status.success());
     for (language, field) in [("es", "first"), ("fr", "second")] {
         let cues = webvtt_cues(&[dir.join(format!("{language}.vtt"))]);
-        let captions = decoded_captions_of_field(&output, field);
+        let starts: Vec<f64> = cues.iter().map(|(start, _, _)| *start).collect();
+        let captions = by_segment(decoded_captions_of_field(&output, field), &starts, 0.04);
         assert_eq!(cues.len(), 4, "{language}: {cues:?}");
         assert_eq!(cues.len(), captions.len(), "{language}: {captions:?}");
         for ((start, _, text), caption) in cues.iter().zip(&captions) {
@@ -285,14 +304,13 @@ fn the_sidecars_pass_a_webvtt_parser_and_match_the_captions_in_the_video() {
                 one_apostrophe(&caption.text),
                 "{language}"
             );
-            // The first caption shows once loaded; the others in the frame
-            // their cue starts in (pts on both sides).
-            if *start > 0.0 {
-                assert!(
-                    (caption.start - start).abs() <= 0.041,
-                    "{language}: {caption:?} vs {start}"
-                );
-            }
+            // In the frame their cue starts in (pts on both sides); the
+            // stream's first: its first words once they are loaded.
+            let late = if *start > 0.0 { 0.041 } else { 0.25 };
+            assert!(
+                (caption.start - start).abs() <= late,
+                "{language}: {caption:?} vs {start}"
+            );
         }
         let srt = std::fs::read_to_string(dir.join(format!("{language}.srt"))).expect("srt");
         assert_eq!(srt.matches(" --> ").count(), cues.len(), "{language}");
@@ -425,13 +443,16 @@ fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
         "captions=cea608 caption-channel=3 caption-text=transcript",
     );
     let input = scratch("captions-input-cc1-cc3.flv");
-    captioned(
-        &on_cc3,
-        &input,
-        "captions=cea608 caption-channel=1 caption-text=transcript",
+    let starts = segment_starts(
+        &captioned(
+            &on_cc3,
+            &input,
+            "captions=cea608 caption-channel=1 caption-text=transcript",
+        )
+        .segments,
     );
     let theirs = |field| -> Vec<String> {
-        decoded_captions_of_field(&input, field)
+        by_segment(decoded_captions_of_field(&input, field), &starts, 0.04)
             .into_iter()
             .map(|c| c.text)
             .collect()
@@ -447,8 +468,9 @@ fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
         .iter()
         .map(|s| one_apostrophe(&s.get::<String>("translated-text").expect("words")))
         .collect();
+    let starts = segment_starts(&run.segments);
     let read = |field| -> Vec<String> {
-        decoded_captions_of_field(&output, field)
+        by_segment(decoded_captions_of_field(&output, field), &starts, 0.04)
             .into_iter()
             .map(|c| one_apostrophe(&c.text))
             .collect()
@@ -463,7 +485,7 @@ fn the_input_s_own_captions_of_our_field_make_way_the_other_field_passes() {
 /// every segment's words, each caption's first row on screen within 250 ms
 /// of its start and never before its dub (one frame, and SRT's whole ms),
 /// the first segment's too: nothing has to be loaded ahead, as pop-on's
-/// must (its first caption shows ~1 s late).
+/// must (its first caption shows its first words, then the rest).
 #[test]
 fn roll_up_types_every_caption_from_its_start() {
     let output = scratch("captions-roll-up.flv");
@@ -773,7 +795,8 @@ fn cea708_service_is_read_by_gstreamer_s_708_decoder() {
             name,
         ));
         if captions == "both" {
-            let cc1: Vec<String> = decoded_captions(&output)
+            let starts = segment_starts(&run.segments);
+            let cc1: Vec<String> = by_segment(decoded_captions(&output), &starts, frame_s)
                 .into_iter()
                 .map(|c| one_apostrophe(&c.text))
                 .collect();
@@ -879,14 +902,15 @@ fn three_languages_in_one_video_on_608_channels_and_708_services() {
     let (es, fr, de) = (of("es"), of("fr"), of("de"));
     assert_eq!(es.len(), 4);
     assert!(words(&es) != words(&fr) && words(&fr) != words(&de));
-    let by_ffmpeg = |field: &str| -> Vec<String> {
-        decoded_captions_of_field(&output, field)
+    let by_ffmpeg = |field: &str, segments: &[gst::Structure]| -> Vec<String> {
+        let starts = segment_starts(segments);
+        by_segment(decoded_captions_of_field(&output, field), &starts, 0.04)
             .into_iter()
             .map(|c| one_apostrophe(&c.text))
             .collect()
     };
-    assert_eq!(by_ffmpeg("first"), words(&es), "CC1: Spanish");
-    assert_eq!(by_ffmpeg("second"), words(&fr), "CC3: French");
+    assert_eq!(by_ffmpeg("first", &es), words(&es), "CC1: Spanish");
+    assert_eq!(by_ffmpeg("second", &fr), words(&fr), "CC3: French");
     let mut table = Vec::new();
     for (language, segments, service) in [("es", &es, 1), ("fr", &fr, 3), ("de", &de, 2)] {
         table.extend(assert_708_service_shows(

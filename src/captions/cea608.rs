@@ -64,6 +64,39 @@ pub fn load(channel: CaptionChannel, rows: &[String]) -> Codes {
     out
 }
 
+/// Loads one row with the fewest byte pairs: each control code once (not
+/// twice) and no centring tab (the row may sit up to three columns left of
+/// centre). For a caption that must show within a few frames of a start
+/// nothing could be loaded ahead of (the stream's first): a decoder needs
+/// no repeat, the repeat only guards against a lost field.
+pub fn quick_load(channel: CaptionChannel, row: &str, erase_hidden: bool) -> Codes {
+    let mut out = Codes::default();
+    out.codes
+        .push(channel.control(Control::ResumeCaptionLoading));
+    if erase_hidden {
+        out.codes
+            .push(channel.control(Control::EraseNonDisplayedMemory));
+    }
+    let letters = row.chars().count().min(ROW_LETTERS);
+    let column = (ROW_LETTERS - letters) / 2;
+    let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
+    let preamble = PreambleAddressCode::new(BOTTOM_ROW, false, indent);
+    out.codes
+        .push(channel.control(Control::PreambleAddress(preamble)));
+    push_letters(channel, row, &mut out);
+    out
+}
+
+/// How many byte pairs `codes` take on the wire (two letters share a pair,
+/// a control code or extended letter takes one of its own).
+pub fn pairs(codes: &[Code]) -> usize {
+    let mut writer = cea608_types::Cea608Writer::default();
+    for code in codes {
+        writer.push(*code);
+    }
+    std::iter::from_fn(|| (writer.n_codes() > 0).then(|| writer.pop())).count()
+}
+
 /// `text` on screen row `row`, centred: the preamble (indent) and tab that
 /// put its first letter where it centres, then its letters.
 fn centred_row(channel: CaptionChannel, row: u8, text: &str, out: &mut Codes) {
@@ -76,6 +109,11 @@ fn centred_row(channel: CaptionChannel, row: u8, text: &str, out: &mut Codes) {
     if let Some(tab) = Control::tab_offset((column % 4) as u8) {
         out.codes.extend(channel.command(tab));
     }
+    push_letters(channel, text, out);
+}
+
+/// The codes of `text`'s letters (at most a row of them).
+fn push_letters(channel: CaptionChannel, text: &str, out: &mut Codes) {
     for letter in text.chars().take(ROW_LETTERS) {
         let (code, substituted) = code_for(letter, channel.channel);
         out.codes.push(code);

@@ -15,10 +15,14 @@ use cea608_types::Cea608Writer;
 use cea608_types::tables::Code;
 
 use super::cea608::{self, CaptionChannel};
-use super::layout::TimedCaption;
+use super::layout::{self, ROW_LETTERS, TimedCaption};
 
 /// 608's rate for one field: two bytes a field of NTSC video.
 const PAIRS_PER_SECOND: f64 = 30_000.0 / 1_001.0;
+/// How soon after its start a caption must show when it cannot all be
+/// loaded by then (acceptance: 250 ms; a pair's End Of Caption takes effect
+/// in the frame that carries it, and frames are up to 40 ms apart).
+const SHOW_WITHIN: u64 = 230_000_000;
 /// A null pair (parity set): nothing to say in this frame.
 pub const NULL_PAIR: [u8; 2] = [0x80, 0x80];
 
@@ -48,6 +52,9 @@ pub struct CaptionTrack {
     owed: f64,
     /// Letters shown as another so far.
     substituted: usize,
+    /// A caption has been shown: the hidden memory holds the one it
+    /// replaced, to be erased before the next load.
+    swapped: bool,
 }
 
 impl CaptionTrack {
@@ -62,6 +69,7 @@ impl CaptionTrack {
             writer: Cea608Writer::default(),
             owed: 0.0,
             substituted: 0,
+            swapped: false,
         }
     }
 
@@ -82,7 +90,9 @@ impl CaptionTrack {
     /// The byte pairs of the frame at running time `at`, `duration` long.
     pub fn frame(&mut self, at: u64, duration: u64) -> Vec<[u8; 2]> {
         self.owed += duration as f64 * PAIRS_PER_SECOND / 1e9;
-        let count = self.owed.floor();
+        // A frame at 29.97 fps is owed 0.99999999 pairs in f64: without
+        // the nudge every pair would go a frame late.
+        let count = (self.owed + 1e-6).floor();
         self.owed -= count;
         let mut pairs = Vec::with_capacity(count as usize);
         for _ in 0..count as usize {
@@ -108,6 +118,7 @@ impl CaptionTrack {
         }
         if let Some(loaded) = self.loaded.take_if(|c| c.start <= at) {
             self.push(cea608::show(self.channel));
+            self.swapped = true;
             self.showing_until = Some(loaded.end);
         } else if self.showing_until.is_some_and(|end| end <= at)
             && self.loaded.as_ref().is_none_or(|next| next.start > at)
@@ -117,11 +128,53 @@ impl CaptionTrack {
         } else if self.loaded.is_none()
             && let Some(next) = self.waiting.pop_front()
         {
-            let load = cea608::load(self.channel, &next.rows);
+            let (load, next) = self.load(next, at);
             self.substituted += load.substituted;
             self.push(load.codes);
             self.loaded = Some(next);
         }
+    }
+
+    /// The codes that load `next`, and the caption they load: `next` whole,
+    /// or, when the screen is empty and its load would show it more than
+    /// [`SHOW_WITHIN`] after its start (the stream's first caption: nothing
+    /// could be loaded before the first frame), as many of its first words
+    /// as load in time, the rest put back to show once loaded.
+    fn load(&mut self, next: TimedCaption, at: u64) -> (cea608::Codes, TimedCaption) {
+        let whole = cea608::load(self.channel, &next.rows);
+        let budget = pairs_between(at, next.start + SHOW_WITHIN);
+        if self.showing_until.is_some() || cea608::pairs(&whole.codes) < budget {
+            return (whole, next);
+        }
+        let words: Vec<&str> = next
+            .rows
+            .iter()
+            .flat_map(|r| r.split_whitespace())
+            .collect();
+        let quick = |count: usize| {
+            let row = words[..count].join(" ");
+            let load = cea608::quick_load(self.channel, &row, self.swapped);
+            let fits = row.chars().count() <= ROW_LETTERS && cea608::pairs(&load.codes) < budget;
+            (load, row, fits)
+        };
+        let mut taken = 1;
+        while taken < words.len() && quick(taken + 1).2 {
+            taken += 1;
+        }
+        let (load, row, _) = quick(taken);
+        if taken < words.len() {
+            self.waiting.push_front(TimedCaption {
+                rows: layout::rows(&words[taken..].join(" ")),
+                ..next.clone()
+            });
+        }
+        (
+            load,
+            TimedCaption {
+                rows: vec![row],
+                ..next
+            },
+        )
     }
 
     /// Roll-up: a caption is typed from its start (nothing to load ahead:
@@ -153,6 +206,12 @@ impl CaptionTrack {
             self.writer.push(code);
         }
     }
+}
+
+/// The byte pairs a field carries from `from` up to `until` (ns), the one
+/// being written at `from` included.
+fn pairs_between(from: u64, until: u64) -> usize {
+    (until.saturating_sub(from) as f64 * PAIRS_PER_SECOND / 1e9) as usize + 1
 }
 
 #[cfg(test)]
@@ -231,10 +290,57 @@ mod tests {
     #[test]
     fn a_caption_known_late_shows_as_soon_as_it_is_loaded() {
         let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
-        track.add([caption(0, 4_000, &"x".repeat(32))]);
+        track.add([caption(0, 300, "uno"), caption(300, 4_000, &"x".repeat(32))]);
         let events = pop_on_events(&mut track, 5_000);
-        // 2 × (RCL, ENM, PAC) + 16 pairs of letters = 22 pairs ≈ 734 ms.
-        assert!((700..800).contains(&events[0].0), "{events:?}");
+        // Something is on screen: the second loads whole, 2 × (RCL, ENM,
+        // PAC) + 16 pairs of letters after the first's show.
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!((800..1_000).contains(&events[1].0), "{events:?}");
+    }
+
+    #[test]
+    fn the_stream_s_first_caption_shows_its_first_words_in_time_then_the_rest() {
+        for frame_ns in [FRAME_NS, 40_000_000] {
+            let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
+            let mut two_rows = caption(0, 4_000, "Señoras y señores,");
+            two_rows.rows.push("bienvenidos al estadio".into());
+            track.add([two_rows]);
+            let (shows, letters) = shows_and_letters(&mut track, frame_ns, 5_000);
+            assert_eq!(shows.len(), 2, "{shows:?}");
+            assert!(shows[0] <= 230, "first words at {} ms", shows[0]);
+            assert!(shows[1] < 1_500, "the rest at {} ms", shows[1]);
+            assert_eq!(
+                letters,
+                "Señoras y señores, bienvenidos al estadio".replace(' ', "")
+            );
+        }
+    }
+
+    /// (ms of each show, every letter loaded) over frames from 0 to `until_ms`.
+    fn shows_and_letters(
+        track: &mut CaptionTrack,
+        frame_ns: u64,
+        until_ms: u64,
+    ) -> (Vec<u64>, String) {
+        let mut state = Cea608State::default();
+        let (mut shows, mut letters) = (Vec::new(), String::new());
+        let mut at = 0;
+        while at < until_ms * 1_000_000 {
+            for pair in track.frame(at, frame_ns) {
+                match state.decode(pair) {
+                    Ok(Some(Cea608::EndOfCaption(_))) => shows.push(at / 1_000_000),
+                    Ok(Some(Cea608::Text(text))) => {
+                        letters.extend(text.char1.into_iter().chain(text.char2));
+                        if text.needs_backspace {
+                            letters.remove(letters.len() - 2);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            at += frame_ns;
+        }
+        (shows, letters.replace(' ', ""))
     }
 
     #[test]

@@ -464,6 +464,31 @@ pub struct Caption {
     pub text: String,
 }
 
+/// `captions` taken together by the segment they show in: the segment
+/// starting at `starts[i]` (s) has the captions from a frame before its
+/// start up to a frame before the next one's, as one (the stream's first
+/// segment shows its first words at once and the rest once loaded: two
+/// pop-on captions, one segment's words).
+pub fn by_segment(captions: Vec<Caption>, starts: &[f64], frame_s: f64) -> Vec<Caption> {
+    let segment_of = |caption: &Caption| {
+        starts
+            .iter()
+            .rposition(|start| *start <= caption.start + frame_s + 0.001)
+    };
+    let mut merged: Vec<(Option<usize>, Caption)> = Vec::new();
+    for caption in captions {
+        let segment = segment_of(&caption);
+        match merged.last_mut() {
+            Some((last, joined)) if *last == segment && segment.is_some() => {
+                joined.end = caption.end;
+                joined.text = format!("{} {}", joined.text, caption.text);
+            }
+            _ => merged.push((segment, caption)),
+        }
+    }
+    merged.into_iter().map(|(_, caption)| caption).collect()
+}
+
 /// The CC1 captions ffmpeg reads from the first video stream of `file`.
 pub fn decoded_captions(file: &Path) -> Vec<Caption> {
     decoded_captions_of_field(file, "first")
