@@ -449,6 +449,107 @@ fn gstreamer_hlsdemux2_plays_the_package_to_its_end() {
     assert!(run.eos && run.errors.is_empty(), "{run:?}");
 }
 
+/// A radio programme (the marks sample's audio alone, 60 s of MPEG-TS)
+/// with es and fr dubbed: an audio-only package. The variant is the
+/// original's audio (its EXT-X-MEDIA without a URI, so no player loads it
+/// twice); no video is listed or written; every rendition is cut at the
+/// same times, every target duration, and decodes to the input's length
+/// (to an AAC frame); the WebVTT renditions run to the end; and
+/// GStreamer's hlsdemux2 plays it to its end.
+#[test]
+fn an_audio_only_input_becomes_an_audio_only_package() {
+    let input = remuxed(
+        &marks_sample(60),
+        "marks-60s-audio-only.ts",
+        &["-i", "{}", "-vn", "-c", "copy", "-f", "mpegts"],
+    );
+    let sts = EchoSts::start(&[]);
+    let dir = package_dir("hls-audio-only");
+    let master = dir.join("master.m3u8");
+    let languages = ["--target-languages", "es,fr"];
+    let (code, _, stderr) = worker(&input, &master, &sts.url, &languages);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("no video"), "{stderr}");
+    assert!(!dir.join("video").exists(), "no video rendition");
+    let package = parsed_package(&master);
+    let variants = package["variants"].as_array().expect("variants");
+    assert_eq!(variants.len(), 1, "{package}");
+    let variant = &variants[0];
+    assert_eq!(variant["codecs"], "mp4a.40.2", "{variant}");
+    assert!(variant["resolution"].is_null(), "{variant}");
+    let media = package["media"].as_array().expect("media");
+    let audio: Vec<&serde_json::Value> = media.iter().filter(|m| m["type"] == "AUDIO").collect();
+    assert_eq!(audio.len(), 3, "{package}");
+    let default = audio
+        .iter()
+        .find(|m| m["default"] == "YES")
+        .expect("a default");
+    assert!(
+        default["uri"].is_null(),
+        "the default is the variant's: {default}"
+    );
+    let original_folder = format!("audio_{}", default["language"].as_str().expect("language"));
+    assert_eq!(variant["uri"], format!("{original_folder}/index.m3u8"));
+    // The original (the variant's playlist) and each dub, cut together.
+    let mut playlists = vec![(dir.join(&original_folder), &variant["playlist"])];
+    for dub in audio.iter().filter(|m| !m["uri"].is_null()) {
+        let uri = dub["uri"].as_str().expect("uri");
+        let folder = dir.join(uri.split('/').next().expect("folder"));
+        playlists.push((folder, &dub["playlist"]));
+    }
+    let starts: Vec<Vec<f64>> = playlists
+        .iter()
+        .map(|(folder, playlist)| {
+            assert_eq!(playlist["endlist"], true, "{playlist}");
+            segment_starts(folder, playlist)
+        })
+        .collect();
+    assert!(starts[0].len() >= 10, "60 s in 6 s segments: {starts:?}");
+    for other in &starts[1..] {
+        assert_eq!(other.len(), starts[0].len(), "{starts:?}");
+        for (a, b) in starts[0].iter().zip(other) {
+            assert!((a - b).abs() <= AAC_FRAME_S, "cut apart: {starts:?}");
+        }
+    }
+    let gaps: Vec<f64> = starts[0].windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g <= 6.0 + AAC_FRAME_S),
+        "at most the target duration: {gaps:?}"
+    );
+    let seconds_in = decoded_seconds(&input, "a:0");
+    for index in 0..3 {
+        let seconds = decoded_seconds(&master, &format!("a:{index}"));
+        assert!(
+            (seconds - seconds_in).abs() <= AAC_FRAME_S,
+            "rendition {index}: {seconds} s of {seconds_in}"
+        );
+    }
+    for subtitles in media.iter().filter(|m| m["type"] == "SUBTITLES") {
+        let listed: f64 = subtitles["playlist"]["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .map(|s| s[1].as_f64().unwrap_or(0.0))
+            .sum();
+        assert!(
+            // The cuts count from running time 0, the audio from its
+            // first frame: an AAC frame apart, and WebVTT's whole ms.
+            (listed - seconds_in).abs() <= AAC_FRAME_S + 0.001,
+            "{}: {listed} s listed of {seconds_in}",
+            subtitles["language"]
+        );
+    }
+    let origin = HttpFolder::serve(&dir);
+    let run = run_pipeline(
+        &format!(
+            "playbin3 uri={}/master.m3u8 video-sink=fakesink audio-sink=fakesink",
+            origin.url
+        ),
+        Duration::from_secs(120),
+    );
+    assert!(run.eos && run.errors.is_empty(), "{run:?}");
+}
+
 /// What cannot be written is refused at start, exit 2, with what is wrong:
 /// a folder that cannot be made, and settings out of their ranges.
 #[test]

@@ -88,6 +88,7 @@ fn file_to_flv_sh_runs_the_worker_pipeline_on_a_file() {
         audio_pad: "audio_0",
         video_pad: "video_0",
         audio: Default::default(),
+        video: true,
     };
     let output = Output::file("$OUTPUT");
     assert_is_the_worker(&line, &input, &output, "pipelines/file-to-flv.sh");

@@ -26,9 +26,17 @@ pub struct StreamInfo {
 
 impl StreamInfo {
     pub fn is_audio(&self) -> bool {
+        self.media_is("audio/")
+    }
+
+    pub fn is_video(&self) -> bool {
+        self.media_is("video/")
+    }
+
+    fn media_is(&self, prefix: &str) -> bool {
         self.caps
             .structure(0)
-            .is_some_and(|s| s.name().starts_with("audio/"))
+            .is_some_and(|s| s.name().starts_with(prefix))
     }
 }
 

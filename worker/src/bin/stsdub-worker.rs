@@ -375,6 +375,12 @@ fn with_its_audio(input: pipeline::Input, options: &Options) -> Result<pipeline:
             return Ok(input);
         }
     };
+    let input = if streams.iter().any(probe::StreamInfo::is_video) {
+        input
+    } else {
+        eprintln!("worker: the input has no video: the output is audio only");
+        input.without_video()
+    };
     let Some((index, chosen)) =
         tracks::choose_audio(&streams, options.audio_track, &options.source_language)?
     else {
@@ -503,7 +509,7 @@ fn run(
             }
             gst::MessageView::Element(e) => {
                 let Some(s) = e.structure() else { continue };
-                if s.name() == "hls-segment-added"
+                if [HLS_SEGMENT_ADDED, packager::AUDIO_CUT_MESSAGE].contains(&s.name().as_str())
                     && let Some(package) = package.as_deref_mut()
                     && let Err(error) = package.segment_added(
                         &e.src().map(|s| s.name().to_string()).unwrap_or_default(),
@@ -557,6 +563,9 @@ fn run(
     }
     (rows, failed)
 }
+
+/// hlssink3's message for each segment it has written and listed.
+const HLS_SEGMENT_ADDED: &str = "hls-segment-added";
 
 /// A dubbed segment's language (that of the stsdub that posted it), start
 /// and duration (ns) and words.

@@ -11,6 +11,8 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use gst::prelude::*;
+
 use super::playlist::{RenditionPlaylist, WallClock};
 use super::webvtt::MPEGTS_AT_ZERO;
 
@@ -56,7 +58,38 @@ struct Rendition {
     cuts: VecDeque<u64>,
     playlist: RenditionPlaylist,
     written: Written,
+    /// With no video, the rendition that sets the cuts: every target
+    /// duration of running time.
+    leads: Option<Lead>,
 }
+
+/// The cuts a leading rendition makes on its own.
+struct Lead {
+    period: u64,
+    /// The next cut's running time, once the first frame came.
+    next: Option<u64>,
+}
+
+impl Lead {
+    /// The cuts `frame_time` has reached: (segment start, duration) each.
+    fn reached(&mut self, frame_time: u64) -> Vec<(u64, u64)> {
+        let period = self.period.max(1);
+        let next = *self.next.get_or_insert((frame_time / period + 1) * period);
+        let mut cuts = Vec::new();
+        let mut end = next;
+        while frame_time >= end {
+            cuts.push((end - period, period));
+            end += period;
+        }
+        self.next = Some(end);
+        cuts
+    }
+}
+
+/// The message a leading rendition posts for each cut it sets, from its
+/// appsink: `running-time` and `duration` of the segment (ns), as the
+/// video's sink's `hls-segment-added` says them.
+pub const AUDIO_CUT_MESSAGE: &str = "stsdub-worker-audio-cut";
 
 impl Rendition {
     /// Makes every cut the frames have passed by [`FINAL_CUT_SLACK`]: the
@@ -74,6 +107,19 @@ impl Rendition {
             self.write_until(end)?;
         }
         Ok(())
+    }
+
+    /// Adds `frame`; a leading rendition's cuts it reached, set here.
+    fn take(&mut self, frame: Frame) -> Vec<(u64, u64)> {
+        let time = frame.running_time;
+        self.frames.push_back(frame);
+        let Some(lead) = &mut self.leads else {
+            return Vec::new();
+        };
+        let cuts = lead.reached(time);
+        self.cuts
+            .extend(cuts.iter().map(|(start, duration)| start + duration));
+        cuts
     }
 
     /// Writes the frames that start before `end` as the next segment.
@@ -116,18 +162,25 @@ impl PackedAudio {
     /// A rendition in `folder` fed by `appsink` (ADTS); `window`: segments
     /// a live playlist lists, None for VOD. A segment that cannot be
     /// written stops the stream with an error naming it.
+    /// `leads`: there is no video, and this rendition cuts itself every
+    /// target duration and tells the others (see [`AUDIO_CUT_MESSAGE`]).
     pub fn attach(
         appsink: &gst_app::AppSink,
         folder: &Path,
         target_seconds: u32,
         window: Option<usize>,
         clock: WallClock,
+        leads: bool,
     ) -> io::Result<Self> {
         let shared = Arc::new(Mutex::new(Rendition {
             frames: VecDeque::new(),
             cuts: VecDeque::new(),
             playlist: RenditionPlaylist::new(folder, "aac", target_seconds, window, clock)?,
             written: Written::default(),
+            leads: leads.then(|| Lead {
+                period: u64::from(target_seconds) * 1_000_000_000,
+                next: None,
+            }),
         }));
         let feed = shared.clone();
         let folder = folder.to_path_buf();
@@ -138,16 +191,25 @@ impl PackedAudio {
                     let Some(frame) = frame_of(&sample) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    let mut rendition = feed.lock().map_err(|_| gst::FlowError::Error)?;
-                    rendition.frames.push_back(frame);
-                    rendition.cut_what_has_passed().map_err(|e| {
-                        gst::element_error!(
-                            sink,
-                            gst::ResourceError::Write,
-                            ("HLS output: cannot write in {}: {e}", folder.display())
-                        );
-                        gst::FlowError::Error
-                    })?;
+                    let written = feed.lock().map_err(|_| gst::FlowError::Error).and_then(
+                        |mut rendition| {
+                            let cuts = rendition.take(frame);
+                            rendition.cut_what_has_passed().map(|()| cuts).map_err(|e| {
+                                gst::element_error!(
+                                    sink,
+                                    gst::ResourceError::Write,
+                                    ("HLS output: cannot write in {}: {e}", folder.display())
+                                );
+                                gst::FlowError::Error
+                            })
+                        },
+                    )?;
+                    // Told once the rendition is free: the bus's reader
+                    // cuts the others, this one among the renditions it
+                    // locks.
+                    for (start, duration) in written {
+                        announce_cut(sink, start, duration);
+                    }
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -163,6 +225,19 @@ impl PackedAudio {
         };
         rendition.cuts.push_back(end);
         rendition.cut_what_has_passed()
+    }
+
+    /// A leading rendition's time after its last cut: (start, duration)
+    /// of what its frames hold past it, which no cut message told.
+    pub fn past_last_cut(&self) -> Option<(u64, u64)> {
+        let rendition = self.shared.lock().ok()?;
+        let lead = rendition.leads.as_ref()?;
+        let start = lead.next?.checked_sub(lead.period)?;
+        let end = rendition
+            .frames
+            .back()
+            .map(|f| f.running_time + f.duration)?;
+        (end > start).then(|| (start, end - start))
     }
 
     /// What it has written so far.
@@ -188,6 +263,15 @@ impl PackedAudio {
         rendition.write_until(u64::MAX)?;
         rendition.playlist.finish()
     }
+}
+
+/// Tells the bus that a leading rendition cut at `start + duration`.
+fn announce_cut(sink: &gst_app::AppSink, start: u64, duration: u64) {
+    let cut = gst::Structure::builder(AUDIO_CUT_MESSAGE)
+        .field("running-time", gst::ClockTime::from_nseconds(start))
+        .field("duration", gst::ClockTime::from_nseconds(duration))
+        .build();
+    let _ = sink.post_message(gst::message::Element::builder(cut).src(sink).build());
 }
 
 /// A sample's frame, by its running time; None before the segment starts
@@ -235,6 +319,20 @@ fn syncsafe(size: usize) -> [u8; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_rendition_cuts_every_period_from_zero() {
+        let mut lead = Lead {
+            period: 6,
+            next: None,
+        };
+        assert!(lead.reached(1).is_empty());
+        assert!(lead.reached(5).is_empty());
+        assert_eq!(lead.reached(6), [(0, 6)]);
+        assert!(lead.reached(11).is_empty());
+        // A gap in the frames: every cut it passed.
+        assert_eq!(lead.reached(25), [(6, 6), (12, 6), (18, 6)]);
+    }
 
     #[test]
     fn the_timestamp_tag_says_the_first_frames_mpeg_ts_time() {

@@ -98,6 +98,9 @@ impl Variant {
                 ..Default::default()
             });
         }
+        if video_uri.is_empty() {
+            video_uri = audio_only_variant(&mut alternatives);
+        }
         let codecs: Vec<String> = [&self.video_caps, &self.audio_caps]
             .into_iter()
             .flatten()
@@ -152,6 +155,18 @@ impl Variant {
         let s = self.audio_caps.as_ref()?.structure(0)?;
         s.get::<i32>("channels").ok().map(|c| c.to_string())
     }
+}
+
+/// With no video, the variant is the default audio rendition: its
+/// playlist becomes the variant's, and its EXT-X-MEDIA loses its URI (the
+/// rendition "included in" the variant, RFC 8216bis 4.4.6.2.1), so no
+/// player loads it twice. Empty when there is no audio either.
+fn audio_only_variant(alternatives: &mut [AlternativeMedia]) -> String {
+    alternatives
+        .iter_mut()
+        .find(|m| m.media_type == AlternativeMediaType::Audio && m.default)
+        .and_then(|m| m.uri.take())
+        .unwrap_or_default()
 }
 
 /// A rendition's media playlist, relative to the multivariant playlist.

@@ -29,6 +29,7 @@ use gio::prelude::*;
 use gst::prelude::*;
 
 use crate::pipeline::{HlsOutput, Rendition};
+pub use audio::AUDIO_CUT_MESSAGE;
 use audio::{PackedAudio, Written};
 use playlist::WallClock;
 use webvtt::SubtitleTrack;
@@ -40,6 +41,9 @@ pub struct Package {
     renditions: Vec<Rendition>,
     /// What the video's sink has written.
     video: Written,
+    /// With no video: the audio rendition (its sink's name) that sets the
+    /// cuts, every target duration.
+    leader: Option<String>,
     /// Each audio rendition's writer, by its sink's name.
     audio: BTreeMap<String, PackedAudio>,
     subtitles: BTreeMap<String, SubtitleTrack>,
@@ -69,9 +73,11 @@ impl Package {
         let window = live.then_some(hls.playlist_length as usize);
         let clock = WallClock::new();
         let failed = Arc::new(AtomicBool::new(false));
-        if let Some(video) = element(pipeline, &Rendition::Video.sink_name()) {
-            keep_the_video_playlist_whole(&video, failed.clone());
+        let video = element(pipeline, &Rendition::Video.sink_name());
+        if let Some(video) = &video {
+            keep_the_video_playlist_whole(video, failed.clone());
         }
+        let mut leader = None;
         let cannot_write = |folder: &Path, e: io::Error| {
             format!("HLS output: cannot write in {}: {e}", folder.display())
         };
@@ -90,14 +96,19 @@ impl Package {
                     rendition.sink_name()
                 ));
             };
+            let leads = video.is_none() && leader.is_none();
             let writer = PackedAudio::attach(
                 &appsink,
                 &folder,
                 hls.segment_seconds,
                 window,
                 clock.clone(),
+                leads,
             )
             .map_err(|e| cannot_write(&folder, e))?;
+            if leads {
+                leader = Some(rendition.sink_name());
+            }
             audio.insert(rendition.sink_name(), writer);
             if *dubbed {
                 let folder = hls.dir().join(subtitle_folder(language));
@@ -111,6 +122,7 @@ impl Package {
             pipeline: pipeline.clone(),
             renditions,
             video: Written::default(),
+            leader,
             audio,
             subtitles,
             captions,
@@ -122,9 +134,15 @@ impl Package {
     }
 
     /// An `hls-segment-added` message from the sink named `sink` (the
-    /// video's): the audio and the subtitles up to its end follow it.
+    /// video's), or with no video an [`AUDIO_CUT_MESSAGE`] from the
+    /// leading audio rendition's: the other audio and the subtitles up to
+    /// its end follow it.
     pub fn segment_added(&mut self, sink: &str, segment: &gst::StructureRef) -> io::Result<()> {
-        if Rendition::from_sink_name(sink) != Some(Rendition::Video) {
+        let from_video = Rendition::from_sink_name(sink) == Some(Rendition::Video)
+            && segment.name() == "hls-segment-added";
+        let from_leader =
+            self.leader.as_deref() == Some(sink) && segment.name() == AUDIO_CUT_MESSAGE;
+        if !from_video && !from_leader {
             return Ok(());
         }
         let time = |field: &str| {
@@ -141,10 +159,14 @@ impl Package {
             .and_then(|l| std::fs::metadata(l).ok())
             .map_or(0, |m| m.len());
         self.clock.set_from(&self.pipeline);
-        self.video.add(bytes, duration);
-        self.warn_of_long_segment(duration);
-        for writer in self.audio.values() {
-            writer.cut_at(start + duration)?;
+        if from_video {
+            self.video.add(bytes, duration);
+            self.warn_of_long_segment(duration);
+        }
+        for (name, writer) in &self.audio {
+            if self.leader.as_ref() != Some(name) {
+                writer.cut_at(start + duration)?;
+            }
         }
         for track in self.subtitles.values_mut() {
             track.cut(start, duration)?;
@@ -209,6 +231,17 @@ impl Package {
     /// The end of the stream: every playlist closed, the multivariant
     /// playlist with the final rates.
     pub fn finish(&mut self) -> io::Result<()> {
+        // With no video, the subtitles' last cut is the leading audio's end.
+        let last = self
+            .leader
+            .as_ref()
+            .and_then(|leader| self.audio.get(leader))
+            .and_then(PackedAudio::past_last_cut);
+        if let Some((start, duration)) = last {
+            for track in self.subtitles.values_mut() {
+                track.cut(start, duration)?;
+            }
+        }
         for writer in self.audio.values() {
             writer.finish()?;
         }
@@ -232,8 +265,9 @@ impl Package {
             .filter(|(_, w)| w.segments == 0)
             .map(|(sink, _)| *sink)
             .collect();
-        if self.video.segments == 0 || (!missing.is_empty() && !at_end) {
-            if at_end && self.video.segments == 0 {
+        let started = self.video.segments > 0 || self.leader.is_some();
+        if !started || (!missing.is_empty() && !at_end) {
+            if at_end && !started {
                 eprintln!("worker: warning: HLS output: no video came, no multivariant playlist");
             }
             return Ok(());

@@ -39,6 +39,8 @@ pub enum Input {
         /// The demuxer's pad of the audio to dub (e.g. `audio_0_0102`);
         /// None: the first that links.
         audio_pad: Option<String>,
+        /// False when a probe found no video (a radio programme).
+        video: bool,
     },
     /// A file, read by `demuxer` (whose pads are `audio_pad`, `video_pad`).
     File {
@@ -47,6 +49,8 @@ pub enum Input {
         audio_pad: &'static str,
         video_pad: &'static str,
         audio: AudioIn,
+        /// False when a probe found no video (a radio programme).
+        video: bool,
     },
 }
 
@@ -142,6 +146,23 @@ impl Input {
         self
     }
 
+    /// The input without a video track (a probe found none): nothing of
+    /// the launch line waits for one.
+    pub fn without_video(mut self) -> Self {
+        if let Input::Ts { video, .. } | Input::File { video, .. } = &mut self {
+            *video = false;
+        }
+        self
+    }
+
+    /// Whether the input has video (as far as is known before it runs).
+    pub fn has_video(&self) -> bool {
+        match self {
+            Input::Ts { video, .. } | Input::File { video, .. } => *video,
+            Input::Rtsp { .. } | Input::Rtmp { .. } => true,
+        }
+    }
+
     /// A file's location, for probing it before it runs.
     pub fn file_location(&self) -> Option<&str> {
         match self {
@@ -186,6 +207,7 @@ impl Input {
                 audio_pad,
                 video_pad,
                 audio: AudioIn::Aac,
+                video: true,
             })
         };
         if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
@@ -199,6 +221,7 @@ impl Input {
                 live: true,
                 audio: AudioIn::Aac,
                 audio_pad: None,
+                video: true,
             })
         } else if lower.starts_with("udp://") {
             Ok(Input::Ts {
@@ -208,6 +231,7 @@ impl Input {
                 live: true,
                 audio: AudioIn::Aac,
                 audio_pad: None,
+                video: true,
             })
         } else if [".ts", ".m2ts", ".mts"].iter().any(|e| lower.ends_with(e)) {
             Ok(Input::Ts {
@@ -215,6 +239,7 @@ impl Input {
                 live: false,
                 audio: AudioIn::Aac,
                 audio_pad: None,
+                video: true,
             })
         } else if [".mp4", ".mov", ".m4a", ".m4v"]
             .iter()
@@ -268,10 +293,12 @@ impl Input {
                 live,
                 audio,
                 audio_pad,
+                video,
             } => format!(
                 "{source} ! {} name=d \
-                 d. ! {parse} ! {video_to} d.{} ! {} ! {audio_to}",
+                 {}d.{} ! {} ! {audio_to}",
                 if *live { LIVE_TS_DEMUXER } else { TS_DEMUXER },
+                video_chain(*video, "", &parse, video_to),
                 audio_pad.as_deref().unwrap_or_default(),
                 audio.chain()
             ),
@@ -281,13 +308,25 @@ impl Input {
                 audio_pad,
                 video_pad,
                 audio,
+                video,
             } => format!(
                 "filesrc location={} ! {demuxer} name=d \
-                 d.{video_pad} ! {parse} ! {video_to} d.{audio_pad} ! {} ! {audio_to}",
+                 {}d.{audio_pad} ! {} ! {audio_to}",
                 quoted(location),
+                video_chain(*video, video_pad, &parse, video_to),
                 audio.chain()
             ),
         }
+    }
+}
+
+/// The demuxer's video pad `pad` through `parse` into `to`, and a space;
+/// nothing when there is no video.
+fn video_chain(video: bool, pad: &str, parse: &str, to: &str) -> String {
+    if video {
+        format!("d.{pad} ! {parse} ! {to} ")
+    } else {
+        String::new()
     }
 }
 

@@ -51,14 +51,21 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
             language: property_value(properties, "target-language").unwrap_or("und".into()),
             dubbed: true,
         };
+        let video_out = if input.has_video() {
+            format!(
+                "{} ",
+                hls.branch("dub.video_src", &Rendition::Video, input.is_live())
+            )
+        } else {
+            String::new()
+        };
         return format!(
-            "{} stsdub name=dub{space}{properties} {} {}",
+            "{} stsdub name=dub{space}{properties} {video_out}{}",
             input.source_into(
                 VideoParser::new(video, output.muxer()),
                 "dub.video_sink",
                 "dub.audio_sink"
             ),
-            hls.branch("dub.video_src", &Rendition::Video, input.is_live()),
             hls.branch("dub.audio_src", &dubbed, input.is_live()),
         );
     }
@@ -68,15 +75,19 @@ pub fn worker_for(input: &Input, video: VideoCodec, properties: &str, output: &O
     } else {
         String::new()
     };
+    let video_out = if input.has_video() {
+        format!("dub.video_src ! {} ", muxer.pad("mux", "video"))
+    } else {
+        String::new()
+    };
     format!(
         "{} stsdub name=dub{space}{properties} \
-         dub.video_src ! {} dub.audio_src ! {} {text}{}",
+         {video_out}dub.audio_src ! {} {text}{}",
         input.source_into(
             VideoParser::new(video, output.muxer()),
             "dub.video_sink",
             "dub.audio_sink"
         ),
-        muxer.pad("mux", "video"),
         output.audio_into(&muxer.pad("mux", "audio")),
         output.muxer_and_sink()
     )
@@ -167,7 +178,7 @@ pub fn multi_language_worker(
     }
     // With captions the video passes every language's stsdub in turn, each
     // adding its own channel; without, only the first's.
-    let video_from = if languages.captions.is_some() {
+    let video_from = if languages.captions.is_some() && input.has_video() {
         for pair in languages.targets.windows(2) {
             let (from, to) = (Languages::element(&pair[0]), Languages::element(&pair[1]));
             parts.push(format!("{from}.video_src ! {to}.video_sink"));
@@ -185,7 +196,9 @@ pub fn multi_language_worker(
     let muxer = output.muxer();
     if let Output::Hls(hls) = output {
         let live = input.is_live();
-        parts.push(hls.branch(&format!("{video_from}.video_src"), &Rendition::Video, live));
+        if input.has_video() {
+            parts.push(hls.branch(&format!("{video_from}.video_src"), &Rendition::Video, live));
+        }
         if languages.keep_original {
             let original = Rendition::Audio {
                 language: languages.source.clone(),
@@ -202,10 +215,12 @@ pub fn multi_language_worker(
             parts.push(hls.branch(&from, &dubbed, live));
         }
     } else if muxer.tracks_many() {
-        parts.push(format!(
-            "{video_from}.video_src ! {}",
-            muxer.pad("mux", "video")
-        ));
+        if input.has_video() {
+            parts.push(format!(
+                "{video_from}.video_src ! {}",
+                muxer.pad("mux", "video")
+            ));
+        }
         if languages.keep_original {
             parts.push(original(&output.audio_into(&muxer.pad("mux", "audio"))));
         }
@@ -225,7 +240,9 @@ pub fn multi_language_worker(
         parts.push(output.muxer_and_sink());
     } else {
         // One output per language, each with the video.
-        parts.push(format!("{video_from}.video_src ! tee name=video"));
+        if input.has_video() {
+            parts.push(format!("{video_from}.video_src ! tee name=video"));
+        }
         let mut outputs: Vec<(String, String)> = languages
             .targets
             .iter()
@@ -236,7 +253,9 @@ pub fn multi_language_worker(
         }
         for (language, audio) in outputs {
             let mux = format!("mux_{}", language.replace('-', "_"));
-            parts.push(format!("video. ! queue ! {}", muxer.pad(&mux, "video")));
+            if input.has_video() {
+                parts.push(format!("video. ! queue ! {}", muxer.pad(&mux, "video")));
+            }
             let into = output.audio_into(&muxer.pad(&mux, "audio"));
             if audio.is_empty() {
                 parts.push(original(&into));
@@ -273,6 +292,22 @@ mod tests {
         assert!(line.contains("latency=200 "), "{line}");
         assert_eq!(line.matches(" queue ").count(), 1, "{line}");
         assert!(line.contains("! queue ! rtmpsink location=\"rtmp://srv/live/k\""));
+    }
+
+    #[test]
+    fn an_input_without_video_leaves_every_video_pad_out() {
+        let input = Input::from_uri("radio.ts").expect("known").without_video();
+        let languages = Languages::parse("es,fr", "en", "radio", true).expect("languages");
+        for output in ["out.ts", "out.flv", "out.mkv", "hls/master.m3u8"] {
+            let output = Output::from_uri(output);
+            let one = worker(&input, "captions=cea608", &output);
+            let many = multi_language_worker(&input, VideoCodec::H264, "", &languages, &output);
+            for line in [one, many] {
+                assert!(!line.contains("video"), "{line}");
+                assert!(!line.contains("h264parse"), "{line}");
+                assert!(line.contains("audio_sink"), "{line}");
+            }
+        }
     }
 
     #[test]
