@@ -77,12 +77,8 @@ pub fn quick_load(channel: CaptionChannel, row: &str, erase_hidden: bool) -> Cod
         out.codes
             .push(channel.control(Control::EraseNonDisplayedMemory));
     }
-    let letters = row.chars().count().min(ROW_LETTERS);
-    let column = (ROW_LETTERS - letters) / 2;
-    let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
-    let preamble = PreambleAddressCode::new(BOTTOM_ROW, false, indent);
-    out.codes
-        .push(channel.control(Control::PreambleAddress(preamble)));
+    let (preamble, _) = centring(BOTTOM_ROW, row);
+    out.codes.push(channel.control(preamble));
     push_letters(channel, row, &mut out);
     out
 }
@@ -100,16 +96,25 @@ pub fn pairs(codes: &[Code]) -> usize {
 /// `text` on screen row `row`, centred: the preamble (indent) and tab that
 /// put its first letter where it centres, then its letters.
 fn centred_row(channel: CaptionChannel, row: u8, text: &str, out: &mut Codes) {
+    let (preamble, tab) = centring(row, text);
+    out.codes.extend(channel.command(preamble));
+    if let Some(tab) = tab {
+        out.codes.extend(channel.command(tab));
+    }
+    push_letters(channel, text, out);
+}
+
+/// The preamble (an indent, in fours) and tab (the rest) that put `text`'s
+/// first letter where it is centred on screen row `row`.
+fn centring(row: u8, text: &str) -> (Control, Option<Control>) {
     let letters = text.chars().count().min(ROW_LETTERS);
     let column = (ROW_LETTERS - letters) / 2;
     let indent = PreambleType::from_indent((column / 4 * 4) as u8).unwrap_or(PreambleType::Indent0);
     let preamble = PreambleAddressCode::new(row, false, indent);
-    out.codes
-        .extend(channel.command(Control::PreambleAddress(preamble)));
-    if let Some(tab) = Control::tab_offset((column % 4) as u8) {
-        out.codes.extend(channel.command(tab));
-    }
-    push_letters(channel, text, out);
+    (
+        Control::PreambleAddress(preamble),
+        Control::tab_offset((column % 4) as u8),
+    )
 }
 
 /// The codes of `text`'s letters (at most a row of them).
