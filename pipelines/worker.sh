@@ -6,7 +6,9 @@
 # writes from stalling the muxer, which would then interleave the first
 # frames out of order (measured: 4 of 12 live starts without it, 0 of 12 with).
 # SIGINT or SIGTERM stop it cleanly: EOS first, so stsdub sends stream:end
-# and the RTMP server gets a complete stream.
+# and the RTMP server gets a complete stream. (Started with `&` by a script,
+# it inherits SIGINT ignored, as every such background job does, and bash
+# cannot trap it then: stop it with SIGTERM, as kill and Kubernetes do.)
 #
 # Environment (defaults in brackets):
 #   INPUT_URL or RTSP_URL (required): rtsp://, rtmp://, srt:// (caller or ?mode=listener),

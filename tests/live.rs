@@ -14,6 +14,7 @@ mod common;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -151,7 +152,20 @@ impl Worker {
             .expect("target dir")
             .to_path_buf();
         let metrics_address = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new("bash")
+        let mut command = Command::new("bash");
+        // As from a terminal: a test run started in the background by a
+        // shell without job control inherits SIGINT ignored, and bash
+        // cannot trap a signal ignored at its start (its SIGINT stop then
+        // never ran, and the stream ended on its own, or hung).
+        // SAFETY: signal() is async-signal-safe, and nothing else runs
+        // between the fork and the exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = command
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/worker.sh"))
             .env("RTSP_URL", rtsp)
             .env("RTMP_URL", rtmp)
@@ -190,24 +204,40 @@ impl Worker {
                 return false;
             };
             match self.lines.recv_timeout(remaining) {
-                Ok(line) => {
-                    if let Some(segment) = parse_segment(&line) {
-                        self.segments.push(segment);
-                    }
-                    if !line.starts_with("Got message")
-                        || line.contains("error")
-                        || line.contains("warning")
-                    {
-                        self.tail.push_back(line);
-                        if self.tail.len() > 20 {
-                            self.tail.pop_front();
-                        }
-                    }
-                }
+                Ok(line) => self.take(line),
                 Err(_) => return false,
             }
         }
         true
+    }
+
+    /// Reads gst-launch's output until a line contains `needle`.
+    fn wait_for_line(&mut self, limit: Duration, needle: &str) -> bool {
+        let give_up = Instant::now() + limit;
+        while let Some(remaining) = give_up.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(remaining) else {
+                return false;
+            };
+            let found = line.contains(needle);
+            self.take(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// One line of gst-launch's output: a segment, or one for the tail.
+    fn take(&mut self, line: String) {
+        if let Some(segment) = parse_segment(&line) {
+            self.segments.push(segment);
+        }
+        if !line.starts_with("Got message") || line.contains("error") || line.contains("warning") {
+            self.tail.push_back(line);
+            if self.tail.len() > 20 {
+                self.tail.pop_front();
+            }
+        }
     }
 
     fn signal(&self, name: &str) {
@@ -686,6 +716,12 @@ fn worker_sh_stops_cleanly_on_sigint() {
         "{metrics}"
     );
     worker.signal("INT");
+    // gst-launch -e says so when the interrupt reaches it: the stop below
+    // is the signal's, not the stream's own end.
+    assert!(
+        worker.wait_for_line(Duration::from_secs(10), "Forcing EOS on the pipeline"),
+        "worker.sh passed SIGINT on to gst-launch"
+    );
     // worker.sh's own bound on its stop: the held media drains at the
     // latency (14.5 s here), its watchdog interrupts again after drain_s
     // (22 s) and kills 10 s later; 30 s here ended the test before the
