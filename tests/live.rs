@@ -250,7 +250,21 @@ impl Worker {
     /// Waits for the worker to exit on its own; its exit status.
     fn finish(mut self, limit: Duration) -> (bool, Vec<(String, String)>) {
         self.wait_for(limit, |_| false);
-        let status = wait_exit(&mut self.child, limit).expect("worker.sh stops");
+        // Listed while worker.sh lives: once it is killed, its gst-launch
+        // (a job of its own) is no longer its child, and would run on
+        // under the next tests (it did, and starved the next one).
+        let stragglers = children_of(self.child.id());
+        let Some(status) = wait_exit(&mut self.child, limit) else {
+            for (pid, _) in stragglers {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            panic!(
+                "worker.sh did not stop; gst-launch's last lines:\n{}",
+                Vec::from(self.tail.clone()).join("\n")
+            );
+        };
         if !status.success() {
             eprintln!(
                 "worker.sh exited with {status}; its last lines:\n{}",
