@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_stream_s_first_caption_shows_its_first_words_in_time_then_the_rest() {
-        for frame_ns in [FRAME_NS, 40_000_000] {
+        for frame_ns in [FRAME_NS, 40_000_000, 41_708_333] {
             let mut track = CaptionTrack::new(CaptionChannel::cc(1).unwrap(), CaptionStyle::PopOn);
             let mut two_rows = caption(0, 4_000, "Señoras y señores,");
             two_rows.rows.push("bienvenidos al estadio".into());
