@@ -255,11 +255,7 @@ impl Worker {
         // under the next tests (it did, and starved the next one).
         let stragglers = children_of(self.child.id());
         let Some(status) = wait_exit(&mut self.child, limit) else {
-            for (pid, _) in stragglers {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
+            kill_hard(stragglers);
             panic!(
                 "worker.sh did not stop; gst-launch's last lines:\n{}",
                 Vec::from(self.tail.clone()).join("\n")
@@ -279,11 +275,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // worker.sh runs gst-launch as a job (`set -m`: a process group of
         // its own), so killing bash alone would leave it running.
-        for (pid, _) in children_of(self.child.id()) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
+        kill_hard(children_of(self.child.id()));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -652,6 +644,15 @@ fn process_stat(pid: &str) -> Option<(u32, String, String, u32)> {
     let state = fields.next()?.to_owned();
     let parent = fields.next()?.parse().ok()?;
     Some((pid.parse().ok()?, name.to_owned(), state, parent))
+}
+
+/// SIGKILL to each of `processes` ((pid, name), as [`children_of`] lists them).
+fn kill_hard(processes: Vec<(u32, String)>) {
+    for (pid, _) in processes {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
 }
 
 /// The live (not zombie) children of `parent`: (pid, name).

@@ -509,8 +509,7 @@ fn run(
             }
             gst::MessageView::Element(e) => {
                 let Some(s) = e.structure() else { continue };
-                if [HLS_SEGMENT_ADDED, packager::AUDIO_CUT_MESSAGE].contains(&s.name().as_str())
-                    && let Some(package) = package.as_deref_mut()
+                if let Some(package) = package.as_deref_mut()
                     && let Err(error) = package.segment_added(
                         &e.src().map(|s| s.name().to_string()).unwrap_or_default(),
                         s,
@@ -563,9 +562,6 @@ fn run(
     }
     (rows, failed)
 }
-
-/// hlssink3's message for each segment it has written and listed.
-const HLS_SEGMENT_ADDED: &str = "hls-segment-added";
 
 /// A dubbed segment's language (that of the stsdub that posted it), start
 /// and duration (ns) and words.

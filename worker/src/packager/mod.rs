@@ -29,10 +29,12 @@ use gio::prelude::*;
 use gst::prelude::*;
 
 use crate::pipeline::{HlsOutput, Rendition};
-pub use audio::AUDIO_CUT_MESSAGE;
-use audio::{PackedAudio, Written};
+use audio::{AUDIO_CUT_MESSAGE, PackedAudio, Written};
 use playlist::WallClock;
 use webvtt::SubtitleTrack;
+
+/// hlssink3's message for each segment it has written and listed.
+const HLS_SEGMENT_ADDED: &str = "hls-segment-added";
 
 /// The package of one run.
 pub struct Package {
@@ -133,13 +135,13 @@ impl Package {
         })
     }
 
-    /// An `hls-segment-added` message from the sink named `sink` (the
-    /// video's), or with no video an [`AUDIO_CUT_MESSAGE`] from the
-    /// leading audio rendition's: the other audio and the subtitles up to
-    /// its end follow it.
+    /// An element message from the sink named `sink`: the video's
+    /// `hls-segment-added`, or with no video an [`AUDIO_CUT_MESSAGE`] from
+    /// the leading audio rendition's: the other audio and the subtitles up
+    /// to its end follow it. Any other message is not the package's.
     pub fn segment_added(&mut self, sink: &str, segment: &gst::StructureRef) -> io::Result<()> {
         let from_video = Rendition::from_sink_name(sink) == Some(Rendition::Video)
-            && segment.name() == "hls-segment-added";
+            && segment.name() == HLS_SEGMENT_ADDED;
         let from_leader =
             self.leader.as_deref() == Some(sink) && segment.name() == AUDIO_CUT_MESSAGE;
         if !from_video && !from_leader {
