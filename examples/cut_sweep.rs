@@ -17,11 +17,14 @@
 //! `DETAIL=CLIP` lists that clip's cuts at 2500 ms beside the nearest
 //! silence of its clean speech. `ORACLE=1` gives the policy the clean
 //! speech's own levels (a perfect detector): what the policy itself can
-//! reach on frame boundaries.
+//! reach on frame boundaries. `SHORTEST_PERMILLE` sets the shortest
+//! duration in thousandths of the longest (400, the element's default);
+//! `DIST=1` prints, for each cut inside a word, how far the nearest cut
+//! between words would have been.
 
 use std::path::{Path, PathBuf};
 
-use gststsdub::audio::level::{FrameLevels, LevelMeter};
+use gststsdub::audio::level::{BandMeter, FrameLevels, LevelMeter, SampleLayout};
 use gststsdub::timeline::cut_policy::{CutRules, Segmentation};
 use gststsdub::timeline::segmenter::{Frame, Segmenter, TimelineRules};
 
@@ -59,9 +62,15 @@ fn clean_levels(path: &Path, frames: usize) -> Result<Vec<Option<FrameLevels>>, 
         .flat_map(f32::to_ne_bytes)
         .collect();
     bytes.resize(frames * 1024 * 4, 0);
+    let mut meter = BandMeter::default();
+    let mono = SampleLayout {
+        rate: 48_000,
+        channels: 1,
+        planar: false,
+    };
     Ok(bytes
         .chunks(1024 * 4)
-        .map(|frame| Some(gststsdub::audio::level::block_levels(frame, 1)))
+        .map(|frame| Some(meter.frame_levels(frame, mono)))
         .collect())
 }
 
@@ -129,6 +138,20 @@ fn judge(cuts_ms: &[usize], silent: &[bool]) -> Verdict {
     verdict
 }
 
+/// Each cut inside a word, with how far (ms) the nearest place that is
+/// not lies (None: none within 400 ms).
+fn print_distances(stem: &str, cuts: &[(usize, &'static str)], silent: &[bool]) {
+    for &(at, _) in cuts {
+        if judge(&[at], silent).inside == 1 {
+            let distance = (0..400).find(|d| {
+                (at >= *d && judge(&[at - d], silent).inside == 0)
+                    || judge(&[at + d], silent).inside == 0
+            });
+            println!("DIST {stem} {at} {distance:?}");
+        }
+    }
+}
+
 fn cuts_ms(buffers: &[gst::Buffer], levels: &[Option<FrameLevels>], longest_ms: u64) -> Vec<usize> {
     cuts_with_reasons(buffers, levels, longest_ms)
         .into_iter()
@@ -143,7 +166,12 @@ fn cuts_with_reasons(
 ) -> Vec<(usize, &'static str)> {
     let rules = CutRules {
         segmentation: Segmentation::Pauses,
-        shortest: longest_ms * 400_000,
+        shortest: longest_ms
+            * std::env::var("SHORTEST_PERMILLE")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(400)
+            * 1_000,
         longest: longest_ms * 1_000_000,
         min_pause: std::env::var("MIN_PAUSE_MS")
             .ok()
@@ -231,6 +259,9 @@ fn main() -> Result<(), String> {
             }
         }
         let with_reasons = cuts_with_reasons(&buffers, &levels, 2500);
+        if std::env::var("DIST").is_ok() {
+            print_distances(&stem, &with_reasons, &silent);
+        }
         judge_reasons(&with_reasons, &silent, &mut tally);
         let mut previous = 0usize;
         for &(at, reason) in &with_reasons {

@@ -171,8 +171,8 @@ fn pauses_at_4_s_cut_between_words_and_mostly_in_pauses() {
 
 #[test]
 fn pauses_at_2_5_s_cut_between_words_half_in_pauses() {
-    // Measured at this commit (the goal is none): 10 of 34 (7d19e16: 9).
-    let (share, _) = share_of_cuts_in_pauses(2500, 10);
+    // Measured at this commit (the goal is none): 9 of 34 (7d19e16: 9).
+    let (share, _) = share_of_cuts_in_pauses(2500, 9);
     assert!(share >= 0.5, "{:.0} % of cuts in pauses", share * 100.0);
 }
 
@@ -462,11 +462,11 @@ fn assert_set_cut(longest_ms: u64, min_share: f64, most_inside: usize) {
 #[test]
 fn the_speech_set_at_4_s_is_cut_no_worse_than_measured() {
     // 7d19e16's policy: 150 inside words, 40 % in pauses (cut_sweep).
-    assert_set_cut(4000, 0.6, 69);
+    assert_set_cut(4000, 0.6, 60);
 }
 
 #[test]
 fn the_speech_set_at_2_5_s_is_cut_no_worse_than_measured() {
     // 7d19e16's policy: 290 inside words, 34 % in pauses (cut_sweep).
-    assert_set_cut(2500, 0.4, 183);
+    assert_set_cut(2500, 0.4, 146);
 }

@@ -32,7 +32,7 @@ fn input() -> impl Strategy<Value = Input> {
         -19i64..20,
         prop::bool::weighted(0.02),
         prop_oneof![9 => Just(0u64), 1 => 0u64..3000],
-        prop::option::of(prop::array::uniform4(-100f32..0.0)),
+        prop::option::of(prop::array::uniform4(prop::array::uniform4(-100f32..0.0))),
     )
         .prop_map(|(jitter_ms, discont, jump_ms, levels)| Input {
             jitter_ms,
@@ -137,7 +137,7 @@ proptest! {
     #[test]
     fn the_cut_policy_only_cuts_inside_what_it_holds(
         rules in rules(),
-        levels in prop::collection::vec(prop::option::of(prop::array::uniform4(-100f32..0.0)), 1..800),
+        levels in prop::collection::vec(prop::option::of(prop::array::uniform4(prop::array::uniform4(-100f32..0.0))), 1..800),
     ) {
         let mut policy = CutPolicy::new(rules, FRAME_48K);
         let mut held = 0usize;

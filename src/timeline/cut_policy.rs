@@ -13,22 +13,23 @@
 //! after that boundary start the next segment (they are held until their
 //! segment closes anyway, so carrying them costs nothing).
 //!
-//! "Quiet" is relative to the programme: a block is quiet when its level is
-//! below a point `threshold_percent` of the way from the programme's noise
-//! floor to its speech level (in dB), both measured over the last 10 s. So a
-//! crowd 15 dB under the voice and a silent studio both show their pauses.
+//! "Quiet" is relative to the programme: each block's level in a few
+//! frequency bands is read as its presence of speech (`programme_level`:
+//! each band measured against its own floor and speech level), and a block
+//! is quiet when its presence is below a point `threshold_percent` of the way
+//! from the programme's lowest presence to its speech, all over the last
+//! 10 s. So a crowd 15 dB under the voice and a silent studio both show
+//! their pauses.
 
-use std::collections::VecDeque;
-
-/// The level given to digital silence (and the floor of every level).
-pub const SILENCE_DB: f32 = -100.0;
+pub use super::programme_level::{BANDS, BlockBands, SILENCE_DB};
+use super::programme_level::{ProgrammeLevel, SpeechPresence};
 
 /// Levels measured per frame: a frame of 1024 samples (21 ms at 48 kHz) is
 /// too coarse to find a 40 ms gap between two words, a quarter of it is not.
 pub const BLOCKS_PER_FRAME: usize = 4;
 
-/// The RMS levels of one frame's [`BLOCKS_PER_FRAME`] consecutive blocks, in dBFS.
-pub type FrameLevels = [f32; BLOCKS_PER_FRAME];
+/// The band levels of one frame's [`BLOCKS_PER_FRAME`] consecutive blocks.
+pub type FrameLevels = [BlockBands; BLOCKS_PER_FRAME];
 
 /// How a segment's end is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,90 +91,17 @@ pub struct CutRules {
 
 /// How much of the programme its floor and speech level are measured over.
 const PROGRAMME_WINDOW_NS: u64 = 10_000_000_000;
-/// The percentiles of the block levels taken as the noise floor and the speech level.
-const FLOOR_PERCENTILE: usize = 5;
-const SPEECH_PERCENTILE: usize = 90;
-/// Below this contrast between floor and speech, levels tell nothing about
-/// pauses (a tone, continuous noise, or silence): only near-silence is quiet.
-const MIN_CONTRAST_DB: f32 = 6.0;
-const NEAR_SILENCE_DB: f32 = -60.0;
-/// The level histogram's resolution.
-const BINS_PER_DB: f32 = 2.0;
-const BINS: usize = (-SILENCE_DB * BINS_PER_DB) as usize + 1;
-
-/// The programme's noise floor and speech level over a sliding window of
-/// block levels, from a histogram (constant time per block).
-#[derive(Debug)]
-pub struct ProgrammeLevel {
-    window: VecDeque<usize>,
-    capacity: usize,
-    histogram: Vec<u32>,
-}
-
-impl ProgrammeLevel {
-    pub fn new(blocks: usize) -> Self {
-        Self {
-            window: VecDeque::with_capacity(blocks),
-            capacity: blocks.max(1),
-            histogram: vec![0; BINS],
-        }
-    }
-
-    pub fn add(&mut self, level_db: f32) {
-        let bin =
-            (((level_db.clamp(SILENCE_DB, 0.0) - SILENCE_DB) * BINS_PER_DB) as usize).min(BINS - 1);
-        if self.window.len() == self.capacity
-            && let Some(old) = self.window.pop_front()
-        {
-            self.histogram[old] -= 1;
-        }
-        self.window.push_back(bin);
-        self.histogram[bin] += 1;
-    }
-
-    fn percentile(&self, percent: usize) -> Option<f32> {
-        let total = self.window.len();
-        if total == 0 {
-            return None;
-        }
-        let rank = (total * percent / 100).min(total - 1);
-        let mut seen = 0usize;
-        for (bin, count) in self.histogram.iter().enumerate() {
-            seen += *count as usize;
-            if seen > rank {
-                return Some(SILENCE_DB + bin as f32 / BINS_PER_DB);
-            }
-        }
-        None
-    }
-
-    pub fn floor(&self) -> Option<f32> {
-        self.percentile(FLOOR_PERCENTILE)
-    }
-
-    pub fn speech(&self) -> Option<f32> {
-        self.percentile(SPEECH_PERCENTILE)
-    }
-
-    /// The level below which a block is quiet.
-    pub fn quiet_below(&self, threshold_percent: u32) -> f32 {
-        match (self.floor(), self.speech()) {
-            (Some(floor), Some(speech)) if speech - floor >= MIN_CONTRAST_DB => {
-                floor + (speech - floor) * threshold_percent.min(100) as f32 / 100.0
-            }
-            _ => NEAR_SILENCE_DB,
-        }
-    }
-}
 
 /// The segment under way as the policy sees it: frame ends and quiet blocks.
 #[derive(Debug)]
 pub struct CutPolicy {
     rules: CutRules,
+    bands: SpeechPresence,
+    /// The programme's presence of speech, for what counts as quiet.
     programme: ProgrammeLevel,
     /// End of each frame of the segment under way, from its start, in ns.
     ends: Vec<u64>,
-    /// Per block of the segment under way: its level (0 dB when unknown).
+    /// Per block of the segment under way: its presence (0 dB when unknown).
     levels: Vec<f32>,
     quiet: Vec<bool>,
     /// The next frame boundary whose pause test has not been made.
@@ -206,9 +134,11 @@ impl CutPolicy {
     /// `frame_ns`: the stream's usual frame duration, to size the windows.
     pub fn new(rules: CutRules, frame_ns: u64) -> Self {
         let block_ns = (frame_ns / BLOCKS_PER_FRAME as u64).max(1);
+        let window_blocks = (PROGRAMME_WINDOW_NS / block_ns) as usize;
         Self {
             rules,
-            programme: ProgrammeLevel::new((PROGRAMME_WINDOW_NS / block_ns) as usize),
+            bands: SpeechPresence::new(window_blocks),
+            programme: ProgrammeLevel::new(window_blocks),
             ends: Vec::new(),
             levels: Vec::new(),
             quiet: Vec::new(),
@@ -249,10 +179,15 @@ impl CutPolicy {
         let start = self.ends.last().copied().unwrap_or(0);
         self.ends.push(start + duration);
         let threshold = self.rules.threshold_percent;
-        for level in levels.unwrap_or([0.0; BLOCKS_PER_FRAME]) {
-            if levels.is_some() {
-                self.programme.add(level);
-            }
+        for block in 0..BLOCKS_PER_FRAME {
+            let level = match levels {
+                Some(levels) => {
+                    let presence = self.bands.add(levels[block]);
+                    self.programme.add(presence);
+                    presence
+                }
+                None => 0.0,
+            };
             let mut window = [level; SMOOTHING_BLOCKS];
             window[..SMOOTHING_BLOCKS - 1].copy_from_slice(&self.recent);
             self.recent.rotate_left(1);
@@ -450,8 +385,13 @@ mod tests {
     use super::*;
 
     const FRAME: u64 = 20_000_000; // 20 ms: 5 ms blocks
-    const LOUD: FrameLevels = [-20.0; BLOCKS_PER_FRAME];
-    const QUIET: FrameLevels = [-50.0; BLOCKS_PER_FRAME];
+    const LOUD: FrameLevels = [[-20.0; BANDS]; BLOCKS_PER_FRAME];
+    const QUIET: FrameLevels = [[-50.0; BANDS]; BLOCKS_PER_FRAME];
+
+    /// A frame whose blocks are at these levels in every band.
+    fn blocks(levels: [f32; BLOCKS_PER_FRAME]) -> Option<FrameLevels> {
+        Some(levels.map(|level| [level; BANDS]))
+    }
 
     fn rules(segmentation: Segmentation) -> CutRules {
         CutRules {
@@ -540,8 +480,8 @@ mod tests {
         let mut policy = primed(rules(Segmentation::Pauses));
         // Speech that only dips for one frame, at 1.5 s.
         let mut frames = speech(120);
-        frames[75] = Some([-30.0; BLOCKS_PER_FRAME]);
-        frames[76] = Some([-30.0; BLOCKS_PER_FRAME]);
+        frames[75] = blocks([-30.0; BLOCKS_PER_FRAME]);
+        frames[76] = blocks([-30.0; BLOCKS_PER_FRAME]);
         let cuts = feed(&mut policy, &frames);
         let (decided_at, cut) = cuts[0];
         assert_eq!(decided_at, 100, "at the longest duration");
@@ -603,8 +543,8 @@ mod tests {
         // Quiet from 0.93 s to 1.05 s; judged on 3 blocks, from 0.94 s: the
         // boundary at 1.0 s has 50 ms of it on each side.
         let mut frames = [speech(46), pause(6), speech(60)].concat();
-        frames[46] = Some([-20.0, -20.0, -50.0, -50.0]);
-        frames[52] = Some([-50.0, -50.0, -20.0, -20.0]);
+        frames[46] = blocks([-20.0, -20.0, -50.0, -50.0]);
+        frames[52] = blocks([-50.0, -50.0, -20.0, -20.0]);
         let cuts = feed(&mut policy, &frames);
         assert_eq!(cuts[0].1.reason, CutReason::Pause, "{cuts:?}");
         assert_eq!(cuts[0].1.frames, 50);
@@ -617,7 +557,7 @@ mod tests {
         // Speech to 1.95 s, then 100 ms of quiet: the pause's middle is the
         // boundary at 2.0 s, known once 2.05 s are in.
         let mut frames = [speech(97), pause(8), speech(20)].concat();
-        frames[97] = Some([-20.0, -20.0, -50.0, -50.0]);
+        frames[97] = blocks([-20.0, -20.0, -50.0, -50.0]);
         let cuts = feed(&mut policy, &frames);
         assert_eq!(cuts[0].1.frames, 100);
         assert!(
@@ -645,27 +585,5 @@ mod tests {
         let cuts = feed(&mut fixed, &[speech(60), pause(20), speech(40)].concat());
         assert_eq!(cuts.len(), 1);
         assert_eq!(cuts[0].1.frames, 100);
-    }
-
-    #[test]
-    fn the_floor_follows_the_programme() {
-        let mut programme = ProgrammeLevel::new(1000);
-        // A quiet studio: silence at -90, speech at -25.
-        for i in 0..1000 {
-            programme.add(if i % 4 == 0 { -90.0 } else { -25.0 });
-        }
-        let studio = programme.quiet_below(50);
-        assert!((studio + 57.5).abs() < 1.0, "{studio}");
-        // A stadium 15 dB under the voice.
-        for i in 0..1000 {
-            programme.add(if i % 4 == 0 { -40.0 } else { -25.0 });
-        }
-        let stadium = programme.quiet_below(50);
-        assert!((stadium + 32.5).abs() < 1.0, "{stadium}");
-        // No contrast: only near-silence would be quiet.
-        for _ in 0..1000 {
-            programme.add(-30.0);
-        }
-        assert_eq!(programme.quiet_below(50), NEAR_SILENCE_DB);
     }
 }

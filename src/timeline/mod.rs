@@ -6,6 +6,7 @@
 //! into the original's place (`splice`).
 
 pub mod cut_policy;
+pub mod programme_level;
 mod sample_timeline;
 pub mod scheduler;
 pub mod segmenter;
