@@ -18,7 +18,7 @@
 //! silence of its clean speech. `ORACLE=1` gives the policy the clean
 //! speech's own levels (a perfect detector): what the policy itself can
 //! reach on frame boundaries. `SHORTEST_PERMILLE` sets the shortest
-//! duration in thousandths of the longest (400, the element's default);
+//! duration in thousandths of the longest (200, the element's default);
 //! `DIST=1` prints, for each cut inside a word, how far the nearest cut
 //! between words would have been.
 
@@ -170,7 +170,7 @@ fn cuts_with_reasons(
             * std::env::var("SHORTEST_PERMILLE")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(400)
+                .unwrap_or(200)
             * 1_000,
         longest: longest_ms * 1_000_000,
         min_pause: std::env::var("MIN_PAUSE_MS")

@@ -16,7 +16,7 @@ use crate::sts::breaker;
 /// -1: segment + timeout + processing allowance + deadline margin
 /// (`scheduler::coherent_latency`): an answer within the timeout is never late.
 pub(super) const AUTO_LATENCY: i32 = -1;
-/// 0: 40 % of segment-duration.
+/// 0: 20 % of segment-duration.
 const AUTO_MIN_SEGMENT: u32 = 0;
 /// 0: the input's bitrate, measured on its first segment (128 kb/s until then).
 const AUTO_BITRATE: u32 = 0;
@@ -94,7 +94,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
         millis(
             PROP_MIN_SEGMENT_DURATION,
             "Min segment duration",
-            "segmentation=pauses: the shortest a segment may be, in milliseconds (0: 40 % of segment-duration)",
+            "segmentation=pauses: the shortest a segment may be, in milliseconds (0: 20 % of segment-duration)",
             0,
             MAX_SEGMENT_DURATION_MS,
             AUTO_MIN_SEGMENT,
