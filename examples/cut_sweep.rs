@@ -152,6 +152,14 @@ fn print_distances(stem: &str, cuts: &[(usize, &'static str)], silent: &[bool]) 
     }
 }
 
+/// The shortest duration in thousandths of the longest.
+fn shortest_permille() -> u64 {
+    std::env::var("SHORTEST_PERMILLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
 fn cuts_ms(buffers: &[gst::Buffer], levels: &[Option<FrameLevels>], longest_ms: u64) -> Vec<usize> {
     cuts_with_reasons(buffers, levels, longest_ms)
         .into_iter()
@@ -166,12 +174,7 @@ fn cuts_with_reasons(
 ) -> Vec<(usize, &'static str)> {
     let rules = CutRules {
         segmentation: Segmentation::Pauses,
-        shortest: longest_ms
-            * std::env::var("SHORTEST_PERMILLE")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(200)
-            * 1_000,
+        shortest: longest_ms * shortest_permille() * 1_000,
         longest: longest_ms * 1_000_000,
         min_pause: std::env::var("MIN_PAUSE_MS")
             .ok()
@@ -265,7 +268,9 @@ fn main() -> Result<(), String> {
         judge_reasons(&with_reasons, &silent, &mut tally);
         let mut previous = 0usize;
         for &(at, reason) in &with_reasons {
-            let possible = (47..=117).any(|k| {
+            // The frame boundaries from the shortest duration to 2500 ms.
+            let first = (2500 * shortest_permille() / 1000) as f64 / 21.333;
+            let possible = (first.ceil() as usize..=117).any(|k| {
                 let t = previous + (k as f64 * 21.333) as usize;
                 judge(&[t], &silent).inside == 0
             });
