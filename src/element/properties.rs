@@ -109,7 +109,7 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
         ),
         glib::ParamSpecUInt::builder(PROP_PAUSE_THRESHOLD)
             .nick("Pause threshold")
-            .blurb("segmentation=pauses: where quiet ends, in percent of the way from the programme's noise floor to its speech level (in dB, both measured on the decoded audio over the last 10 s)")
+            .blurb("segmentation=pauses: where quiet ends, in percent of the way from the programme's noise floor to its speech level (in dB, each of four frequency bands against its own, all measured on the decoded audio over the last 10 s)")
             .minimum(1)
             .maximum(99)
             .default_value(DEFAULT_PAUSE_THRESHOLD_PERCENT)
