@@ -281,6 +281,38 @@ mod tests {
     }
 
     #[test]
+    fn he_aac_frames_of_5_1_at_44_1_khz_are_measured_in_their_bands() {
+        // HE-AAC decodes to 2048 samples a frame: blocks of 512, a plan of
+        // their own; six planar channels, a 1 kHz tone in the centre only.
+        let tone: Vec<f32> = (0..2048)
+            .map(|n| (std::f32::consts::TAU * 1000.0 * n as f32 / 44_100.0).sin())
+            .collect();
+        let planar: Vec<f32> = (0..6)
+            .flat_map(|channel| {
+                let gain = if channel == 2 { 1.0 } else { 0.0 };
+                tone.iter().map(move |s| s * gain)
+            })
+            .collect();
+        let layout = SampleLayout {
+            rate: 44_100,
+            channels: 6,
+            planar: true,
+        };
+        let mut meter = BandMeter::default();
+        for block in meter.frame_levels(&samples(&planar), layout) {
+            // -3 dBFS in one channel of six: 7.8 dB less on average.
+            assert!((block[1] - (-3.0 - 7.8)).abs() < 1.0, "{block:?}");
+            assert!(
+                block[0] < block[1] - 20.0 && block[2] < block[1] - 20.0,
+                "{block:?}"
+            );
+        }
+        // Then an AAC-LC frame again: the plan follows the block length.
+        let mono = meter.frame_levels(&samples(&sine(3000.0, 1.0, 1024)), MONO);
+        assert!((mono[0][2] + 3.0).abs() < 1.5, "{mono:?}");
+    }
+
+    #[test]
     fn channels_and_layouts_measure_alike() {
         let left = sine(1000.0, 0.5, 1024);
         let right = sine(3000.0, 0.25, 1024);
