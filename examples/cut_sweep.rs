@@ -12,7 +12,7 @@
 //! ```
 //!
 //! One row per clip, then the totals by why each cut was made and whether
-//! the window it was made in held a gap at all. `MIN_PAUSE_MS` and
+//! the window it was made in held a gap at all, and by background. `MIN_PAUSE_MS` and
 //! `THRESHOLD` set `min-pause` and `pause-threshold` (150, 25);
 //! `DETAIL=CLIP` lists that clip's cuts at 2500 ms beside the nearest
 //! silence of its clean speech. `ORACLE=1` gives the policy the clean
@@ -227,6 +227,8 @@ fn main() -> Result<(), String> {
         .collect();
     clips.sort();
     let mut totals = [(0, 0, 0); 2];
+    // Per background: (cuts, inside words) at 2500 and at 4000 ms.
+    let mut by_background = std::collections::BTreeMap::<String, [(usize, usize); 2]>::new();
     let mut tally = std::collections::BTreeMap::new();
     println!(
         "| clip | 2500: cuts, inside words, in pauses | 4000: cuts, inside words, in pauses |"
@@ -290,6 +292,10 @@ fn main() -> Result<(), String> {
                 v.inside,
                 100.0 * v.in_pauses as f64 / v.cuts.max(1) as f64
             );
+            let background = stem.split('-').nth(1).unwrap_or("").to_owned();
+            let entry = &mut by_background.entry(background).or_default()[i];
+            entry.0 += v.cuts;
+            entry.1 += v.inside;
             totals[i].0 += v.cuts;
             totals[i].1 += v.inside;
             totals[i].2 += v.in_pauses;
@@ -297,6 +303,12 @@ fn main() -> Result<(), String> {
         println!("{row}");
     }
     println!("2500 ms, by reason (cuts, inside words): {tally:?}");
+    for (background, [at_2500, at_4000]) in &by_background {
+        println!(
+            "{background}: {} of {} inside words at 2500 ms, {} of {} at 4000 ms",
+            at_2500.1, at_2500.0, at_4000.1, at_4000.0
+        );
+    }
     for (i, longest) in [2500, 4000].into_iter().enumerate() {
         let (cuts, inside, pauses) = totals[i];
         println!(
