@@ -208,28 +208,12 @@ impl BandMeter {
     }
 }
 
-fn sum_of_squares(bytes: &[u8]) -> (f64, usize) {
-    bytes
-        .chunks_exact(4)
-        .fold((0.0, 0), |(sum, count), sample| {
-            let value = f64::from(f32::from_ne_bytes([
-                sample[0], sample[1], sample[2], sample[3],
-            ]));
-            (sum + value * value, count + 1)
-        })
-}
-
+/// The mean of `sum` over `count`, in dB, floored at [`SILENCE_DB`].
 fn to_db(sum: f64, count: usize) -> f32 {
     if count == 0 || sum <= 0.0 {
         return SILENCE_DB;
     }
     ((10.0 * (sum / count as f64).log10()) as f32).max(SILENCE_DB)
-}
-
-/// RMS level of native-endian f32 samples, in dBFS, floored at [`SILENCE_DB`].
-pub fn rms_db(bytes: &[u8]) -> f32 {
-    let (sum, count) = sum_of_squares(bytes);
-    to_db(sum, count)
 }
 
 #[cfg(test)]
@@ -238,15 +222,6 @@ mod tests {
 
     fn samples(values: &[f32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_ne_bytes()).collect()
-    }
-
-    #[test]
-    fn full_scale_square_wave_is_0_db_and_silence_is_the_floor() {
-        assert!(rms_db(&samples(&[1.0, -1.0, 1.0, -1.0])).abs() < 1e-6);
-        assert_eq!(rms_db(&samples(&[0.0; 64])), SILENCE_DB);
-        assert_eq!(rms_db(&[]), SILENCE_DB);
-        let tenth = rms_db(&samples(&[0.1, -0.1]));
-        assert!((tenth + 20.0).abs() < 1e-4, "{tenth}");
     }
 
     fn sine(hz: f32, amplitude: f32, samples: usize) -> Vec<f32> {

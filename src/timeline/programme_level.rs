@@ -69,34 +69,34 @@ impl ProgrammeLevel {
         self.histogram[bin] += 1;
     }
 
-    fn percentile(&self, percent: usize) -> Option<f32> {
+    /// The noise floor and the speech level, found in one pass over the
+    /// histogram (every measured block asks for both, in every band).
+    fn floor_and_speech(&self) -> Option<(f32, f32)> {
         let total = self.window.len();
         if total == 0 {
             return None;
         }
-        let rank = (total * percent / 100).min(total - 1);
+        let rank = |percent: usize| (total * percent / 100).min(total - 1);
+        let (floor_rank, speech_rank) = (rank(FLOOR_PERCENTILE), rank(SPEECH_PERCENTILE));
+        let level = |bin: usize| SILENCE_DB + bin as f32 / BINS_PER_DB;
+        let mut floor = None;
         let mut seen = 0usize;
         for (bin, count) in self.histogram.iter().enumerate() {
             seen += *count as usize;
-            if seen > rank {
-                return Some(SILENCE_DB + bin as f32 / BINS_PER_DB);
+            if floor.is_none() && seen > floor_rank {
+                floor = Some(level(bin));
+            }
+            if seen > speech_rank {
+                return floor.map(|floor| (floor, level(bin)));
             }
         }
         None
     }
 
-    pub fn floor(&self) -> Option<f32> {
-        self.percentile(FLOOR_PERCENTILE)
-    }
-
-    pub fn speech(&self) -> Option<f32> {
-        self.percentile(SPEECH_PERCENTILE)
-    }
-
     /// The level below which a block is quiet.
     pub fn quiet_below(&self, threshold_percent: u32) -> f32 {
-        match (self.floor(), self.speech()) {
-            (Some(floor), Some(speech)) if speech - floor >= MIN_CONTRAST_DB => {
+        match self.floor_and_speech() {
+            Some((floor, speech)) if speech - floor >= MIN_CONTRAST_DB => {
                 floor + (speech - floor) * threshold_percent.min(100) as f32 / 100.0
             }
             _ => NEAR_SILENCE_DB,
@@ -106,11 +106,9 @@ impl ProgrammeLevel {
     /// Where `level_db` stands from the floor (0) to the speech level (1);
     /// a contrast under [`MIN_CONTRAST_DB`] counts as that much.
     fn position(&self, level_db: f32) -> f32 {
-        match (self.floor(), self.speech()) {
-            (Some(floor), Some(speech)) => {
-                (level_db - floor) / (speech - floor).max(MIN_CONTRAST_DB)
-            }
-            _ => 0.0,
+        match self.floor_and_speech() {
+            Some((floor, speech)) => (level_db - floor) / (speech - floor).max(MIN_CONTRAST_DB),
+            None => 0.0,
         }
     }
 }
