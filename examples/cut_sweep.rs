@@ -12,8 +12,9 @@
 //! ```
 //!
 //! One row per clip, then the totals by why each cut was made and whether
-//! the window it was made in held a gap at all, and by background. `MIN_PAUSE_MS` and
-//! `THRESHOLD` set `min-pause` and `pause-threshold` (150, 25);
+//! the window it was made in held a gap at all, and by background.
+//! `MIN_PAUSE_MS` and `THRESHOLD` set `min-pause` and `pause-threshold`
+//! (150, 25);
 //! `DETAIL=CLIP` lists that clip's cuts at 2500 ms beside the nearest
 //! silence of its clean speech. `ORACLE=1` gives the policy the clean
 //! speech's own levels (a perfect detector): what the policy itself can
@@ -268,11 +269,11 @@ fn main() -> Result<(), String> {
             print_distances(&stem, &with_reasons, &silent);
         }
         judge_reasons(&with_reasons, &silent, &mut tally);
+        // The frame boundaries from the shortest duration to 2500 ms.
+        let first = ((2500 * shortest_permille() / 1000) as f64 / 21.333).ceil() as usize;
         let mut previous = 0usize;
         for &(at, reason) in &with_reasons {
-            // The frame boundaries from the shortest duration to 2500 ms.
-            let first = (2500 * shortest_permille() / 1000) as f64 / 21.333;
-            let possible = (first.ceil() as usize..=117).any(|k| {
+            let possible = (first..=117).any(|k| {
                 let t = previous + (k as f64 * 21.333) as usize;
                 judge(&[t], &silent).inside == 0
             });
